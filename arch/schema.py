@@ -1,0 +1,219 @@
+"""The architecture description: one YAML file describes one accelerator completely.
+
+Every number carries its unit in its key name. :func:`load_arch` rejects unknown keys, missing
+keys, wrong types and impossible values with an error naming the file, key path and expectation.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from ..core.typed_yaml import NON_NEGATIVE, POSITIVE, check, load
+
+Dataflow = Literal["weight_stationary", "output_stationary"]
+DType = Literal["int8", "int16", "int32", "fp16", "bf16", "fp32"]
+Operand = Literal["input", "weight", "output"]
+
+DTYPE_BYTES = {"int8": 1, "int16": 2, "int32": 4, "fp16": 2, "bf16": 2, "fp32": 4}
+"""Bytes per element of each datatype."""
+
+
+@dataclass(frozen=True, order=True)
+class NMPattern:
+    """N nonzeros kept in every group of M consecutive elements; dense is N == M."""
+
+    n: int
+    m: int
+
+    @classmethod
+    def parse(cls, text: str) -> "NMPattern":
+        """Parse ``"2:8"`` or ``"dense"`` (an ``ValueError`` names what was expected)."""
+        if text.strip().lower() == "dense":
+            return cls(1, 1)
+        try:
+            n, m = (int(p) for p in text.split(":"))
+        except ValueError:
+            raise ValueError(f"expected 'N:M' (for example '2:8') or 'dense', got {text!r}") from None
+        if not 1 <= n <= m:
+            raise ValueError(f"expected 1 <= N <= M in 'N:M', got {text!r}")
+        return cls(n, m)
+
+    @property
+    def dense(self) -> bool:
+        return self.n == self.m
+
+    @property
+    def density(self) -> float:
+        return self.n / self.m
+
+    def satisfied_by(self, other: "NMPattern") -> bool:
+        """True if every tensor that is ``other``-sparse is also ``self``-sparse.
+
+        Each group of ``self.m`` lies inside one group of ``other.m`` when ``self.m`` divides
+        ``other.m``, so it holds at most ``other.n`` nonzeros.
+        """
+        return self.dense or (other.m % self.m == 0 and other.n <= self.n)
+
+    def __str__(self) -> str:
+        return "dense" if self.dense else f"{self.n}:{self.m}"
+
+
+DENSE = NMPattern(1, 1)
+
+
+@dataclass(frozen=True)
+class Array:
+    rows: int = field(metadata=POSITIVE)
+    cols: int = field(metadata=POSITIVE)
+    dataflows: list[Dataflow]
+    operand_dtype: DType
+    accumulator_dtype: DType
+    accumulator_latency_cycles: int = field(metadata=POSITIVE)
+    weight_double_buffer: bool
+
+    def problems(self):
+        if not self.dataflows:
+            yield "dataflows", "expected at least one of weight_stationary, output_stationary"
+        if len(set(self.dataflows)) != len(self.dataflows):
+            yield "dataflows", "expected each dataflow listed once"
+
+
+@dataclass(frozen=True)
+class Sparsity:
+    nm_patterns: list[str]
+    max_m: int = field(metadata=POSITIVE)
+    index_bits_per_nonzero: int = field(metadata=NON_NEGATIVE)
+    activation_skipping: bool
+
+    def problems(self):
+        parsed = []
+        for i, text in enumerate(self.nm_patterns):
+            try:
+                parsed.append(NMPattern.parse(text))
+            except ValueError as exc:
+                yield f"nm_patterns[{i}]", str(exc)
+                return
+            if parsed[-1].m > self.max_m:
+                yield f"nm_patterns[{i}]", f"expected M <= max_m ({self.max_m}), got {text!r}"
+        if not any(p.dense for p in parsed):
+            yield "nm_patterns", "expected a dense entry ('dense' or N == M) so dense layers can run"
+        need = math.ceil(math.log2(self.max_m)) if self.max_m > 1 else 0
+        if self.index_bits_per_nonzero < need:
+            yield "index_bits_per_nonzero", f"expected >= ceil(log2(max_m)) = {need} bits to address {self.max_m} positions"
+
+    @property
+    def patterns(self) -> list[NMPattern]:
+        return [NMPattern.parse(p) for p in self.nm_patterns]
+
+
+@dataclass(frozen=True)
+class Buffer:
+    name: str
+    holds: list[Operand]
+    size_kib: float = field(metadata=POSITIVE)
+    banks: int = field(metadata=POSITIVE)
+    ports: int = field(metadata=POSITIVE)
+    width_bits: int = field(metadata=check(lambda v: v > 0 and v % 8 == 0, "a positive multiple of 8"))
+    double_buffered: bool
+
+    @property
+    def size_bytes(self) -> int:
+        return int(self.size_kib * 1024)
+
+    @property
+    def bytes_per_cycle(self) -> int:
+        """Peak bandwidth: every bank's every port moves one word per cycle."""
+        return self.banks * self.ports * self.width_bits // 8
+
+
+@dataclass(frozen=True)
+class Dram:
+    kind: str
+    channels: int = field(metadata=POSITIVE)
+    channel_bandwidth_gbyte_s: float = field(metadata=POSITIVE)
+    access_latency_ns: float = field(metadata=NON_NEGATIVE)
+    burst_bytes: int = field(metadata=POSITIVE)
+
+    @property
+    def bandwidth_gbyte_s(self) -> float:
+        return self.channels * self.channel_bandwidth_gbyte_s
+
+
+@dataclass(frozen=True)
+class PruningUnit:
+    lanes: int = field(metadata=POSITIVE)
+    cycles_per_element: int = field(metadata=POSITIVE)
+
+
+@dataclass(frozen=True)
+class WeightUpdate:
+    lanes: int = field(metadata=POSITIVE)
+    precision: DType
+    cycles_per_element: int = field(metadata=POSITIVE)
+
+
+@dataclass(frozen=True)
+class Energy:
+    mac_pj: float = field(metadata=NON_NEGATIVE)
+    buffer_read_pj_per_byte: float = field(metadata=NON_NEGATIVE)
+    buffer_write_pj_per_byte: float = field(metadata=NON_NEGATIVE)
+    dram_pj_per_byte: float = field(metadata=NON_NEGATIVE)
+    prune_pj_per_element: float = field(metadata=NON_NEGATIVE)
+    update_pj_per_element: float = field(metadata=NON_NEGATIVE)
+
+
+@dataclass(frozen=True)
+class DataflowOptions:
+    interleave: bool
+    pregenerate: bool
+    offline_schedule: bool
+
+
+@dataclass(frozen=True)
+class Arch:
+    name: str
+    clock_mhz: float = field(metadata=POSITIVE)
+    array: Array
+    sparsity: Sparsity
+    buffers: list[Buffer]
+    dram: Dram
+    pruning_unit: PruningUnit
+    weight_update: WeightUpdate
+    energy: Energy
+    dataflow_options: DataflowOptions
+    description: str = ""
+
+    def problems(self):
+        names = [b.name for b in self.buffers]
+        if len(set(names)) != len(names):
+            yield "buffers", "expected unique buffer names"
+        for operand in ("input", "weight", "output"):
+            holders = [b.name for b in self.buffers if operand in b.holds]
+            if len(holders) != 1:
+                yield "buffers", f"expected exactly one buffer holding '{operand}', found {len(holders) or 'none'}"
+
+    def buffer_for(self, operand: str) -> Buffer:
+        return next(b for b in self.buffers if operand in b.holds)
+
+    @property
+    def pes(self) -> int:
+        return self.array.rows * self.array.cols
+
+    @property
+    def dram_bytes_per_cycle(self) -> float:
+        return self.dram.bandwidth_gbyte_s * 1e3 / self.clock_mhz
+
+    @property
+    def operand_bytes(self) -> int:
+        return DTYPE_BYTES[self.array.operand_dtype]
+
+    @property
+    def accumulator_bytes(self) -> int:
+        return DTYPE_BYTES[self.array.accumulator_dtype]
+
+
+def load_arch(path: str | Path) -> Arch:
+    """Load and validate an architecture file."""
+    return load(Arch, path)

@@ -1,0 +1,1 @@
+"""Shared plumbing: typed configuration loading, clear errors, atomic file output."""

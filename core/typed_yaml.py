@@ -1,0 +1,152 @@
+"""Strict conversion of YAML mappings into typed, frozen dataclasses.
+
+Every field is required unless the dataclass gives it a default. Unknown keys, missing keys,
+wrong types and values a field's ``check`` rejects raise :class:`InputError` naming the file,
+the dotted key path and the expectation. A dataclass may add cross-field checks in a
+``problems()`` method that yields ``(key, expectation)`` pairs.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+from pathlib import Path
+from typing import Any, Callable, Literal, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+from .errors import InputError
+
+
+def check(predicate: Callable[[Any], bool], expectation: str) -> dict:
+    """Field metadata: ``field(metadata=check(lambda v: v > 0, "a positive integer"))``."""
+    return {"check": (predicate, expectation)}
+
+
+POSITIVE = check(lambda v: v > 0, "a number > 0")
+NON_NEGATIVE = check(lambda v: v >= 0, "a number >= 0")
+FRACTION = check(lambda v: 0 <= v <= 1, "a number between 0 and 1")
+
+
+def read_yaml(path: str | Path) -> dict:
+    """Read a YAML file whose top level must be a mapping."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise InputError(path, "", "file not found") from None
+    except IsADirectoryError:
+        raise InputError(path, "", "expected a YAML file, found a directory") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else ""
+        raise InputError(path, where, f"not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(data, dict):
+        raise InputError(path, "", "expected a mapping of keys at the top level")
+    return data
+
+
+def load(cls: type, path: str | Path):
+    """Read ``path`` and build an instance of dataclass ``cls`` from it."""
+    return build(cls, read_yaml(path), str(path))
+
+
+def build(cls: type, data: Any, file: str, where: str = ""):
+    """Build dataclass ``cls`` from a mapping, strictly (see module docstring)."""
+    if not isinstance(data, dict):
+        raise InputError(file, where, f"expected a mapping with keys {_names(cls)}, got {_show(data)}")
+    hints = get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(map(str, data)) - set(fields))
+    if unknown:
+        raise InputError(file, _join(where, unknown[0]), f"unknown key; expected one of {_names(cls)}")
+    values = {}
+    for name, f in fields.items():
+        key = _join(where, name)
+        if name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise InputError(file, key, f"missing key ({_describe(hints[name])} expected)")
+            continue
+        value = _convert(hints[name], data[name], file, key)
+        if "check" in f.metadata:
+            predicate, expectation = f.metadata["check"]
+            if not predicate(value):
+                raise InputError(file, key, f"expected {expectation}, got {_show(data[name])}")
+        values[name] = value
+    obj = cls(**values)
+    for sub, expectation in getattr(obj, "problems", lambda: ())():
+        raise InputError(file, _join(where, sub), expectation)
+    return obj
+
+
+def _convert(tp: Any, value: Any, file: str, key: str):
+    origin, args = get_origin(tp), get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        return build(tp, value, file, key)
+    if origin is Literal:
+        if value not in args:
+            raise InputError(file, key, f"expected one of {', '.join(map(str, args))}; got {_show(value)}")
+        return value
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _convert(inner[0], value, file, key)
+    if origin in (list, tuple):
+        if not isinstance(value, list):
+            raise InputError(file, key, f"expected a list of {_describe(args[0])}, got {_show(value)}")
+        items = [_convert(args[0], v, file, f"{key}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise InputError(file, key, f"expected a mapping, got {_show(value)}")
+        return {_convert(args[0], k, file, key): _convert(args[1], v, file, f"{key}.{k}") for k, v in value.items()}
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InputError(file, key, f"expected a number, got {_show(value)}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InputError(file, key, f"expected an integer, got {_show(value)}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise InputError(file, key, f"expected true or false, got {_show(value)}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise InputError(file, key, f"expected a string, got {_show(value)}")
+        return value
+    raise TypeError(f"typed_yaml cannot convert to {tp!r}")  # a schema bug, not user input
+
+
+def _describe(tp: Any) -> str:
+    origin, args = get_origin(tp), get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        return f"a mapping with keys {_names(tp)}"
+    if origin is Literal:
+        return "one of " + ", ".join(map(str, args))
+    if origin in (list, tuple):
+        return f"a list of {_describe(args[0])}"
+    if origin is dict:
+        return "a mapping"
+    if origin in (Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args if a is not type(None))
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(tp, str(tp))
+
+
+def _names(cls: type) -> str:
+    return ", ".join(f.name for f in dataclasses.fields(cls))
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where and not key.startswith("[") else f"{where}{key}"
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+__all__ = ["check", "POSITIVE", "NON_NEGATIVE", "FRACTION", "read_yaml", "load", "build", "InputError"]

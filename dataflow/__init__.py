@@ -1,0 +1,1 @@
+"""How the work maps onto the hardware: training GEMMs per layer, execution patterns, mappings."""

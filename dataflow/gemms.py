@@ -1,0 +1,117 @@
+"""The GEMMs of one training (or inference) iteration, as one columnar table.
+
+Per layer (im2col, C[M x N] += A[M x K] B[K x N], per group; ``count`` = groups x repeat):
+
+=====  ============  ============  ============  ======================================
+phase  M             N             K             sparse operand B
+=====  ============  ============  ============  ======================================
+FF     B*P*Q         K_out         C*R*S         weights, N:M groups along C (fwd mask)
+BP     B*P*Q         C*R*S         K_out         weights^T, groups along K_out (bwd mask)
+WU     K_out         C*R*S         B*P*Q         none (dense); for a matmul: 2nd operand
+=====  ============  ============  ============  ======================================
+
+Operand roles map to buffers: A -> ``input``, B -> ``weight``, C -> ``output``. DRAM tensors are
+the raw tensors (im2col happens on chip): FF reads X and W and writes Y; BP reads dY and W and
+writes dX; WU reads dY and X and writes dW in the accumulator datatype.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..arch.schema import Arch, NMPattern
+from ..workloads.trace import Layer, Workload
+from .mapping import default_dataflow
+from .tiling import m_tile
+
+PHASES = ("FF", "BP", "WU")
+
+
+def execution_pattern(arch: Arch, pattern: NMPattern) -> NMPattern:
+    """The sparsest pattern the array supports that still holds every ``pattern``-sparse tensor.
+
+    A 2:8 tensor is also 2:4-sparse, so a 2:4 array runs it at 2:4 speed; an array without a
+    matching pattern runs it dense (multiplying the zeros).
+    """
+    fits = [p for p in arch.sparsity.patterns if p.satisfied_by(pattern)]
+    return min(fits, key=lambda p: (p.density, p.m))
+
+
+def compressed_length(length: int, reps: int, pattern: NMPattern) -> int:
+    """Reduction length after N:M compression of ``reps`` runs of ``length`` grouped elements."""
+    if pattern.dense:
+        return length * reps
+    return reps * (-(-length // pattern.m)) * pattern.n
+
+
+@dataclass(frozen=True)
+class GemmTable:
+    """One row per (layer, phase); every field an array of that length."""
+
+    layer: np.ndarray        # index into the workload's layers
+    phase: np.ndarray        # "FF" | "BP" | "WU"
+    dataflow: np.ndarray     # "weight_stationary" | "output_stationary"
+    pattern: np.ndarray      # executed pattern of B, as text
+    m: np.ndarray
+    n: np.ndarray
+    k: np.ndarray            # dense reduction length
+    k_eff: np.ndarray        # reduction length the array executes (compressed)
+    k_useful: np.ndarray     # reduction length holding the workload's own nonzeros
+    count: np.ndarray        # identical GEMMs (groups x repeat)
+    a_elems: np.ndarray      # DRAM tensor read through the input buffer
+    b_elems: np.ndarray      # DRAM tensor read through the weight buffer (dense count)
+    b_compressed: np.ndarray  # 1 if B is stored compressed with indices
+    c_elems: np.ndarray      # DRAM tensor written from the output buffer
+    c_acc: np.ndarray        # 1 if C is written in the accumulator datatype
+    m_tile: np.ndarray       # rows of A per weight-stationary chunk (see tiling.m_tile)
+
+    def __len__(self) -> int:
+        return len(self.m)
+
+
+def build_gemms(workload: Workload, arch: Arch) -> GemmTable:
+    """All array GEMMs of one iteration of ``workload`` on ``arch``."""
+    rows = []
+    batch = workload.meta.batch_size
+    training = workload.meta.mode == "training"
+    for index, layer in enumerate(workload.layers):
+        rows.append(_row(index, layer, "FF", batch, arch))
+        if training and layer.input_grad:
+            rows.append(_row(index, layer, "BP", batch, arch))
+        if training:
+            rows.append(_row(index, layer, "WU", batch, arch))
+    names = [name for name in GemmTable.__dataclass_fields__ if name != "m_tile"]
+    cols = {name: np.array(col) for name, col in zip(names, zip(*rows))}
+    ws = cols["dataflow"] == "weight_stationary"
+    cols["m_tile"] = m_tile(cols["m"], cols["n"], cols["a_elems"] * arch.operand_bytes, ws, arch)
+    return GemmTable(**cols)
+
+
+def _row(index: int, layer: Layer, phase: str, batch: int, arch: Arch) -> tuple:
+    g = layer.groups
+    cg, kg = layer.C // g, layer.K // g
+    window = layer.R * layer.S
+    # a matmul's second operand differs per sample: one GEMM per sample instead of a taller one
+    per_gemm = 1 if layer.kind == "matmul" else batch
+    count = g * layer.repeat * (batch // per_gemm)
+    x = per_gemm * cg * layer.H * layer.W
+    y = per_gemm * kg * layer.P * layer.Q
+    w = kg * cg * window
+    pixels = per_gemm * layer.P * layer.Q
+    if phase == "FF":
+        pattern, group_len, reps = layer.fwd_nm, cg, window
+        m, n, k, a, b, c = pixels, kg, cg * window, x, w, y
+    elif phase == "BP":
+        pattern, group_len, reps = layer.bwd_nm, kg, 1
+        m, n, k, a, b, c = pixels, cg * window, kg, y, w, x
+    else:
+        pattern, group_len, reps = NMPattern(1, 1), pixels, 1
+        m, n, k, a, b, c = kg, cg * window, pixels, y, x, w
+    executed = execution_pattern(arch, pattern)
+    k_eff = compressed_length(group_len, reps, executed)
+    k_useful = compressed_length(group_len, reps, pattern)
+    compressed = int(layer.has_weights and phase != "WU" and not executed.dense)
+    c_acc = int(layer.has_weights and phase == "WU")
+    return (index, phase, default_dataflow(arch, phase), str(executed), m, n, k, k_eff, k_useful,
+            count, a, b, compressed, c, c_acc)

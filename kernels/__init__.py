@@ -1,0 +1,1 @@
+"""Reference kernels (numba): the one ground truth every layer checks against."""

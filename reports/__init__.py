@@ -1,0 +1,1 @@
+"""What the user sees: text tables, CSV/JSON results, plots and reports."""

@@ -1,0 +1,99 @@
+"""Render a simulation result as a text table, CSV or JSON."""
+from __future__ import annotations
+
+import json
+import math
+
+
+from ..sim.analytic import Result
+
+SHORT_DATAFLOW = {"weight_stationary": "WS", "output_stationary": "OS"}
+
+
+def describe(result: Result) -> list[str]:
+    """What was modelled: the arch, the workload and the sparsity and dataflow assumptions."""
+    a, w = result.arch, result.workload
+    meta = w.meta
+    return [
+        f"arch      {a.name}: {a.array.rows}x{a.array.cols} PEs, {a.array.operand_dtype} operands / "
+        f"{a.array.accumulator_dtype} accumulators, {a.clock_mhz:g} MHz, N:M patterns {', '.join(a.sparsity.nm_patterns)}, "
+        f"dataflows {', '.join(SHORT_DATAFLOW[d] for d in a.array.dataflows)}",
+        f"workload  {meta.name}: {meta.model} on {meta.dataset}, batch {meta.batch_size}, {meta.mode}, "
+        f"method {meta.sparsity.method} {meta.sparsity.nm}, masks: {meta.provenance.masks}",
+        "model     analytic fidelity; N:M weights compressed along the reduction axis with per-filter "
+        "patterns (every input of a group is still read); FF/BP weight-stationary, WU output-stationary; "
+        f"interleave {'on' if a.dataflow_options.interleave else 'off'}, pre-generation "
+        f"{'on' if a.dataflow_options.pregenerate else 'off'}",
+    ]
+
+
+def _fmt(value: float, unit: str = "") -> str:
+    if value == 0:
+        return "0"
+    exponent = min(int(math.log10(abs(value)) // 3), 4) if abs(value) >= 1 else 0
+    prefix = ["", "k", "M", "G", "T"][exponent]
+    return f"{value / 1000 ** exponent:.3g}{prefix}{unit}"
+
+
+def text_table(result: Result, speedup: dict) -> str:
+    """The per-layer/per-phase table, then the totals, as fixed-width text."""
+    rows = result.rows
+    pes = result.arch.pes
+    lines = describe(result) + [""]
+    header = f"{'layer':<24}{'phase':<7}{'flow':<5}{'N:M':<6}{'MACs':>8}{'cycles':>9}{'util':>7}{'stall':>9}  {'cause':<11}{'DRAM':>8}"
+    lines += [header, "-" * len(header)]
+    causes = [c for c in rows.columns if c.startswith("stall_")]
+    for r in rows.itertuples(index=False):
+        stalls = {c[6:]: getattr(r, c) for c in causes}
+        cause, worst = max(stalls.items(), key=lambda kv: kv[1])
+        util = f"{r.macs / (pes * r.cycles):.0%}" if r.engine == "array" else "-"
+        flow = SHORT_DATAFLOW.get(r.dataflow, "-") if isinstance(r.dataflow, str) else "-"
+        pattern = r.pattern if isinstance(r.pattern, str) else "-"
+        lines.append(f"{r.name[:23]:<24}{r.phase:<7}{flow:<5}{pattern:<6}{_fmt(r.macs):>8}{_fmt(r.cycles):>9}{util:>7}"
+                     f"{_fmt(sum(stalls.values())):>9}  {cause if worst else '-':<11}{_fmt(r.dram_read_bytes + r.dram_write_bytes, 'B'):>8}")
+    t = result.totals
+    lines += ["", *totals_lines(t, speedup)]
+    lines += [f"note      {n}" for n in result.notes]
+    return "\n".join(lines)
+
+
+def totals_lines(t: dict, speedup: dict) -> list[str]:
+    stalls = ", ".join(f"{k[6:]} {_fmt(v)}" for k, v in t.items() if k.startswith("stall_"))
+    return [
+        f"cycles    {t['cycles']:,} ({t['time_ms']:.2f} ms per iteration); array {t['array_cycles']:,}",
+        f"MACs      issued {t['macs']:,}; useful {t['useful_macs']:,}; dense-equivalent {t['dense_macs']:,}",
+        f"util      {t['utilisation']:.1%} of PE-cycles issue MACs; effective (useful) {t['effective_utilisation']:.1%}; "
+        f"dense-equivalent throughput {t['dense_equivalent_tmacs']:.3f} TMAC/s",
+        f"stalls    {stalls}",
+        f"DRAM      {_fmt(t['dram_bytes'], 'B')} moved; compulsory {_fmt(t['compulsory_bytes'], 'B')}",
+        f"energy    {t['energy_uj'] / 1e3:.2f} mJ (compute {t['energy_compute_uj'] / 1e3:.2f}, "
+        f"buffers {t['energy_buffer_uj'] / 1e3:.2f}, DRAM {t['energy_dram_uj'] / 1e3:.2f})",
+        f"speedup   {speedup['speedup']:.3f}x over dense on this arch ({speedup['dense_cycles']:,} cycles); "
+        f"ideal {speedup['ideal_speedup']:.3f}x ({speedup['speedup'] / speedup['ideal_speedup']:.1%} of it)",
+    ]
+
+
+def csv_text(result: Result) -> str:
+    return result.rows.to_csv(index=False)
+
+
+def json_text(result: Result, speedup: dict) -> str:
+    payload = {
+        "arch": result.arch.name,
+        "workload": result.workload.meta.name,
+        "batch_size": result.workload.meta.batch_size,
+        "totals": result.totals,
+        "speedup_over_dense": speedup,
+        "notes": result.notes,
+        "rows": json.loads(result.rows.to_json(orient="records")),
+    }
+    return json.dumps(payload, indent=1, default=_plain)
+
+
+def _plain(value):
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value)}")
+
+
+__all__ = ["text_table", "csv_text", "json_text", "describe", "totals_lines"]

@@ -1,0 +1,50 @@
+"""``simulate ARCH WORKLOAD``: one design, one workload, per-layer/per-phase table and totals."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..arch.schema import load_arch
+from ..core.atomic import write_text
+from ..core.errors import InputError
+from ..reports.table import csv_text, json_text, text_table
+from ..workloads.trace import load_workload
+from .analytic import simulate, speedup_over_dense
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="simulate", description=__doc__.split(":", 1)[1].strip())
+    p.add_argument("arch", help="architecture file, e.g. arch/sat.yaml")
+    p.add_argument("workload", help="workload trace folder, e.g. workloads/resnet50_2of8")
+    p.add_argument("--batch", type=int, help="override the trace's batch size")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table", help="what to print (default: table)")
+    p.add_argument("-o", "--output", type=Path, help="also write layers.csv and summary.json into this folder")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        arch = load_arch(args.arch)
+        workload = load_workload(args.workload)
+        if args.batch is not None:
+            if args.batch < 1:
+                raise InputError("--batch", "", f"expected a batch size >= 1, got {args.batch}")
+            workload = workload.with_batch(args.batch)
+    except InputError as exc:
+        print(f"simulate: error: {exc}", file=sys.stderr)
+        return 2
+    result = simulate(arch, workload)
+    speedup = speedup_over_dense(arch, workload, result)
+    printers = {"table": lambda: text_table(result, speedup), "csv": lambda: csv_text(result),
+                "json": lambda: json_text(result, speedup)}
+    print(printers[args.format]())
+    if args.output:
+        write_text(args.output / "layers.csv", csv_text(result))
+        write_text(args.output / "summary.json", json_text(result, speedup))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

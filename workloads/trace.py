@@ -1,0 +1,243 @@
+"""The workload trace: a folder holding ``workload.yaml``, ``layers.csv`` and optional ``masks.npz``.
+
+``layers.csv`` has one row per layer with explicit shapes. ``C``/``K`` are input/output channels
+(features for ``linear``; for ``matmul``, ``C`` is the reduction length and ``K`` the output
+columns, summed over ``groups`` = heads), ``H``/``W`` the input height/width (tokens x 1 for
+transformer layers). ``fwd_nm``/``bwd_nm`` give the N:M pattern of the weight operand in the
+forward (groups along ``C``) and backward-data (groups along ``K``) GEMMs, ``dense`` otherwise.
+``input_grad`` is 0 for a layer whose input needs no gradient (the first layer). Densities are
+measured fractions of nonzeros, left empty where unknown.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Literal, Optional
+
+from ..arch.schema import NMPattern
+from ..core.atomic import write_text
+from ..core.errors import InputError
+from ..core.typed_yaml import POSITIVE, build, read_yaml
+
+COLUMNS = ["name", "kind", "C", "K", "R", "S", "stride", "pad", "H", "W", "groups", "repeat",
+           "fwd_nm", "bwd_nm", "input_grad", "act_density", "grad_density"]
+INT_COLUMNS = ["C", "K", "R", "S", "stride", "pad", "H", "W", "groups", "repeat", "input_grad"]
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One row of ``layers.csv``."""
+
+    name: str
+    kind: Literal["conv", "linear", "matmul"]
+    C: int
+    K: int
+    R: int = 1
+    S: int = 1
+    stride: int = 1
+    pad: int = 0
+    H: int = 1
+    W: int = 1
+    groups: int = 1
+    repeat: int = 1
+    fwd_nm: NMPattern = NMPattern(1, 1)
+    bwd_nm: NMPattern = NMPattern(1, 1)
+    input_grad: int = 1
+    act_density: Optional[float] = None
+    grad_density: Optional[float] = None
+
+    @property
+    def P(self) -> int:
+        return (self.H + 2 * self.pad - self.R) // self.stride + 1
+
+    @property
+    def Q(self) -> int:
+        return (self.W + 2 * self.pad - self.S) // self.stride + 1
+
+    @property
+    def has_weights(self) -> bool:
+        return self.kind != "matmul"
+
+    @property
+    def weights(self) -> int:
+        """Weight count of one instance (0 for an activation-activation matmul)."""
+        return self.K * (self.C // self.groups) * self.R * self.S if self.has_weights else 0
+
+    @property
+    def macs_per_sample(self) -> int:
+        """Forward MACs of one instance for one input sample."""
+        return self.P * self.Q * self.K * (self.C // self.groups) * self.R * self.S
+
+    def problems(self):
+        """(column, expectation) pairs for impossible values."""
+        for col in ("C", "K", "R", "S", "stride", "H", "W", "groups", "repeat"):
+            if getattr(self, col) < 1:
+                yield col, f"expected an integer >= 1, got {getattr(self, col)}"
+                return
+        if self.pad < 0:
+            yield "pad", f"expected an integer >= 0, got {self.pad}"
+        if self.C % self.groups or self.K % self.groups:
+            yield "groups", f"expected groups ({self.groups}) to divide C ({self.C}) and K ({self.K})"
+        if self.P < 1 or self.Q < 1:
+            yield "H", f"expected the {self.R}x{self.S} window (pad {self.pad}) to fit the {self.H}x{self.W} input"
+        if self.input_grad not in (0, 1):
+            yield "input_grad", f"expected 0 or 1, got {self.input_grad}"
+        for col, pattern, length, axis in (("fwd_nm", self.fwd_nm, self.C, "C"), ("bwd_nm", self.bwd_nm, self.K, "K")):
+            if (length // self.groups) % pattern.m:
+                yield col, f"expected M of {pattern} to divide the {axis} channels per group ({length // self.groups}); mark such a layer dense"
+        if self.kind == "matmul" and not (self.fwd_nm.dense and self.bwd_nm.dense):
+            yield "fwd_nm", "expected dense for a matmul (both operands are activations)"
+        for col in ("act_density", "grad_density"):
+            value = getattr(self, col)
+            if value is not None and not 0 <= value <= 1:
+                yield col, f"expected a fraction between 0 and 1, got {value}"
+
+
+@dataclass(frozen=True)
+class Sparsity:
+    method: Literal["dense", "srste", "bdwp", "unstructured"]
+    nm: str
+
+    def problems(self):
+        try:
+            NMPattern.parse(self.nm)
+        except ValueError as exc:
+            yield "nm", str(exc)
+
+
+@dataclass(frozen=True)
+class Provenance:
+    masks: Literal["none", "trained", "pretrained", "seeded"]
+    source: str
+    seed: Optional[int] = None
+    versions: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WorkloadMeta:
+    """The contents of ``workload.yaml``."""
+
+    name: str
+    model: str
+    dataset: str
+    input_shape: list[int]
+    batch_size: int = field(metadata=POSITIVE)
+    mode: Literal["training", "inference"]
+    sparsity: Sparsity
+    provenance: Provenance
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Workload:
+    meta: WorkloadMeta
+    layers: list[Layer]
+    path: Optional[Path] = None
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+    def with_batch(self, batch: int) -> "Workload":
+        return replace(self, meta=replace(self.meta, batch_size=batch))
+
+    def densified(self) -> "Workload":
+        """The same workload trained densely: every layer's patterns set to dense."""
+        dense = NMPattern(1, 1)
+        layers = [replace(layer, fwd_nm=dense, bwd_nm=dense) for layer in self.layers]
+        meta = replace(self.meta, sparsity=Sparsity("dense", "dense"))
+        return replace(self, meta=meta, layers=layers)
+
+
+def load_workload(folder: str | Path) -> Workload:
+    """Load and validate a trace folder."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(folder, "", "expected a workload folder holding workload.yaml and layers.csv")
+    meta_path = folder / "workload.yaml"
+    meta = build(WorkloadMeta, read_yaml(meta_path), str(meta_path))
+    layers = _read_layers(folder / "layers.csv")
+    return Workload(meta, layers, folder)
+
+
+def _read_layers(path: Path) -> list[Layer]:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise InputError(path, "", "file not found") from None
+    reader = csv.DictReader(io.StringIO(text))
+    header = reader.fieldnames or []
+    missing = [c for c in COLUMNS if c not in header]
+    unknown = [c for c in header if c not in COLUMNS]
+    if missing:
+        raise InputError(path, "header", f"missing column {missing[0]!r}; expected columns {', '.join(COLUMNS)}")
+    if unknown:
+        raise InputError(path, "header", f"unknown column {unknown[0]!r}; expected columns {', '.join(COLUMNS)}")
+    layers = [_parse_row(row, path, line) for line, row in enumerate(reader, start=2)]
+    if not layers:
+        raise InputError(path, "", "expected at least one layer row")
+    names = [layer.name for layer in layers]
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise InputError(path, f"name {dup!r}", "expected unique layer names")
+    return layers
+
+
+def _parse_row(row: dict, path: Path, line: int) -> Layer:
+    def where(col: str) -> str:
+        return f"line {line}, column {col}"
+
+    values = {"name": row["name"], "kind": row["kind"]}
+    if row["kind"] not in ("conv", "linear", "matmul"):
+        raise InputError(path, where("kind"), f"expected conv, linear or matmul, got {row['kind']!r}")
+    for col in INT_COLUMNS:
+        try:
+            values[col] = int(row[col])
+        except (TypeError, ValueError):
+            raise InputError(path, where(col), f"expected an integer, got {row[col]!r}") from None
+    for col in ("fwd_nm", "bwd_nm"):
+        try:
+            values[col] = NMPattern.parse(row[col] or "")
+        except ValueError as exc:
+            raise InputError(path, where(col), str(exc)) from None
+    for col in ("act_density", "grad_density"):
+        text = (row[col] or "").strip()
+        try:
+            values[col] = float(text) if text else None
+        except ValueError:
+            raise InputError(path, where(col), f"expected a fraction or an empty cell, got {text!r}") from None
+    layer = Layer(**values)
+    for col, expectation in layer.problems():
+        raise InputError(path, where(col), expectation)
+    return layer
+
+
+def write_workload(workload: Workload, folder: str | Path) -> Path:
+    """Write a trace folder (atomically, file by file)."""
+    import yaml
+
+    folder = Path(folder)
+    meta = asdict(workload.meta)
+    write_text(folder / "workload.yaml", yaml.safe_dump(meta, sort_keys=False))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for layer in workload.layers:
+        row = asdict(layer)
+        row["fwd_nm"], row["bwd_nm"] = str(layer.fwd_nm), str(layer.bwd_nm)
+        writer.writerow(["" if row[c] is None else row[c] for c in COLUMNS])
+    write_text(folder / "layers.csv", out.getvalue())
+    return folder
+
+
+def nm_for(group_len: int, pattern: NMPattern) -> NMPattern:
+    """The pattern a layer can carry when its groups run along ``group_len`` elements.
+
+    A dimension that M does not divide (a 3-channel stem, a 10-class head) stays dense.
+    """
+    return pattern if group_len % pattern.m == 0 else NMPattern(1, 1)
+
+
+__all__ = ["Layer", "Workload", "WorkloadMeta", "load_workload", "write_workload", "nm_for"]
