@@ -43,8 +43,9 @@ def simulate(arch: Arch, workload: Workload) -> Result:
     rows = pd.concat([gemm_rows, side], ignore_index=True) if len(side) else gemm_rows
     rows = rows.fillna({c: 0 for c in rows.columns if c.startswith(("stall_", "energy_", "buffer_"))})
     for col in ("macs", "useful_macs", "dense_macs", "busy"):
-        if col in rows:
-            rows[col] = rows[col].fillna(0).astype(np.int64)
+        rows[col] = rows[col].fillna(0).astype(np.int64)
+    for col in ("m", "n", "k", "k_eff", "count"):  # GEMM shape: absent (<NA>) on side-engine rows
+        rows[col] = rows[col].astype("Int64")
     rows = rows.sort_values(["layer", "phase"], key=lambda s: s.map(_order) if s.name == "phase" else s,
                             kind="stable").reset_index(drop=True)
     return Result(arch, workload, rows, _totals(arch, workload, rows), _notes(arch, workload, gemm_rows))

@@ -23,7 +23,10 @@ Interleave mapping (SAT) off: tiles run one after another, each paying its fill 
 an OS PE waits out the adder latency between dependent MACs. On: WS tiles stream back to back
 (one fill/drain per GEMM; a tile whose stream is shorter than the next preload leaves a bubble),
 with independent n-tiles placed between dependent k-tiles; OS runs ``g = min(L, tiles)`` tiles
-round-robin, so each PE issues a MAC every cycle while the drain of one group overlaps the next.
+round-robin (the last group takes the remainder, so a PE holds up to 2L - 1 accumulators), so
+each PE issues a MAC every cycle; when a group's last sum is ready its outputs move to shadow
+registers and shift out while the next group issues. Where the interleaved order would be
+slower (tiles shorter than a preload or the adder latency), the sequential order is kept.
 Without a weight double buffer, every WS preload is serial.
 """
 from __future__ import annotations
@@ -61,12 +64,23 @@ def array_cycles(rows: int, cols: int, ws, m, n, k, acc_latency: int, interleave
     mc = m if m_tile is None else np.minimum(np.asarray(m_tile, _int), m)
     ws = np.asarray(ws, bool)
     R, C, L = _int(rows), _int(cols), _int(acc_latency)
-    w_busy, w_fd, w_hz = _weight_stationary(R, C, m, mc, n, k, L, interleave, weight_double_buffer)
-    o_busy, o_fd, o_hz = _output_stationary(R, C, m, n, k, L, interleave)
-    busy = np.where(ws, w_busy, o_busy)
-    fill_drain = np.where(ws, w_fd, o_fd)
-    hazard = np.where(ws, w_hz, o_hz)
-    return ArrayTiming(busy + fill_drain + hazard, busy, fill_drain, hazard)
+
+    def timing(interleaved: bool) -> ArrayTiming:
+        w_busy, w_fd, w_hz = _weight_stationary(R, C, m, mc, n, k, L, interleaved, weight_double_buffer)
+        o_busy, o_fd, o_hz = _output_stationary(R, C, m, n, k, L, interleaved)
+        busy, fill_drain, hazard = np.where(ws, w_busy, o_busy), np.where(ws, w_fd, o_fd), np.where(ws, w_hz, o_hz)
+        return ArrayTiming(busy + fill_drain + hazard, busy, fill_drain, hazard)
+
+    sequential = timing(False)
+    if not interleave:
+        return sequential
+    # the interleave mapping is an extra option: where tiles too short to hide a preload or the
+    # adder make back-to-back issue slower, the mapper keeps the sequential order
+    mixed = timing(True)
+    better = mixed.cycles <= sequential.cycles
+    return ArrayTiming(*(np.where(better, a, b) for a, b in zip(
+        (mixed.cycles, mixed.busy, mixed.fill_drain, mixed.acc_hazard),
+        (sequential.cycles, sequential.busy, sequential.fill_drain, sequential.acc_hazard))))
 
 
 def _weight_stationary(R, C, m, mc, n, k, L, interleave, double_buffer):
@@ -83,9 +97,14 @@ def _weight_stationary(R, C, m, mc, n, k, L, interleave, double_buffer):
 
     if interleave:
         if double_buffer:  # the next tile's preload hides behind this tile's stream, if long enough
-            preload = kt + per_chunk * over_chunks(lambda s: np.maximum(0, kt - s)) - np.maximum(0, kt - m_last)
+            k_last = k - (tk - 1) * R
+
+            def bubbles(s):  # one chunk's tiles, each preceded by a stream of s cycles
+                return tn * ((tk - 1) * np.maximum(0, R - s) + np.maximum(0, k_last - s))
+
+            preload = kt + over_chunks(bubbles) - np.maximum(0, kt - m_last)  # the first tile has no predecessor
         else:
-            preload = tiles * kt
+            preload = chunks * tn * k
         skew = (R - 1) + (nt - 1)
         hazard = (tk - 1) * over_chunks(lambda s: np.maximum(0, L - s * tn))
     else:
@@ -104,14 +123,17 @@ def _output_stationary(R, C, m, n, k, L, interleave):
         hazard = tiles * (k - 1) * (L - 1)
         return busy, skew + tiles * (L - 1 + R), hazard
     g = np.minimum(L, tiles)
-    groups = _cdiv(tiles, g)
-    g_last = tiles - (groups - 1) * g
+    groups = np.maximum(1, tiles // g)
+    g_last = tiles - (groups - 1) * g       # the last group absorbs the remainder: g <= g_last < 2g
     issue = (k - 1) * np.maximum(g, L) + g
     issue_last = (k - 1) * np.maximum(g_last, L) + g_last
-    drain = g * R
-    windows = np.where(groups == 1, issue_last,
-                       issue + np.maximum(groups - 2, 0) * np.maximum(issue, drain) + np.maximum(issue_last, drain))
+    drain, drain_last = g * R, g_last * R
+    # two-stage pipeline over groups (issue, then drain L - 1 after the last issue), one group
+    # issuing while the previous drains: the makespan's critical path switches stage once
+    full = groups - 1
+    paths = full * issue + issue_last
+    paths = np.where(full >= 1, np.maximum(paths, np.maximum(issue + full * drain, full * issue + drain)), paths)
     skew = (np.minimum(R, m) - 1) + (np.minimum(C, n) - 1)
-    cycles = skew + windows + (L - 1) + g_last * R
-    hazard = (groups - 1) * issue + issue_last - busy
+    cycles = skew + paths + (L - 1) + drain_last
+    hazard = full * issue + issue_last - busy
     return busy, cycles - busy - hazard, hazard

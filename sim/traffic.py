@@ -49,8 +49,9 @@ def gemm_traffic(g: GemmTable, arch: Arch) -> Traffic:
     c_bytes = g.c_elems * np.where(g.c_acc == 1, acc, op)
 
     chunks = -(-g.m // g.m_tile)
-    a_block = a_bytes * np.minimum(g.m, R) / g.m  # the A rows one OS m-tile reuses across n-tiles
-    a_fetches = np.where(ws, 1, np.where(a_block <= usable_bytes(inb), 1, tn))
+    # the A rows one WS chunk or OS m-tile reuses across the n-tiles: fetched once if they fit
+    a_block = a_bytes * np.where(ws, g.m_tile, np.minimum(g.m, R)) / g.m
+    a_fetches = np.where(a_block <= usable_bytes(inb), 1, tn)
     b_reuse = np.where(ws, chunks, tm)              # outer tiles that each walk all of B
     b_fetches = np.where(b_bytes <= usable_bytes(wb), 1, b_reuse)
     dram_read = a_fetches * a_bytes + b_fetches * b_bytes

@@ -171,10 +171,9 @@ def _read_layers(path: Path) -> list[Layer]:
     header = reader.fieldnames or []
     missing = [c for c in COLUMNS if c not in header]
     unknown = [c for c in header if c not in COLUMNS]
-    if missing:
-        raise InputError(path, "header", f"missing column {missing[0]!r}; expected columns {', '.join(COLUMNS)}")
-    if unknown:
-        raise InputError(path, "header", f"unknown column {unknown[0]!r}; expected columns {', '.join(COLUMNS)}")
+    if missing or unknown:
+        found = [f"missing column {c!r}" for c in missing] + [f"unknown column {c!r}" for c in unknown]
+        raise InputError(path, "header", f"{'; '.join(found)}; expected columns {', '.join(COLUMNS)}")
     layers = [_parse_row(row, path, line) for line, row in enumerate(reader, start=2)]
     if not layers:
         raise InputError(path, "", "expected at least one layer row")

@@ -1,0 +1,69 @@
+"""The `simulate` command: formats, output files, and clear errors instead of tracebacks."""
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from sparseloom.sim.cli import main
+
+from .conftest import DENSE, RESNET50_2OF8, SAT
+
+
+def run(capsys, *args) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_table(capsys):
+    code, out, _ = run(capsys, SAT, RESNET50_2OF8)
+    assert code == 0
+    for text in ("arch      SAT", "bdwp 2:8", "layer1.0.conv2", "cycles", "speedup", "ideal", "dense-equivalent"):
+        assert text in out
+    assert out.count("\n") > 54 * 3
+
+
+def test_csv_matches_json(capsys, tmp_path):
+    _, out, _ = run(capsys, SAT, RESNET50_2OF8, "--format", "csv", "-o", tmp_path / "res")
+    table = pd.read_csv(io.StringIO(out))
+    assert set(table.phase) == {"FF", "BP", "WU", "PRUNE", "UPDATE"}
+    summary = json.loads((tmp_path / "res" / "summary.json").read_text())
+    assert summary["totals"]["cycles"] >= table[table.engine == "array"].cycles.sum()
+    assert pd.read_csv(tmp_path / "res" / "layers.csv").equals(table)
+
+
+def test_batch_override(capsys):
+    _, out1, _ = run(capsys, SAT, RESNET50_2OF8, "--batch", "1", "--format", "json")
+    _, out32, _ = run(capsys, SAT, RESNET50_2OF8, "--format", "json")
+    one, many = json.loads(out1), json.loads(out32)
+    assert one["batch_size"] == 1 and many["totals"]["dense_macs"] == 32 * one["totals"]["dense_macs"]
+
+
+def test_dense_arch_notes_unsupported_patterns(capsys):
+    _, out, _ = run(capsys, DENSE, RESNET50_2OF8)
+    assert "2:8 weights run as dense" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["nothere.yaml", RESNET50_2OF8], "nothere.yaml: file not found"),
+    ([SAT, "workloads/nothere"], "expected a workload folder"),
+    ([SAT, RESNET50_2OF8, "--batch", "0"], "--batch"),
+])
+def test_errors_are_one_line(capsys, args, message):
+    code, out, err = run(capsys, *args)
+    assert code == 2 and message in err and "Traceback" not in err and out == ""
+
+
+def test_console_script_reports_bad_arch_without_traceback(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(SAT.read_text().replace("rows: 32", "rows: many"))
+    proc = subprocess.run([sys.executable, "-m", "sparseloom.sim.cli", str(bad), str(RESNET50_2OF8)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert f"{bad}: array.rows: expected an integer, got 'many'" in proc.stderr
+    assert "Traceback" not in proc.stderr
