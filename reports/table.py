@@ -14,6 +14,9 @@ def describe(result: Result) -> list[str]:
     """What was modelled: the arch, the workload and the sparsity and dataflow assumptions."""
     a, w = result.arch, result.workload
     meta = w.meta
+    arrays = result.rows[result.rows.engine == "array"]
+    flows = ", ".join(f"{phase} {'/'.join(sorted(SHORT_DATAFLOW[d] for d in set(arrays.dataflow[arrays.phase == phase])))}"
+                      for phase in ("FF", "BP", "WU") if (arrays.phase == phase).any())
     return [
         f"arch      {a.name}: {a.array.rows}x{a.array.cols} PEs, {a.array.operand_dtype} operands / "
         f"{a.array.accumulator_dtype} accumulators, {a.clock_mhz:g} MHz, N:M patterns {', '.join(a.sparsity.nm_patterns)}, "
@@ -21,7 +24,7 @@ def describe(result: Result) -> list[str]:
         f"workload  {meta.name}: {meta.model} on {meta.dataset}, batch {meta.batch_size}, {meta.mode}, "
         f"method {meta.sparsity.method} {meta.sparsity.nm}, masks: {meta.provenance.masks}",
         "model     analytic fidelity; N:M weights compressed along the reduction axis with per-filter "
-        "patterns (every input of a group is still read); FF/BP weight-stationary, WU output-stationary; "
+        f"patterns (every input of a group is still read); dataflow {flows}; "
         f"interleave {'on' if a.dataflow_options.interleave else 'off'}, pre-generation "
         f"{'on' if a.dataflow_options.pregenerate else 'off'}",
     ]
@@ -49,7 +52,8 @@ def text_table(result: Result, speedup: dict) -> str:
         util = f"{r.macs / (pes * r.cycles):.0%}" if r.engine == "array" else "-"
         flow = SHORT_DATAFLOW.get(r.dataflow, "-") if isinstance(r.dataflow, str) else "-"
         pattern = r.pattern if isinstance(r.pattern, str) else "-"
-        lines.append(f"{r.name[:23]:<24}{r.phase:<7}{flow:<5}{pattern:<6}{_fmt(r.macs):>8}{_fmt(r.cycles):>9}{util:>7}"
+        macs = _fmt(r.macs) if r.engine == "array" else "-"
+        lines.append(f"{r.name[:23]:<24}{r.phase:<7}{flow:<5}{pattern:<6}{macs:>8}{_fmt(r.cycles):>9}{util:>7}"
                      f"{_fmt(sum(stalls.values())):>9}  {cause if worst else '-':<11}{_fmt(r.dram_read_bytes + r.dram_write_bytes, 'B'):>8}")
     t = result.totals
     lines += ["", *totals_lines(t, speedup)]

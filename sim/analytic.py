@@ -143,15 +143,17 @@ def _exposed_side_cycles(arch: Arch, rows: pd.DataFrame, backward: int) -> tuple
 
 
 def _notes(arch: Arch, workload: Workload, gemms: pd.DataFrame) -> list[str]:
-    notes = []
+    """One note per kind of pattern substitution (a sparse pattern the array cannot run as is)."""
     declared = {(layer.name, "FF"): layer.fwd_nm for layer in workload.layers}
     declared.update({(layer.name, "BP"): layer.bwd_nm for layer in workload.layers})
+    runs: dict[tuple[str, str], list[str]] = {}
     for row in gemms[gemms.phase != "WU"].itertuples():
-        want = declared[(row.name, row.phase)]
-        if str(want) != row.pattern:
-            notes.append(f"{row.name} {row.phase}: {want} weights run as {row.pattern} "
-                         f"(the array supports {', '.join(arch.sparsity.nm_patterns)})")
-    return notes
+        want = str(declared[(row.name, row.phase)])
+        if want != row.pattern:
+            runs.setdefault((want, row.pattern), []).append(f"{row.name} {row.phase}")
+    supported = ", ".join(arch.sparsity.nm_patterns)
+    return [f"{len(where)} GEMMs with {want} weights run as {got} (the array supports {supported}), "
+            f"e.g. {', '.join(where[:3])}" for (want, got), where in runs.items()]
 
 
 def speedup_over_dense(arch: Arch, workload: Workload, sparse: Result | None = None) -> dict:

@@ -46,7 +46,7 @@ def test_batch_override(capsys):
 
 def test_dense_arch_notes_unsupported_patterns(capsys):
     _, out, _ = run(capsys, DENSE, RESNET50_2OF8)
-    assert "2:8 weights run as dense" in out
+    assert "GEMMs with 2:8 weights run as dense" in out
 
 
 @pytest.mark.parametrize("args, message", [
