@@ -58,42 +58,23 @@ def _error(folder) -> str:
     return str(info.value)
 
 
-def test_missing_column(trace_copy):
-    _edit_csv(trace_copy, ",groups,", ",grups,")
+@pytest.mark.parametrize("old, new, expected", [
+    (",groups,", ",grups,", ["layers.csv: header", "missing column 'groups'", "unknown column 'grups'"]),
+    ("layer1.0.conv1,conv,64,", "layer1.0.conv1,conv,sixty-four,", ["line 3, column C", "expected an integer"]),
+    ("1,1,2:8,2:8,1", "1,1,2/8,2:8,1", ["column fwd_nm", "'N:M'"]),
+    ("conv1,conv,3,64,7,7,2,3,224,224,1,1,dense", "conv1,conv,3,64,7,7,2,3,224,224,1,1,2:8",
+     ["line 2, column fwd_nm", "C channels per group (3)"]),
+    ("conv1,conv,3,64,7,7,2,3,224,224", "conv1,conv,3,64,7,7,2,0,4,4", ["line 2, column H", "fit"]),
+    ("2:8,2:8,1,,", "2:8,2:8,1,1.5,", ["column act_density", "between 0 and 1"]),
+    ("layer1.0.conv2,", "layer1.0.conv1,", ["expected unique layer names"]),
+    ("conv1,conv,", "conv1,deconv,", ["line 2, column kind", "conv, linear or matmul"]),
+])
+def test_bad_layers_csv(trace_copy, old, new, expected):
+    _edit_csv(trace_copy, old, new)
     message = _error(trace_copy)
-    assert "layers.csv: header" in message and "'grups'" in message
-
-
-def test_not_an_integer(trace_copy):
-    _edit_csv(trace_copy, "layer1.0.conv1,conv,64,", "layer1.0.conv1,conv,sixty-four,")
-    message = _error(trace_copy)
-    assert "layers.csv: line 3, column C" in message and "expected an integer" in message
-
-
-def test_bad_pattern(trace_copy):
-    _edit_csv(trace_copy, "1,1,2:8,2:8,1", "1,1,2/8,2:8,1")
-    assert "column fwd_nm" in _error(trace_copy)
-
-
-def test_pattern_that_does_not_divide_the_channels(trace_copy):
-    _edit_csv(trace_copy, "conv1,conv,3,64,7,7,2,3,224,224,1,1,dense", "conv1,conv,3,64,7,7,2,3,224,224,1,1,2:8")
-    message = _error(trace_copy)
-    assert "line 2, column fwd_nm" in message and "C channels per group (3)" in message
-
-
-def test_window_larger_than_the_input(trace_copy):
-    _edit_csv(trace_copy, "conv1,conv,3,64,7,7,2,3,224,224", "conv1,conv,3,64,7,7,2,0,4,4")
-    assert "line 2, column H" in _error(trace_copy)
-
-
-def test_density_out_of_range(trace_copy):
-    _edit_csv(trace_copy, "2:8,2:8,1,,", "2:8,2:8,1,1.5,")
-    assert "column act_density" in _error(trace_copy)
-
-
-def test_duplicate_layer_name(trace_copy):
-    _edit_csv(trace_copy, "layer1.0.conv2,", "layer1.0.conv1,")
-    assert "expected unique layer names" in _error(trace_copy)
+    assert message.startswith(str(trace_copy / "layers.csv"))
+    for text in expected:
+        assert text in message
 
 
 def test_bad_workload_yaml(trace_copy):
