@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from sparseloom.arch.schema import load_arch
-from sparseloom.sim.analytic import simulate, speedup_over_dense
+from sparseloom.sim.simulate import simulate, speedup_over_dense
 from sparseloom.workloads.trace import load_workload
 
 ROOT = Path(__file__).resolve().parent.parent

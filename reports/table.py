@@ -5,7 +5,7 @@ import json
 import math
 
 
-from ..sim.analytic import Result
+from ..sim.results import Result
 
 SHORT_DATAFLOW = {"weight_stationary": "WS", "output_stationary": "OS"}
 

@@ -10,7 +10,7 @@ from ..core.atomic import write_text
 from ..core.errors import InputError
 from ..reports.table import csv_text, json_text, text_table
 from ..workloads.trace import load_workload
-from .analytic import simulate, speedup_over_dense
+from .simulate import FIDELITIES, simulate, speedup_over_dense
 
 
 def parser() -> argparse.ArgumentParser:
@@ -19,6 +19,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("workload", help="workload trace folder, e.g. workloads/resnet50_2of8")
     p.add_argument("--batch", type=int, help="override the trace's batch size")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table", help="what to print (default: table)")
+    p.add_argument("--fidelity", choices=FIDELITIES, default="analytic",
+                   help="analytic: closed form per layer (default); event: simpy engine with DMA, buffers, contention")
+    p.add_argument("--timeline", type=Path, metavar="FILE",
+                   help="event fidelity: write a Chrome trace-event JSON (Perfetto, chrome://tracing) to FILE "
+                        "and a Gantt/utilisation plot beside it (FILE with .png)")
     p.add_argument("-o", "--output", type=Path, help="also write layers.csv and summary.json into this folder")
     return p
 
@@ -32,10 +37,12 @@ def main(argv: list[str] | None = None) -> int:
             if args.batch < 1:
                 raise InputError("--batch", "", f"expected a batch size >= 1, got {args.batch}")
             workload = workload.with_batch(args.batch)
+        if args.timeline and args.fidelity != "event":
+            raise InputError("--timeline", "", "a timeline needs --fidelity event")
+        result = simulate(arch, workload, args.fidelity, args.timeline)
     except InputError as exc:
         print(f"simulate: error: {exc}", file=sys.stderr)
         return 2
-    result = simulate(arch, workload)
     speedup = speedup_over_dense(arch, workload, result)
     printers = {"table": lambda: text_table(result, speedup), "csv": lambda: csv_text(result),
                 "json": lambda: json_text(result, speedup)}

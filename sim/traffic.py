@@ -22,6 +22,9 @@ from ..dataflow.tiling import usable_bytes
 
 @dataclass(frozen=True)
 class Traffic:
+    a_read: np.ndarray               # DRAM bytes of A, with re-fetches
+    b_read: np.ndarray               # DRAM bytes of B, with re-fetches
+    b_fetches: np.ndarray            # times B is fetched (1: once, before the first step)
     dram_read: np.ndarray
     dram_write: np.ndarray
     compulsory: np.ndarray           # every DRAM operand moved exactly once
@@ -67,4 +70,5 @@ def gemm_traffic(g: GemmTable, arch: Arch) -> Traffic:
     ):
         reads[buffer.name] = reads[buffer.name] + read
         writes[buffer.name] = writes[buffer.name] + write
-    return Traffic(dram_read, dram_write, a_bytes + b_bytes + c_bytes, reads, writes)
+    return Traffic(a_fetches * a_bytes, b_fetches * b_bytes, b_fetches, dram_read, dram_write,
+                   a_bytes + b_bytes + c_bytes, reads, writes)

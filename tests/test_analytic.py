@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sparseloom.arch.schema import NMPattern, load_arch
-from sparseloom.sim.analytic import simulate, speedup_over_dense
+from sparseloom.sim.simulate import simulate, speedup_over_dense
 from sparseloom.workloads.trace import Layer, Provenance, Sparsity, Workload, WorkloadMeta, load_workload
 
 from .conftest import RESNET50_2OF8, SAT

@@ -1,0 +1,126 @@
+"""What both fidelities report: the per-GEMM statistics they share, the rows, totals and notes."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..arch.schema import Arch
+from ..dataflow.gemms import GemmTable, build_gemms
+from ..workloads.trace import Workload
+from .side_engines import side_engine_rows
+from .timing import ArrayTiming, array_cycles
+from .traffic import Traffic, gemm_traffic
+
+STALL_CAUSES = ("fill_drain", "acc_hazard", "buffer", "dram", "pruning", "update")
+_PHASE_ORDER = {"PRUNE": 0, "FF": 1, "BP": 2, "WU": 3, "UPDATE": 4}
+
+
+@dataclass
+class Result:
+    """Per layer and phase rows, iteration totals, and notes on what was modelled how."""
+
+    arch: Arch
+    workload: Workload
+    fidelity: str
+    rows: pd.DataFrame
+    totals: dict
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A workload's GEMMs on an arch, with the array timing and traffic both fidelities use."""
+
+    gemms: GemmTable
+    timing: ArrayTiming
+    traffic: Traffic
+    rows: pd.DataFrame      # per-GEMM statistics; cycles and memory stalls still to be filled in
+    side: pd.DataFrame      # side-engine rows (empty for inference)
+
+
+def prepare(arch: Arch, workload: Workload) -> Prepared:
+    g = build_gemms(workload, arch)
+    a = arch.array
+    t = array_cycles(a.rows, a.cols, g.dataflow == "weight_stationary", g.m, g.n, g.k_eff,
+                     a.accumulator_latency_cycles, arch.dataflow_options.interleave, a.weight_double_buffer, g.m_tile)
+    tr = gemm_traffic(g, arch)
+    cnt = g.count
+    macs = g.m * g.n * g.k_eff * cnt
+    e = arch.energy
+    buffer_bytes = {name: (tr.buffer_read[name] + tr.buffer_write[name]) * cnt for name in tr.buffer_read}
+    buf_read, buf_write = sum(tr.buffer_read.values()) * cnt, sum(tr.buffer_write.values()) * cnt
+    rows = pd.DataFrame({
+        "layer": g.layer, "name": [workload.layers[i].name for i in g.layer], "phase": g.phase,
+        "engine": "array", "dataflow": g.dataflow, "pattern": g.pattern,
+        "m": g.m, "n": g.n, "k": g.k, "k_eff": g.k_eff, "count": cnt,
+        "macs": macs, "useful_macs": g.m * g.n * g.k_useful * cnt, "dense_macs": g.m * g.n * g.k * cnt,
+        "cycles": 0, "busy": t.busy * cnt,
+        "stall_fill_drain": t.fill_drain * cnt, "stall_acc_hazard": t.acc_hazard * cnt,
+        "stall_buffer": 0, "stall_dram": 0, "stall_pruning": 0,
+        "dram_read_bytes": tr.dram_read * cnt, "dram_write_bytes": tr.dram_write * cnt,
+        "compulsory_bytes": tr.compulsory * cnt,
+        **{f"buffer_{name}_bytes": v for name, v in buffer_bytes.items()},
+        "energy_compute_pj": macs * e.mac_pj,
+        "energy_buffer_pj": buf_read * e.buffer_read_pj_per_byte + buf_write * e.buffer_write_pj_per_byte,
+        "energy_dram_pj": tr.dram * cnt * e.dram_pj_per_byte,
+    })
+    return Prepared(g, t, tr, rows, side_engine_rows(workload, arch))
+
+
+def finish(arch: Arch, workload: Workload, fidelity: str, gemm_rows: pd.DataFrame, side: pd.DataFrame,
+           exposed: dict[str, int]) -> Result:
+    """Assemble rows and totals. ``exposed`` holds the pruning and update cycles the iteration
+    spends beyond the array rows' cycles."""
+    rows = pd.concat([gemm_rows, side], ignore_index=True) if len(side) else gemm_rows.copy()
+    rows = rows.fillna({c: 0 for c in rows.columns if c.startswith(("stall_", "energy_", "buffer_"))})
+    for col in ("macs", "useful_macs", "dense_macs", "busy", "cycles"):
+        rows[col] = rows[col].fillna(0).astype(np.int64)
+    for col in ("m", "n", "k", "k_eff", "count"):  # GEMM shape: absent (<NA>) on side-engine rows
+        rows[col] = rows[col].astype("Int64")
+    rows = rows.sort_values(["layer", "phase"], key=lambda s: s.map(_PHASE_ORDER) if s.name == "phase" else s,
+                            kind="stable").reset_index(drop=True)
+    return Result(arch, workload, fidelity, rows, _totals(arch, rows, exposed), _notes(arch, workload, gemm_rows))
+
+
+def _totals(arch: Arch, rows: pd.DataFrame, exposed: dict[str, int]) -> dict:
+    on_array = rows[rows.engine == "array"]
+    array_cycles_total = int(on_array.cycles.sum())
+    cycles = array_cycles_total + sum(exposed.values())
+    seconds = cycles / (arch.clock_mhz * 1e6)
+    pe_cycles = arch.pes * cycles
+    energy_cols = [c for c in rows.columns if c.startswith("energy_")]
+    stalls = {f"stall_{c}": int(on_array[f"stall_{c}"].sum()) if f"stall_{c}" in on_array else 0 for c in STALL_CAUSES}
+    for cause, value in exposed.items():
+        stalls[f"stall_{cause}"] += int(value)
+    return {
+        "cycles": cycles,
+        "time_ms": seconds * 1e3,
+        "array_cycles": array_cycles_total,
+        "macs": int(on_array.macs.sum()),
+        "useful_macs": int(on_array.useful_macs.sum()),
+        "dense_macs": int(on_array.dense_macs.sum()),
+        "utilisation": on_array.macs.sum() / pe_cycles,
+        "effective_utilisation": on_array.useful_macs.sum() / pe_cycles,
+        "dense_equivalent_tmacs": on_array.dense_macs.sum() / seconds / 1e12,
+        "dram_bytes": float(rows.dram_read_bytes.sum() + rows.dram_write_bytes.sum()),
+        "compulsory_bytes": float(rows.compulsory_bytes.sum()),
+        **stalls,
+        "energy_uj": float(rows[energy_cols].to_numpy().sum()) / 1e6,
+        **{f"{c[:-3]}_uj": float(rows[c].sum()) / 1e6 for c in energy_cols},
+    }
+
+
+def _notes(arch: Arch, workload: Workload, gemms: pd.DataFrame) -> list[str]:
+    """One note per kind of pattern substitution (a sparse pattern the array cannot run as is)."""
+    declared = {(layer.name, "FF"): layer.fwd_nm for layer in workload.layers}
+    declared.update({(layer.name, "BP"): layer.bwd_nm for layer in workload.layers})
+    runs: dict[tuple[str, str], list[str]] = {}
+    for row in gemms[gemms.phase != "WU"].itertuples():
+        want = str(declared[(row.name, row.phase)])
+        if want != row.pattern:
+            runs.setdefault((want, row.pattern), []).append(f"{row.name} {row.phase}")
+    supported = ", ".join(arch.sparsity.nm_patterns)
+    return [f"{len(where)} GEMMs with {want} weights run as {got} (the array supports {supported}), "
+            f"e.g. {', '.join(where[:3])}" for (want, got), where in runs.items()]

@@ -1,0 +1,64 @@
+"""GEMMs cut into steps: the outer tiles the event engine loads, computes and writes back.
+
+A weight-stationary step is one chunk of ``m_tile`` rows of A (which visits every weight tile);
+an output-stationary step is one m-tile of R rows. Repeated instances of a GEMM (``count``)
+follow each other. A step's compute cycles are increments of the one tile-timing function over
+the rows done so far, so a GEMM's steps add up to exactly its analytic array cycles. Its DRAM
+bytes are its share (by rows) of the GEMM's traffic, except that a B operand fetched once is
+fetched entirely by each instance's first step.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..arch.schema import Arch
+from ..dataflow.gemms import GemmTable
+from .timing import array_cycles
+from .traffic import Traffic
+
+
+@dataclass(frozen=True)
+class Steps:
+    gemm: np.ndarray      # row of the GEMM table
+    first: np.ndarray     # True on the first step of a GEMM (all instances)
+    compute: np.ndarray   # array cycles
+    memory: np.ndarray    # cycles the busiest buffer's ports need (compute stretches to this)
+    load: np.ndarray      # DRAM bytes read before the step can start
+    write: np.ndarray     # DRAM bytes written after it ends
+
+    def __len__(self) -> int:
+        return len(self.gemm)
+
+
+def gemm_steps(g: GemmTable, traffic: Traffic, arch: Arch) -> Steps:
+    """Every GEMM's steps, in table order, instances one after another."""
+    a = arch.array
+    ws = g.dataflow == "weight_stationary"
+    rows_per_step = np.where(ws, g.m_tile, a.rows)
+    per_instance = -(-g.m // rows_per_step)
+    gemm = np.repeat(np.arange(len(g)), per_instance)
+    j = np.arange(len(gemm)) - np.repeat(np.cumsum(per_instance) - per_instance, per_instance)  # step in instance
+    done = np.minimum((j + 1) * rows_per_step[gemm], g.m[gemm])
+    before = np.minimum(j * rows_per_step[gemm], g.m[gemm])
+
+    def cycles(rows):
+        t = array_cycles(a.rows, a.cols, ws[gemm], np.maximum(rows, 1), g.n[gemm], g.k_eff[gemm],
+                         a.accumulator_latency_cycles, arch.dataflow_options.interleave, a.weight_double_buffer,
+                         g.m_tile[gemm])
+        return np.where(rows > 0, t.cycles, 0)
+
+    compute = cycles(done) - cycles(before)
+    share = (done - before) / g.m[gemm]
+    b_once = traffic.b_fetches[gemm] == 1
+    load = (traffic.a_read[gemm] * share
+            + np.where(b_once, np.where(j == 0, traffic.b_read[gemm], 0), traffic.b_read[gemm] * share))
+    buffer_cycles = np.max([(traffic.buffer_read[b.name] + traffic.buffer_write[b.name]) / b.bytes_per_cycle
+                            for b in arch.buffers], axis=0)
+    memory = np.ceil(buffer_cycles[gemm] * share).astype(np.int64)
+    write = traffic.dram_write[gemm] * share
+    # instances of a GEMM repeat its steps one after another
+    order = np.concatenate([np.tile(np.flatnonzero(gemm == i), g.count[i]) for i in range(len(g))])
+    first = np.r_[True, np.diff(gemm[order]) != 0]
+    return Steps(gemm[order], first, compute[order], memory[order], load[order], write[order])
