@@ -9,3 +9,7 @@ class InputError(ValueError):
         self.file, self.where, self.message = str(file), where, message
         location = f"{self.file}: {where}" if where else self.file
         super().__init__(f"{location}: {message}")
+
+
+class CapacityError(ValueError):
+    """A layer whose smallest legal tile does not fit a buffer; names the layer, buffer and sizes."""

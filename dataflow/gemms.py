@@ -23,7 +23,7 @@ import numpy as np
 from ..arch.schema import Arch, NMPattern
 from ..workloads.trace import Layer, Workload
 from .mapping import default_dataflow
-from .tiling import m_tile
+from .tiling import check_fits, m_tile
 
 PHASES = ("FF", "BP", "WU")
 
@@ -84,6 +84,8 @@ def build_gemms(workload: Workload, arch: Arch) -> GemmTable:
     names = [name for name in GemmTable.__dataclass_fields__ if name != "m_tile"]
     cols = {name: np.array(col) for name, col in zip(names, zip(*rows))}
     ws = cols["dataflow"] == "weight_stationary"
+    names = [f"layer {workload.layers[i].name} {p}" for i, p in zip(cols["layer"], cols["phase"])]
+    check_fits(arch, cols["m"], cols["n"], cols["k"], cols["k_eff"], cols["b_compressed"], ws, names)
     cols["m_tile"] = m_tile(cols["m"], cols["n"], cols["a_elems"] * arch.operand_bytes, ws, arch)
     return GemmTable(**cols)
 

@@ -23,7 +23,7 @@ def describe(result: Result) -> list[str]:
         f"dataflows {', '.join(SHORT_DATAFLOW[d] for d in a.array.dataflows)}",
         f"workload  {meta.name}: {meta.model} on {meta.dataset}, batch {meta.batch_size}, {meta.mode}, "
         f"method {meta.sparsity.method} {meta.sparsity.nm}, masks: {meta.provenance.masks}",
-        "model     analytic fidelity; N:M weights compressed along the reduction axis with per-filter "
+        f"model     {result.fidelity} fidelity; N:M weights compressed along the reduction axis with per-filter "
         f"patterns (every input of a group is still read); dataflow {flows}; "
         f"interleave {'on' if a.dataflow_options.interleave else 'off'}, pre-generation "
         f"{'on' if a.dataflow_options.pregenerate else 'off'}",

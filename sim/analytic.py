@@ -16,6 +16,7 @@ import pandas as pd
 from ..arch.schema import Arch
 from ..workloads.trace import Workload
 from .results import Result, finish, prepare
+from .side_engines import share, sparse_copies
 
 
 def simulate_analytic(arch: Arch, workload: Workload) -> Result:
@@ -29,7 +30,22 @@ def simulate_analytic(arch: Arch, workload: Workload) -> Result:
     rows["stall_buffer"] = np.maximum(0, np.ceil(buffer_cycles) - array).astype(np.int64)
     rows["stall_dram"] = cycles - array - rows.stall_buffer
     backward = int(cycles[p.gemms.phase != "FF"].sum())
-    return finish(arch, workload, "analytic", rows, p.side, _exposed_side_cycles(arch, p.side, backward))
+    exposed = _exposed_side_cycles(arch, p.side, backward)
+    if not arch.dataflow_options.pregenerate:  # each FF/BP waits for its copy's pruning
+        rows["stall_pruning"] = _pruning_waits(workload, p.side, rows)
+        rows["cycles"] += rows.stall_pruning
+        exposed["pruning"] = 0
+    return finish(arch, workload, "analytic", rows, p.side, exposed)
+
+
+def _pruning_waits(workload: Workload, side: pd.DataFrame, rows: pd.DataFrame) -> np.ndarray:
+    prune = {layer: c for layer, c, phase in zip(side.layer, side.cycles, side.phase) if phase == "PRUNE"} if len(side) else {}
+    waits = np.zeros(len(rows), np.int64)
+    for i, (layer, phase) in enumerate(zip(rows.layer, rows.phase)):
+        copies = sparse_copies(workload.layers[layer])
+        if layer in prune and phase in copies:
+            waits[i] = share(int(prune[layer]), len(copies), copies.index(phase))
+    return waits
 
 
 def _exposed_side_cycles(arch: Arch, side: pd.DataFrame, backward: int) -> dict[str, int]:

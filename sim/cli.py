@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..arch.schema import load_arch
 from ..core.atomic import write_text
-from ..core.errors import InputError
+from ..core.errors import CapacityError, InputError
 from ..reports.table import csv_text, json_text, text_table
 from ..workloads.trace import load_workload
 from .simulate import FIDELITIES, simulate, speedup_over_dense
@@ -40,10 +40,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.timeline and args.fidelity != "event":
             raise InputError("--timeline", "", "a timeline needs --fidelity event")
         result = simulate(arch, workload, args.fidelity, args.timeline)
-    except InputError as exc:
+        speedup = speedup_over_dense(arch, workload, result)
+    except (InputError, CapacityError) as exc:
         print(f"simulate: error: {exc}", file=sys.stderr)
         return 2
-    speedup = speedup_over_dense(arch, workload, result)
     printers = {"table": lambda: text_table(result, speedup), "csv": lambda: csv_text(result),
                 "json": lambda: json_text(result, speedup)}
     print(printers[args.format]())

@@ -30,7 +30,7 @@ def side_engine_rows(workload: Workload, arch: Arch) -> pd.DataFrame:
             continue
         elements = layer.weights * layer.repeat
         copies = [layer.fwd_nm] + ([layer.bwd_nm] if layer.input_grad else [])
-        sparse = [p for p in copies if not p.dense]
+        sparse = [p for p in copies if not p.dense]  # the patterns of sparse_copies(layer)
         if sparse:
             pruned = len(sparse) * elements
             read = 0 if arch.dataflow_options.pregenerate else elements * master
@@ -54,3 +54,14 @@ def _row(index, name, phase, engine, engine_cycles, engine_pj, read, write, arch
             "dram_read_bytes": float(read), "dram_write_bytes": float(write),
             "compulsory_bytes": float(read + write),
             "energy_compute_pj": float(engine_pj), "energy_dram_pj": (read + write) * arch.energy.dram_pj_per_byte}
+
+
+def sparse_copies(layer) -> list[str]:
+    """The GEMM phases whose weight copy the pruning unit produces for this layer."""
+    return [phase for phase, nm, used in (("FF", layer.fwd_nm, True), ("BP", layer.bwd_nm, layer.input_grad))
+            if used and not nm.dense]
+
+
+def share(total: int, parts: int, index: int) -> int:
+    """Part ``index`` of ``total`` cut into ``parts`` whole numbers that add up to it."""
+    return total * (index + 1) // parts - total * index // parts

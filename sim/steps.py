@@ -22,7 +22,6 @@ from .traffic import Traffic
 @dataclass(frozen=True)
 class Steps:
     gemm: np.ndarray      # row of the GEMM table
-    first: np.ndarray     # True on the first step of a GEMM (all instances)
     compute: np.ndarray   # array cycles
     memory: np.ndarray    # cycles the busiest buffer's ports need (compute stretches to this)
     load: np.ndarray      # DRAM bytes read before the step can start
@@ -54,11 +53,25 @@ def gemm_steps(g: GemmTable, traffic: Traffic, arch: Arch) -> Steps:
     b_once = traffic.b_fetches[gemm] == 1
     load = (traffic.a_read[gemm] * share
             + np.where(b_once, np.where(j == 0, traffic.b_read[gemm], 0), traffic.b_read[gemm] * share))
-    buffer_cycles = np.max([(traffic.buffer_read[b.name] + traffic.buffer_write[b.name]) / b.bytes_per_cycle
-                            for b in arch.buffers], axis=0)
-    memory = np.ceil(buffer_cycles[gemm] * share).astype(np.int64)
     write = traffic.dram_write[gemm] * share
     # instances of a GEMM repeat its steps one after another
     order = np.concatenate([np.tile(np.flatnonzero(gemm == i), g.count[i]) for i in range(len(g))])
-    first = np.r_[True, np.diff(gemm[order]) != 0]
-    return Steps(gemm[order], first, compute[order], memory[order], load[order], write[order])
+    gemm, compute = gemm[order], compute[order]
+    return Steps(gemm, compute, _memory_cycles(g, traffic, arch, gemm, compute), load[order], write[order])
+
+
+def _memory_cycles(g: GemmTable, traffic: Traffic, arch: Arch, gemm: np.ndarray, compute: np.ndarray) -> np.ndarray:
+    """The busiest buffer's port cycles, spread over a GEMM's steps in proportion to their compute.
+
+    Rounded through cumulative sums, so a step needs no more port cycles than compute cycles
+    unless the whole GEMM does, and the steps' sum is the GEMM's total exactly.
+    """
+    total = np.max([(traffic.buffer_read[b.name] + traffic.buffer_write[b.name]) / b.bytes_per_cycle
+                    for b in arch.buffers], axis=0) * g.count
+    done = np.cumsum(compute)
+    start = done - compute
+    first = np.r_[True, np.diff(gemm) != 0]
+    offset = start[first][np.cumsum(first) - 1]          # where each step's GEMM starts
+    scale = total[gemm] / np.bincount(gemm, compute, minlength=len(g))[gemm]
+    tolerance = 1e-9  # keeps float rounding (5.0000000001) from adding a cycle
+    return (np.ceil((done - offset) * scale - tolerance) - np.ceil((start - offset) * scale - tolerance)).astype(np.int64)

@@ -1,0 +1,204 @@
+"""The event fidelity: a simpy model of one training iteration in steady state.
+
+Engines: the DMA (one FIFO per DRAM channel), the input/weight and output buffers (two slots each
+when double-buffered, else one), the PE array, the pruning unit and the weight-update engine.
+The array runs the GEMMs in training order (FF for layers 0..L-1, then BP and WU from L-1 down
+to 0) as steps (:mod:`.steps`); a step's operands are loaded while earlier steps compute, as far
+as buffer slots allow, across GEMM boundaries; its outputs are written back while later steps
+compute. A step computes for its exact tile-timing cycles, stretched when the buffers' ports
+cannot keep up. After a layer's WU the update engine updates its weights; with pre-generation
+the pruning unit then prunes them into their sparse copies, otherwise each FF and BP waits for
+its copy to be pruned first. The iteration is in steady state: the first step's operands were
+fetched during the previous iteration, and it ends when every engine is done.
+
+Every cycle the array spends is either tile-timing cycles (busy, fill/drain, accumulator
+hazard) or a stall by cause: waiting for DRAM (a load, or a free output slot), buffer ports,
+pruning. The rest of the statistics (bytes, energy) are the same counted actions as the
+analytic path's.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from ..arch.schema import Arch
+from ..workloads.trace import Workload
+from .results import Result, finish, prepare
+from .side_engines import share, sparse_copies
+from .steps import gemm_steps
+from .timeline import Timeline
+
+
+class Dram:
+    """DRAM channels as FIFO queues; a transfer's bursts go to the channels that free up first.
+
+    A channel moves one burst per ``burst_bytes / channel bandwidth`` cycles; a transfer's
+    access latency is paid once, overlapped with other transfers.
+    """
+
+    def __init__(self, arch: Arch, timeline: Timeline | None):
+        d = arch.dram
+        self.free = [0] * d.channels
+        self.burst = d.burst_bytes
+        self.cycles_per_burst = d.burst_bytes / (d.channel_bandwidth_gbyte_s * 1e3 / arch.clock_mhz)
+        self.latency = math.ceil(d.access_latency_ns * arch.clock_mhz / 1e3)
+        self.timeline = timeline
+
+    def transfer(self, now: int, nbytes: float) -> int:
+        """Cycle at which a transfer of ``nbytes`` issued at ``now`` completes."""
+        if nbytes <= 0:
+            return now
+        bursts = math.ceil(nbytes / self.burst)
+        used = sorted(range(len(self.free)), key=self.free.__getitem__)[:min(len(self.free), bursts)]
+        each, extra = divmod(bursts, len(used))
+        end = now
+        for i, channel in enumerate(used):
+            start = max(now, self.free[channel])
+            self.free[channel] = start + math.ceil((each + (i < extra)) * self.cycles_per_burst)
+            end = max(end, self.free[channel])
+            if self.timeline:
+                self.timeline.add(f"DRAM channel {channel}", "transfer", start, self.free[channel])
+        return end + self.latency
+
+
+def simulate_event(arch: Arch, workload: Workload, timeline_path: Path | None = None) -> Result:
+    p = prepare(arch, workload)
+    g = p.gemms
+    order = _training_order(g.layer, g.phase)
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    steps = gemm_steps(g, p.traffic, arch)
+    perm = np.argsort(rank[steps.gemm], kind="stable")
+    gemm, compute, memory = steps.gemm[perm], steps.compute[perm], steps.memory[perm]
+    load, write = steps.load[perm], steps.write[perm]
+    last = np.r_[gemm[1:] != gemm[:-1], True]
+
+    timeline = Timeline(arch.clock_mhz) if timeline_path else None
+    env = simpy.Environment()
+    dram = Dram(arch, timeline)
+    in_slots = 2 if all(arch.buffer_for(o).double_buffered for o in ("input", "weight")) else 1
+    out_slots = 2 if arch.buffer_for("output").double_buffered else 1
+    inputs = simpy.Container(env, in_slots, init=in_slots)
+    outputs = simpy.Container(env, out_slots, init=out_slots)
+    loaded = [env.event() for _ in range(len(gemm))]
+    n = len(g)
+    stall = {cause: np.zeros(n, np.int64) for cause in ("dram", "buffer", "pruning")}
+    gemm_end = np.zeros(n, np.int64)
+    side = _SideEngines(env, arch, workload, p.side, dram, timeline)
+
+    def loader():
+        for i in range(len(gemm)):
+            yield inputs.get(1)
+            if i:  # step 0's operands arrived during the previous iteration
+                yield env.timeout(dram.transfer(env.now, load[i]) - env.now)
+            loaded[i].succeed()
+
+    def writer(i):
+        yield env.timeout(dram.transfer(env.now, write[i]) - env.now)
+        yield outputs.put(1)
+        if last[i] and g.phase[gemm[i]] == "WU":
+            side.after_weight_gradient(int(g.layer[gemm[i]]))
+
+    def array():
+        for i in range(len(gemm)):
+            k = gemm[i]
+            start = env.now
+            if i == 0 or gemm[i - 1] != k:
+                yield from side.before_gemm(int(g.layer[k]), g.phase[k])
+                stall["pruning"][k] += env.now - start
+                start = env.now
+            yield loaded[i]
+            yield outputs.get(1)
+            stall["dram"][k] += env.now - start
+            duration = max(int(compute[i]), int(memory[i]))
+            stall["buffer"][k] += duration - compute[i]
+            if timeline:
+                timeline.add("PE array", f"{g.phase[k]} {workload.layers[g.layer[k]].name}", env.now, env.now + duration)
+            yield env.timeout(duration)
+            inputs.put(1)
+            env.process(writer(i))
+            if last[i]:
+                gemm_end[k] = env.now
+
+    env.process(loader())
+    env.process(array())
+    env.run()
+
+    rows = p.rows.copy()
+    ends = gemm_end[order]
+    rows.loc[order, "cycles"] = np.diff(np.r_[0, ends])
+    for cause, values in stall.items():
+        rows[f"stall_{cause}"] = values
+    array_end = int(ends[-1]) if len(ends) else 0
+    exposed = side.tail(array_end, int(env.now))
+    if timeline:
+        timeline.write(timeline_path)
+    return finish(arch, workload, "event", rows, side.rows(), exposed)
+
+
+def _training_order(layer: np.ndarray, phase: np.ndarray) -> np.ndarray:
+    """GEMM table rows in execution order: FF forward, then BP and WU layer by layer backward."""
+    forward = sorted(np.flatnonzero(phase == "FF"), key=lambda i: layer[i])
+    backward = sorted(np.flatnonzero(phase != "FF"), key=lambda i: (-layer[i], phase[i] != "BP"))
+    return np.array(forward + backward, np.int64)
+
+
+class _SideEngines:
+    """The pruning unit and the weight-update engine, each one job at a time."""
+
+    def __init__(self, env, arch: Arch, workload: Workload, side: pd.DataFrame, dram: Dram, timeline):
+        self.env, self.arch, self.workload, self.dram, self.timeline = env, arch, workload, dram, timeline
+        self.side = side.copy()
+        if len(side):
+            self.side["cycles"] = 0
+            self.side["stall_dram"] = 0
+        self.pruner, self.updater = simpy.Resource(env, 1), simpy.Resource(env, 1)
+        self.index = {(r.layer, r.phase): i for i, r in enumerate(self.side.itertuples())} if len(side) else {}
+        self.last_finish = ("update", 0)
+
+    def _job(self, resource, key, part: int, parts: int, engine: str):
+        """Run part ``part`` of ``parts`` of a side-engine row's work (engine time beside its DRAM traffic)."""
+        i = self.index[key]
+        row = self.side.iloc[i]
+        with resource.request() as request:
+            yield request
+            start = self.env.now
+            busy = share(int(row.busy), parts, part)
+            moved = (row.dram_read_bytes + row.dram_write_bytes) / parts
+            end = max(start + busy, self.dram.transfer(start, moved))
+            yield self.env.timeout(end - start)
+        self.side.iat[i, self.side.columns.get_loc("cycles")] += end - start
+        self.side.iat[i, self.side.columns.get_loc("stall_dram")] += end - start - busy
+        if self.timeline:
+            self.timeline.add(engine, f"{key[1]} {self.workload.layers[key[0]].name}", start, end)
+        if end >= self.last_finish[1]:
+            self.last_finish = ("pruning" if key[1] == "PRUNE" else "update", end)
+
+    def before_gemm(self, layer: int, phase: str):
+        """Without pre-generation, prune this GEMM's sparse copy first (on the critical path)."""
+        copies = sparse_copies(self.workload.layers[layer])
+        if self.arch.dataflow_options.pregenerate or phase not in copies or (layer, "PRUNE") not in self.index:
+            return
+        yield self.env.process(self._job(self.pruner, (layer, "PRUNE"), copies.index(phase), len(copies), "pruning unit"))
+
+    def after_weight_gradient(self, layer: int):
+        if (layer, "UPDATE") in self.index:
+            self.env.process(self._update_then_prune(layer))
+
+    def _update_then_prune(self, layer: int):
+        yield from self._job(self.updater, (layer, "UPDATE"), 0, 1, "update engine")
+        if self.arch.dataflow_options.pregenerate and (layer, "PRUNE") in self.index:
+            yield from self._job(self.pruner, (layer, "PRUNE"), 0, 1, "pruning unit")
+
+    def rows(self) -> pd.DataFrame:
+        return self.side
+
+    def tail(self, array_end: int, makespan: int) -> dict[str, int]:
+        """Cycles after the array's last step, charged to the engine that finished last."""
+        tail = makespan - array_end
+        cause = self.last_finish[0] if self.last_finish[1] >= makespan else "dram"
+        return {cause: tail}
