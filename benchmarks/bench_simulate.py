@@ -1,14 +1,16 @@
-"""Time `simulate arch/sat.yaml workloads/resnet50_2of8` (analytic fidelity); prints medians.
+"""Time `simulate arch/sat.yaml workloads/resnet50_2of8` in both fidelities; prints medians.
 
     python benchmarks/bench_simulate.py [--runs N]
 
-Reports the in-process time of one simulation (load excluded; the number a sweep pays per
-point), the same with the dense-training comparison the CLI adds, and the wall time of the whole
-command including Python start-up and imports.
+For each fidelity: the in-process time of one simulation of the training iteration (trace and
+arch loaded once; what a sweep pays per point) and the wall time of the whole command (Python
+start-up, imports, the simulation and the dense-training comparison); then the largest peak
+resident memory of those commands.
 """
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import subprocess
 import sys
@@ -16,12 +18,11 @@ import time
 from pathlib import Path
 
 from sparseloom.arch.schema import load_arch
-from sparseloom.sim.simulate import simulate, speedup_over_dense
+from sparseloom.sim.simulate import FIDELITIES, simulate
 from sparseloom.workloads.trace import load_workload
 
 ROOT = Path(__file__).resolve().parent.parent
 ARCH, WORKLOAD = ROOT / "arch" / "sat.yaml", ROOT / "workloads" / "resnet50_2of8"
-
 
 def median_seconds(fn, runs: int) -> float:
     times = []
@@ -32,19 +33,29 @@ def median_seconds(fn, runs: int) -> float:
     return statistics.median(times)
 
 
+def command(fidelity: str) -> float:
+    """Wall seconds of one `simulate` run in a fresh interpreter."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "sparseloom.sim.cli", str(ARCH), str(WORKLOAD), "--fidelity", fidelity],
+                   check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
     arch, workload = load_arch(ARCH), load_workload(WORKLOAD)
-    simulate(arch, workload)  # warm-up
-    one = median_seconds(lambda: simulate(arch, workload), args.runs)
-    both = median_seconds(lambda: speedup_over_dense(arch, workload), args.runs)
-    cli = median_seconds(lambda: subprocess.run([sys.executable, "-m", "sparseloom.sim.cli", str(ARCH), str(WORKLOAD)],
-                                                check=True, capture_output=True), max(3, args.runs // 4))
-    print(f"simulate(SAT, resnet50_2of8), analytic: median {one * 1e3:.1f} ms over {args.runs} runs")
-    print(f"  + dense-training comparison (2 simulations): median {both * 1e3:.1f} ms")
-    print(f"whole command incl. start-up and imports: median {cli:.2f} s over {max(3, args.runs // 4)} runs")
+    cli_runs = max(3, args.runs // 3)
+    print(f"SAT ({ARCH.name}), {WORKLOAD.name} (BDWP 2:8 training, batch {workload.meta.batch_size}); "
+          f"{args.runs} in-process runs, {cli_runs} command runs")
+    for fidelity in FIDELITIES:
+        simulate(arch, workload, fidelity)  # warm-up
+        one = median_seconds(lambda: simulate(arch, workload, fidelity), args.runs)
+        wall = statistics.median(command(fidelity) for _ in range(cli_runs))
+        print(f"{fidelity:>8}: simulate() median {one * 1e3:7.1f} ms | whole command median {wall:5.2f} s")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"peak resident memory of any command run: {peak:.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -3,10 +3,10 @@
 Each array GEMM is bounded by three resources, roofline-style: the PE array
 (:func:`~sparseloom.sim.timing.array_cycles`), the buffers' peak bandwidth and DRAM bandwidth.
 Its cycles are the largest of the three; the excess over the array is reported as a buffer or
-DRAM stall. The side engines (pruning unit, weight-update engine) run beside the array: pruning
-sits on the critical path unless pre-generation is on; otherwise side work is exposed only where
-the backward pass is too short to hide it, plus the first layer's update (and its pruning), which
-the next iteration's first GEMM waits for.
+DRAM stall. The side engines (pruning unit, weight-update engine) run beside the array. Without
+pre-generation each FF and BP first waits for its weight copy to be pruned (a pruning stall in
+its row); otherwise side work is exposed only where the backward pass is too short to hide it,
+plus the first layer's update (and its pruning), which the next iteration's first GEMM waits for.
 """
 from __future__ import annotations
 

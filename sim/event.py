@@ -8,8 +8,9 @@ as buffer slots allow, across GEMM boundaries; its outputs are written back whil
 compute. A step computes for its exact tile-timing cycles, stretched when the buffers' ports
 cannot keep up. After a layer's WU the update engine updates its weights; with pre-generation
 the pruning unit then prunes them into their sparse copies, otherwise each FF and BP waits for
-its copy to be pruned first. The iteration is in steady state: the first step's operands were
-fetched during the previous iteration, and it ends when every engine is done.
+its copy to be pruned first. The iteration is in steady state: its first step's operands load
+while the previous iteration's last step (taken to be the same as this one's) computes and holds
+one input slot; the iteration ends when every engine is done.
 
 Every cycle the array spends is either tile-timing cycles (busy, fill/drain, accumulator
 hazard) or a stall by cause: waiting for DRAM (a load, or a free output slot), buffer ports,
@@ -82,7 +83,8 @@ def simulate_event(arch: Arch, workload: Workload, timeline_path: Path | None = 
     dram = Dram(arch, timeline)
     in_slots = 2 if all(arch.buffer_for(o).double_buffered for o in ("input", "weight")) else 1
     out_slots = 2 if arch.buffer_for("output").double_buffered else 1
-    inputs = simpy.Container(env, in_slots, init=in_slots)
+    inputs = simpy.Container(env, in_slots, init=in_slots - 1)  # one slot: the previous iteration's last step
+    warmup = int(max(compute[-1], memory[-1]))                   # that step's duration
     outputs = simpy.Container(env, out_slots, init=out_slots)
     loaded = [env.event() for _ in range(len(gemm))]
     n = len(g)
@@ -93,8 +95,7 @@ def simulate_event(arch: Arch, workload: Workload, timeline_path: Path | None = 
     def loader():
         for i in range(len(gemm)):
             yield inputs.get(1)
-            if i:  # step 0's operands arrived during the previous iteration
-                yield env.timeout(dram.transfer(env.now, load[i]) - env.now)
+            yield env.timeout(dram.transfer(env.now, load[i]) - env.now)
             loaded[i].succeed()
 
     def writer(i):
@@ -104,6 +105,8 @@ def simulate_event(arch: Arch, workload: Workload, timeline_path: Path | None = 
             side.after_weight_gradient(int(g.layer[gemm[i]]))
 
     def array():
+        yield env.timeout(warmup)
+        inputs.put(1)
         for i in range(len(gemm)):
             k = gemm[i]
             start = env.now
@@ -129,14 +132,14 @@ def simulate_event(arch: Arch, workload: Workload, timeline_path: Path | None = 
     env.run()
 
     rows = p.rows.copy()
-    ends = gemm_end[order]
+    ends = gemm_end[order] - warmup
     rows.loc[order, "cycles"] = np.diff(np.r_[0, ends])
     for cause, values in stall.items():
         rows[f"stall_{cause}"] = values
     array_end = int(ends[-1]) if len(ends) else 0
-    exposed = side.tail(array_end, int(env.now))
+    exposed = side.tail(array_end + warmup, int(env.now))
     if timeline:
-        timeline.write(timeline_path)
+        timeline.write(timeline_path, offset=warmup)
     return finish(arch, workload, "event", rows, side.rows(), exposed)
 
 

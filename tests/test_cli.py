@@ -49,7 +49,15 @@ def test_dense_arch_notes_unsupported_patterns(capsys):
     assert "GEMMs with 2:8 weights run as dense" in out
 
 
+def test_event_fidelity_with_timeline(capsys, tmp_path):
+    code, out, _ = run(capsys, SAT, RESNET50_2OF8, "--fidelity", "event", "--timeline", tmp_path / "t.json")
+    assert code == 0 and "event fidelity" in out
+    assert json.loads((tmp_path / "t.json").read_text())["traceEvents"]
+    assert (tmp_path / "t.png").exists()
+
+
 @pytest.mark.parametrize("args, message", [
+    ([SAT, RESNET50_2OF8, "--timeline", "t.json"], "a timeline needs --fidelity event"),
     (["nothere.yaml", RESNET50_2OF8], "nothere.yaml: file not found"),
     ([SAT, "workloads/nothere"], "expected a workload folder"),
     ([SAT, RESNET50_2OF8, "--batch", "0"], "--batch"),
