@@ -70,8 +70,9 @@ def totals_lines(t: dict, speedup: dict) -> list[str]:
         f"dense-equivalent throughput {t['dense_equivalent_tmacs']:.3f} TMAC/s",
         f"stalls    {stalls}",
         f"DRAM      {_fmt(t['dram_bytes'], 'B')} moved; compulsory {_fmt(t['compulsory_bytes'], 'B')}",
-        f"energy    {t['energy_uj'] / 1e3:.2f} mJ (compute {t['energy_compute_uj'] / 1e3:.2f}, "
-        f"buffers {t['energy_buffer_uj'] / 1e3:.2f}, DRAM {t['energy_dram_uj'] / 1e3:.2f})",
+        f"energy    {t['energy_uj'] / 1e3:.2f} mJ (MACs {t['energy_compute_uj'] / 1e3:.2f}, "
+        f"buffers {t['energy_buffer_uj'] / 1e3:.2f}, DRAM {t['energy_dram_uj'] / 1e3:.2f}, "
+        f"pruning and update {t.get('energy_side_uj', 0) / 1e3:.2f})",
         f"speedup   {speedup['speedup']:.3f}x over dense on this arch ({speedup['dense_cycles']:,} cycles); "
         f"ideal {speedup['ideal_speedup']:.3f}x ({speedup['speedup'] / speedup['ideal_speedup']:.1%} of it)",
     ]

@@ -53,7 +53,7 @@ def _row(index, name, phase, engine, engine_cycles, engine_pj, read, write, arch
             "busy": engine_cycles, "stall_dram": cycles - engine_cycles,
             "dram_read_bytes": float(read), "dram_write_bytes": float(write),
             "compulsory_bytes": float(read + write),
-            "energy_compute_pj": float(engine_pj), "energy_dram_pj": (read + write) * arch.energy.dram_pj_per_byte}
+            "energy_side_pj": float(engine_pj), "energy_dram_pj": (read + write) * arch.energy.dram_pj_per_byte}
 
 
 def sparse_copies(layer) -> list[str]:

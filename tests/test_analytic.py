@@ -151,3 +151,18 @@ def test_tile_that_cannot_fit():
     message = str(info.value)
     # a 32x32 tile of FP16 weights: 2,048 B dense (the stem), more than half of 1 KiB
     assert "layer conv1 FF" in message and "weight_buffer" in message and "2,048 B" in message and "512 B" in message
+
+
+def test_energy_is_a_sum_over_counted_actions():
+    w = load_workload(RESNET50_2OF8)
+    r = simulate(BASE, w)
+    e, t, rows = BASE.energy, r.totals, r.rows
+    assert t["energy_compute_uj"] * 1e6 == pytest.approx(t["macs"] * e.mac_pj)
+    assert t["energy_dram_uj"] * 1e6 == pytest.approx(t["dram_bytes"] * e.dram_pj_per_byte)
+    pruned = sum(layer.weights * ((not layer.fwd_nm.dense) + (layer.input_grad and not layer.bwd_nm.dense))
+                 for layer in w.layers)
+    updated = sum(layer.weights for layer in w.layers)
+    assert t["energy_side_uj"] * 1e6 == pytest.approx(pruned * e.prune_pj_per_element + updated * e.update_pj_per_element)
+    assert t["energy_uj"] == pytest.approx(t["energy_compute_uj"] + t["energy_buffer_uj"] + t["energy_dram_uj"]
+                                           + t["energy_side_uj"])
+    assert (rows.energy_buffer_pj >= 0).all()
