@@ -16,14 +16,14 @@ writes dX; WU reads dY and X and writes dW in the accumulator datatype.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..arch.schema import Arch, NMPattern
 from ..workloads.trace import Layer, Workload
 from .mapping import default_dataflow
-from .tiling import check_fits, m_tile
+from .tiling import default_m_tile
 
 PHASES = ("FF", "BP", "WU")
 
@@ -69,9 +69,17 @@ class GemmTable:
     def __len__(self) -> int:
         return len(self.m)
 
+    def take(self, index: np.ndarray) -> "GemmTable":
+        """The rows at ``index`` (repeats allowed)."""
+        return GemmTable(**{name: getattr(self, name)[index] for name in self.__dataclass_fields__})
+
+    def mapped(self, dataflow: np.ndarray, m_tile: np.ndarray) -> "GemmTable":
+        """The same GEMMs under another mapping."""
+        return replace(self, dataflow=np.asarray(dataflow), m_tile=np.asarray(m_tile, np.int64))
+
 
 def build_gemms(workload: Workload, arch: Arch) -> GemmTable:
-    """All array GEMMs of one iteration of ``workload`` on ``arch``."""
+    """All array GEMMs of one iteration of ``workload`` on ``arch``, under the default mapping."""
     rows = []
     batch = workload.meta.batch_size
     training = workload.meta.mode == "training"
@@ -84,10 +92,12 @@ def build_gemms(workload: Workload, arch: Arch) -> GemmTable:
     names = [name for name in GemmTable.__dataclass_fields__ if name != "m_tile"]
     cols = {name: np.array(col) for name, col in zip(names, zip(*rows))}
     ws = cols["dataflow"] == "weight_stationary"
-    names = [f"layer {workload.layers[i].name} {p}" for i, p in zip(cols["layer"], cols["phase"])]
-    check_fits(arch, cols["m"], cols["n"], cols["k"], cols["k_eff"], cols["b_compressed"], ws, names)
-    cols["m_tile"] = m_tile(cols["m"], cols["n"], cols["a_elems"] * arch.operand_bytes, ws, arch)
+    cols["m_tile"] = default_m_tile(cols["m"], cols["n"], cols["a_elems"] * arch.operand_bytes, ws, arch)
     return GemmTable(**cols)
+
+
+def gemm_names(g: GemmTable, workload: Workload) -> list[str]:
+    return [f"layer {workload.layers[i].name} {p}" for i, p in zip(g.layer, g.phase)]
 
 
 def _row(index: int, layer: Layer, phase: str, batch: int, arch: Arch) -> tuple:

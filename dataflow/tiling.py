@@ -22,8 +22,15 @@ def usable_bytes(buffer: Buffer) -> int:
     return buffer.size_bytes // 2 if buffer.double_buffered else buffer.size_bytes
 
 
-def m_tile(m: np.ndarray, n: np.ndarray, a_bytes: np.ndarray, ws: np.ndarray, arch: Arch) -> np.ndarray:
-    """Rows of A per weight-stationary chunk (``m`` itself for output-stationary)."""
+def max_m_tile(g, arch: Arch) -> np.ndarray:
+    """The longest legal weight-stationary chunk: its partial sums fill the output buffer."""
+    psum_row = np.minimum(g.n, arch.array.cols) * arch.accumulator_bytes
+    return np.clip(usable_bytes(arch.buffer_for("output")) // psum_row, 0, g.m).astype(np.int64)
+
+
+def default_m_tile(m: np.ndarray, n: np.ndarray, a_bytes: np.ndarray, ws: np.ndarray, arch: Arch) -> np.ndarray:
+    """The fixed rule (without offline scheduling): rows of A per weight-stationary chunk
+    (``m`` itself for output-stationary)."""
     psum_row = np.minimum(n, arch.array.cols) * arch.accumulator_bytes
     by_output = usable_bytes(arch.buffer_for("output")) // psum_row
     by_input = usable_bytes(arch.buffer_for("input")) * m // np.maximum(a_bytes, 1)
@@ -32,31 +39,44 @@ def m_tile(m: np.ndarray, n: np.ndarray, a_bytes: np.ndarray, ws: np.ndarray, ar
     return np.where(ws, chunk, m).astype(np.int64)
 
 
-def check_fits(arch: Arch, m, n, k, k_eff, compressed, ws, names: list[str]) -> None:
-    """Raise :class:`CapacityError` for the first GEMM whose smallest legal tile overflows a buffer.
+def smallest_tile_bytes(g, arch: Arch) -> dict[str, np.ndarray]:
+    """Bytes of each operand's buffer that the smallest legal tile of each GEMM needs.
 
-    Smallest tiles: weight-stationary holds one weight tile (R x C, compressed with indices), the
-    inputs one A row needs for it, and one row of C partial sums; output-stationary holds one row
-    of B and one k-step of inputs per array row (the M candidates of an N:M group), its outputs
-    sit in the PEs.
+    Weight-stationary holds one weight tile (R x C, compressed with indices), the inputs one A
+    row needs for it, and one row of C partial sums; output-stationary holds one row of B and
+    one k-step of inputs per array row (the M candidates of an N:M group), its outputs sit in
+    the PEs.
     """
     a, op, acc = arch.array, arch.operand_bytes, arch.accumulator_bytes
-    weight_bytes = op + np.where(compressed == 1, arch.sparsity.index_bits_per_nonzero / 8, 0)
-    expand = k / np.maximum(k_eff, 1)                      # dense inputs behind one executed slot
-    rows, cols = np.minimum(a.rows, k_eff), np.minimum(a.cols, n)
-    need = {
-        "input": np.where(ws, np.ceil(rows * expand) * op, np.minimum(a.rows, m) * np.ceil(expand) * op),
+    ws = g.dataflow == "weight_stationary"
+    weight_bytes = op + np.where(g.b_compressed == 1, arch.sparsity.index_bits_per_nonzero / 8, 0)
+    expand = g.k / np.maximum(g.k_eff, 1)                  # dense inputs behind one executed slot
+    rows, cols = np.minimum(a.rows, g.k_eff), np.minimum(a.cols, g.n)
+    return {
+        "input": np.where(ws, np.ceil(rows * expand) * op, np.minimum(a.rows, g.m) * np.ceil(expand) * op),
         "weight": np.where(ws, rows * cols * weight_bytes, cols * weight_bytes),
         "output": np.where(ws, cols * acc, 0),
     }
-    for operand, required in need.items():
+
+
+def tile_fits(g, arch: Arch) -> np.ndarray:
+    """True where a GEMM's mapping is legal: its smallest tile fits and its chunk is not too long."""
+    fits = np.ones(len(g.m), bool)
+    for operand, need in smallest_tile_bytes(g, arch).items():
+        fits &= need <= usable_bytes(arch.buffer_for(operand))
+    ws = g.dataflow == "weight_stationary"
+    return fits & (~ws | ((g.m_tile >= 1) & (g.m_tile <= np.maximum(max_m_tile(g, arch), 1))))
+
+
+def capacity_error(g, arch: Arch, name: str) -> CapacityError:
+    """The error for a one-row GEMM table whose smallest tile does not fit."""
+    for operand, need in smallest_tile_bytes(g, arch).items():
         buffer = arch.buffer_for(operand)
-        over = np.flatnonzero(required > usable_bytes(buffer))
-        if len(over):
-            i = over[0]
+        if need[0] > usable_bytes(buffer):
             half = " (half of it: double-buffered)" if buffer.double_buffered else ""
-            flow = "weight-stationary" if ws[i] else "output-stationary"
-            raise CapacityError(
-                f"{names[i]}: the smallest {flow} tile needs {int(required[i]):,} B of {buffer.name} for its "
+            flow = "weight-stationary" if g.dataflow[0] == "weight_stationary" else "output-stationary"
+            return CapacityError(
+                f"{name}: the smallest {flow} tile needs {int(need[0]):,} B of {buffer.name} for its "
                 f"{operand} operand, but {arch.name}'s {buffer.name} offers {usable_bytes(buffer):,} B{half}; "
                 f"enlarge buffers[{buffer.name}].size_kib or use a smaller array")
+    return CapacityError(f"{name}: no legal tile on {arch.name}")

@@ -22,20 +22,17 @@ from .side_engines import share, sparse_copies
 def simulate_analytic(arch: Arch, workload: Workload) -> Result:
     p = prepare(arch, workload)
     rows = p.rows.copy()
-    array = p.timing.cycles * p.gemms.count
-    buffer_cycles = np.max([rows[f"buffer_{b.name}_bytes"].to_numpy() / b.bytes_per_cycle for b in arch.buffers], axis=0)
-    dram_cycles = (rows.dram_read_bytes + rows.dram_write_bytes).to_numpy() / arch.dram_bytes_per_cycle
-    cycles = np.ceil(np.maximum.reduce([array, buffer_cycles, dram_cycles])).astype(np.int64)
-    rows["cycles"] = cycles
-    rows["stall_buffer"] = np.maximum(0, np.ceil(buffer_cycles) - array).astype(np.int64)
-    rows["stall_dram"] = cycles - array - rows.stall_buffer
-    backward = int(cycles[p.gemms.phase != "FF"].sum())
+    c = p.cost
+    rows["cycles"] = c.cycles
+    rows["stall_buffer"] = np.maximum(0, np.ceil(c.buffer_cycles) - c.array).astype(np.int64)
+    rows["stall_dram"] = c.cycles - c.array - rows.stall_buffer
+    backward = int(c.cycles[p.schedule.gemms.phase != "FF"].sum())
     exposed = _exposed_side_cycles(arch, p.side, backward)
     if not arch.dataflow_options.pregenerate:  # each FF/BP waits for its copy's pruning
         rows["stall_pruning"] = _pruning_waits(workload, p.side, rows)
         rows["cycles"] += rows.stall_pruning
         exposed["pruning"] = 0
-    return finish(arch, workload, "analytic", rows, p.side, exposed)
+    return finish(arch, workload, "analytic", p, rows, p.side, exposed)
 
 
 def _pruning_waits(workload: Workload, side: pd.DataFrame, rows: pd.DataFrame) -> np.ndarray:

@@ -3,8 +3,9 @@
 Engines: the DMA (one FIFO per DRAM channel), the input/weight and output buffers (two slots each
 when double-buffered, else one), the PE array, the pruning unit and the weight-update engine.
 The array runs the GEMMs in training order (FF for layers 0..L-1, then BP and WU from L-1 down
-to 0) as steps (:mod:`.steps`); a step's operands are loaded while earlier steps compute, as far
-as buffer slots allow, across GEMM boundaries; its outputs are written back while later steps
+to 0) as steps (:mod:`.steps`); the operands a step's first tile needs are loaded while earlier
+steps compute, as far as buffer slots allow, across GEMM boundaries; the rest stream in while it
+computes (it cannot end before they arrive); its outputs are written back while later steps
 compute. A step computes for its exact tile-timing cycles, stretched when the buffers' ports
 cannot keep up. After a layer's WU the update engine updates its weights; with pre-generation
 the pruning unit then prunes them into their sparse copies, otherwise each FF and BP waits for
@@ -68,14 +69,13 @@ class Dram:
 
 def simulate_event(arch: Arch, workload: Workload, timeline_path: Path | None = None) -> Result:
     p = prepare(arch, workload)
-    g = p.gemms
-    order = _training_order(g.layer, g.phase)
+    g, order = p.schedule.gemms, p.schedule.order
     rank = np.empty(len(order), np.int64)
     rank[order] = np.arange(len(order))
-    steps = gemm_steps(g, p.traffic, arch)
+    steps = gemm_steps(g, p.cost.traffic, arch)
     perm = np.argsort(rank[steps.gemm], kind="stable")
     gemm, compute, memory = steps.gemm[perm], steps.compute[perm], steps.memory[perm]
-    load, write = steps.load[perm], steps.write[perm]
+    load, stream, write = steps.load[perm], steps.stream[perm], steps.write[perm]
     last = np.r_[gemm[1:] != gemm[:-1], True]
 
     timeline = Timeline(arch.clock_mhz) if timeline_path else None
@@ -83,49 +83,59 @@ def simulate_event(arch: Arch, workload: Workload, timeline_path: Path | None = 
     dram = Dram(arch, timeline)
     in_slots = 2 if all(arch.buffer_for(o).double_buffered for o in ("input", "weight")) else 1
     out_slots = 2 if arch.buffer_for("output").double_buffered else 1
-    inputs = simpy.Container(env, in_slots, init=in_slots - 1)  # one slot: the previous iteration's last step
-    warmup = int(max(compute[-1], memory[-1]))                   # that step's duration
-    outputs = simpy.Container(env, out_slots, init=out_slots)
-    loaded = [env.event() for _ in range(len(gemm))]
+    warmup = int(max(compute[-1], memory[-1]))   # the previous iteration's last step: same as ours
+    warm = env.timeout(warmup)                      # until then it holds one input slot
+    count = len(gemm)
+    loaded = [env.event() for _ in range(count)]
+    computed = [env.event() for _ in range(count)]
+    written: list = [None] * count
     n = len(g)
     stall = {cause: np.zeros(n, np.int64) for cause in ("dram", "buffer", "pruning")}
     gemm_end = np.zeros(n, np.int64)
     side = _SideEngines(env, arch, workload, p.side, dram, timeline)
 
     def loader():
-        for i in range(len(gemm)):
-            yield inputs.get(1)
-            yield env.timeout(dram.transfer(env.now, load[i]) - env.now)
+        for i in range(count):
+            before = i - in_slots                   # the step whose input slot this one reuses
+            slot = computed[before] if before >= 0 else warm if before == -1 else None
+            if slot is not None and not slot.processed:
+                yield slot
+            end = dram.transfer(env.now, load[i])
+            if end > env.now:
+                yield env.timeout(end - env.now)
             loaded[i].succeed()
 
-    def writer(i):
-        yield env.timeout(dram.transfer(env.now, write[i]) - env.now)
-        yield outputs.put(1)
-        if last[i] and g.phase[gemm[i]] == "WU":
-            side.after_weight_gradient(int(g.layer[gemm[i]]))
-
     def array():
-        yield env.timeout(warmup)
-        inputs.put(1)
-        for i in range(len(gemm)):
+        yield warm
+        for i in range(count):
             k = gemm[i]
             start = env.now
             if i == 0 or gemm[i - 1] != k:
                 yield from side.before_gemm(int(g.layer[k]), g.phase[k])
                 stall["pruning"][k] += env.now - start
                 start = env.now
-            yield loaded[i]
-            yield outputs.get(1)
+            if not loaded[i].processed:
+                yield loaded[i]
+            before = i - out_slots                  # the step whose output slot this one reuses
+            if before >= 0 and not written[before].processed:
+                yield written[before]
             stall["dram"][k] += env.now - start
             duration = max(int(compute[i]), int(memory[i]))
             stall["buffer"][k] += duration - compute[i]
             if timeline:
                 timeline.add("PE array", f"{g.phase[k]} {workload.layers[g.layer[k]].name}", env.now, env.now + duration)
+            streamed = dram.transfer(env.now, stream[i])   # the rest of its operands, tile by tile
             yield env.timeout(duration)
-            inputs.put(1)
-            env.process(writer(i))
+            if streamed > env.now:
+                stall["dram"][k] += streamed - env.now
+                yield env.timeout(streamed - env.now)
+            computed[i].succeed()
+            written[i] = env.timeout(dram.transfer(env.now, write[i]) - env.now)
             if last[i]:
                 gemm_end[k] = env.now
+                if g.phase[k] == "WU":
+                    layer = int(g.layer[k])
+                    written[i].callbacks.append(lambda _, layer=layer: side.after_weight_gradient(layer))
 
     env.process(loader())
     env.process(array())
@@ -140,14 +150,7 @@ def simulate_event(arch: Arch, workload: Workload, timeline_path: Path | None = 
     exposed = side.tail(array_end + warmup, int(env.now))
     if timeline:
         timeline.write(timeline_path, offset=warmup)
-    return finish(arch, workload, "event", rows, side.rows(), exposed)
-
-
-def _training_order(layer: np.ndarray, phase: np.ndarray) -> np.ndarray:
-    """GEMM table rows in execution order: FF forward, then BP and WU layer by layer backward."""
-    forward = sorted(np.flatnonzero(phase == "FF"), key=lambda i: layer[i])
-    backward = sorted(np.flatnonzero(phase != "FF"), key=lambda i: (-layer[i], phase[i] != "BP"))
-    return np.array(forward + backward, np.int64)
+    return finish(arch, workload, "event", p, rows, side.rows(), exposed)
 
 
 class _SideEngines:

@@ -7,11 +7,10 @@ import numpy as np
 import pandas as pd
 
 from ..arch.schema import Arch
-from ..dataflow.gemms import GemmTable, build_gemms
+from ..dataflow.schedule import Schedule, make_schedule
 from ..workloads.trace import Workload
+from .cost import GemmCost, gemm_cost
 from .side_engines import side_engine_rows
-from .timing import ArrayTiming, array_cycles
-from .traffic import Traffic, gemm_traffic
 
 STALL_CAUSES = ("fill_drain", "acc_hazard", "buffer", "dram", "pruning", "update")
 _PHASE_ORDER = {"PRUNE": 0, "FF": 1, "BP": 2, "WU": 3, "UPDATE": 4}
@@ -27,33 +26,30 @@ class Result:
     rows: pd.DataFrame
     totals: dict
     notes: list[str] = field(default_factory=list)
+    schedule: Schedule | None = None
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """A workload's GEMMs on an arch, with the array timing and traffic both fidelities use."""
+    """A workload scheduled on an arch, with the cost both fidelities start from."""
 
-    gemms: GemmTable
-    timing: ArrayTiming
-    traffic: Traffic
+    schedule: Schedule
+    cost: GemmCost
     rows: pd.DataFrame      # per-GEMM statistics; cycles and memory stalls still to be filled in
     side: pd.DataFrame      # side-engine rows (empty for inference)
 
 
 def prepare(arch: Arch, workload: Workload) -> Prepared:
-    g = build_gemms(workload, arch)
-    a = arch.array
-    t = array_cycles(a.rows, a.cols, g.dataflow == "weight_stationary", g.m, g.n, g.k_eff,
-                     a.accumulator_latency_cycles, arch.dataflow_options.interleave, a.weight_double_buffer, g.m_tile)
-    tr = gemm_traffic(g, arch)
-    cnt = g.count
+    schedule = make_schedule(workload, arch, lambda table: gemm_cost(table, arch).ranking())
+    g = schedule.gemms
+    c = gemm_cost(g, arch)
+    t, tr, cnt, e = c.timing, c.traffic, g.count, arch.energy
     macs = g.m * g.n * g.k_eff * cnt
-    e = arch.energy
     buffer_bytes = {name: (tr.buffer_read[name] + tr.buffer_write[name]) * cnt for name in tr.buffer_read}
     buf_read, buf_write = sum(tr.buffer_read.values()) * cnt, sum(tr.buffer_write.values()) * cnt
     rows = pd.DataFrame({
         "layer": g.layer, "name": [workload.layers[i].name for i in g.layer], "phase": g.phase,
-        "engine": "array", "dataflow": g.dataflow, "pattern": g.pattern,
+        "engine": "array", "dataflow": g.dataflow, "m_tile": g.m_tile, "pattern": g.pattern,
         "m": g.m, "n": g.n, "k": g.k, "k_eff": g.k_eff, "count": cnt,
         "macs": macs, "useful_macs": g.m * g.n * g.k_useful * cnt, "dense_macs": g.m * g.n * g.k * cnt,
         "cycles": 0, "busy": t.busy * cnt,
@@ -64,13 +60,13 @@ def prepare(arch: Arch, workload: Workload) -> Prepared:
         **{f"buffer_{name}_bytes": v for name, v in buffer_bytes.items()},
         "energy_compute_pj": macs * e.mac_pj,
         "energy_buffer_pj": buf_read * e.buffer_read_pj_per_byte + buf_write * e.buffer_write_pj_per_byte,
-        "energy_dram_pj": tr.dram * cnt * e.dram_pj_per_byte,
+        "energy_dram_pj": c.dram_bytes * e.dram_pj_per_byte,
     })
-    return Prepared(g, t, tr, rows, side_engine_rows(workload, arch))
+    return Prepared(schedule, c, rows, side_engine_rows(workload, arch))
 
 
-def finish(arch: Arch, workload: Workload, fidelity: str, gemm_rows: pd.DataFrame, side: pd.DataFrame,
-           exposed: dict[str, int]) -> Result:
+def finish(arch: Arch, workload: Workload, fidelity: str, prepared: Prepared, gemm_rows: pd.DataFrame,
+           side: pd.DataFrame, exposed: dict[str, int]) -> Result:
     """Assemble rows and totals. ``exposed`` holds the pruning and update cycles the iteration
     spends beyond the array rows' cycles."""
     rows = pd.concat([gemm_rows, side], ignore_index=True) if len(side) else gemm_rows.copy()
@@ -81,7 +77,8 @@ def finish(arch: Arch, workload: Workload, fidelity: str, gemm_rows: pd.DataFram
         rows[col] = rows[col].astype("Int64")
     rows = rows.sort_values(["layer", "phase"], key=lambda s: s.map(_PHASE_ORDER) if s.name == "phase" else s,
                             kind="stable").reset_index(drop=True)
-    return Result(arch, workload, fidelity, rows, _totals(arch, rows, exposed), _notes(arch, workload, gemm_rows))
+    return Result(arch, workload, fidelity, rows, _totals(arch, rows, exposed), _notes(arch, workload, gemm_rows),
+                  prepared.schedule)
 
 
 def _totals(arch: Arch, rows: pd.DataFrame, exposed: dict[str, int]) -> dict:

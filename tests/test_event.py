@@ -74,7 +74,8 @@ def test_halving_bandwidth_doubles_a_memory_bound_layer():
     full, half = with_memory(BASE, gbyte_s=1.0, latency_ns=0), with_memory(BASE, gbyte_s=0.5, latency_ns=0)
     fast, slow = simulate(full, w, "event"), simulate(half, w, "event")
     weight_cycles = 4096 * 4096 * 2 / full.dram_bytes_per_cycle
-    assert fast.totals["cycles"] >= weight_cycles
+    # all but its first tile's share, loaded during the previous iteration's last step
+    assert fast.totals["cycles"] >= 0.99 * weight_cycles
     assert fast.totals["stall_dram"] > 0.6 * fast.totals["cycles"]
     ratio = slow.totals["cycles"] / fast.totals["cycles"]
     assert 1.95 <= ratio <= 2.0                     # all but the output write-back doubles

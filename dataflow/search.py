@@ -1,0 +1,73 @@
+"""The mapping search (offline scheduling): for every GEMM, the legal mapping the cost model
+ranks first (fewest cycles, then DRAM bytes, then energy), and the runner-up it beat.
+
+Candidates: every dataflow the array supports; for weight-stationary, the chunk length
+``m_tile`` (rows of A streamed per visit of the weight tiles). Chunks up to 512 rows are all
+tried; longer GEMMs try the chunk lengths that split m evenly into the fewest 16 chunk counts
+the output buffer allows, and the multiples of the array's rows by powers of two. Loop orders
+are fixed per dataflow (see ``sim.traffic``). The cost model is passed in by the caller, so this
+package does not depend on the simulator. Deterministic: ties go to the earlier candidate.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ..arch.schema import Arch
+from .gemms import GemmTable
+from .tiling import max_m_tile, tile_fits
+
+EXHAUSTIVE_ROWS = 512
+CHUNK_COUNTS = 16
+
+Cost = Callable[[GemmTable], tuple[np.ndarray, ...]]
+
+
+@dataclass(frozen=True)
+class Choice:
+    candidates: GemmTable     # every legal candidate of every GEMM
+    gemm: np.ndarray          # the GEMM row each candidate maps
+    best: np.ndarray          # per GEMM, index of its chosen candidate
+    runner_up: np.ndarray     # per GEMM, index of the second-ranked candidate, -1 if none
+
+
+def chunk_lengths(m: int, longest: int, rows: int) -> list[int]:
+    """Weight-stationary chunk lengths worth trying for a GEMM of ``m`` rows."""
+    longest = max(1, min(m, longest))
+    if longest <= EXHAUSTIVE_ROWS:
+        return list(range(1, longest + 1))
+    fewest = -(-m // longest)
+    even = {-(-m // c) for c in range(fewest, fewest + CHUNK_COUNTS)}
+    powers = {rows << j for j in range(0, 40) if rows << j <= longest}
+    return sorted(even | powers | {longest})
+
+
+def search(g: GemmTable, arch: Arch, cost: Cost) -> Choice:
+    """Rank every legal candidate mapping of every GEMM with ``cost`` and keep the best two."""
+    longest = max_m_tile(g, arch)
+    gemm, flows, tiles = [], [], []
+    for i in range(len(g)):
+        for flow in arch.array.dataflows:
+            lengths = chunk_lengths(int(g.m[i]), int(longest[i]), arch.array.rows) if flow == "weight_stationary" \
+                else [int(g.m[i])]
+            gemm += [i] * len(lengths)
+            flows += [flow] * len(lengths)
+            tiles += lengths
+    gemm = np.array(gemm, np.int64)
+    candidates = g.take(gemm).mapped(np.array(flows), np.array(tiles, np.int64))
+    legal = tile_fits(candidates, arch)
+    candidates, gemm = candidates.take(np.flatnonzero(legal)), gemm[legal]
+    keys = cost(candidates)
+    order = np.lexsort(tuple(reversed(keys)) + (gemm,))      # by GEMM, then cycles, bytes, energy
+    ranked = gemm[order]
+    first = np.ones(len(order), bool)
+    first[1:] = ranked[1:] != ranked[:-1]
+    best = order[first]
+    has_second = first & np.r_[~first[1:], False]         # the next candidate maps the same GEMM
+    second = np.full(len(g), -1, np.int64)
+    second[ranked[has_second]] = order[np.flatnonzero(has_second) + 1]
+    chosen = np.full(len(g), -1, np.int64)
+    chosen[gemm[best]] = best
+    return Choice(candidates, gemm, chosen, second)
