@@ -1,5 +1,5 @@
 """The mapping search (offline scheduling): for every GEMM, the legal mapping the cost model
-ranks first (fewest cycles, then DRAM bytes, then energy), and the runner-up it beat.
+ranks first (fewest cycles, then DRAM bytes, then energy), with the full ranking kept.
 
 Candidates: every dataflow the array supports; for weight-stationary, the chunk length
 ``m_tile`` (rows of A streamed per visit of the weight tiles). Chunks up to 512 rows are all
@@ -29,8 +29,12 @@ Cost = Callable[[GemmTable], tuple[np.ndarray, ...]]
 class Choice:
     candidates: GemmTable     # every legal candidate of every GEMM
     gemm: np.ndarray          # the GEMM row each candidate maps
-    best: np.ndarray          # per GEMM, index of its chosen candidate
-    runner_up: np.ndarray     # per GEMM, index of the second-ranked candidate, -1 if none
+    ranked: np.ndarray        # candidate indices by GEMM, best first
+    best: np.ndarray          # per GEMM, index of its chosen candidate (-1: none is legal)
+
+    def ranking(self, gemm: int) -> np.ndarray:
+        """Candidate indices of one GEMM, best first."""
+        return self.ranked[self.gemm[self.ranked] == gemm]
 
 
 def chunk_lengths(m: int, longest: int, rows: int) -> list[int]:
@@ -45,29 +49,31 @@ def chunk_lengths(m: int, longest: int, rows: int) -> list[int]:
 
 
 def search(g: GemmTable, arch: Arch, cost: Cost) -> Choice:
-    """Rank every legal candidate mapping of every GEMM with ``cost`` and keep the best two."""
+    """Rank every legal candidate mapping of every GEMM with ``cost``.
+
+    ``g`` carries the default mapping, which is always a candidate: the search never does worse.
+    """
     longest = max_m_tile(g, arch)
     gemm, flows, tiles = [], [], []
     for i in range(len(g)):
+        gemm.append(i)             # the default mapping first: ties keep it
+        flows.append(g.dataflow[i])
+        tiles.append(int(g.m_tile[i]))
         for flow in arch.array.dataflows:
             lengths = chunk_lengths(int(g.m[i]), int(longest[i]), arch.array.rows) if flow == "weight_stationary" \
                 else [int(g.m[i])]
             gemm += [i] * len(lengths)
             flows += [flow] * len(lengths)
             tiles += lengths
-    gemm = np.array(gemm, np.int64)
-    candidates = g.take(gemm).mapped(np.array(flows), np.array(tiles, np.int64))
+    unique = list(dict.fromkeys(zip(gemm, flows, tiles)))   # the default may repeat a searched one
+    gemm = np.array([u[0] for u in unique], np.int64)
+    candidates = g.take(gemm).mapped(np.array([u[1] for u in unique]), np.array([u[2] for u in unique], np.int64))
     legal = tile_fits(candidates, arch)
     candidates, gemm = candidates.take(np.flatnonzero(legal)), gemm[legal]
     keys = cost(candidates)
     order = np.lexsort(tuple(reversed(keys)) + (gemm,))      # by GEMM, then cycles, bytes, energy
-    ranked = gemm[order]
     first = np.ones(len(order), bool)
-    first[1:] = ranked[1:] != ranked[:-1]
-    best = order[first]
-    has_second = first & np.r_[~first[1:], False]         # the next candidate maps the same GEMM
-    second = np.full(len(g), -1, np.int64)
-    second[ranked[has_second]] = order[np.flatnonzero(has_second) + 1]
-    chosen = np.full(len(g), -1, np.int64)
-    chosen[gemm[best]] = best
-    return Choice(candidates, gemm, chosen, second)
+    first[1:] = gemm[order][1:] != gemm[order][:-1]
+    best = np.full(len(g), -1, np.int64)
+    best[gemm[order[first]]] = order[first]
+    return Choice(candidates, gemm, order, best)

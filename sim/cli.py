@@ -8,7 +8,9 @@ from pathlib import Path
 from ..arch.schema import load_arch
 from ..core.atomic import write_text
 from ..core.errors import CapacityError, InputError
-from ..reports.table import csv_text, json_text, text_table
+from ..reports.explain import explain_text
+from ..reports.table import ablation_text, csv_text, json_text, text_table
+from .ablation import ablation, with_options
 from ..workloads.trace import load_workload
 from .simulate import FIDELITIES, simulate, speedup_over_dense
 
@@ -25,6 +27,13 @@ def parser() -> argparse.ArgumentParser:
                    help="event fidelity: write a Chrome trace-event JSON (Perfetto, chrome://tracing) to FILE "
                         "and a Gantt/utilisation plot beside it (FILE with .png)")
     p.add_argument("-o", "--output", type=Path, help="also write layers.csv and summary.json into this folder")
+    for switch, what in (("interleave", "interleave mapping"), ("pregenerate", "pre-generation of N:M sparse weights"),
+                         ("offline-schedule", "offline scheduling (mapping search)")):
+        p.add_argument(f"--{switch}", action=argparse.BooleanOptionalAction, default=None,
+                       help=f"switch {what} on or off (default: as the arch file says)")
+    p.add_argument("--ablation", action="store_true",
+                   help="run all optimisations off, then switch on interleave, pre-generation, offline scheduling")
+    p.add_argument("--explain", metavar="LAYER", help="show the mapping chosen for each phase of LAYER and the runner-up")
     return p
 
 
@@ -32,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         arch = load_arch(args.arch)
+        switches = {name: getattr(args, name) for name in ("interleave", "pregenerate", "offline_schedule")}
+        arch = with_options(arch, **{k: v for k, v in switches.items() if v is not None})
         workload = load_workload(args.workload)
         if args.batch is not None:
             if args.batch < 1:
@@ -39,7 +50,13 @@ def main(argv: list[str] | None = None) -> int:
             workload = workload.with_batch(args.batch)
         if args.timeline and args.fidelity != "event":
             raise InputError("--timeline", "", "a timeline needs --fidelity event")
+        if args.ablation:
+            print(ablation_text(ablation(arch, workload, args.fidelity), arch.name, workload.meta.name, args.fidelity))
+            return 0
         result = simulate(arch, workload, args.fidelity, args.timeline)
+        if args.explain:
+            print(explain_text(result, args.explain))
+            return 0
         speedup = speedup_over_dense(arch, workload, result)
     except (InputError, CapacityError) as exc:
         print(f"simulate: error: {exc}", file=sys.stderr)

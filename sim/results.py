@@ -71,7 +71,8 @@ def finish(arch: Arch, workload: Workload, fidelity: str, prepared: Prepared, ge
     spends beyond the array rows' cycles."""
     rows = pd.concat([gemm_rows, side], ignore_index=True) if len(side) else gemm_rows.copy()
     rows = rows.fillna({c: 0 for c in rows.columns if c.startswith(("stall_", "energy_", "buffer_"))})
-    for col in ("macs", "useful_macs", "dense_macs", "busy", "cycles"):
+    counted = ["macs", "useful_macs", "dense_macs", "busy", "cycles"] + [c for c in rows.columns if c.startswith("stall_")]
+    for col in counted:
         rows[col] = rows[col].fillna(0).astype(np.int64)
     for col in ("m", "n", "k", "k_eff", "count"):  # GEMM shape: absent (<NA>) on side-engine rows
         rows[col] = rows[col].astype("Int64")

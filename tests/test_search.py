@@ -1,0 +1,85 @@
+"""The mapping search: legal, deterministic, never worse than the default, optimal by brute force."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from sparseloom.arch.schema import NMPattern, load_arch
+from sparseloom.dataflow.gemms import build_gemms
+from sparseloom.dataflow.search import search
+from sparseloom.dataflow.tiling import max_m_tile, tile_fits
+from sparseloom.sim.ablation import with_options
+from sparseloom.sim.cost import gemm_cost
+from sparseloom.sim.simulate import simulate
+from sparseloom.workloads.trace import Layer, Provenance, Sparsity, Workload, WorkloadMeta, load_workload
+
+from .conftest import RESNET50_2OF8, ROOT, SAT
+
+BASE = load_arch(SAT)
+
+
+def cost(arch):
+    return lambda table: gemm_cost(table, arch).ranking()
+
+
+def small_workload(batch=2) -> Workload:
+    layers = [Layer("stem", "conv", 8, 16, 3, 3, 1, 1, 12, 12, fwd_nm=NMPattern(2, 8), bwd_nm=NMPattern(2, 8), input_grad=0),
+              Layer("mid", "conv", 16, 32, 3, 3, 2, 1, 12, 12, fwd_nm=NMPattern(2, 8), bwd_nm=NMPattern(2, 8)),
+              Layer("fc", "linear", 32, 16, fwd_nm=NMPattern(2, 8), bwd_nm=NMPattern(2, 8))]
+    meta = WorkloadMeta("small", "small", "none", [8, 12, 12], batch, "training", Sparsity("bdwp", "2:8"),
+                        Provenance("none", "test"))
+    return Workload(meta, layers)
+
+
+@pytest.mark.parametrize("arch", [
+    BASE,
+    replace(BASE, array=replace(BASE.array, rows=8, cols=4)),
+    replace(BASE, buffers=[replace(b, size_kib=1) for b in BASE.buffers]),
+    with_options(replace(BASE, array=replace(BASE.array, rows=4, cols=4)), interleave=False),
+])
+def test_brute_force_optimum(arch):
+    g = build_gemms(small_workload(), arch)
+    choice = search(g, arch, cost(arch))
+    for i in range(len(g)):
+        # every dataflow x every chunk length from 1 to m, kept where legal
+        flows, tiles = zip(*[(f, t) for f in arch.array.dataflows
+                             for t in (range(1, int(g.m[i]) + 1) if f == "weight_stationary" else [int(g.m[i])])])
+        every = g.take(np.full(len(flows), i)).mapped(np.array(flows), np.array(tiles))
+        legal = tile_fits(every, arch)
+        keys = gemm_cost(every, arch).ranking()
+        best_brute = min(tuple(float(k[j]) for k in keys) for j in np.flatnonzero(legal))
+        chosen = choice.candidates.take(np.array([choice.best[i]]))
+        assert tuple(float(k[0]) for k in gemm_cost(chosen, arch).ranking()) == best_brute
+
+
+def test_only_supported_and_fitting_mappings():
+    os_only = replace(BASE, array=replace(BASE.array, dataflows=["output_stationary"]))
+    w = load_workload(RESNET50_2OF8)
+    for arch in (BASE, os_only, replace(BASE, buffers=[replace(b, size_kib=64) for b in BASE.buffers])):
+        schedule = simulate(arch, w).schedule
+        g = schedule.gemms
+        assert set(g.dataflow) <= set(arch.array.dataflows)
+        assert tile_fits(g, arch).all()
+        ws = g.dataflow == "weight_stationary"
+        assert (g.m_tile[ws] <= max_m_tile(g, arch)[ws]).all()
+
+
+@pytest.mark.parametrize("trace", ["resnet50_2of8", "deit_small_2of8", "vgg19_2of8"])
+def test_never_worse_than_the_default(trace):
+    w = load_workload(ROOT / "workloads" / trace)
+    searched = simulate(BASE, w)
+    fixed = simulate(with_options(BASE, offline_schedule=False), w)
+    key = ["layer", "phase"]
+    both = searched.rows[searched.rows.engine == "array"].merge(fixed.rows[fixed.rows.engine == "array"],
+                                                                 on=key, suffixes=("", "_fixed"))
+    assert (both.cycles <= both.cycles_fixed).all()
+    assert searched.totals["cycles"] <= fixed.totals["cycles"]
+
+
+def test_search_is_deterministic():
+    w = load_workload(RESNET50_2OF8)
+    a, b = simulate(BASE, w).schedule, simulate(BASE, w).schedule
+    assert (a.gemms.dataflow == b.gemms.dataflow).all() and (a.gemms.m_tile == b.gemms.m_tile).all()
+    assert (a.choice.ranked == b.choice.ranked).all()
