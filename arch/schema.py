@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Optional
 
 from ..core.typed_yaml import NON_NEGATIVE, POSITIVE, check, load
 
@@ -172,6 +172,18 @@ class DataflowOptions:
 
 
 @dataclass(frozen=True)
+class Rtl:
+    """The integer datapath the RTL generators build (a floating-point datapath is a later step)."""
+
+    operand_bits: int = field(metadata=check(lambda v: 2 <= v <= 32, "an integer from 2 to 32"))
+    accumulator_bits: int = field(metadata=check(lambda v: 4 <= v <= 64, "an integer from 4 to 64"))
+
+    def problems(self):
+        if self.accumulator_bits < 2 * self.operand_bits:
+            yield "accumulator_bits", f"expected at least 2 x operand_bits ({2 * self.operand_bits}) to hold a product"
+
+
+@dataclass(frozen=True)
 class Arch:
     name: str
     clock_mhz: float = field(metadata=POSITIVE)
@@ -184,6 +196,7 @@ class Arch:
     energy: Energy
     dataflow_options: DataflowOptions
     description: str = ""
+    rtl: Optional[Rtl] = None
 
     def problems(self):
         names = [b.name for b in self.buffers]

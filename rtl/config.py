@@ -1,0 +1,37 @@
+"""RTL parameters: the array and sparsity of an arch file, with the integer datapath of its ``rtl`` section."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from ..arch.schema import Arch
+from ..core.errors import InputError
+
+
+@dataclass(frozen=True)
+class RtlConfig:
+    rows: int
+    cols: int
+    lanes: int             # the M:1 multiplexer's width: the widest M the array runs
+    op_bits: int
+    acc_bits: int
+
+    @property
+    def index_bits(self) -> int:
+        return max(1, math.ceil(math.log2(self.lanes)))
+
+    @property
+    def acc_latency(self) -> int:
+        """The integer accumulator adds in one cycle (the arch's FP32 adder latency is not built yet)."""
+        return 1
+
+    def resized(self, rows: int, cols: int) -> "RtlConfig":
+        return replace(self, rows=rows, cols=cols)
+
+
+def rtl_config(arch: Arch, source: str = "arch") -> RtlConfig:
+    if arch.rtl is None:
+        raise InputError(source, "rtl", "missing section: the RTL generators need rtl.operand_bits and "
+                                        "rtl.accumulator_bits (an integer datapath)")
+    return RtlConfig(arch.array.rows, arch.array.cols, arch.sparsity.max_m, arch.rtl.operand_bits,
+                     arch.rtl.accumulator_bits)
