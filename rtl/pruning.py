@@ -37,7 +37,7 @@ class PruningLane(wiring.Component):
         magnitude = [Mux(v < 0, -v, v) for v in values]
         incoming = Mux(self.element < 0, -self.element, self.element)
         # the weakest candidate: smallest magnitude, among equals the later position
-        pick = Signal(range(n), name="weakest")
+        pick = Signal(range(max(n, 2)), name="weakest")
         best_mag = Signal(magnitude[0].shape(), name="weakest_mag")
         current, current_mag, current_pos = 0, magnitude[0], positions[0]
         for j in range(1, n):

@@ -1,0 +1,110 @@
+"""``rtlgen ARCH -o DIR``: Verilog for an arch's PE arrays and pruning lanes, and an FPGA flow.
+
+``--target ecp5`` runs an open flow on these machines (yosys, nextpnr-ecp5, ecppack) to a
+bitstream for an LFE5U-85F; ``--target vcu1525`` writes the XDC and a Vivado TCL script for the
+VCU1525 (XCVU9P; no open place-and-route exists for it) and reports yosys resource counts.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from ..arch.schema import load_arch
+from ..core.atomic import write_text
+from ..core.errors import InputError
+from .config import rtl_config
+from .export import designs, to_verilog
+from .flow import FlowError, lint, pack_ecp5, place_and_route_ecp5, synthesize, vivado_files
+from .shell import ByteShell
+
+ECP5_DEFAULT = (4, 4)   # what places and routes on an LFE5U-85F in a few minutes
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rtlgen", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
+    p.add_argument("arch", help="architecture file with an rtl section, e.g. arch/sat.yaml")
+    p.add_argument("-o", "--output", type=Path, required=True, help="folder for Verilog, reports and flow files")
+    p.add_argument("--target", choices=["vcu1525", "ecp5"], default="vcu1525")
+    p.add_argument("--array", metavar="RxC", help="generate this array size instead of the arch's (e.g. 8x8)")
+    p.add_argument("--no-synth", action="store_true", help="write Verilog (and Vivado files) only")
+    return p
+
+
+def _array(text: str) -> tuple[int, int]:
+    try:
+        rows, cols = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise InputError("--array", "", f"expected ROWSxCOLS such as 8x8, got {text!r}") from None
+    if rows < 1 or cols < 1:
+        raise InputError("--array", "", f"expected positive sizes, got {text!r}")
+    return rows, cols
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        arch = load_arch(args.arch)
+        cfg = rtl_config(arch, args.arch)
+        if args.array:
+            cfg = cfg.resized(*_array(args.array))
+        elif args.target == "ecp5" and cfg.rows * cfg.cols > ECP5_DEFAULT[0] * ECP5_DEFAULT[1]:
+            print(f"note: {arch.name}'s {cfg.rows}x{cfg.cols} array does not fit an LFE5U-85F; generating "
+                  f"{ECP5_DEFAULT[0]}x{ECP5_DEFAULT[1]} (choose with --array)")
+            cfg = cfg.resized(*ECP5_DEFAULT)
+    except InputError as exc:
+        print(f"rtlgen: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"datapath: int{cfg.op_bits} operands, int{cfg.acc_bits} accumulators (the arch's rtl section); "
+          f"{arch.name}'s own {arch.array.operand_dtype}/{arch.array.accumulator_dtype} datapath needs a "
+          "floating-point PE, which is not generated yet")
+    print(f"array: {cfg.rows}x{cfg.cols}, {cfg.lanes}:1 activation multiplexers (N:M up to M={cfg.lanes}), "
+          f"accumulator latency {cfg.acc_latency} cycle")
+    out = args.output
+    out.mkdir(parents=True, exist_ok=True)
+    tops = designs(cfg, arch.array.dataflows, arch.sparsity.patterns)
+    for name, component in tops.items():
+        write_text(out / f"{name}.v", to_verilog(component, name))
+    print(f"wrote {', '.join(f'{n}.v' for n in tops)} to {out}")
+    try:
+        if shutil.which("verilator"):
+            for name in tops:
+                lint(out, f"{name}.v", name)
+            print("verilator lint: clean")
+        else:
+            print("verilator not found: lint skipped (Debian: apt-get install verilator)")
+        if args.target == "vcu1525":
+            vivado_files(out, list(tops), arch.clock_mhz)
+            print("wrote vcu1525.xdc and vcu1525.tcl (Vivado builds; timing closure on Xilinx needs Vivado)")
+        if args.no_synth:
+            return 0
+        family = "ecp5" if args.target == "ecp5" else "xcup"
+        report = {"arch": arch.name, "target": args.target, "family": family, "rows": cfg.rows, "cols": cfg.cols,
+                  "lanes": cfg.lanes, "op_bits": cfg.op_bits, "acc_bits": cfg.acc_bits, "designs": {}}
+        print(f"\nyosys synthesis for {family}:")
+        print(f"{'design':<16}{'LUT':>8}{'FF':>8}{'DSP':>6}{'BRAM':>6}")
+        for name in tops:
+            resources = synthesize(out, f"{name}.v", name, family).resources()
+            report["designs"][name] = resources
+            print(f"{name:<16}{resources['LUT']:>8}{resources['FF']:>8}{resources['DSP']:>6}{resources['BRAM']:>6}")
+        if args.target == "ecp5":
+            engine = next(iter(tops))
+            board = f"{engine}_board"
+            write_text(out / f"{board}.v", to_verilog(ByteShell(tops[engine].__class__(cfg)), board))
+            synthesize(out, f"{board}.v", board, "ecp5")
+            fmax = place_and_route_ecp5(out, board, arch.clock_mhz)
+            bitstream = pack_ecp5(out, board)
+            report["fmax_mhz"] = fmax
+            report["bitstream"] = bitstream.name
+            print(f"\nnextpnr-ecp5 (LFE5U-85F, speed 6): {board} fmax {fmax:.1f} MHz; bitstream {bitstream}")
+        write_text(out / "resources.json", json.dumps(report, indent=1))
+    except FlowError as exc:
+        print(f"rtlgen: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
