@@ -131,3 +131,16 @@ def test_ecp5_bitstream(tmp_path):
 
     assert main([str(SAT), "-o", str(tmp_path), "--target", "ecp5"]) == 0
     assert (tmp_path / "ws_engine_board.bit").stat().st_size > 100_000
+
+
+def test_rtlgen_writes_verilog_and_vivado_files(tmp_path, capsys):
+    from sparseloom.rtl.cli import main
+
+    assert main([str(SAT), "-o", str(tmp_path), "--array", "2x2", "--no-synth"]) == 0
+    out = capsys.readouterr().out
+    assert "int8 operands" in out and "floating-point PE, which is not generated yet" in out
+    for name in ("ws_engine.v", "os_array.v", "prune_2of8.v", "vcu1525.xdc", "vcu1525.tcl"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert "period 5.000" in (tmp_path / "vcu1525.xdc").read_text()          # SAT's 200 MHz
+    assert main([str(SAT), "-o", str(tmp_path), "--array", "two"]) == 2
+    assert "expected ROWSxCOLS" in capsys.readouterr().err
