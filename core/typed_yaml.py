@@ -82,6 +82,8 @@ def build(cls: type, data: Any, file: str, where: str = ""):
 
 def _convert(tp: Any, value: Any, file: str, key: str):
     origin, args = get_origin(tp), get_args(tp)
+    if tp is Any:
+        return value
     if dataclasses.is_dataclass(tp):
         return build(tp, value, file, key)
     if origin is Literal:
@@ -133,7 +135,7 @@ def _describe(tp: Any) -> str:
         return "a mapping"
     if origin in (Union, types.UnionType):
         return " or ".join(_describe(a) for a in args if a is not type(None))
-    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(tp, str(tp))
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string", Any: "a value"}.get(tp, str(tp))
 
 
 def _names(cls: type) -> str:

@@ -1,0 +1,56 @@
+"""The area model of a design point: FPGA resources from the RTL resource table.
+
+The table (``reports/showcase/rtl_resources.csv``, made by ``python -m sparseloom.rtl.resources``)
+holds yosys cell counts of int8 PE arrays per PE type (dense, 4:1 and 8:1 activation
+multiplexers), dataflow and size. A point's array costs its PE count times the per-PE LUTs, FFs
+and DSPs of the largest synthesised array with the smallest multiplexer that covers the arch's
+widest M (beyond 8:1, the 4:1-to-8:1 growth per lane is extended linearly). An array with both
+dataflows is costed at the larger of the two. Buffers take block RAMs: per buffer, at least one
+per bank and enough 36 Kb blocks for its size. This is an int8 datapath's cost; the FP16 PEs of
+SAT cost more.
+"""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from importlib import resources
+
+import pandas as pd
+
+from ..arch.schema import Arch
+
+BRAM_KIB = {"xcup": 4.5, "ecp5": 2.25}   # RAMB36E2: 36 Kb; DP16KD: 18 Kb
+AREA_FAMILY = "xcup"                       # the VCU1525's UltraScale+
+
+
+@lru_cache(maxsize=1)
+def resource_table() -> pd.DataFrame:
+    with resources.files("sparseloom.reports").joinpath("showcase/rtl_resources.csv").open() as f:
+        return pd.read_csv(f)
+
+
+def per_pe(family: str, dataflow: str, lanes: int) -> dict[str, float]:
+    table = resource_table()
+    rows = table[(table.family == family) & (table.dataflow == dataflow)]
+    largest = rows[rows.rows == rows.rows.max()]
+
+    def cost(lane_count: int) -> dict[str, float]:
+        row = largest[largest.lanes == lane_count].iloc[0]
+        size = row.rows * row.cols
+        return {"lut": row.LUT / size, "ff": row.FF / size, "dsp": row.DSP / size}
+
+    available = sorted(largest.lanes.unique())
+    covering = [lane for lane in available if lane >= lanes]
+    if covering:
+        return cost(covering[0])
+    low, high = cost(available[-2]), cost(available[-1])
+    step = (available[-1] - available[-2])
+    return {k: high[k] + (high[k] - low[k]) / step * (lanes - available[-1]) for k in high}
+
+
+def area(arch: Arch, family: str = "xcup") -> dict[str, float]:
+    pes = arch.pes
+    costs = [per_pe(family, flow, arch.sparsity.max_m) for flow in arch.array.dataflows]
+    array = {k: max(c[k] for c in costs) * pes for k in ("lut", "ff", "dsp")}
+    bram = sum(max(b.banks, math.ceil(b.size_kib / BRAM_KIB[family])) for b in arch.buffers)
+    return {**{k: round(v) for k, v in array.items()}, "bram": bram}

@@ -1,0 +1,71 @@
+"""Evaluate design points: build the arch and the workload of each, simulate, keep the metrics.
+
+Runs in worker processes (local or Dask); each process keeps the base arch and the workloads it
+has loaded. A point that fails (an arch value the schema rejects, a tile that cannot fit) comes
+back as a row with its error; it does not stop the sweep.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import replace
+
+from ..arch.schema import Arch, NMPattern
+from ..core.typed_yaml import build, read_yaml
+from ..sim.simulate import simulate, speedup_over_dense
+from ..workloads.models import sparsify
+from ..workloads.trace import Sparsity, Workload, load_workload
+from .area import AREA_FAMILY, area
+from .points import Point
+from .spec import AREA_METRICS, WORKLOAD_PARAMETERS, SweepSpec, set_path
+
+_loaded: dict = {}
+
+
+def _cached(kind: str, path, load):
+    key = (kind, str(path))
+    if key not in _loaded:
+        _loaded[key] = load(path)
+    return _loaded[key]
+
+
+def point_inputs(spec: SweepSpec, point: Point) -> tuple[Arch, Workload]:
+    settings = {**spec.fixed, **dict(point.params)}
+    data = copy.deepcopy(_cached("arch", spec.arch_path(), read_yaml))
+    for path, value in settings.items():
+        if path not in WORKLOAD_PARAMETERS:
+            set_path(data, path, value)
+    arch = build(Arch, data, str(spec.arch_path()), f"(point {point.key})")
+    workload = _cached("workload", point.workload, load_workload)
+    if "workload.nm" in settings:
+        pattern = NMPattern.parse(str(settings["workload.nm"]))
+        method = workload.meta.sparsity.method if workload.meta.sparsity.method in ("srste", "bdwp") else "bdwp"
+        method = "dense" if pattern.dense else method
+        workload = replace(workload, layers=sparsify(workload.layers, method, pattern),
+                           meta=replace(workload.meta, sparsity=Sparsity(method, str(pattern))))
+    if "workload.batch" in settings:
+        workload = workload.with_batch(int(settings["workload.batch"]))
+    return arch, workload
+
+
+def evaluate(spec: SweepSpec, point: Point) -> dict:
+    start = time.perf_counter()
+    row = {"key": point.key, "workload": point.workload.name, **dict(point.params), "status": "ok", "error": ""}
+    try:
+        arch, workload = point_inputs(spec, point)
+        result = simulate(arch, workload, spec.fidelity)
+        metrics = {m: result.totals[m] for m in spec.metrics if m in result.totals}
+        if "speedup_over_dense" in spec.metrics:
+            metrics["speedup_over_dense"] = speedup_over_dense(arch, workload, result)["speedup"]
+        if any(m in AREA_METRICS for m in spec.metrics):
+            resources = area(arch, AREA_FAMILY)
+            metrics.update({m: resources[m] for m in spec.metrics if m in AREA_METRICS})
+        row.update(metrics)
+    except Exception as exc:  # noqa: BLE001 - any failure is this point's result, not the sweep's
+        row.update(status="error", error=f"{type(exc).__name__}: {exc}")
+    row["seconds"] = round(time.perf_counter() - start, 4)
+    return row
+
+
+def evaluate_many(spec: SweepSpec, points: list[Point]) -> list[dict]:
+    return [evaluate(spec, p) for p in points]

@@ -1,0 +1,113 @@
+"""The sweep spec (``sweeps/*.yaml``): a base arch, parameters to vary, workloads, sampling, metrics.
+
+Parameters are dotted paths into the arch file (``array.rows``, ``dram.channels``,
+``dataflow_options.interleave``; a buffer by name: ``buffers.input_buffer.size_kib``) or into the
+workload: ``workload.nm`` (re-prune a model trace's layers at this N:M with its method) and
+``workload.batch``. ``fixed`` sets paths for every point. Paths are checked against the base arch
+when the spec loads; a value the arch schema rejects fails that point only, with its error
+recorded.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from ..core.errors import InputError
+from ..core.typed_yaml import build, read_yaml
+
+WORKLOAD_PARAMETERS = ("workload.nm", "workload.batch")
+AREA_METRICS = ("lut", "ff", "dsp", "bram")
+TOTAL_METRICS = ("cycles", "time_ms", "array_cycles", "macs", "useful_macs", "dense_macs", "utilisation",
+                 "effective_utilisation", "dense_equivalent_tmacs", "dram_bytes", "compulsory_bytes",
+                 "stall_fill_drain", "stall_acc_hazard", "stall_buffer", "stall_dram", "stall_pruning",
+                 "stall_update", "energy_uj", "energy_compute_uj", "energy_buffer_uj", "energy_dram_uj")
+METRICS = TOTAL_METRICS + ("speedup_over_dense",) + AREA_METRICS
+
+
+@dataclass(frozen=True)
+class Sampling:
+    method: Literal["grid", "random"]
+    points: Optional[int] = field(default=None, metadata={"check": (lambda v: v is None or v > 0, "a count > 0")})
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    name: str
+    base_arch: str
+    workloads: list[str]
+    parameters: dict[str, list[Any]]
+    sampling: Sampling
+    metrics: list[str]
+    fidelity: Literal["analytic", "event"] = "analytic"
+    fixed: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    folder: Path = Path(".")     # where the spec lives; its relative paths start there
+
+    def problems(self):
+        if not self.workloads:
+            yield "workloads", "expected at least one workload folder"
+        if not self.parameters:
+            yield "parameters", "expected at least one parameter with a list of values"
+        for path, values in self.parameters.items():
+            if not isinstance(values, list) or not values:
+                yield f"parameters.{path}", "expected a non-empty list of values"
+        for i, metric in enumerate(self.metrics):
+            if metric not in METRICS:
+                yield f"metrics[{i}]", f"expected one of {', '.join(METRICS)}; got {metric!r}"
+        if self.sampling.method == "random" and self.sampling.points is None:
+            yield "sampling.points", "expected a number of points for random sampling"
+
+    def arch_path(self) -> Path:
+        return (self.folder / self.base_arch).resolve()
+
+    def workload_paths(self) -> list[Path]:
+        return [(self.folder / w).resolve() for w in self.workloads]
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    path = Path(path)
+    data = read_yaml(path)
+    if "folder" in data:
+        raise InputError(path, "folder", "unknown key")
+    spec = build(SweepSpec, data, str(path))
+    spec = SweepSpec(**{**spec.__dict__, "folder": path.resolve().parent})
+    arch = read_yaml(spec.arch_path()) if spec.arch_path().exists() else None
+    if arch is None:
+        raise InputError(path, "base_arch", f"expected an arch file, {spec.arch_path()} does not exist")
+    for where, paths in (("parameters", spec.parameters), ("fixed", spec.fixed)):
+        for dotted in paths:
+            if dotted not in WORKLOAD_PARAMETERS:
+                try:
+                    set_path(copy.deepcopy(arch), dotted, None)
+                except KeyError as exc:
+                    raise InputError(path, f"{where}.{dotted}", f"not a key of {spec.base_arch}: {exc.args[0]}") from None
+    for workload in spec.workload_paths():
+        if not (workload / "layers.csv").exists():
+            raise InputError(path, "workloads", f"expected a workload folder, {workload} has no layers.csv")
+    return spec
+
+
+def set_path(data: dict, dotted: str, value: Any) -> dict:
+    """Set ``dotted`` (with buffers addressed by name) in a nested arch mapping; KeyError if absent."""
+    node = data
+    parts = dotted.split(".")
+    for i, part in enumerate(parts[:-1]):
+        if isinstance(node, list):
+            matches = [item for item in node if isinstance(item, dict) and item.get("name") == part]
+            if not matches:
+                raise KeyError(f"no entry named {part!r} in {'.'.join(parts[:i])}")
+            node = matches[0]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            raise KeyError(f"no key {'.'.join(parts[:i + 1])!r}")
+    if not isinstance(node, dict) or parts[-1] not in node:
+        raise KeyError(f"no key {dotted!r}")
+    node[parts[-1]] = value
+    return data
+
+
+__all__ = ["SweepSpec", "Sampling", "load_spec", "set_path", "METRICS"]

@@ -1,0 +1,170 @@
+"""The sweep report: Pareto fronts, sensitivity plots and the best point's per-layer breakdown,
+as markdown and HTML with the plots beside them.
+
+    python -m sparseloom.reports.sweep_report SPEC.yaml RESULTS.csv -o DIR
+"""
+from __future__ import annotations
+
+import argparse
+import html
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..core.atomic import write_text
+from ..explore.evaluate import point_inputs
+from ..explore.points import design_points
+from ..explore.spec import SweepSpec, load_spec
+from ..sim.simulate import simulate
+
+PARETO_PAIRS = [("lut", "dense_equivalent_tmacs", "LUTs (xcup, int8 PEs)", "dense-equivalent TMAC/s", True),
+                ("time_ms", "energy_uj", "latency per iteration (ms)", "energy per iteration (uJ)", False)]
+
+
+def pareto(x: np.ndarray, y: np.ndarray, maximise_y: bool) -> np.ndarray:
+    """Indices of the points no other point beats in both (smaller x, and larger or smaller y)."""
+    order = np.lexsort((-y if maximise_y else y, x))
+    front, best = [], None
+    for i in order:
+        if best is None or (y[i] > best if maximise_y else y[i] < best):
+            front.append(i)
+            best = y[i]
+    return np.array(front, np.int64)
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=100)
+    _plt().close(fig)
+    tmp.replace(path)
+
+
+def write_report(spec: SweepSpec, results: Path, out: Path) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    table = pd.read_csv(results)
+    ok = table[table.status == "ok"].reset_index(drop=True)
+    params = list(spec.parameters)
+    sections = [f"# Sweep `{spec.name}`", "", spec.description, "",
+                f"{len(table)} points in `{results.name}` ({spec.fidelity} fidelity): {len(ok)} ok, "
+                f"{len(table) - len(ok)} failed. Parameters: " + ", ".join(f"`{p}` {spec.parameters[p]}" for p in params)
+                + (". Fixed: " + ", ".join(f"`{k}` = {v}" for k, v in spec.fixed.items()) if spec.fixed else "") + "."]
+    figures = []
+    plt = _plt()
+    for x, y, xl, yl, maximise in PARETO_PAIRS:
+        if x in ok and y in ok and len(ok):
+            front = pareto(ok[x].to_numpy(float), ok[y].to_numpy(float), maximise)
+            fig, ax = plt.subplots(figsize=(6, 4))
+            ax.scatter(ok[x], ok[y], s=8, alpha=0.4, label="design points")
+            ax.plot(ok[x].iloc[front], ok[y].iloc[front], "r.-", label="Pareto front")
+            ax.set_xlabel(xl)
+            ax.set_ylabel(yl)
+            ax.legend()
+            fig.tight_layout()
+            name = f"pareto_{x}_{y}.png"
+            _save(fig, out / name)
+            figures.append((f"Pareto front: {yl} vs {xl}", name))
+            best = ok.iloc[front][params + [x, y]]
+            sections += ["", f"## Pareto front: {yl} vs {xl}", "", _markdown_table(best), "", f"![{yl} vs {xl}]({name})"]
+    metric = "time_ms" if "time_ms" in ok else spec.metrics[0]
+    if len(ok) and len(params):
+        fig, axes = plt.subplots(1, len(params), figsize=(3.2 * len(params), 3), squeeze=False)
+        for ax, p in zip(axes[0], params):
+            grouped = ok.groupby(p, sort=False)[metric].median()
+            ax.plot([str(v) for v in grouped.index], grouped.to_numpy(), "o-")
+            ax.set_xlabel(p)
+            ax.set_ylabel(f"median {metric}")
+        fig.tight_layout()
+        _save(fig, out / "sensitivity.png")
+        sections += ["", "## Sensitivity", "", f"Median `{metric}` over all other parameters, per value of each.",
+                     "", "![sensitivity](sensitivity.png)"]
+        best_row = ok.loc[ok[metric].idxmin()]
+        sections += ["", f"## Best point by `{metric}`", "", _markdown_table(ok.loc[[ok[metric].idxmin()], params + spec.metrics])]
+        _layer_breakdown(spec, best_row, out / "best_layers.png")
+        sections += ["", "Cycles per layer (all phases) of the best point, by cause:", "", "![per-layer breakdown](best_layers.png)"]
+    failed = table[table.status != "ok"]
+    if len(failed):
+        sections += ["", "## Failed points", "", _markdown_table(failed[params + ["error"]].head(20))]
+    text = "\n".join(sections) + "\n"
+    write_text(out / f"{spec.name}.md", text)
+    write_text(out / f"{spec.name}.html", _html(text))
+    return out / f"{spec.name}.md"
+
+
+def _layer_breakdown(spec: SweepSpec, row: pd.Series, path: Path) -> None:
+    point = next(p for p in design_points(spec) if p.key == row["key"])
+    arch, workload = point_inputs(spec, point)
+    rows = simulate(arch, workload, spec.fidelity).rows
+    rows = rows[rows.engine == "array"]
+    causes = ["busy", "stall_fill_drain", "stall_acc_hazard", "stall_buffer", "stall_dram", "stall_pruning"]
+    per_layer = rows.groupby("layer", sort=True)[causes].sum()
+    names = [workload.layers[i].name for i in per_layer.index]
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(max(8, len(names) * 0.18), 4))
+    bottom = np.zeros(len(per_layer))
+    for cause in causes:
+        ax.bar(range(len(names)), per_layer[cause], bottom=bottom, label=cause.replace("stall_", ""), width=0.8)
+        bottom += per_layer[cause].to_numpy()
+    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=6)
+    ax.set_ylabel("cycles")
+    ax.legend(fontsize=7, ncol=3)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _markdown_table(frame: pd.DataFrame) -> str:
+    def cell(v):
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def _html(markdown: str) -> str:
+    """A plain HTML page of the report: headings, tables, images and paragraphs."""
+    body, table = [], []
+    for line in markdown.splitlines() + [""]:
+        if line.startswith("|"):
+            if not line.startswith("|---"):
+                cells = [html.escape(c.strip()) for c in line.strip("|").split("|")]
+                tag = "th" if not table else "td"
+                table.append("<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>")
+            continue
+        if table:
+            body.append("<table>" + "".join(table) + "</table>")
+            table = []
+        if line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            body.append(f"<h{level}>{html.escape(line.lstrip('# '))}</h{level}>")
+        elif line.startswith("!["):
+            alt, src = line[2:].split("](")
+            body.append(f'<img alt="{html.escape(alt)}" src="{html.escape(src.rstrip(")"))}">')
+        elif line:
+            body.append(f"<p>{html.escape(line)}</p>")
+    style = "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}" \
+            "td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}img{max-width:100%}"
+    return f"<!doctype html><html><head><meta charset='utf-8'><style>{style}</style></head><body>{''.join(body)}</body></html>\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("spec", type=Path)
+    parser.add_argument("results", type=Path)
+    parser.add_argument("-o", "--output", type=Path, required=True)
+    args = parser.parse_args(argv)
+    print(f"wrote {write_report(load_spec(args.spec), args.results, args.output)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
