@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Literal, Optional
 
@@ -103,7 +104,7 @@ class Sparsity:
         if self.index_bits_per_nonzero < need:
             yield "index_bits_per_nonzero", f"expected >= ceil(log2(max_m)) = {need} bits to address {self.max_m} positions"
 
-    @property
+    @cached_property
     def patterns(self) -> list[NMPattern]:
         return [NMPattern.parse(p) for p in self.nm_patterns]
 

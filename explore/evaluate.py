@@ -43,6 +43,11 @@ def point_inputs(spec: SweepSpec, point: Point) -> tuple[Arch, Workload]:
         method = "dense" if pattern.dense else method
         workload = replace(workload, layers=sparsify(workload.layers, method, pattern),
                            meta=replace(workload.meta, sparsity=Sparsity(method, str(pattern))))
+    if "workload.mode" in settings:
+        mode = str(settings["workload.mode"])
+        if mode not in ("training", "inference"):
+            raise ValueError(f"workload.mode: expected training or inference, got {mode!r}")
+        workload = replace(workload, meta=replace(workload.meta, mode=mode))
     if "workload.batch" in settings:
         workload = workload.with_batch(int(settings["workload.batch"]))
     return arch, workload

@@ -2,8 +2,8 @@
 
 Parameters are dotted paths into the arch file (``array.rows``, ``dram.channels``,
 ``dataflow_options.interleave``; a buffer by name: ``buffers.input_buffer.size_kib``) or into the
-workload: ``workload.nm`` (re-prune a model trace's layers at this N:M with its method) and
-``workload.batch``. ``fixed`` sets paths for every point. Paths are checked against the base arch
+workload: ``workload.nm`` (re-prune a model trace's layers at this N:M with its method),
+``workload.batch`` and ``workload.mode`` (training or inference). ``fixed`` sets paths for every point. Paths are checked against the base arch
 when the spec loads; a value the arch schema rejects fails that point only, with its error
 recorded.
 """
@@ -17,7 +17,7 @@ from typing import Any, Literal, Optional
 from ..core.errors import InputError
 from ..core.typed_yaml import build, read_yaml
 
-WORKLOAD_PARAMETERS = ("workload.nm", "workload.batch")
+WORKLOAD_PARAMETERS = ("workload.nm", "workload.batch", "workload.mode")
 AREA_METRICS = ("lut", "ff", "dsp", "bram")
 TOTAL_METRICS = ("cycles", "time_ms", "array_cycles", "macs", "useful_macs", "dense_macs", "utilisation",
                  "effective_utilisation", "dense_equivalent_tmacs", "dram_bytes", "compulsory_bytes",

@@ -91,6 +91,8 @@ def write_report(spec: SweepSpec, results: Path, out: Path) -> Path:
         sections += ["", f"## Best point by `{metric}`", "", _markdown_table(ok.loc[[ok[metric].idxmin()], params + spec.metrics])]
         _layer_breakdown(spec, best_row, out / "best_layers.png")
         sections += ["", "Cycles per layer (all phases) of the best point, by cause:", "", "![per-layer breakdown](best_layers.png)"]
+    if "workload.nm" in params and {"cycles", "stall_buffer", "stall_dram"} <= set(ok.columns) and len(ok):
+        sections += ["", "## Where the bottleneck goes as sparsity rises", "", *_bottleneck(ok, params, out)]
     failed = table[table.status != "ok"]
     if len(failed):
         sections += ["", "## Failed points", "", _markdown_table(failed[params + ["error"]].head(20))]
@@ -98,6 +100,32 @@ def write_report(spec: SweepSpec, results: Path, out: Path) -> Path:
     write_text(out / f"{spec.name}.md", text)
     write_text(out / f"{spec.name}.html", _html(text))
     return out / f"{spec.name}.md"
+
+
+def _bottleneck(ok: pd.DataFrame, params: list[str], out: Path) -> list[str]:
+    """Cycle shares of the PE array, the buffers and DRAM per N:M, for each value of the next parameter."""
+    others = [p for p in params if p != "workload.nm"]
+    keys = others[:-1]                                   # medians over the last parameter
+    shares = ok.assign(buffer=ok.stall_buffer / ok.cycles, dram=ok.stall_dram / ok.cycles)
+    shares = shares.assign(array=1 - shares.buffer - shares.dram)
+    order = list(dict.fromkeys(ok["workload.nm"]))
+    lines = [f"Share of the iteration's cycles the PE array sets (array), and the stalls for input-buffer "
+             f"bandwidth (buffer) and DRAM (dram): medians over `{others[-1]}`." if others else "", ""]
+    groups = shares.groupby(keys + ["workload.nm"], sort=False)[["time_ms", "array", "buffer", "dram"]].median()
+    lines.append(_markdown_table(groups.reset_index()))
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for combo, part in (groups.groupby(level=list(range(len(keys))), sort=False) if keys else [((), groups)]):
+        label = ", ".join(f"{v}" for v in (combo if isinstance(combo, tuple) else (combo,)))
+        part = part.droplevel(list(range(len(keys)))).reindex(order) if keys else part.reindex(order)
+        ax.plot(order, part.buffer + part.dram, "o-", label=f"memory stall share: {label}")
+    ax.set_xlabel("N:M")
+    ax.set_ylabel("buffer + DRAM stalls / cycles")
+    ax.set_title(" / ".join(keys))
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    _save(fig, out / "bottleneck.png")
+    return lines + ["", "![bottleneck by sparsity](bottleneck.png)"]
 
 
 def _layer_breakdown(spec: SweepSpec, row: pd.Series, path: Path) -> None:

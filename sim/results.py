@@ -112,13 +112,14 @@ def _totals(arch: Arch, rows: pd.DataFrame, exposed: dict[str, int]) -> dict:
 
 def _notes(arch: Arch, workload: Workload, gemms: pd.DataFrame) -> list[str]:
     """One note per kind of pattern substitution (a sparse pattern the array cannot run as is)."""
-    declared = {(layer.name, "FF"): layer.fwd_nm for layer in workload.layers}
-    declared.update({(layer.name, "BP"): layer.bwd_nm for layer in workload.layers})
     runs: dict[tuple[str, str], list[str]] = {}
-    for row in gemms[gemms.phase != "WU"].itertuples():
-        want = str(declared[(row.name, row.phase)])
-        if want != row.pattern:
-            runs.setdefault((want, row.pattern), []).append(f"{row.name} {row.phase}")
+    for layer, phase, name, executed in zip(gemms.layer, gemms.phase, gemms.name, gemms.pattern):
+        if phase == "WU":
+            continue
+        spec = workload.layers[layer]
+        want = str(spec.fwd_nm if phase == "FF" else spec.bwd_nm)
+        if want != executed:
+            runs.setdefault((want, executed), []).append(f"{name} {phase}")
     supported = ", ".join(arch.sparsity.nm_patterns)
     return [f"{len(where)} GEMMs with {want} weights run as {got} (the array supports {supported}), "
             f"e.g. {', '.join(where[:3])}" for (want, got), where in runs.items()]
