@@ -55,17 +55,21 @@ def run_weight_stationary(cfg: RtlConfig, a: np.ndarray, values: np.ndarray, ind
                     else [[0] * cfg.lanes] * cfg.rows)
             await ctx.tick()
             cycle += 1
-            valid, result = ctx.get(dut.result_valid), ctx.get(dut.result)
-            for c in range(nt):
-                if valid >> c & 1:
-                    out[seen[c], c] = result[c]
-                    seen[c] += 1
-                    last[c] = cycle
+            _collect(ctx.get(dut.result_valid), ctx.get(dut.result), out, seen, last, cycle)
             if cycle > kt + rows_a + 4 * (cfg.rows + cfg.cols):
                 raise RuntimeError("weight-stationary tile did not finish")
 
     _run(dut, bench)
     return out, max(last.values())
+
+
+def _collect(valid: int, result, out: np.ndarray, seen: list[int], last: dict, cycle: int) -> None:
+    """Store the results of the columns flagged valid this cycle, in arrival order per column."""
+    for c in range(out.shape[1]):
+        if valid >> c & 1:
+            out[seen[c], c] = result[c]
+            seen[c] += 1
+            last[c] = cycle
 
 
 def run_output_stationary(cfg: RtlConfig, a: np.ndarray, values: np.ndarray, index: np.ndarray,
@@ -172,12 +176,7 @@ def run_engine(cfg: RtlConfig, a: np.ndarray, values: np.ndarray, index: np.ndar
             cycle += 1
             w_sent += w_taken
             a_sent += a_taken
-            valid, result = ctx.get(dut.results_valid), ctx.get(dut.results)
-            for c in range(nt):
-                if valid >> c & 1:
-                    out[seen[c], c] = result[c]
-                    seen[c] += 1
-                    last[c] = cycle
+            _collect(ctx.get(dut.results_valid), ctx.get(dut.results), out, seen, last, cycle)
             if cycle > kt + rows_a + 4 * (cfg.rows + cfg.cols):
                 raise RuntimeError("engine tile did not finish")
 
