@@ -65,6 +65,7 @@ class GemmTable:
     c_elems: np.ndarray      # DRAM tensor written from the output buffer
     c_acc: np.ndarray        # 1 if C is written in the accumulator datatype
     m_tile: np.ndarray       # rows of A per weight-stationary chunk (see tiling.m_tile)
+    n_outer: np.ndarray      # loop order: True walks the columns of B outermost, False the rows of A
 
     def __len__(self) -> int:
         return len(self.m)
@@ -73,9 +74,10 @@ class GemmTable:
         """The rows at ``index`` (repeats allowed)."""
         return GemmTable(**{name: getattr(self, name)[index] for name in self.__dataclass_fields__})
 
-    def mapped(self, dataflow: np.ndarray, m_tile: np.ndarray) -> "GemmTable":
+    def mapped(self, dataflow: np.ndarray, m_tile: np.ndarray, n_outer: np.ndarray) -> "GemmTable":
         """The same GEMMs under another mapping."""
-        return replace(self, dataflow=np.asarray(dataflow), m_tile=np.asarray(m_tile, np.int64))
+        return replace(self, dataflow=np.asarray(dataflow), m_tile=np.asarray(m_tile, np.int64),
+                       n_outer=np.asarray(n_outer, bool))
 
 
 def build_gemms(workload: Workload, arch: Arch) -> GemmTable:
@@ -89,10 +91,11 @@ def build_gemms(workload: Workload, arch: Arch) -> GemmTable:
             rows.append(_row(index, layer, "BP", batch, arch))
         if training:
             rows.append(_row(index, layer, "WU", batch, arch))
-    names = [name for name in GemmTable.__dataclass_fields__ if name != "m_tile"]
+    names = [name for name in GemmTable.__dataclass_fields__ if name not in ("m_tile", "n_outer")]
     cols = {name: np.array(col) for name, col in zip(names, zip(*rows))}
     ws = cols["dataflow"] == "weight_stationary"
     cols["m_tile"] = default_m_tile(cols["m"], cols["n"], cols["a_elems"] * arch.operand_bytes, ws, arch)
+    cols["n_outer"] = np.zeros(len(rows), bool)
     return GemmTable(**cols)
 
 

@@ -1,11 +1,11 @@
 """The mapping search (offline scheduling): for every GEMM, the legal mapping the cost model
 ranks first (fewest cycles, then DRAM bytes, then energy), with the full ranking kept.
 
-Candidates: every dataflow the array supports; for weight-stationary, the chunk length
-``m_tile`` (rows of A streamed per visit of the weight tiles). Chunks up to 512 rows are all
+Candidates: every dataflow the array supports; both loop orders (rows of A or columns of B
+outermost); for weight-stationary, the chunk length ``m_tile`` (rows of A streamed per visit of
+the weight tiles). Chunks up to 64 rows are all
 tried; longer GEMMs try the chunk lengths that split m evenly into the fewest 16 chunk counts
-the output buffer allows, and the multiples of the array's rows by powers of two. Loop orders
-are fixed per dataflow (see ``sim.traffic``). The cost model is passed in by the caller, so this
+the output buffer allows, and the multiples of the array's rows by powers of two. The cost model is passed in by the caller, so this
 package does not depend on the simulator. Deterministic: ties go to the earlier candidate.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from ..arch.schema import Arch
 from .gemms import GemmTable
 from .tiling import max_m_tile, tile_fits
 
-EXHAUSTIVE_ROWS = 512
+EXHAUSTIVE_ROWS = 64
 CHUNK_COUNTS = 16
 
 Cost = Callable[[GemmTable], tuple[np.ndarray, ...]]
@@ -54,20 +54,17 @@ def search(g: GemmTable, arch: Arch, cost: Cost) -> Choice:
     ``g`` carries the default mapping, which is always a candidate: the search never does worse.
     """
     longest = max_m_tile(g, arch)
-    gemm, flows, tiles = [], [], []
+    options = []
     for i in range(len(g)):
-        gemm.append(i)             # the default mapping first: ties keep it
-        flows.append(g.dataflow[i])
-        tiles.append(int(g.m_tile[i]))
+        options.append((i, g.dataflow[i], int(g.m_tile[i]), bool(g.n_outer[i])))  # the default first: ties keep it
         for flow in arch.array.dataflows:
             lengths = chunk_lengths(int(g.m[i]), int(longest[i]), arch.array.rows) if flow == "weight_stationary" \
                 else [int(g.m[i])]
-            gemm += [i] * len(lengths)
-            flows += [flow] * len(lengths)
-            tiles += lengths
-    unique = list(dict.fromkeys(zip(gemm, flows, tiles)))   # the default may repeat a searched one
+            options += [(i, flow, length, n_outer) for n_outer in (False, True) for length in lengths]
+    unique = list(dict.fromkeys(options))                   # the default may repeat a searched one
     gemm = np.array([u[0] for u in unique], np.int64)
-    candidates = g.take(gemm).mapped(np.array([u[1] for u in unique]), np.array([u[2] for u in unique], np.int64))
+    candidates = g.take(gemm).mapped(np.array([u[1] for u in unique]), np.array([u[2] for u in unique], np.int64),
+                                     np.array([u[3] for u in unique], bool))
     legal = tile_fits(candidates, arch)
     candidates, gemm = candidates.take(np.flatnonzero(legal)), gemm[legal]
     keys = cost(candidates)

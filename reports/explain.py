@@ -52,9 +52,11 @@ def explain_text(result: Result, layer_name: str) -> str:
 
 def _mapping(table, arch) -> str:
     flow = SHORT_DATAFLOW[table.dataflow[0]]
+    order = "columns of B outermost" if table.n_outer[0] else "rows of A outermost"
     if flow == "WS":
         chunks = -(-int(table.m[0]) // int(table.m_tile[0]))
         return (f"weight-stationary, A in {chunks} chunk(s) of {int(table.m_tile[0]):,} rows, "
-                f"{-(-int(table.k_eff[0]) // arch.array.rows)} x {-(-int(table.n[0]) // arch.array.cols)} weight tiles")
+                f"{-(-int(table.k_eff[0]) // arch.array.rows)} x {-(-int(table.n[0]) // arch.array.cols)} weight tiles, "
+                f"{order}")
     return (f"output-stationary, {-(-int(table.m[0]) // arch.array.rows)} x {-(-int(table.n[0]) // arch.array.cols)} "
-            f"output tiles, K={int(table.k_eff[0]):,} streamed")
+            f"output tiles, K={int(table.k_eff[0]):,} streamed, {order}")

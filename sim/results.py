@@ -49,7 +49,8 @@ def prepare(arch: Arch, workload: Workload) -> Prepared:
     buf_read, buf_write = sum(tr.buffer_read.values()) * cnt, sum(tr.buffer_write.values()) * cnt
     rows = pd.DataFrame({
         "layer": g.layer, "name": [workload.layers[i].name for i in g.layer], "phase": g.phase,
-        "engine": "array", "dataflow": g.dataflow, "m_tile": g.m_tile, "pattern": g.pattern,
+        "engine": "array", "dataflow": g.dataflow, "m_tile": g.m_tile, "n_outer": g.n_outer,
+        "pattern": g.pattern,
         "m": g.m, "n": g.n, "k": g.k, "k_eff": g.k_eff, "count": cnt,
         "macs": macs, "useful_macs": g.m * g.n * g.k_useful * cnt, "dense_macs": g.m * g.n * g.k * cnt,
         "cycles": 0, "busy": t.busy * cnt,

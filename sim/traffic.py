@@ -1,11 +1,11 @@
 """Bytes each GEMM moves between DRAM, the buffers and the array (analytic, vectorised).
 
-Loop orders: weight-stationary runs chunks of ``m_tile`` rows of A outermost (sized by
-:mod:`~sparseloom.dataflow.tiling` so the chunk's input share and partial sums stay on chip),
-then n-tiles, then k-tiles; each chunk visits every weight tile. Output-stationary runs m-tiles
-outermost and n-tiles inside, streaming k. An operand whose DRAM tensor (or the share a loop
-reuses) does not fit its buffer's usable capacity is fetched again for every outer tile that
-reuses it. Every input element of an N:M group is still read from the input buffer (the PE's
+Loop orders: weight-stationary runs chunks of ``m_tile`` rows of A (sized by
+:mod:`~sparseloom.dataflow.tiling` so the chunk's partial sums stay on chip) and n-tiles, with
+k-tiles innermost; each chunk visits every weight tile. Output-stationary runs m-tiles and
+n-tiles, streaming k. Either dataflow walks the rows of A outermost (the default) or the columns
+of B (``n_outer``). An operand whose DRAM tensor (or the share the outer loop reuses) does not fit
+its buffer's usable capacity is fetched again for every outer tile that reuses it. Every input element of an N:M group is still read from the input buffer (the PE's
 multiplexer needs all M candidates), so an N:M GEMM reads the dense k inputs per row while it
 issues only its compressed k_eff MACs.
 """
@@ -52,11 +52,14 @@ def gemm_traffic(g: GemmTable, arch: Arch) -> Traffic:
     c_bytes = g.c_elems * np.where(g.c_acc == 1, acc, op)
 
     chunks = -(-g.m // g.m_tile)
-    # the A rows one WS chunk or OS m-tile reuses across the n-tiles: fetched once if they fit
-    a_block = a_bytes * np.where(ws, g.m_tile, np.minimum(g.m, R)) / g.m
+    # rows of A outermost: the A rows of a WS chunk or an OS m-tile are reused across the
+    # n-tiles (fetched once if they fit), and B is walked again for each of those outer tiles;
+    # columns of B outermost: B's column block is reused across them, and A is walked per n-tile
+    b_reuse = np.where(ws, chunks, tm)              # outer row tiles that each walk all of B
+    a_block = np.where(g.n_outer, a_bytes, a_bytes * np.where(ws, g.m_tile, np.minimum(g.m, R)) / g.m)
     a_fetches = np.where(a_block <= usable_bytes(inb), 1, tn)
-    b_reuse = np.where(ws, chunks, tm)              # outer tiles that each walk all of B
-    b_fetches = np.where(b_bytes <= usable_bytes(wb), 1, b_reuse)
+    b_block = np.where(g.n_outer, b_bytes / tn, b_bytes)
+    b_fetches = np.where(b_block <= usable_bytes(wb), 1, b_reuse)
     dram_read = a_fetches * a_bytes + b_fetches * b_bytes
     dram_write = c_bytes
 

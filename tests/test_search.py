@@ -43,10 +43,10 @@ def test_brute_force_optimum(arch):
     g = build_gemms(small_workload(), arch)
     choice = search(g, arch, cost(arch))
     for i in range(len(g)):
-        # every dataflow x every chunk length from 1 to m, kept where legal
-        flows, tiles = zip(*[(f, t) for f in arch.array.dataflows
-                             for t in (range(1, int(g.m[i]) + 1) if f == "weight_stationary" else [int(g.m[i])])])
-        every = g.take(np.full(len(flows), i)).mapped(np.array(flows), np.array(tiles))
+        # every dataflow x loop order x chunk length from 1 to m, kept where legal
+        flows, tiles, orders = zip(*[(f, t, o) for f in arch.array.dataflows for o in (False, True)
+                                     for t in (range(1, int(g.m[i]) + 1) if f == "weight_stationary" else [int(g.m[i])])])
+        every = g.take(np.full(len(flows), i)).mapped(np.array(flows), np.array(tiles), np.array(orders))
         legal = tile_fits(every, arch)
         keys = gemm_cost(every, arch).ranking()
         best_brute = min(tuple(float(k[j]) for k in keys) for j in np.flatnonzero(legal))
