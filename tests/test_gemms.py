@@ -7,7 +7,7 @@ import numpy as np
 
 from sparseloom.arch.schema import NMPattern, load_arch
 from sparseloom.dataflow.gemms import build_gemms, execution_pattern
-from sparseloom.workloads.build import shape_trace
+from sparseloom.workloads.build import make_trace
 from sparseloom.workloads.trace import load_workload
 
 from .conftest import DENSE, RESNET50_2OF8, ROOT, SAT
@@ -61,7 +61,7 @@ def test_execution_patterns():
 
 
 def test_attention_matmuls_are_per_sample():
-    w = shape_trace("t", "deit_small", "bdwp", "2:8", 4)
+    w, _ = make_trace("t", "deit_small", "bdwp", "2:8", 4)
     g = build_gemms(w, load_arch(SAT))
     qk = [i for i, layer in enumerate(w.layers) if layer.name == "blocks.0.attn_qk"][0]
     ff = (g.layer == qk) & (g.phase == "FF")

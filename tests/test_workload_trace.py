@@ -3,23 +3,69 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 
 from sparseloom.arch.schema import NMPattern
 from sparseloom.core.errors import InputError
-from sparseloom.workloads.build import TRACES, shape_trace
+from sparseloom.workloads.build import TRACES, make_trace
+from sparseloom.workloads.masks import checksum, masks_bytes, weight_shape
 from sparseloom.workloads.trace import load_workload, write_workload
 
 from .conftest import RESNET50_2OF8, ROOT
 
 
 def test_committed_traces_match_their_generator(tmp_path):
-    # the committed folders are exactly what `python -m sparseloom.workloads.build` writes
+    # the committed folders are exactly what `python -m sparseloom.workloads.build` writes,
+    # seeded masks bit for bit
     for spec in TRACES:
-        committed = load_workload(ROOT / "workloads" / spec[0])
-        fresh = shape_trace(*spec)
+        folder = ROOT / "workloads" / spec[0]
+        committed = load_workload(folder)
+        fresh, blob = make_trace(*spec)
         assert committed.layers == fresh.layers, spec[0]
-        assert committed.meta.sparsity == fresh.meta.sparsity
+        assert committed.meta == fresh.meta, spec[0]
+        if blob is None:
+            assert not (folder / "masks.npz").exists()
+        else:
+            assert (folder / "masks.npz").read_bytes() == blob
+
+
+def test_committed_masks_satisfy_their_patterns():
+    w = load_workload(RESNET50_2OF8)
+    masks = w.masks()                                     # loading validates N:M in each direction
+    assert w.meta.provenance.masks == "seeded" and w.meta.provenance.seed == 0
+    assert checksum(masks) in w.meta.provenance.source
+    expected = {(l.name, d) for l in w.layers for d, p in (("fwd", l.fwd_nm), ("bwd", l.bwd_nm)) if not p.dense}
+    assert set(masks) == expected
+    for (name, direction), mask in masks.items():
+        layer = next(l for l in w.layers if l.name == name)
+        pattern = layer.fwd_nm if direction == "fwd" else layer.bwd_nm
+        assert mask.shape == weight_shape(layer)
+        assert mask.sum() == mask.size * pattern.n // pattern.m      # exactly N of every M (magnitude top-N)
+    fwd, bwd = masks[("layer1.0.conv1", "fwd")], masks[("layer1.0.conv1", "bwd")]
+    assert (fwd != bwd).any()                                        # BDWP's two masks differ
+
+
+def test_corrupted_mask_is_rejected(tmp_path):
+    folder = tmp_path / "trace"
+    shutil.copytree(RESNET50_2OF8, folder)
+    masks = load_workload(folder).masks()
+    masks[("layer1.0.conv1", "fwd")] = np.ones_like(masks[("layer1.0.conv1", "fwd")])
+    (folder / "masks.npz").write_bytes(masks_bytes(masks))
+    with pytest.raises(InputError) as info:
+        load_workload(folder).masks()
+    message = str(info.value)
+    assert "masks.npz: layer1.0.conv1/fwd" in message and "keep more than 2 of 8 along input channels" in message
+
+
+def test_trace_command(tmp_path, capsys):
+    from sparseloom.workloads.cli import main
+
+    assert main(["resnet9", "--nm", "1:8", "--source", "seeded", "--seed", "3", "-o", str(tmp_path / "r9")]) == 0
+    w = load_workload(tmp_path / "r9")
+    assert w.meta.sparsity.nm == "1:8" and w.meta.provenance.seed == 3
+    assert len(w.masks()) == 16     # 7 convs x 2 directions, the stem's backward copy, the head's forward copy
+    assert main(["resnet9", "--nm", "8:2", "-o", str(tmp_path / "x")]) == 2
 
 
 def test_resnet50_2of8_trace():

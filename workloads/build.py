@@ -1,8 +1,8 @@
-"""Regenerate the committed shape-only traces: ``python -m sparseloom.workloads.build [FOLDER]``.
+"""Traces from the analytic layer tables, and the committed ones: ``python -m sparseloom.workloads.build [FOLDER]``.
 
-These traces come from the analytic layer tables (:mod:`.models`); they carry no masks, so their
-provenance says ``masks: none``: for a fixed N:M datapath the MAC count does not depend on which
-weights are kept.
+Two sources: ``shapes`` (no masks: for a fixed N:M datapath the MAC count does not depend on
+which weights are kept) and ``seeded`` (masks of reproducible random weights, pruned by magnitude
+in each direction; the provenance records the seed, the versions and a checksum of the masks).
 """
 from __future__ import annotations
 
@@ -10,41 +10,56 @@ import sys
 from importlib.metadata import version
 from pathlib import Path
 
+import numpy as np
+
 from ..arch.schema import NMPattern
+from .masks import checksum, masks_bytes, seeded_masks
 from .models import MODELS, sparsify
 from .trace import Provenance, Sparsity, Workload, WorkloadMeta, write_workload
 
-# (trace folder, model, method, N:M, batch)
+SOURCES = ("shapes", "seeded")
+
+# (trace folder, model, method, N:M, batch, source)
 TRACES = [
-    ("resnet50_2of8", "resnet50", "bdwp", "2:8", 32),
-    ("resnet50_2of4", "resnet50", "bdwp", "2:4", 32),
-    ("resnet50_dense", "resnet50", "dense", "dense", 32),
-    ("resnet18_2of8", "resnet18", "bdwp", "2:8", 32),
-    ("resnet9_2of8", "resnet9", "bdwp", "2:8", 128),
-    ("vgg19_2of8", "vgg19", "bdwp", "2:8", 128),
-    ("deit_small_2of8", "deit_small", "bdwp", "2:8", 32),
+    ("resnet50_2of8", "resnet50", "bdwp", "2:8", 32, "seeded"),
+    ("resnet50_2of4", "resnet50", "bdwp", "2:4", 32, "shapes"),
+    ("resnet50_dense", "resnet50", "dense", "dense", 32, "shapes"),
+    ("resnet18_2of8", "resnet18", "bdwp", "2:8", 32, "shapes"),
+    ("resnet9_2of8", "resnet9", "bdwp", "2:8", 128, "shapes"),
+    ("vgg19_2of8", "vgg19", "bdwp", "2:8", 128, "shapes"),
+    ("deit_small_2of8", "deit_small", "bdwp", "2:8", 32, "shapes"),
 ]
 
 
-def shape_trace(name: str, model: str, method: str, nm: str, batch: int) -> Workload:
-    """A training trace of ``model`` from its analytic layer table."""
+def make_trace(name: str, model: str, method: str, nm: str, batch: int, source: str = "shapes",
+               seed: int = 0) -> tuple[Workload, bytes | None]:
+    """A training trace of ``model`` from its analytic layer table, with seeded masks if asked."""
     table, dataset, shape = MODELS[model]
     pattern = NMPattern.parse(nm)
-    meta = WorkloadMeta(
-        name=name, model=model, dataset=dataset, input_shape=shape, batch_size=batch, mode="training",
-        sparsity=Sparsity(method, str(pattern)),
-        provenance=Provenance("none", f"analytic layer table sparseloom.workloads.models.{model}",
-                              versions={"sparseloom": version("sparseloom")}),
-        description=f"{model} {'dense' if method == 'dense' else method.upper() + ' ' + str(pattern)} training, shapes only",
-    )
-    return Workload(meta, sparsify(table(), method, pattern))
+    layers = sparsify(table(), method, pattern)
+    versions = {"sparseloom": version("sparseloom")}
+    masks, blob, provenance = None, None, None
+    if source == "seeded":
+        masks = seeded_masks(layers, seed)
+        blob = masks_bytes(masks)
+        versions["numpy"] = np.__version__
+        provenance = Provenance("seeded", f"random normal weights (RandomState(seed + layer index)) pruned by "
+                                          f"magnitude per direction; masks checksum {checksum(masks)}", seed, versions)
+    else:
+        provenance = Provenance("none", f"analytic layer table sparseloom.workloads.models.{model}", None, versions)
+    label = "dense" if method == "dense" else f"{method.upper()} {pattern}"
+    meta = WorkloadMeta(name=name, model=model, dataset=dataset, input_shape=shape, batch_size=batch, mode="training",
+                        sparsity=Sparsity(method, str(pattern)), provenance=provenance,
+                        description=f"{model} {label} training, {'seeded masks' if masks else 'shapes only'}")
+    return Workload(meta, layers), blob
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     root = Path(argv[0]) if argv else Path(__file__).parent
     for spec in TRACES:
-        folder = write_workload(shape_trace(*spec), root / spec[0])
+        workload, blob = make_trace(*spec)
+        folder = write_workload(workload, root / spec[0], blob)
         print(f"wrote {folder}")
     return 0
 

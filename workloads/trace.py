@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Literal, Optional
 
 from ..arch.schema import NMPattern
-from ..core.atomic import write_text
+from ..core.atomic import write_bytes, write_text
 from ..core.errors import InputError
 from ..core.typed_yaml import POSITIVE, build, read_yaml
 
@@ -143,6 +143,13 @@ class Workload:
     def with_batch(self, batch: int) -> "Workload":
         return replace(self, meta=replace(self.meta, batch_size=batch))
 
+    def masks(self) -> dict:
+        """The trace's weight masks, validated ({} if it has none): (layer, "fwd"/"bwd") -> bool array."""
+        from .masks import load_masks
+
+        path = self.path / "masks.npz" if self.path else None
+        return load_masks(path, self.layers) if path and path.exists() else {}
+
     def densified(self) -> "Workload":
         """The same workload trained densely: every layer's patterns set to dense."""
         dense = NMPattern(1, 1)
@@ -213,11 +220,13 @@ def _parse_row(row: dict, path: Path, line: int) -> Layer:
     return layer
 
 
-def write_workload(workload: Workload, folder: str | Path) -> Path:
-    """Write a trace folder (atomically, file by file)."""
+def write_workload(workload: Workload, folder: str | Path, masks: bytes | None = None) -> Path:
+    """Write a trace folder (atomically, file by file), with ``masks.npz`` content if given."""
     import yaml
 
     folder = Path(folder)
+    if masks is not None:
+        write_bytes(folder / "masks.npz", masks)
     meta = asdict(workload.meta)
     write_text(folder / "workload.yaml", yaml.safe_dump(meta, sort_keys=False))
     out = io.StringIO()

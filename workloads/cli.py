@@ -1,0 +1,40 @@
+"""``trace MODEL --nm 2:8 --method bdwp -o DIR``: a workload trace from a model's layer table."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..arch.schema import NMPattern
+from .build import SOURCES, make_trace
+from .models import MODELS
+from .trace import write_workload
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="trace", description=__doc__.split(": ", 1)[1])
+    p.add_argument("model", choices=sorted(MODELS))
+    p.add_argument("--nm", default="2:8", help="N:M pattern, or dense (default 2:8)")
+    p.add_argument("--method", choices=["bdwp", "srste", "dense"], default="bdwp")
+    p.add_argument("--source", choices=SOURCES, default="shapes",
+                   help="shapes: no masks; seeded: masks of reproducible random weights (default shapes)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("-o", "--output", type=Path, required=True)
+    args = p.parse_args(argv)
+    try:
+        NMPattern.parse(args.nm)
+    except ValueError as exc:
+        print(f"trace: error: --nm: {exc}", file=sys.stderr)
+        return 2
+    if args.batch < 1:
+        print(f"trace: error: --batch: expected >= 1, got {args.batch}", file=sys.stderr)
+        return 2
+    workload, blob = make_trace(args.output.name, args.model, args.method, args.nm, args.batch, args.source, args.seed)
+    print(f"wrote {write_workload(workload, args.output, blob)} ({len(workload.layers)} layers"
+          + (f", masks {len(blob) / 1e6:.1f} MB" if blob else "") + ")")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Weight masks of a trace (``masks.npz``): per layer and direction, bit-packed and compressed.
+
+A layer's mask has the shape of its weights, [K, C/groups, R, S]. Keys: ``<layer>/fwd`` and
+``<layer>/bwd`` hold ``np.packbits`` of the flattened mask, ``<layer>/shape`` the shape. The
+forward mask keeps at most N of every M along the input channels (axis 1), the backward mask
+along the output channels (axis 0), as the layer's ``fwd_nm``/``bwd_nm`` say; a dense direction
+has no mask. Seeded masks prune reproducible random weights by magnitude (legacy RandomState).
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+
+import numpy as np
+
+from ..arch.schema import NMPattern
+from ..core.errors import InputError
+from .trace import Layer
+
+AXIS = {"fwd": 1, "bwd": 0}
+
+
+def weight_shape(layer: Layer) -> tuple[int, int, int, int]:
+    return (layer.K, layer.C // layer.groups, layer.R, layer.S)
+
+
+def nm_violations(mask: np.ndarray, pattern: NMPattern, axis: int) -> int:
+    """Groups of M along ``axis`` that keep more than N."""
+    moved = np.moveaxis(mask, axis, -1)
+    groups = moved.reshape(*moved.shape[:-1], moved.shape[-1] // pattern.m, pattern.m)
+    return int((groups.sum(-1) > pattern.n).sum())
+
+
+def seeded_masks(layers: list[Layer], seed: int) -> dict[tuple[str, str], np.ndarray]:
+    """Top-N-of-M magnitude masks of random normal weights, one RandomState(seed + i) per layer."""
+    from ..kernels.reference import topn_mask
+
+    masks = {}
+    for i, layer in enumerate(layers):
+        if not layer.has_weights:
+            continue
+        weights = np.random.RandomState(seed + i).standard_normal(weight_shape(layer)).astype(np.float32)
+        for direction, pattern in (("fwd", layer.fwd_nm), ("bwd", layer.bwd_nm)):
+            if pattern.dense:
+                continue
+            moved = np.moveaxis(weights, AXIS[direction], 0)
+            flat = moved.reshape(moved.shape[0], -1)
+            kept = topn_mask(flat, pattern.n, pattern.m).reshape(moved.shape)
+            masks[(layer.name, direction)] = np.moveaxis(kept, 0, AXIS[direction])
+    return masks
+
+
+def masks_bytes(masks: dict[tuple[str, str], np.ndarray]) -> bytes:
+    arrays = {}
+    for (name, direction), mask in masks.items():
+        arrays[f"{name}/{direction}"] = np.packbits(mask.reshape(-1))
+        arrays[f"{name}/shape"] = np.array(mask.shape, np.int64)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def checksum(masks: dict[tuple[str, str], np.ndarray]) -> str:
+    digest = hashlib.sha256()
+    for key in sorted(masks):
+        digest.update(f"{key[0]}/{key[1]}".encode())
+        digest.update(np.packbits(masks[key].reshape(-1)).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def load_masks(path: Path, layers: list[Layer]) -> dict[tuple[str, str], np.ndarray]:
+    """Read and validate ``masks.npz`` against the layers: names, shapes, N:M per direction."""
+    try:
+        data = np.load(path)
+    except (OSError, ValueError) as exc:
+        raise InputError(path, "", f"not a readable masks.npz ({exc})") from None
+    by_name = {layer.name: layer for layer in layers}
+    masks = {}
+    for key in data.files:
+        name, _, direction = key.rpartition("/")
+        if direction == "shape":
+            continue
+        if name not in by_name or direction not in AXIS:
+            raise InputError(path, key, "expected <layer>/fwd or <layer>/bwd for a layer of layers.csv")
+        layer = by_name[name]
+        shape = weight_shape(layer)
+        if tuple(data[f"{name}/shape"]) != shape:
+            raise InputError(path, f"{name}/shape", f"expected the weight shape {shape}, got {tuple(data[name + '/shape'])}")
+        mask = np.unpackbits(data[key], count=int(np.prod(shape))).astype(bool).reshape(shape)
+        pattern = layer.fwd_nm if direction == "fwd" else layer.bwd_nm
+        if pattern.dense:
+            raise InputError(path, key, "a mask for a direction layers.csv marks dense")
+        bad = nm_violations(mask, pattern, AXIS[direction])
+        if bad:
+            raise InputError(path, key, f"{bad} groups keep more than {pattern.n} of {pattern.m} along "
+                                        f"{'input' if direction == 'fwd' else 'output'} channels")
+        masks[(name, direction)] = mask
+    return masks
