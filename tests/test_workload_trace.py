@@ -132,3 +132,32 @@ def test_bad_workload_yaml(trace_copy):
 
 def test_not_a_folder(tmp_path):
     assert "expected a workload folder" in _error(tmp_path / "missing")
+
+
+def test_scalesim_import_and_round_trip(tmp_path):
+    from sparseloom.workloads.models import resnet50
+    from sparseloom.workloads.scalesim import read_scalesim, write_scalesim
+
+    peer = ROOT.parent / "shared" / "reference" / "scalesim" / "Resnet50.csv"
+    if peer.exists():                                 # SCALE-Sim's own ResNet-50: no padding
+        layers = read_scalesim(peer)
+        assert len(layers) == 54 and sum(l.macs_per_sample for l in layers) == pytest.approx(3.41e9, rel=1e-3)
+    write_scalesim(resnet50(), tmp_path / "r50.csv")  # padded inputs keep torchvision's output sizes
+    again = read_scalesim(tmp_path / "r50.csv")
+    assert sum(l.macs_per_sample for l in again) == 4_089_184_256
+    (tmp_path / "bad.csv").write_text("Layer name, IFMAP Height\nx, 3\n")
+    with pytest.raises(InputError, match="bad.csv: header"):
+        read_scalesim(tmp_path / "bad.csv")
+
+
+def test_trace_from_scalesim(tmp_path):
+    from sparseloom.workloads.cli import main
+    from sparseloom.workloads.models import resnet18
+    from sparseloom.workloads.scalesim import write_scalesim
+
+    write_scalesim(resnet18(), tmp_path / "r18.csv")
+    assert main([str(tmp_path / "r18.csv"), "--nm", "2:4", "-o", str(tmp_path / "t"),
+                 "--export-scalesim", str(tmp_path / "again.csv")]) == 0
+    w = load_workload(tmp_path / "t")
+    assert len(w.layers) == 21 and "imported from" in w.meta.provenance.source
+    assert (tmp_path / "again.csv").read_text() == (tmp_path / "r18.csv").read_text()

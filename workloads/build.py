@@ -32,9 +32,13 @@ TRACES = [
 
 
 def make_trace(name: str, model: str, method: str, nm: str, batch: int, source: str = "shapes",
-               seed: int = 0) -> tuple[Workload, bytes | None]:
-    """A training trace of ``model`` from its analytic layer table, with seeded masks if asked."""
-    table, dataset, shape = MODELS[model]
+               seed: int = 0, table=None) -> tuple[Workload, bytes | None]:
+    """A training trace of ``model`` from its analytic layer table (or ``table``, a function
+    returning layers, for an imported model), with seeded masks if asked."""
+    if table is None:
+        table, dataset, shape = MODELS[model]
+    else:
+        dataset, shape = "unknown", []
     pattern = NMPattern.parse(nm)
     layers = sparsify(table(), method, pattern)
     versions = {"sparseloom": version("sparseloom")}
@@ -46,7 +50,8 @@ def make_trace(name: str, model: str, method: str, nm: str, batch: int, source: 
         provenance = Provenance("seeded", f"random normal weights (RandomState(seed + layer index)) pruned by "
                                           f"magnitude per direction; masks checksum {checksum(masks)}", seed, versions)
     else:
-        provenance = Provenance("none", f"analytic layer table sparseloom.workloads.models.{model}", None, versions)
+        origin = f"analytic layer table sparseloom.workloads.models.{model}" if model in MODELS else f"imported from {model}"
+        provenance = Provenance("none", origin, None, versions)
     label = "dense" if method == "dense" else f"{method.upper()} {pattern}"
     meta = WorkloadMeta(name=name, model=model, dataset=dataset, input_shape=shape, batch_size=batch, mode="training",
                         sparsity=Sparsity(method, str(pattern)), provenance=provenance,

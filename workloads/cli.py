@@ -1,4 +1,9 @@
-"""``trace MODEL --nm 2:8 --method bdwp -o DIR``: a workload trace from a model's layer table."""
+"""``trace MODEL --nm 2:8 --method bdwp -o DIR``: a workload trace from a model's layer table.
+
+MODEL is one of the built-in layer tables or a SCALE-Sim topology CSV (imported unpadded: the
+format has no padding column). ``--export-scalesim FILE`` also writes the trace's layers as a
+SCALE-Sim conv topology.
+"""
 from __future__ import annotations
 
 import argparse
@@ -7,13 +12,15 @@ from pathlib import Path
 
 from ..arch.schema import NMPattern
 from .build import SOURCES, make_trace
+from ..core.errors import InputError
 from .models import MODELS
+from .scalesim import read_scalesim, write_scalesim
 from .trace import write_workload
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="trace", description=__doc__.split(": ", 1)[1])
-    p.add_argument("model", choices=sorted(MODELS))
+    p = argparse.ArgumentParser(prog="trace", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
+    p.add_argument("model", help=f"one of {', '.join(sorted(MODELS))}, or a SCALE-Sim topology .csv")
     p.add_argument("--nm", default="2:8", help="N:M pattern, or dense (default 2:8)")
     p.add_argument("--method", choices=["bdwp", "srste", "dense"], default="bdwp")
     p.add_argument("--source", choices=SOURCES, default="shapes",
@@ -21,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument("--export-scalesim", type=Path, metavar="FILE", help="also write the layers as a SCALE-Sim CSV")
     args = p.parse_args(argv)
     try:
         NMPattern.parse(args.nm)
@@ -30,9 +38,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.batch < 1:
         print(f"trace: error: --batch: expected >= 1, got {args.batch}", file=sys.stderr)
         return 2
-    workload, blob = make_trace(args.output.name, args.model, args.method, args.nm, args.batch, args.source, args.seed)
+    try:
+        if args.model in MODELS:
+            table = MODELS[args.model][0]
+        elif args.model.endswith(".csv"):
+            imported = read_scalesim(args.model)
+            table = lambda: imported  # noqa: E731 - the layer table make_trace calls
+        else:
+            raise InputError(args.model, "", f"expected one of {', '.join(sorted(MODELS))} or a SCALE-Sim .csv")
+        workload, blob = make_trace(args.output.name, args.model, args.method, args.nm, args.batch, args.source,
+                                    args.seed, table)
+    except InputError as exc:
+        print(f"trace: error: {exc}", file=sys.stderr)
+        return 2
     print(f"wrote {write_workload(workload, args.output, blob)} ({len(workload.layers)} layers"
           + (f", masks {len(blob) / 1e6:.1f} MB" if blob else "") + ")")
+    if args.export_scalesim:
+        write_scalesim(workload.layers, args.export_scalesim)
+        print(f"wrote {args.export_scalesim}")
     return 0
 
 
