@@ -18,3 +18,42 @@ def shape(layer):
 def test_extracted_shapes_equal_the_tables(name):
     _, _, input_shape = MODELS[name]
     assert [shape(l) for l in extract_layers(TORCH_MODELS[name](), input_shape)] == [shape(l) for l in MODELS[name][0]()]
+
+
+def test_trained_digits_pipeline():
+    pytest.importorskip("sklearn")
+    from sparseloom.arch.schema import NMPattern
+    from sparseloom.workloads.digits import train_digits
+    from sparseloom.workloads.masks import load_masks, nm_violations
+
+    workload, blob, report = train_digits("bdwp", "2:8", epochs=3)
+    assert report["accuracy"] > 0.5
+    assert [(l.name, str(l.fwd_nm), str(l.bwd_nm)) for l in workload.layers] == [
+        ("conv1", "dense", "2:8"), ("conv2", "2:8", "2:8"), ("fc", "2:8", "dense")]
+    for layer in workload.layers:
+        assert 0 < layer.act_density <= 1 and 0 < layer.grad_density <= 1
+    assert workload.layers[0].act_density < 0.7          # the digits' blank pixels
+    assert workload.layers[1].grad_density > 0.99        # batch-norm's backward makes it dense
+    assert workload.meta.provenance.masks == "trained"
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.NamedTemporaryFile(suffix=".npz") as f:
+        Path(f.name).write_bytes(blob)
+        masks = load_masks(Path(f.name), workload.layers)   # validates N:M per direction
+    assert set(masks) == {("conv1", "bwd"), ("conv2", "fwd"), ("conv2", "bwd"), ("fc", "fwd")}
+    assert nm_violations(masks[("conv2", "fwd")], NMPattern(2, 8), 1) == 0
+
+
+def test_committed_trained_traces():
+    from sparseloom.workloads.trace import load_workload
+
+    from .conftest import ROOT
+
+    for name, method in (("digits_bdwp_2of8", "bdwp"), ("digits_srste_2of8", "srste")):
+        w = load_workload(ROOT / "workloads" / name)
+        assert w.meta.sparsity.method == method and w.meta.provenance.masks == "trained"
+        assert "test accuracy 0.9" in w.meta.provenance.source
+        masks = w.masks()
+        assert masks and all(l.act_density is not None for l in w.layers)
+        assert all(d == "fwd" for _, d in masks) == (method == "srste")

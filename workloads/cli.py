@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from ..arch.schema import NMPattern
@@ -20,11 +21,13 @@ from .trace import write_workload
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="trace", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
-    p.add_argument("model", help=f"one of {', '.join(sorted(MODELS))}, or a SCALE-Sim topology .csv")
+    p.add_argument("model", help=f"one of {', '.join(sorted(MODELS))}, digits_cnn (with --source trained), "
+                                 "or a SCALE-Sim topology .csv")
     p.add_argument("--nm", default="2:8", help="N:M pattern, or dense (default 2:8)")
     p.add_argument("--method", choices=["bdwp", "srste", "dense"], default="bdwp")
-    p.add_argument("--source", choices=SOURCES, default="shapes",
-                   help="shapes: no masks; seeded: masks of reproducible random weights (default shapes)")
+    p.add_argument("--source", choices=SOURCES + ("trained",), default="shapes",
+                   help="shapes: no masks; seeded: masks of reproducible random weights; trained: digits_cnn "
+                        "trained here with the method (needs torch and scikit-learn) (default shapes)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("-o", "--output", type=Path, required=True)
@@ -39,15 +42,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"trace: error: --batch: expected >= 1, got {args.batch}", file=sys.stderr)
         return 2
     try:
-        if args.model in MODELS:
+        if args.source == "trained":
+            if args.model != "digits_cnn":
+                raise InputError(args.model, "", "--source trained is available for digits_cnn (trained here on "
+                                                 "scikit-learn's digits); use shapes or seeded for other models")
+            from .digits import train_digits
+
+            workload, blob, report = train_digits(args.method, args.nm, seed=args.seed)
+            workload = replace(workload, meta=replace(workload.meta, name=args.output.name))
+            print(f"trained: test accuracy {report['accuracy']:.4f}")
+        elif args.model in MODELS:
             table = MODELS[args.model][0]
         elif args.model.endswith(".csv"):
             imported = read_scalesim(args.model)
             table = lambda: imported  # noqa: E731 - the layer table make_trace calls
         else:
-            raise InputError(args.model, "", f"expected one of {', '.join(sorted(MODELS))} or a SCALE-Sim .csv")
-        workload, blob = make_trace(args.output.name, args.model, args.method, args.nm, args.batch, args.source,
-                                    args.seed, table)
+            raise InputError(args.model, "", f"expected one of {', '.join(sorted(MODELS))}, digits_cnn or a SCALE-Sim .csv")
+        if args.source != "trained":
+            workload, blob = make_trace(args.output.name, args.model, args.method, args.nm, args.batch, args.source,
+                                        args.seed, table)
     except InputError as exc:
         print(f"trace: error: {exc}", file=sys.stderr)
         return 2
