@@ -57,3 +57,30 @@ def test_committed_trained_traces():
         masks = w.masks()
         assert masks and all(l.act_density is not None for l in w.layers)
         assert all(d == "fwd" for _, d in masks) == (method == "srste")
+
+
+@pytest.mark.parametrize("model, nm", [("minilm", "2:8"), ("efficientnet_lite0", "1:32")])
+def test_committed_pretrained_traces(model, nm):
+    import numpy as np
+
+    from sparseloom.workloads.trace import load_workload
+
+    from .conftest import ROOT
+
+    folder = ROOT / "workloads" / f"{model}_{nm.replace(':', 'of')}"
+    w = load_workload(folder)
+    masks = w.masks()                                  # validates N:M per direction
+    assert w.meta.provenance.masks == "pretrained" and masks
+    prunable = [l for l in w.layers if l.has_weights]
+    assert sum(l.weights for l in prunable) == {"minilm": 10_616_832, "efficientnet_lite0": 4_608_992}[model]
+    # real masks are not uniform: a backward mask's keep rate per output channel spreads around N/M
+    rates = np.concatenate([m.reshape(m.shape[0], -1).mean(1) for (name, d), m in masks.items() if d == "bwd"])
+    assert rates.std() > 0
+    pytest.importorskip("safetensors" if model == "minilm" else "torch")
+    try:
+        from sparseloom.workloads.pretrained import pretrained_trace
+
+        _, blob = pretrained_trace(model, nm)
+    except ModuleNotFoundError:
+        pytest.skip("the weight package is not installed")
+    assert (folder / "masks.npz").read_bytes() == blob    # regenerated bit for bit from the shipped weights

