@@ -161,3 +161,10 @@ def test_trace_from_scalesim(tmp_path):
     w = load_workload(tmp_path / "t")
     assert len(w.layers) == 21 and "imported from" in w.meta.provenance.source
     assert (tmp_path / "again.csv").read_text() == (tmp_path / "r18.csv").read_text()
+
+
+@pytest.mark.parametrize("folder", sorted(p.name for p in (ROOT / "workloads").iterdir() if (p / "masks.npz").exists()))
+def test_every_committed_mask_satisfies_its_pattern(folder):
+    w = load_workload(ROOT / "workloads" / folder)
+    masks = w.masks()                     # raises on a group keeping more than N of M in its direction
+    assert masks and checksum(masks) in w.meta.provenance.source

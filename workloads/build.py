@@ -23,6 +23,7 @@ SOURCES = ("shapes", "seeded")
 TRACES = [
     ("resnet50_2of8", "resnet50", "bdwp", "2:8", 32, "seeded"),
     ("resnet50_2of4", "resnet50", "bdwp", "2:4", 32, "shapes"),
+    ("resnet50_1of8", "resnet50", "bdwp", "1:8", 32, "shapes"),
     ("resnet50_dense", "resnet50", "dense", "dense", 32, "shapes"),
     ("resnet18_2of8", "resnet18", "bdwp", "2:8", 32, "shapes"),
     ("resnet9_2of8", "resnet9", "bdwp", "2:8", 128, "shapes"),
