@@ -84,3 +84,16 @@ def test_committed_pretrained_traces(model, nm):
     except ModuleNotFoundError:
         pytest.skip("the weight package is not installed")
     assert (folder / "masks.npz").read_bytes() == blob    # regenerated bit for bit from the shipped weights
+
+
+@pytest.mark.parametrize("name", ["resnet9", "deit_small"])
+def test_onnx_import_equals_the_tables(tmp_path, name):
+    pytest.importorskip("onnx")
+    from sparseloom.workloads.onnx_import import read_onnx
+
+    _, _, input_shape = MODELS[name]
+    path = tmp_path / f"{name}.onnx"
+    torch.onnx.export(TORCH_MODELS[name]().eval(), torch.zeros(1, *input_shape), str(path), dynamo=False)
+    def key(layer):
+        return shape(layer)[1:]               # names come from the graph's node names
+    assert [key(l) for l in read_onnx(path)] == [key(l) for l in MODELS[name][0]()]

@@ -1,7 +1,7 @@
 """``trace MODEL --nm 2:8 --method bdwp -o DIR``: a workload trace from a model's layer table.
 
-MODEL is one of the built-in layer tables or a SCALE-Sim topology CSV (imported unpadded: the
-format has no padding column). ``--export-scalesim FILE`` also writes the trace's layers as a
+MODEL is one of the built-in layer tables, a SCALE-Sim topology CSV (imported unpadded: the
+format has no padding column) or an ONNX graph (shapes only). ``--export-scalesim FILE`` also writes the trace's layers as a
 SCALE-Sim conv topology.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from .trace import write_workload
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="trace", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
     p.add_argument("model", help=f"one of {', '.join(sorted(MODELS))}, digits_cnn (--source trained), minilm or "
-                                 "efficientnet_lite0 (--source pretrained), or a SCALE-Sim topology .csv")
+                                 "efficientnet_lite0 (--source pretrained), a SCALE-Sim topology .csv or an .onnx graph")
     p.add_argument("--nm", default="2:8", help="N:M pattern, or dense (default 2:8)")
     p.add_argument("--method", choices=["bdwp", "srste", "dense"], default="bdwp")
     p.add_argument("--source", choices=SOURCES + ("trained", "pretrained"), default="shapes",
@@ -60,11 +60,17 @@ def main(argv: list[str] | None = None) -> int:
             workload, blob = pretrained_trace(args.model, args.nm, args.batch, args.output.name)
         elif args.model in MODELS:
             table = MODELS[args.model][0]
-        elif args.model.endswith(".csv"):
-            imported = read_scalesim(args.model)
+        elif args.model.endswith((".csv", ".onnx")):
+            if args.model.endswith(".csv"):
+                imported = read_scalesim(args.model)
+            else:
+                from .onnx_import import read_onnx
+
+                imported = read_onnx(args.model)
             table = lambda: imported  # noqa: E731 - the layer table make_trace calls
         else:
-            raise InputError(args.model, "", f"expected one of {', '.join(sorted(MODELS))}, digits_cnn or a SCALE-Sim .csv")
+            raise InputError(args.model, "", f"expected one of {', '.join(sorted(MODELS))}, digits_cnn, minilm, "
+                                             "efficientnet_lite0, a SCALE-Sim .csv or an .onnx graph")
         if args.source not in ("trained", "pretrained"):
             workload, blob = make_trace(args.output.name, args.model, args.method, args.nm, args.batch, args.source,
                                         args.seed, table)
