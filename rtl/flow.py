@@ -84,7 +84,7 @@ def vivado_files(folder: Path, tops: list[str], clock_mhz: float, part: str = "x
     period = 1e3 / clock_mhz
     write_text(folder / "vcu1525.xdc", f"# VCU1525 (XCVU9P): the arch clock\n"
                                       f"create_clock -name clk -period {period:.3f} [get_ports clk]\n")
-    lines = [f"# Vivado: vivado -mode batch -source vcu1525.tcl (run in this folder)",
+    lines = ["# Vivado: vivado -mode batch -source vcu1525.tcl (run in this folder)",
              f"create_project -in_memory -part {part}"]
     for top in tops:
         lines += [f"read_verilog {top}.v", "read_xdc -mode out_of_context vcu1525.xdc",

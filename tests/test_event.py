@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-import numpy as np
 import pytest
 
 from sparseloom.arch.schema import NMPattern, load_arch
