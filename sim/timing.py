@@ -88,7 +88,6 @@ def _weight_stationary(R, C, m, mc, n, k, L, interleave, double_buffer):
     chunks = _cdiv(m, mc)
     m_last = m - (chunks - 1) * mc
     per_chunk = tk * tn
-    chunks * per_chunk
     kt, nt = np.minimum(R, k), np.minimum(C, n)
     busy = per_chunk * m
 
