@@ -86,7 +86,7 @@ class Sparsity:
     nm_patterns: list[str]
     max_m: int = field(metadata=POSITIVE)
     index_bits_per_nonzero: int = field(metadata=NON_NEGATIVE)
-    activation_skipping: bool
+    activation_skipping: bool   # gate MACs on zero activations/gradients: saves MAC energy, not cycles
 
     def problems(self):
         parsed = []

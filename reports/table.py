@@ -26,7 +26,9 @@ def describe(result: Result) -> list[str]:
         f"model     {result.fidelity} fidelity; N:M weights compressed along the reduction axis with per-filter "
         f"patterns (every input of a group is still read); dataflow {flows}; "
         f"interleave {'on' if a.dataflow_options.interleave else 'off'}, pre-generation "
-        f"{'on' if a.dataflow_options.pregenerate else 'off'}",
+        f"{'on' if a.dataflow_options.pregenerate else 'off'}"
+        + ("; activation skipping gates MAC energy by the trace's densities (cycles unchanged)"
+           if a.sparsity.activation_skipping else ""),
     ]
 
 

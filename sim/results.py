@@ -59,11 +59,25 @@ def prepare(arch: Arch, workload: Workload) -> Prepared:
         "dram_read_bytes": tr.dram_read * cnt, "dram_write_bytes": tr.dram_write * cnt,
         "compulsory_bytes": tr.compulsory * cnt,
         **{f"buffer_{name}_bytes": v for name, v in buffer_bytes.items()},
-        "energy_compute_pj": macs * e.mac_pj,
+        "energy_compute_pj": macs * e.mac_pj * _gated(arch, workload, g),
         "energy_buffer_pj": buf_read * e.buffer_read_pj_per_byte + buf_write * e.buffer_write_pj_per_byte,
         "energy_dram_pj": c.dram_bytes * e.dram_pj_per_byte,
     })
     return Prepared(schedule, c, rows, side_engine_rows(workload, arch))
+
+
+def _gated(arch: Arch, workload: Workload, g) -> np.ndarray:
+    """The share of MACs whose streamed operand is nonzero, where the array gates the others.
+
+    With ``activation_skipping`` a PE does not switch its multiplier for a zero activation (FF)
+    or a zero output gradient (BP and WU stream dY): MAC energy scales by the measured density
+    in the trace (1 where unknown). A systolic array still spends the cycles.
+    """
+    if not arch.sparsity.activation_skipping:
+        return np.ones(len(g))
+    layers = workload.layers
+    density = [layers[i].act_density if phase == "FF" else layers[i].grad_density for i, phase in zip(g.layer, g.phase)]
+    return np.array([1.0 if d is None else d for d in density])
 
 
 def finish(arch: Arch, workload: Workload, fidelity: str, prepared: Prepared, gemm_rows: pd.DataFrame,

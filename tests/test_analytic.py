@@ -164,3 +164,16 @@ def test_tile_that_cannot_fit():
                                       for b in BASE.buffers])
     with pytest.raises(CapacityError, match="layer conv1 FF: no mapping fits"):
         simulate(hopeless, load_workload(RESNET50_2OF8))
+
+
+def test_activation_skipping_gates_mac_energy_only():
+    w = load_workload(RESNET50_2OF8.parent / "digits_bdwp_2of8")
+    skipping = replace(BASE, sparsity=replace(BASE.sparsity, activation_skipping=True))
+    plain, gated = simulate(BASE, w), simulate(skipping, w)
+    assert gated.totals["cycles"] == plain.totals["cycles"]
+    rows_p, rows_g = plain.rows[plain.rows.engine == "array"], gated.rows[gated.rows.engine == "array"]
+    for a, b in zip(rows_p.itertuples(), rows_g.itertuples()):
+        layer = w.layers[a.layer]
+        density = layer.act_density if a.phase == "FF" else layer.grad_density
+        assert b.energy_compute_pj == pytest.approx(a.energy_compute_pj * density)
+    assert gated.totals["energy_compute_uj"] < plain.totals["energy_compute_uj"]
