@@ -27,7 +27,7 @@ MODELS = [("ResNet-9 (CIFAR-10)", "resnet9_2of8"), ("VGG-19 (CIFAR-10)", "vgg19_
           ("DeiT-Small (ImageNet)", "deit_small_2of8")]
 CATEGORIES = {
     "useful MACs": "useful MAC cycles: useful MACs / PEs",
-    "idle PEs": "MAC-issue cycles in which some PEs idle (a compressed reduction shorter than the array's rows, edge tiles)",
+    "wasted MAC slots": "MAC-issue cycles whose PEs idle or multiply pruned zeros (a compressed reduction shorter than the array's rows, edge tiles, a pattern the array cannot skip)",
     "fill/drain": "weight preload, systolic skew, accumulator and output drain",
     "adder hazard": "waits for the accumulator pipeline",
     "buffer": "buffer ports cannot feed the array",
@@ -42,7 +42,7 @@ def cycle_categories(result: Result) -> dict[str, float]:
     t, pes = result.totals, result.arch.pes
     useful = t["useful_macs"] / pes
     rows = result.rows[result.rows.engine == "array"]
-    return {"useful MACs": useful, "idle PEs": rows.busy.sum() - useful,
+    return {"useful MACs": useful, "wasted MAC slots": rows.busy.sum() - useful,
             "fill/drain": t["stall_fill_drain"], "adder hazard": t["stall_acc_hazard"], "buffer": t["stall_buffer"],
             "DRAM": t["stall_dram"], "pruning": t["stall_pruning"], "update": t["stall_update"]}
 

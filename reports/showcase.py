@@ -2,7 +2,8 @@
 
 - ``reports/showcase/sat_training.md``: BDWP 2:8 vs dense training on SAT (event fidelity);
 - ``reports/showcase/sat_array/``: the array-shape sweep for SAT on ResNet-50 training;
-- ``reports/showcase/sparsity/``: dense through 2:4, 2:8, 1:8, 1:16 to 1:32.
+- ``reports/showcase/sparsity/``: dense through 2:4, 2:8, 1:8, 1:16 to 1:32;
+- ``reports/showcase/presets.md``: every preset on the same inference workloads.
 
 The sweeps' raw results are not committed (they go to a temporary folder).
 """
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from ..explore.runner import run_sweep
 from ..explore.spec import load_spec
-from . import sat_training
+from . import presets, sat_training
 from .sweep_report import write_report
 
 REPO = Path(__file__).resolve().parent.parent
@@ -22,6 +23,7 @@ SHOWCASE = REPO / "reports" / "showcase"
 
 def main() -> int:
     sat_training.main(["-o", str(SHOWCASE)])
+    presets.main(["-o", str(SHOWCASE)])
     with tempfile.TemporaryDirectory() as tmp:
         for name in ("sat_array", "sparsity"):
             spec = load_spec(REPO / "sweeps" / f"{name}.yaml")
