@@ -87,6 +87,7 @@ class Sparsity:
     max_m: int = field(metadata=POSITIVE)
     index_bits_per_nonzero: int = field(metadata=NON_NEGATIVE)
     activation_skipping: bool   # gate MACs on zero activations/gradients: saves MAC energy, not cycles
+    unstructured_format: Literal["none", "bitmap", "csr"] = "none"  # how unstructured weights are stored, if at all
 
     def problems(self):
         parsed = []

@@ -64,6 +64,7 @@ class GemmTable:
     b_compressed: np.ndarray  # 1 if B is stored compressed with indices
     c_elems: np.ndarray      # DRAM tensor written from the output buffer
     c_acc: np.ndarray        # 1 if C is written in the accumulator datatype
+    meta_bits: np.ndarray    # metadata bits stored per executed slot of a compressed B
     m_tile: np.ndarray       # rows of A per weight-stationary chunk (see tiling.m_tile)
     n_outer: np.ndarray      # loop order: True walks the columns of B outermost, False the rows of A
 
@@ -91,12 +92,38 @@ def build_gemms(workload: Workload, arch: Arch) -> GemmTable:
             rows.append(_row(index, layer, "BP", batch, arch))
         if training:
             rows.append(_row(index, layer, "WU", batch, arch))
-    names = [name for name in GemmTable.__dataclass_fields__ if name not in ("m_tile", "n_outer")]
+    names = [name for name in GemmTable.__dataclass_fields__ if name not in ("meta_bits", "m_tile", "n_outer")]
     cols = {name: np.array(col) for name, col in zip(names, zip(*rows))}
+    cols["meta_bits"] = np.where(cols["b_compressed"] == 1, arch.sparsity.index_bits_per_nonzero, 0).astype(float)
+    if workload.meta.sparsity.method == "unstructured" and arch.sparsity.unstructured_format != "none":
+        _unstructured(cols, workload, arch)
     ws = cols["dataflow"] == "weight_stationary"
     cols["m_tile"] = default_m_tile(cols["m"], cols["n"], cols["a_elems"] * arch.operand_bytes, ws, arch)
     cols["n_outer"] = np.zeros(len(rows), bool)
     return GemmTable(**cols)
+
+
+def _unstructured(cols: dict, workload: Workload, arch: Arch) -> None:
+    """Compress FF and BP weights by their real masks, column by column (an output channel in FF,
+    an input position in BP). A tile of C columns takes as many steps as its fullest column: the
+    GEMM's executed reduction is the mean over its column tiles of that maximum (load imbalance);
+    the useful one is the mean nonzeros per column. CSR stores ceil(log2 K) index bits per
+    nonzero, a bitmap one bit per dense position."""
+    masks = workload.masks()
+    cols["k_useful"] = cols["k_useful"].astype(float)
+    cols["pattern"] = cols["pattern"].astype(object)
+    for i, (layer, phase) in enumerate(zip(cols["layer"], cols["phase"])):
+        mask = masks.get((workload.layers[layer].name, "fwd"))
+        if mask is None or phase == "WU":
+            continue
+        per_column = mask.reshape(mask.shape[0], -1).sum(1) if phase == "FF" else mask.reshape(mask.shape[0], -1).sum(0)
+        tiles = [per_column[j:j + arch.array.cols].max() for j in range(0, len(per_column), arch.array.cols)]
+        k = cols["k"][i]
+        cols["k_eff"][i] = max(1, int(np.ceil(np.mean(tiles))))
+        cols["k_useful"][i] = per_column.mean()
+        cols["pattern"][i] = "unstructured"
+        cols["b_compressed"][i] = 1
+        cols["meta_bits"][i] = np.ceil(np.log2(k)) if arch.sparsity.unstructured_format == "csr" else k / cols["k_eff"][i]
 
 
 def gemm_names(g: GemmTable, workload: Workload) -> list[str]:

@@ -49,7 +49,7 @@ def smallest_tile_bytes(g, arch: Arch) -> dict[str, np.ndarray]:
     """
     a, op, acc = arch.array, arch.operand_bytes, arch.accumulator_bytes
     ws = g.dataflow == "weight_stationary"
-    weight_bytes = op + np.where(g.b_compressed == 1, arch.sparsity.index_bits_per_nonzero / 8, 0)
+    weight_bytes = op + g.meta_bits / 8
     expand = g.k / np.maximum(g.k_eff, 1)                  # dense inputs behind one executed slot
     rows, cols = np.minimum(a.rows, g.k_eff), np.minimum(a.cols, g.n)
     return {

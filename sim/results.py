@@ -133,8 +133,12 @@ def _notes(arch: Arch, workload: Workload, gemms: pd.DataFrame) -> list[str]:
             continue
         spec = workload.layers[layer]
         want = str(spec.fwd_nm if phase == "FF" else spec.bwd_nm)
-        if want != executed:
+        if want != executed and executed != "unstructured":
             runs.setdefault((want, executed), []).append(f"{name} {phase}")
     supported = ", ".join(arch.sparsity.nm_patterns)
-    return [f"{len(where)} GEMMs with {want} weights run as {got} (the array supports {supported}), "
-            f"e.g. {', '.join(where[:3])}" for (want, got), where in runs.items()]
+    notes = [f"{len(where)} GEMMs with {want} weights run as {got} (the array supports {supported}), "
+             f"e.g. {', '.join(where[:3])}" for (want, got), where in runs.items()]
+    if workload.meta.sparsity.method == "unstructured" and arch.sparsity.unstructured_format == "none":
+        notes.append("unstructured weights run dense: the array stores no unstructured format "
+                     "(sparsity.unstructured_format is none)")
+    return notes

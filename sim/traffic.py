@@ -44,8 +44,7 @@ def gemm_traffic(g: GemmTable, arch: Arch) -> Traffic:
     ws = g.dataflow == "weight_stationary"
     tk, tn, tm = -(-g.k_eff // R), -(-g.n // C), -(-g.m // R)
 
-    index_bytes = arch.sparsity.index_bits_per_nonzero / 8
-    b_stream = np.where(g.b_compressed == 1, g.k_eff * g.n * (op + index_bytes), g.k * g.n * op)
+    b_stream = np.where(g.b_compressed == 1, g.k_eff * g.n * (op + g.meta_bits / 8), g.k * g.n * op)
     # the DMA fetches only the elements a GEMM touches: a strided 1x1 conv skips 3 pixels in 4
     b_bytes = np.where(g.b_compressed == 1, b_stream, np.minimum(g.b_elems, g.k * g.n) * op)
     a_bytes = np.minimum(g.a_elems, g.m * g.k) * op

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
+
 import pytest
 
 from sparseloom.arch.schema import NMPattern, load_arch
@@ -55,3 +57,36 @@ def test_every_preset_runs_every_committed_workload(preset):
             assert "layer " in str(exc) and "buffer" in str(exc)
             continue
         assert result.totals["cycles"] > 0 and result.totals["utilisation"] <= 1
+
+
+def unstructured_trace(tmp_path, per_channel: list[int], name: str) -> Workload:
+    """A 1x1 convolution (256 -> 64) whose output channel k keeps per_channel[k] of its 256 weights."""
+    from sparseloom.workloads.masks import masks_bytes
+    from sparseloom.workloads.trace import write_workload
+
+    mask = np.zeros((64, 256, 1, 1), bool)
+    rng = np.random.default_rng(0)
+    for k, keep in enumerate(per_channel):
+        mask[k, rng.choice(256, keep, replace=False), 0, 0] = True
+    meta = WorkloadMeta(name, "conv", "none", [256, 14, 14], 4, "inference", Sparsity("unstructured", "dense"),
+                        Provenance("seeded", "test", 0))
+    workload = Workload(meta, [Layer("conv", "conv", 256, 64, H=14, W=14, input_grad=0)])
+    return load_workload(write_workload(workload, tmp_path / name, masks_bytes({("conv", "fwd"): mask})))
+
+
+def test_unstructured_imbalance_costs_cycles(tmp_path):
+    csr = replace(S4, sparsity=replace(S4.sparsity, unstructured_format="csr"))
+    balanced = unstructured_trace(tmp_path, [32] * 64, "balanced")                # 1/8 dense everywhere
+    skewed = unstructured_trace(tmp_path, [64 if k % 2 else 0 for k in range(64)], "skewed")  # same density
+    fast, slow = simulate(csr, balanced), simulate(csr, skewed)
+    assert fast.totals["useful_macs"] == slow.totals["useful_macs"] == 4 * 14 * 14 * 64 * 32
+    row_fast, row_slow = fast.rows.iloc[0], slow.rows.iloc[0]
+    assert (row_fast.pattern, row_fast.k_eff, row_slow.k_eff) == ("unstructured", 32, 64)  # the fullest column paces a tile
+    assert slow.totals["cycles"] > fast.totals["cycles"]
+    dense_run = simulate(S4, balanced)                                               # no unstructured format: dense
+    assert dense_run.rows.iloc[0].k_eff == 256 and any("unstructured weights run dense" in n for n in dense_run.notes)
+    # metadata: CSR 8-bit indices per kept weight, a bitmap 1 bit per position; at 1/4 density the bitmap is smaller
+    quarter = unstructured_trace(tmp_path, [64] * 64, "quarter")
+    with_csr = simulate(csr, quarter).totals["dram_bytes"]
+    with_bitmap = simulate(replace(S4, sparsity=replace(S4.sparsity, unstructured_format="bitmap")), quarter).totals["dram_bytes"]
+    assert with_csr - with_bitmap == 64 * 64 * (1 + 1) - (64 * 64 + 256 * 64 // 8)

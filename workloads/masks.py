@@ -69,8 +69,12 @@ def checksum(masks: dict[tuple[str, str], np.ndarray]) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_masks(path: Path, layers: list[Layer]) -> dict[tuple[str, str], np.ndarray]:
-    """Read and validate ``masks.npz`` against the layers: names, shapes, N:M per direction."""
+def load_masks(path: Path, layers: list[Layer], unstructured: bool = False) -> dict[tuple[str, str], np.ndarray]:
+    """Read and validate ``masks.npz`` against the layers: names, shapes, N:M per direction.
+
+    An ``unstructured`` trace holds one forward mask per layer, any pattern; its backward-data
+    GEMM uses the same mask transposed.
+    """
     try:
         data = np.load(path)
     except (OSError, ValueError) as exc:
@@ -89,6 +93,11 @@ def load_masks(path: Path, layers: list[Layer]) -> dict[tuple[str, str], np.ndar
             raise InputError(path, f"{name}/shape", f"expected the weight shape {shape}, got {tuple(data[name + '/shape'])}")
         mask = np.unpackbits(data[key], count=int(np.prod(shape))).astype(bool).reshape(shape)
         pattern = layer.fwd_nm if direction == "fwd" else layer.bwd_nm
+        if unstructured:
+            if direction != "fwd":
+                raise InputError(path, key, "an unstructured trace holds forward masks only (BP uses their transpose)")
+            masks[(name, direction)] = mask
+            continue
         if pattern.dense:
             raise InputError(path, key, "a mask for a direction layers.csv marks dense")
         bad = nm_violations(mask, pattern, AXIS[direction])

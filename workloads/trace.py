@@ -148,7 +148,8 @@ class Workload:
         from .masks import load_masks
 
         path = self.path / "masks.npz" if self.path else None
-        return load_masks(path, self.layers) if path and path.exists() else {}
+        unstructured = self.meta.sparsity.method == "unstructured"
+        return load_masks(path, self.layers, unstructured) if path and path.exists() else {}
 
     def densified(self) -> "Workload":
         """The same workload trained densely: every layer's patterns set to dense."""
