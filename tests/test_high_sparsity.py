@@ -90,3 +90,14 @@ def test_unstructured_imbalance_costs_cycles(tmp_path):
     with_csr = simulate(csr, quarter).totals["dram_bytes"]
     with_bitmap = simulate(replace(S4, sparsity=replace(S4.sparsity, unstructured_format="bitmap")), quarter).totals["dram_bytes"]
     assert with_csr - with_bitmap == 64 * 64 * (1 + 1) - (64 * 64 + 256 * 64 // 8)
+
+
+def test_real_unstructured_masks_are_imbalanced():
+    w = load_workload(ROOT / "workloads" / "minilm_unstructured_125")
+    assert w.meta.sparsity.method == "unstructured" and len(w.masks()) == 36
+    csr = replace(S4, sparsity=replace(S4.sparsity, unstructured_format="csr"))
+    rows = simulate(csr, w).rows
+    ff = rows[(rows.phase == "FF") & (rows.pattern == "unstructured")]
+    assert len(ff) == 36
+    assert ff.useful_macs.sum() == pytest.approx(0.125 * ff.dense_macs.sum(), rel=1e-3)
+    assert ff.macs.sum() > 1.5 * ff.useful_macs.sum()        # the fullest column of each tile paces it

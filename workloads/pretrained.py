@@ -11,6 +11,7 @@ Needs ``safetensors`` (MiniLM) or torch (EfficientNet) and the weight packages.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from importlib import resources
 from importlib.metadata import version
 
@@ -102,9 +103,32 @@ def magnitude_masks(layers: list[Layer], weights: dict[str, np.ndarray]) -> dict
     return masks
 
 
+def unstructured_masks(layers: list[Layer], weights: dict[str, np.ndarray], density: float) -> dict:
+    """Per layer, keep the ``density`` fraction of weights with the largest magnitudes (forward mask)."""
+    masks = {}
+    for layer in layers:
+        if layer.name in weights:
+            w = np.abs(weights[layer.name].reshape(weight_shape(layer)))
+            keep = max(1, int(round(density * w.size)))
+            threshold = np.partition(w.reshape(-1), w.size - keep)[w.size - keep]
+            masks[(layer.name, "fwd")] = w >= threshold
+    return masks
+
+
 def pretrained_trace(model: str, nm: str, batch: int = 32, name: str | None = None) -> tuple[Workload, bytes]:
+    """``nm`` is an N:M pattern, or ``unstructured:DENSITY`` for per-layer magnitude pruning to that density."""
     build, dataset, shape, package = PRETRAINED[model]
     layers, weights = build()
+    if nm.startswith("unstructured:"):
+        density = float(nm.split(":")[1])
+        masks = unstructured_masks(layers, weights, density)
+        provenance = Provenance("pretrained", f"{package} {version(package)} weights pruned one-shot by magnitude per layer "
+                                              f"to density {density}; masks checksum {checksum(masks)}",
+                                None, {"sparseloom": version("sparseloom"), package: version(package), "numpy": np.__version__})
+        meta = WorkloadMeta(name or f"{model}_unstructured_{round(density * 1000):03d}", model, dataset, shape, batch,
+                            "training", Sparsity("unstructured", "dense"), provenance,
+                            f"{model} pretrained, pruned one-shot to {density:.1%} density, unstructured")
+        return Workload(meta, [replace(layer, input_grad=int(i > 0)) for i, layer in enumerate(layers)]), masks_bytes(masks)
     pattern = NMPattern.parse(nm)
     layers = sparsify(layers, "bdwp", pattern)
     masks = magnitude_masks(layers, weights)
@@ -116,7 +140,7 @@ def pretrained_trace(model: str, nm: str, batch: int = 32, name: str | None = No
     return Workload(meta, layers), masks_bytes(masks)
 
 
-PRUNED = [(model, nm) for model in PRETRAINED for nm in ("2:4", "2:8", "1:32")]
+PRUNED = [(model, nm) for model in PRETRAINED for nm in ("2:4", "2:8", "1:32")] + [("minilm", "unstructured:0.125")]
 
 
 def main(argv: list[str] | None = None) -> int:
