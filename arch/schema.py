@@ -87,7 +87,9 @@ class Sparsity:
     max_m: int = field(metadata=POSITIVE)
     index_bits_per_nonzero: int = field(metadata=NON_NEGATIVE)
     activation_skipping: bool   # gate MACs on zero activations/gradients: saves MAC energy, not cycles
-    unstructured_format: Literal["none", "bitmap", "csr"] = "none"  # how unstructured weights are stored, if at all
+    # how unstructured weights are stored, if at all: per-column CSR or bitmap, or block (weight
+    # tiles of R rows that are all zero are skipped; kept tiles run dense)
+    unstructured_format: Literal["none", "bitmap", "csr", "block"] = "none"
 
     def problems(self):
         parsed = []

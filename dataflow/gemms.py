@@ -104,26 +104,38 @@ def build_gemms(workload: Workload, arch: Arch) -> GemmTable:
 
 
 def _unstructured(cols: dict, workload: Workload, arch: Arch) -> None:
-    """Compress FF and BP weights by their real masks, column by column (an output channel in FF,
-    an input position in BP). A tile of C columns takes as many steps as its fullest column: the
-    GEMM's executed reduction is the mean over its column tiles of that maximum (load imbalance);
-    the useful one is the mean nonzeros per column. CSR stores ceil(log2 K) index bits per
-    nonzero, a bitmap one bit per dense position."""
+    """Compress FF and BP weights by their real masks. CSR and bitmap hold each column's own
+    nonzeros (an output channel in FF, an input position in BP), so a tile of C columns takes as
+    many steps as its fullest column: the GEMM's executed reduction is the mean over its column
+    tiles of that maximum (load imbalance). Block skips the R-row blocks of a column tile that
+    are all zero and runs the others dense. The useful reduction is the mean nonzeros per column.
+    CSR stores ceil(log2 K) index bits per nonzero, a bitmap one bit per dense position, block a
+    bit per tile."""
     masks = workload.masks()
+    fmt, R, C = arch.sparsity.unstructured_format, arch.array.rows, arch.array.cols
     cols["k_useful"] = cols["k_useful"].astype(float)
     cols["pattern"] = cols["pattern"].astype(object)
     for i, (layer, phase) in enumerate(zip(cols["layer"], cols["phase"])):
         mask = masks.get((workload.layers[layer].name, "fwd"))
         if mask is None or phase == "WU":
             continue
-        per_column = mask.reshape(mask.shape[0], -1).sum(1) if phase == "FF" else mask.reshape(mask.shape[0], -1).sum(0)
-        tiles = [per_column[j:j + arch.array.cols].max() for j in range(0, len(per_column), arch.array.cols)]
+        flat = mask.reshape(mask.shape[0], -1)
+        matrix = flat.T if phase == "FF" else flat            # [reduction x columns] of this GEMM
         k = cols["k"][i]
-        cols["k_eff"][i] = max(1, int(np.ceil(np.mean(tiles))))
-        cols["k_useful"][i] = per_column.mean()
+        if fmt == "block":   # per column tile, the R-row blocks holding any nonzero run, dense
+            padded = np.zeros((-(-k // R) * R, matrix.shape[1]), bool)
+            padded[:k] = matrix
+            blocks = padded.reshape(-1, R, matrix.shape[1]).any(1)
+            tiles = [blocks[:, j:j + C].any(1).sum() * R for j in range(0, matrix.shape[1], C)]
+        else:                # per column, its own nonzeros: the fullest column paces a tile
+            per_column = matrix.sum(0)
+            tiles = [per_column[j:j + C].max() for j in range(0, len(per_column), C)]
+        cols["k_eff"][i] = min(k, max(1, int(np.ceil(np.mean(tiles)))))
+        cols["k_useful"][i] = matrix.sum(0).mean()
         cols["pattern"][i] = "unstructured"
         cols["b_compressed"][i] = 1
-        cols["meta_bits"][i] = np.ceil(np.log2(k)) if arch.sparsity.unstructured_format == "csr" else k / cols["k_eff"][i]
+        cols["meta_bits"][i] = {"csr": np.ceil(np.log2(k)), "bitmap": k / cols["k_eff"][i],
+                                "block": 1 / (R * C)}[fmt]      # block: a bit per tile
 
 
 def gemm_names(g: GemmTable, workload: Workload) -> list[str]:

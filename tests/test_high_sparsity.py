@@ -101,3 +101,43 @@ def test_real_unstructured_masks_are_imbalanced():
     assert len(ff) == 36
     assert ff.useful_macs.sum() == pytest.approx(0.125 * ff.dense_macs.sum(), rel=1e-3)
     assert ff.macs.sum() > 1.5 * ff.useful_macs.sum()        # the fullest column of each tile paces it
+
+
+def test_block_format_skips_zero_tiles_only():
+    """Same 1/8 density: in 64x64 blocks (whole weight tiles of the 64-row s4 array) or scattered."""
+    from sparseloom.workloads.masks import masks_bytes
+    from sparseloom.workloads.trace import write_workload
+
+    def trace(tmp, mask, name):
+        meta = WorkloadMeta(name, "conv", "none", [512, 14, 14], 4, "inference", Sparsity("unstructured", "dense"),
+                            Provenance("seeded", "test", 0))
+        w = Workload(meta, [Layer("conv", "conv", 512, 128, H=14, W=14, input_grad=0)])
+        return load_workload(write_workload(w, tmp / name, masks_bytes({("conv", "fwd"): mask})))
+
+    import tempfile
+    from pathlib import Path
+
+    blocked = np.zeros((128, 512, 1, 1), bool)
+    blocked[:64, :64] = blocked[64:, 448:] = True             # one 64-row block per 64-column tile
+    scattered = np.zeros_like(blocked)
+    rng = np.random.default_rng(1)
+    for k in range(128):
+        scattered[k, rng.choice(512, 64, replace=False)] = True
+    block = replace(S4, sparsity=replace(S4.sparsity, unstructured_format="block"))
+    csr = replace(S4, sparsity=replace(S4.sparsity, unstructured_format="csr"))
+    with tempfile.TemporaryDirectory() as tmp:
+        b, s = trace(Path(tmp), blocked, "b"), trace(Path(tmp), scattered, "s")
+        assert simulate(block, b).rows.iloc[0].k_eff == 64       # one of eight row blocks per tile
+        assert simulate(block, s).rows.iloc[0].k_eff == 512      # no all-zero block: dense
+        assert simulate(csr, s).rows.iloc[0].k_eff < 512
+        assert simulate(block, b).totals["cycles"] < simulate(block, s).totals["cycles"]
+
+
+def test_real_block_masks_on_a_block_skipping_array():
+    w = load_workload(ROOT / "workloads" / "minilm_block32_125")
+    block = replace(S4, sparsity=replace(S4.sparsity, unstructured_format="block"))
+    rows = simulate(block, w).rows
+    ff = rows[(rows.phase == "FF") & (rows.pattern == "unstructured")]
+    assert ff.useful_macs.sum() == pytest.approx(0.125 * ff.dense_macs.sum(), rel=0.02)
+    # 32x32 pruning blocks on 64-row tiles: some row blocks skipped, some zeros still multiplied
+    assert (ff.k_eff < ff.k).all() and ff.macs.sum() > 2 * ff.useful_macs.sum()

@@ -115,19 +115,42 @@ def unstructured_masks(layers: list[Layer], weights: dict[str, np.ndarray], dens
     return masks
 
 
+def block_masks(layers: list[Layer], weights: dict[str, np.ndarray], density: float, size: int) -> dict:
+    """Per layer, keep the ``density`` fraction of size x size blocks (output x input channels) with
+    the largest L2 norms (forward mask; 1x1 weights only)."""
+    masks = {}
+    for layer in layers:
+        if layer.name in weights:
+            w = weights[layer.name].reshape(layer.K, -1)
+            k, c = w.shape
+            padded = np.zeros((-(-k // size) * size, -(-c // size) * size), np.float32)
+            padded[:k, :c] = w
+            norms = np.sqrt((padded.reshape(padded.shape[0] // size, size, -1, size) ** 2).sum((1, 3)))
+            keep = max(1, int(round(density * norms.size)))
+            kept = norms >= np.partition(norms.reshape(-1), norms.size - keep)[norms.size - keep]
+            full = np.repeat(np.repeat(kept, size, 0), size, 1)[:k, :c]
+            masks[(layer.name, "fwd")] = full.reshape(weight_shape(layer))
+    return masks
+
+
 def pretrained_trace(model: str, nm: str, batch: int = 32, name: str | None = None) -> tuple[Workload, bytes]:
-    """``nm`` is an N:M pattern, or ``unstructured:DENSITY`` for per-layer magnitude pruning to that density."""
+    """``nm`` is an N:M pattern, ``unstructured:DENSITY`` (per-layer magnitude pruning to that
+    density) or ``block:DENSITY:SIZE`` (the strongest SIZE x SIZE blocks by L2 norm)."""
     build, dataset, shape, package = PRETRAINED[model]
     layers, weights = build()
-    if nm.startswith("unstructured:"):
-        density = float(nm.split(":")[1])
-        masks = unstructured_masks(layers, weights, density)
-        provenance = Provenance("pretrained", f"{package} {version(package)} weights pruned one-shot by magnitude per layer "
+    if nm.startswith(("unstructured:", "block:")):
+        kind, density, *size = nm.split(":")
+        density = float(density)
+        masks = (unstructured_masks(layers, weights, density) if kind == "unstructured"
+                 else block_masks(layers, weights, density, int(size[0])))
+        how = "by magnitude per layer" if kind == "unstructured" else f"in {size[0]}x{size[0]} blocks by L2 norm per layer"
+        provenance = Provenance("pretrained", f"{package} {version(package)} weights pruned one-shot {how} "
                                               f"to density {density}; masks checksum {checksum(masks)}",
                                 None, {"sparseloom": version("sparseloom"), package: version(package), "numpy": np.__version__})
-        meta = WorkloadMeta(name or f"{model}_unstructured_{round(density * 1000):03d}", model, dataset, shape, batch,
+        label = "unstructured" if kind == "unstructured" else f"block{size[0]}"
+        meta = WorkloadMeta(name or f"{model}_{label}_{round(density * 1000):03d}", model, dataset, shape, batch,
                             "training", Sparsity("unstructured", "dense"), provenance,
-                            f"{model} pretrained, pruned one-shot to {density:.1%} density, unstructured")
+                            f"{model} pretrained, pruned one-shot to {density:.1%} density, {label}")
         return Workload(meta, [replace(layer, input_grad=int(i > 0)) for i, layer in enumerate(layers)]), masks_bytes(masks)
     pattern = NMPattern.parse(nm)
     layers = sparsify(layers, "bdwp", pattern)
@@ -140,7 +163,8 @@ def pretrained_trace(model: str, nm: str, batch: int = 32, name: str | None = No
     return Workload(meta, layers), masks_bytes(masks)
 
 
-PRUNED = [(model, nm) for model in PRETRAINED for nm in ("2:4", "2:8", "1:32")] + [("minilm", "unstructured:0.125")]
+PRUNED = [(model, nm) for model in PRETRAINED for nm in ("2:4", "2:8", "1:32")] + \
+    [("minilm", "unstructured:0.125"), ("minilm", "block:0.125:32")]
 
 
 def main(argv: list[str] | None = None) -> int:
