@@ -86,7 +86,7 @@ class Sparsity:
     nm_patterns: list[str]
     max_m: int = field(metadata=POSITIVE)
     index_bits_per_nonzero: int = field(metadata=NON_NEGATIVE)
-    activation_skipping: bool   # gate MACs on zero activations/gradients: saves MAC energy, not cycles
+    activation_skipping: bool   # skip zero activations/gradients: OS rows skip them, WS gates the MAC
     # how unstructured weights are stored, if at all: per-column CSR or bitmap, or block (weight
     # tiles of R rows that are all zero are skipped; kept tiles run dense)
     unstructured_format: Literal["none", "bitmap", "csr", "block"] = "none"

@@ -64,6 +64,7 @@ class GemmTable:
     b_compressed: np.ndarray  # 1 if B is stored compressed with indices
     c_elems: np.ndarray      # DRAM tensor written from the output buffer
     c_acc: np.ndarray        # 1 if C is written in the accumulator datatype
+    a_density: np.ndarray    # measured nonzero fraction of A (activations in FF, dY in BP and WU); 1 if unknown
     meta_bits: np.ndarray    # metadata bits stored per executed slot of a compressed B
     m_tile: np.ndarray       # rows of A per weight-stationary chunk (see tiling.m_tile)
     n_outer: np.ndarray      # loop order: True walks the columns of B outermost, False the rows of A
@@ -167,5 +168,6 @@ def _row(index: int, layer: Layer, phase: str, batch: int, arch: Arch) -> tuple:
     k_useful = compressed_length(group_len, reps, pattern)
     compressed = int(layer.has_weights and phase != "WU" and not executed.dense)
     c_acc = int(layer.has_weights and phase == "WU")
+    density = layer.act_density if phase == "FF" else layer.grad_density
     return (index, phase, default_dataflow(arch, phase), str(executed), m, n, k, k_eff, k_useful,
-            count, a, b, compressed, c, c_acc)
+            count, a, b, compressed, c, c_acc, 1.0 if density is None else density)

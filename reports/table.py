@@ -27,7 +27,7 @@ def describe(result: Result) -> list[str]:
         f"patterns (every input of a group is still read); dataflow {flows}; "
         f"interleave {'on' if a.dataflow_options.interleave else 'off'}, pre-generation "
         f"{'on' if a.dataflow_options.pregenerate else 'off'}"
-        + ("; activation skipping gates MAC energy by the trace's densities (cycles unchanged)"
+        + ("; activation skipping by the trace's densities (OS rows skip zeros, WS gates the MACs)"
            if a.sparsity.activation_skipping else ""),
     ]
 

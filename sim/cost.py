@@ -26,16 +26,37 @@ class GemmCost:
     dram_cycles: np.ndarray      # DRAM bytes over the DRAM bandwidth
     cycles: np.ndarray           # the roofline: the largest of the three
     dram_bytes: np.ndarray
-    energy_pj: np.ndarray        # MACs + buffer reads and writes + DRAM
+    macs: np.ndarray             # MACs issued
+    energy_compute_pj: np.ndarray
+    energy_buffer_pj: np.ndarray
+    energy_dram_pj: np.ndarray
+
+    @property
+    def energy_pj(self) -> np.ndarray:
+        return self.energy_compute_pj + self.energy_buffer_pj + self.energy_dram_pj
 
     def ranking(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """What the search minimises, most important first."""
         return self.cycles, self.dram_bytes, self.energy_pj
 
 
+def streamed_reduction(g: GemmTable, arch: Arch) -> np.ndarray:
+    """The reduction steps a tile takes. With ``activation_skipping`` an output-stationary PE row
+    skips the zeros of its A stream: a tile lasts as long as its fullest row, the expected
+    maximum of R rows of k draws that are nonzero with the trace's density (normal
+    approximation: mean + sd * sqrt(2 ln R)). Weight-stationary streams whole rows of A through
+    the array, so it skips nothing."""
+    if not arch.sparsity.activation_skipping:
+        return g.k_eff
+    d, k = g.a_density, g.k_eff
+    fullest = np.ceil(k * d + np.sqrt(k * d * (1 - d)) * np.sqrt(2 * np.log(max(arch.array.rows, 2))))
+    return np.where(g.dataflow == "output_stationary", np.clip(fullest, 1, k), k).astype(np.int64)
+
+
 def gemm_cost(g: GemmTable, arch: Arch) -> GemmCost:
     a, e = arch.array, arch.energy
-    t = array_cycles(a.rows, a.cols, g.dataflow == "weight_stationary", g.m, g.n, g.k_eff,
+    skipping = arch.sparsity.activation_skipping
+    t = array_cycles(a.rows, a.cols, g.dataflow == "weight_stationary", g.m, g.n, streamed_reduction(g, arch),
                      a.accumulator_latency_cycles, arch.dataflow_options.interleave, a.weight_double_buffer, g.m_tile)
     tr = gemm_traffic(g, arch)
     cnt = g.count
@@ -45,8 +66,12 @@ def gemm_cost(g: GemmTable, arch: Arch) -> GemmCost:
     dram_bytes = tr.dram * cnt
     dram_cycles = dram_bytes / arch.dram_bytes_per_cycle
     cycles = np.ceil(np.maximum.reduce([array, buffer_cycles, dram_cycles])).astype(np.int64)
-    energy = (g.m * g.n * g.k_eff * cnt * e.mac_pj
-              + sum(tr.buffer_read.values()) * cnt * e.buffer_read_pj_per_byte
-              + sum(tr.buffer_write.values()) * cnt * e.buffer_write_pj_per_byte
-              + dram_bytes * e.dram_pj_per_byte)
-    return GemmCost(t, tr, array, buffer_cycles, dram_cycles, cycles, dram_bytes, energy)
+    slots = g.m * g.n * g.k_eff * cnt
+    density = g.a_density if skipping else 1.0
+    # skipping: an OS PE issues only nonzero products; a WS PE still spends the slot but gates it
+    macs = np.where(skipping & (g.dataflow == "output_stationary"), np.round(slots * density), slots).astype(np.int64)
+    return GemmCost(t, tr, array, buffer_cycles, dram_cycles, cycles, dram_bytes, macs,
+                    slots * density * e.mac_pj,
+                    (sum(tr.buffer_read.values()) * e.buffer_read_pj_per_byte
+                     + sum(tr.buffer_write.values()) * e.buffer_write_pj_per_byte) * cnt,
+                    dram_bytes * e.dram_pj_per_byte)

@@ -43,41 +43,25 @@ def prepare(arch: Arch, workload: Workload) -> Prepared:
     schedule = make_schedule(workload, arch, lambda table: gemm_cost(table, arch).ranking())
     g = schedule.gemms
     c = gemm_cost(g, arch)
-    t, tr, cnt, e = c.timing, c.traffic, g.count, arch.energy
-    macs = g.m * g.n * g.k_eff * cnt
+    t, tr, cnt = c.timing, c.traffic, g.count
     buffer_bytes = {name: (tr.buffer_read[name] + tr.buffer_write[name]) * cnt for name in tr.buffer_read}
-    buf_read, buf_write = sum(tr.buffer_read.values()) * cnt, sum(tr.buffer_write.values()) * cnt
     rows = pd.DataFrame({
         "layer": g.layer, "name": [workload.layers[i].name for i in g.layer], "phase": g.phase,
         "engine": "array", "dataflow": g.dataflow, "m_tile": g.m_tile, "n_outer": g.n_outer,
         "pattern": g.pattern,
         "m": g.m, "n": g.n, "k": g.k, "k_eff": g.k_eff, "count": cnt,
-        "macs": macs, "useful_macs": g.m * g.n * g.k_useful * cnt, "dense_macs": g.m * g.n * g.k * cnt,
+        "macs": c.macs, "useful_macs": g.m * g.n * g.k_useful * cnt, "dense_macs": g.m * g.n * g.k * cnt,
         "cycles": 0, "busy": t.busy * cnt,
         "stall_fill_drain": t.fill_drain * cnt, "stall_acc_hazard": t.acc_hazard * cnt,
         "stall_buffer": 0, "stall_dram": 0, "stall_pruning": 0,
         "dram_read_bytes": tr.dram_read * cnt, "dram_write_bytes": tr.dram_write * cnt,
         "compulsory_bytes": tr.compulsory * cnt,
         **{f"buffer_{name}_bytes": v for name, v in buffer_bytes.items()},
-        "energy_compute_pj": macs * e.mac_pj * _gated(arch, workload, g),
-        "energy_buffer_pj": buf_read * e.buffer_read_pj_per_byte + buf_write * e.buffer_write_pj_per_byte,
-        "energy_dram_pj": c.dram_bytes * e.dram_pj_per_byte,
+        "energy_compute_pj": c.energy_compute_pj,
+        "energy_buffer_pj": c.energy_buffer_pj,
+        "energy_dram_pj": c.energy_dram_pj,
     })
     return Prepared(schedule, c, rows, side_engine_rows(workload, arch))
-
-
-def _gated(arch: Arch, workload: Workload, g) -> np.ndarray:
-    """The share of MACs whose streamed operand is nonzero, where the array gates the others.
-
-    With ``activation_skipping`` a PE does not switch its multiplier for a zero activation (FF)
-    or a zero output gradient (BP and WU stream dY): MAC energy scales by the measured density
-    in the trace (1 where unknown). A systolic array still spends the cycles.
-    """
-    if not arch.sparsity.activation_skipping:
-        return np.ones(len(g))
-    layers = workload.layers
-    density = [layers[i].act_density if phase == "FF" else layers[i].grad_density for i, phase in zip(g.layer, g.phase)]
-    return np.array([1.0 if d is None else d for d in density])
 
 
 def finish(arch: Arch, workload: Workload, fidelity: str, prepared: Prepared, gemm_rows: pd.DataFrame,

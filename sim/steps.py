@@ -17,6 +17,7 @@ import numpy as np
 from ..arch.schema import Arch
 from ..dataflow.gemms import GemmTable
 from ..dataflow.tiling import usable_bytes
+from .cost import streamed_reduction
 from .timing import array_cycles
 from .traffic import Traffic
 
@@ -48,8 +49,10 @@ def gemm_steps(g: GemmTable, traffic: Traffic, arch: Arch) -> Steps:
     done = np.minimum((j + 1) * rows_per_step[gemm], g.m[gemm])
     before = np.minimum(j * rows_per_step[gemm], g.m[gemm])
 
+    reduction = streamed_reduction(g, arch)
+
     def cycles(rows):
-        t = array_cycles(a.rows, a.cols, ws[gemm], np.maximum(rows, 1), g.n[gemm], g.k_eff[gemm],
+        t = array_cycles(a.rows, a.cols, ws[gemm], np.maximum(rows, 1), g.n[gemm], reduction[gemm],
                          a.accumulator_latency_cycles, arch.dataflow_options.interleave, a.weight_double_buffer,
                          g.m_tile[gemm])
         return np.where(rows > 0, t.cycles, 0)

@@ -166,14 +166,25 @@ def test_tile_that_cannot_fit():
         simulate(hopeless, load_workload(RESNET50_2OF8))
 
 
-def test_activation_skipping_gates_mac_energy_only():
+def test_activation_skipping():
     w = load_workload(RESNET50_2OF8.parent / "digits_bdwp_2of8")
-    skipping = replace(BASE, sparsity=replace(BASE.sparsity, activation_skipping=True))
-    plain, gated = simulate(BASE, w), simulate(skipping, w)
+
+    def variant(dataflow, skipping):
+        return replace(BASE, array=replace(BASE.array, dataflows=[dataflow]),
+                       sparsity=replace(BASE.sparsity, activation_skipping=skipping))
+
+    # weight-stationary streams whole rows of A: MAC energy is gated, the cycles stay
+    plain, gated = simulate(variant("weight_stationary", False), w), simulate(variant("weight_stationary", True), w)
     assert gated.totals["cycles"] == plain.totals["cycles"]
-    rows_p, rows_g = plain.rows[plain.rows.engine == "array"], gated.rows[gated.rows.engine == "array"]
-    for a, b in zip(rows_p.itertuples(), rows_g.itertuples()):
+    for a, b in zip(plain.rows[plain.rows.engine == "array"].itertuples(), gated.rows[gated.rows.engine == "array"].itertuples()):
         layer = w.layers[a.layer]
         density = layer.act_density if a.phase == "FF" else layer.grad_density
         assert b.energy_compute_pj == pytest.approx(a.energy_compute_pj * density)
-    assert gated.totals["energy_compute_uj"] < plain.totals["energy_compute_uj"]
+    # output-stationary rows skip their zeros: fewer MACs and cycles, but never past the density
+    plain, skip = simulate(variant("output_stationary", False), w), simulate(variant("output_stationary", True), w)
+    ff_plain, ff_skip = (r.rows[(r.rows.phase == "FF") & (r.rows.engine == "array")] for r in (plain, skip))
+    for a, b in zip(ff_plain.itertuples(), ff_skip.itertuples()):
+        d = w.layers[a.layer].act_density
+        assert b.macs == pytest.approx(a.macs * d, rel=1e-6)
+        assert a.busy * d <= b.busy <= a.busy
+    assert skip.totals["cycles"] < plain.totals["cycles"]
