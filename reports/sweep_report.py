@@ -51,9 +51,10 @@ def _save(fig, path: Path) -> None:
 
 def write_report(spec: SweepSpec, results: Path, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    table = pd.read_csv(results)
-    ok = table[table.status == "ok"].reset_index(drop=True)
     params = list(spec.parameters)
+    # rows arrive in completion order; sort so ties (Pareto, best point) resolve the same every run
+    table = pd.read_csv(results).sort_values(["workload", *params], kind="stable").reset_index(drop=True)
+    ok = table[table.status == "ok"].reset_index(drop=True)
     sections = [f"# Sweep `{spec.name}`", "", spec.description, "",
                 f"{len(table)} points in `{results.name}` ({spec.fidelity} fidelity): {len(ok)} ok, "
                 f"{len(table) - len(ok)} failed. Parameters: " + ", ".join(f"`{p}` {spec.parameters[p]}" for p in params)
