@@ -1,8 +1,8 @@
 """``trace MODEL --nm 2:8 --method bdwp -o DIR``: a workload trace from a model's layer table.
 
 MODEL is one of the built-in layer tables, a SCALE-Sim topology CSV (imported unpadded: the
-format has no padding column) or an ONNX graph (shapes only). ``--export-scalesim FILE`` also writes the trace's layers as a
-SCALE-Sim conv topology.
+format has no padding column) or an ONNX graph (shapes only). ``--export-scalesim FILE`` also
+writes the trace's layers as a SCALE-Sim conv topology.
 """
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..arch.schema import NMPattern
-from .build import SOURCES, make_trace
 from ..core.errors import InputError
+from .build import SOURCES, make_trace
 from .models import MODELS
 from .scalesim import read_scalesim, write_scalesim
 from .trace import write_workload
@@ -43,37 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"trace: error: --batch: expected >= 1, got {args.batch}", file=sys.stderr)
         return 2
     try:
-        if args.source == "trained":
-            if args.model != "digits_cnn":
-                raise InputError(args.model, "", "--source trained is available for digits_cnn (trained here on "
-                                                 "scikit-learn's digits); use shapes or seeded for other models")
-            from .digits import train_digits
-
-            workload, blob, report = train_digits(args.method, args.nm, seed=args.seed)
-            workload = replace(workload, meta=replace(workload.meta, name=args.output.name))
-            print(f"trained: test accuracy {report['accuracy']:.4f}")
-        elif args.source == "pretrained":
-            from .pretrained import PRETRAINED, pretrained_trace
-
-            if args.model not in PRETRAINED:
-                raise InputError(args.model, "", f"--source pretrained is available for {', '.join(PRETRAINED)}")
-            workload, blob = pretrained_trace(args.model, args.nm, args.batch, args.output.name)
-        elif args.model in MODELS:
-            table = MODELS[args.model][0]
-        elif args.model.endswith((".csv", ".onnx")):
-            if args.model.endswith(".csv"):
-                imported = read_scalesim(args.model)
-            else:
-                from .onnx_import import read_onnx
-
-                imported = read_onnx(args.model)
-            table = lambda: imported  # noqa: E731 - the layer table make_trace calls
-        else:
-            raise InputError(args.model, "", f"expected one of {', '.join(sorted(MODELS))}, digits_cnn, minilm, "
-                                             "efficientnet_lite0, a SCALE-Sim .csv or an .onnx graph")
-        if args.source not in ("trained", "pretrained"):
-            workload, blob = make_trace(args.output.name, args.model, args.method, args.nm, args.batch, args.source,
-                                        args.seed, table)
+        workload, blob = _trace(args)
     except InputError as exc:
         print(f"trace: error: {exc}", file=sys.stderr)
         return 2
@@ -83,6 +53,39 @@ def main(argv: list[str] | None = None) -> int:
         write_scalesim(workload.layers, args.export_scalesim)
         print(f"wrote {args.export_scalesim}")
     return 0
+
+
+def _trace(args) -> tuple:
+    """The trace and its masks.npz content (or None) for the parsed arguments."""
+    if args.source == "trained":
+        if args.model != "digits_cnn":
+            raise InputError(args.model, "", "--source trained is available for digits_cnn (trained here on "
+                                             "scikit-learn's digits); use shapes or seeded for other models")
+        from .digits import train_digits
+
+        workload, blob, report = train_digits(args.method, args.nm, seed=args.seed)
+        print(f"trained: test accuracy {report['accuracy']:.4f}")
+        return replace(workload, meta=replace(workload.meta, name=args.output.name)), blob
+    if args.source == "pretrained":
+        from .pretrained import PRETRAINED, pretrained_trace
+
+        if args.model not in PRETRAINED:
+            raise InputError(args.model, "", f"--source pretrained is available for {', '.join(PRETRAINED)}")
+        return pretrained_trace(args.model, args.nm, args.batch, args.output.name)
+    if args.model in MODELS:
+        table = MODELS[args.model][0]
+    elif args.model.endswith(".csv"):
+        imported = read_scalesim(args.model)
+        table = lambda: imported  # noqa: E731 - the layer table make_trace calls
+    elif args.model.endswith(".onnx"):
+        from .onnx_import import read_onnx
+
+        imported = read_onnx(args.model)
+        table = lambda: imported  # noqa: E731
+    else:
+        raise InputError(args.model, "", f"expected one of {', '.join(sorted(MODELS))}, digits_cnn, minilm, "
+                                         "efficientnet_lite0, a SCALE-Sim .csv or an .onnx graph")
+    return make_trace(args.output.name, args.model, args.method, args.nm, args.batch, args.source, args.seed, table)
 
 
 if __name__ == "__main__":
