@@ -36,7 +36,7 @@ def median_seconds(fn, runs: int) -> float:
 def command(fidelity: str) -> float:
     """Wall seconds of one `simulate` run in a fresh interpreter."""
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "sparseloom.sim.cli", str(ARCH), str(WORKLOAD), "--fidelity", fidelity],
+    subprocess.run([sys.executable, "-m", "sparseloom.apps.simulate", str(ARCH), str(WORKLOAD), "--fidelity", fidelity],
                    check=True, capture_output=True)
     return time.perf_counter() - start
 

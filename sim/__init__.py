@@ -1,1 +1,1 @@
-"""How long it takes and what it costs: the timing model, the analytic simulator and the CLI."""
+"""How long it takes and what it costs: the timing model, the cost model and both fidelities."""

@@ -7,7 +7,7 @@ import pytest
 
 from sparseloom.arch.schema import load_arch
 from sparseloom.sim.ablation import STEPS, ablation, with_options
-from sparseloom.sim.cli import main
+from sparseloom.apps.simulate import main
 from sparseloom.sim.simulate import simulate
 from sparseloom.workloads.trace import load_workload
 

@@ -9,7 +9,7 @@ import sys
 import pandas as pd
 import pytest
 
-from sparseloom.sim.cli import main
+from sparseloom.apps.simulate import main
 
 from .conftest import DENSE, RESNET50_2OF8, SAT
 
@@ -70,7 +70,7 @@ def test_errors_are_one_line(capsys, args, message):
 def test_console_script_reports_bad_arch_without_traceback(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(SAT.read_text().replace("rows: 32", "rows: many"))
-    proc = subprocess.run([sys.executable, "-m", "sparseloom.sim.cli", str(bad), str(RESNET50_2OF8)],
+    proc = subprocess.run([sys.executable, "-m", "sparseloom.apps.simulate", str(bad), str(RESNET50_2OF8)],
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert f"{bad}: array.rows: expected an integer, got 'many'" in proc.stderr

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from sparseloom.reports.sat_training import CATEGORIES, cycle_categories, evaluate, main
+from sparseloom.apps.sat_training import CATEGORIES, cycle_categories, evaluate, main
 
 from .conftest import ROOT
 

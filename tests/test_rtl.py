@@ -127,14 +127,14 @@ def test_synthesis_of_a_4x4_array(tmp_path):
 
 @slow
 def test_ecp5_bitstream(tmp_path):
-    from sparseloom.rtl.cli import main
+    from sparseloom.apps.rtlgen import main
 
     assert main([str(SAT), "-o", str(tmp_path), "--target", "ecp5"]) == 0
     assert (tmp_path / "ws_engine_board.bit").stat().st_size > 100_000
 
 
 def test_rtlgen_writes_verilog_and_vivado_files(tmp_path, capsys):
-    from sparseloom.rtl.cli import main
+    from sparseloom.apps.rtlgen import main
 
     assert main([str(SAT), "-o", str(tmp_path), "--array", "2x2", "--no-synth"]) == 0
     out = capsys.readouterr().out

@@ -76,7 +76,7 @@ def test_resume_after_a_kill_loses_and_repeats_nothing(tmp_path):
     spec_path = write_spec(tmp_path, parameters={"array.rows": [4, 8, 16, 32], "array.cols": [4, 8, 16, 32],
                                                  "dram.channels": [1, 2, 4]})
     out = tmp_path / "r.csv"
-    proc = subprocess.Popen([sys.executable, "-m", "sparseloom.explore.cli", spec_path, "-o", str(out), "--workers", "1"],
+    proc = subprocess.Popen([sys.executable, "-m", "sparseloom.apps.sweep", spec_path, "-o", str(out), "--workers", "1"],
                             stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     deadline = time.time() + 60
     while time.time() < deadline and (not out.exists() or out.read_text().count("\n") < 6):

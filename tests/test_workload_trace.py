@@ -59,7 +59,7 @@ def test_corrupted_mask_is_rejected(tmp_path):
 
 
 def test_trace_command(tmp_path, capsys):
-    from sparseloom.workloads.cli import main
+    from sparseloom.apps.trace import main
 
     assert main(["resnet9", "--nm", "1:8", "--source", "seeded", "--seed", "3", "-o", str(tmp_path / "r9")]) == 0
     w = load_workload(tmp_path / "r9")
@@ -151,7 +151,7 @@ def test_scalesim_import_and_round_trip(tmp_path):
 
 
 def test_trace_from_scalesim(tmp_path):
-    from sparseloom.workloads.cli import main
+    from sparseloom.apps.trace import main
     from sparseloom.workloads.models import resnet18
     from sparseloom.workloads.scalesim import write_scalesim
 

@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 from ..core.errors import InputError
-from .runner import run_sweep
-from .spec import load_spec
+from ..explore.runner import run_sweep
+from ..explore.spec import load_spec
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,10 +15,10 @@ from pathlib import Path
 from ..arch.schema import load_arch
 from ..core.atomic import write_text
 from ..core.errors import InputError
-from .config import rtl_config
-from .export import designs, to_verilog
-from .flow import FlowError, lint, pack_ecp5, place_and_route_ecp5, synthesize, vivado_files
-from .shell import ByteShell
+from ..rtl.config import rtl_config
+from ..rtl.export import designs, to_verilog
+from ..rtl.flow import FlowError, lint, pack_ecp5, place_and_route_ecp5, synthesize, vivado_files
+from ..rtl.shell import ByteShell
 
 ECP5_DEFAULT = (4, 4)   # what places and routes on an LFE5U-85F in a few minutes
 

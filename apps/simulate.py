@@ -10,9 +10,9 @@ from ..core.atomic import write_text
 from ..core.errors import CapacityError, InputError
 from ..reports.explain import explain_text
 from ..reports.table import ablation_text, csv_text, json_text, text_table
-from .ablation import ablation, with_options
+from ..sim.ablation import ablation, with_options
+from ..sim.simulate import FIDELITIES, simulate, speedup_over_dense
 from ..workloads.trace import load_workload
-from .simulate import FIDELITIES, simulate, speedup_over_dense
 
 
 def parser() -> argparse.ArgumentParser:

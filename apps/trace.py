@@ -13,10 +13,10 @@ from pathlib import Path
 
 from ..arch.schema import NMPattern
 from ..core.errors import InputError
-from .build import SOURCES, make_trace
-from .models import MODELS
-from .scalesim import read_scalesim, write_scalesim
-from .trace import write_workload
+from ..workloads.build import SOURCES, make_trace
+from ..workloads.models import MODELS
+from ..workloads.scalesim import read_scalesim, write_scalesim
+from ..workloads.trace import write_workload
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,13 +61,13 @@ def _trace(args) -> tuple:
         if args.model != "digits_cnn":
             raise InputError(args.model, "", "--source trained is available for digits_cnn (trained here on "
                                              "scikit-learn's digits); use shapes or seeded for other models")
-        from .digits import train_digits
+        from ..workloads.digits import train_digits
 
         workload, blob, report = train_digits(args.method, args.nm, seed=args.seed)
         print(f"trained: test accuracy {report['accuracy']:.4f}")
         return replace(workload, meta=replace(workload.meta, name=args.output.name)), blob
     if args.source == "pretrained":
-        from .pretrained import PRETRAINED, pretrained_trace
+        from ..workloads.pretrained import PRETRAINED, pretrained_trace
 
         if args.model not in PRETRAINED:
             raise InputError(args.model, "", f"--source pretrained is available for {', '.join(PRETRAINED)}")
@@ -78,7 +78,7 @@ def _trace(args) -> tuple:
         imported = read_scalesim(args.model)
         table = lambda: imported  # noqa: E731 - the layer table make_trace calls
     elif args.model.endswith(".onnx"):
-        from .onnx_import import read_onnx
+        from ..workloads.onnx_import import read_onnx
 
         imported = read_onnx(args.model)
         table = lambda: imported  # noqa: E731

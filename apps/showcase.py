@@ -1,4 +1,4 @@
-"""Regenerate every committed showcase report: ``python -m sparseloom.reports.showcase``.
+"""Regenerate every committed showcase report: ``python -m sparseloom.apps.showcase``.
 
 - ``reports/showcase/sat_training.md``: BDWP 2:8 vs dense training on SAT (event fidelity);
 - ``reports/showcase/sat_array/``: the array-shape sweep for SAT on ResNet-50 training;
@@ -14,8 +14,8 @@ from pathlib import Path
 
 from ..explore.runner import run_sweep
 from ..explore.spec import load_spec
+from ..reports.sweep_report import write_report
 from . import presets, sat_training
-from .sweep_report import write_report
 
 REPO = Path(__file__).resolve().parent.parent
 SHOWCASE = REPO / "reports" / "showcase"
