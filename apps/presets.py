@@ -15,10 +15,10 @@ from pathlib import Path
 
 from ..arch.schema import NMPattern, load_arch
 from ..core.atomic import write_text
+from ..reports.sat_training import CATEGORIES, cycle_categories
 from ..sim.simulate import simulate
 from ..workloads.models import sparsify
 from ..workloads.trace import Sparsity, Workload, load_workload
-from .sat_training import CATEGORIES, cycle_categories
 
 REPO = Path(__file__).resolve().parent.parent
 PRESETS = ["sat", "dense_systolic", "s4", "ampere_2of4", "dense_baseline"]

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from ..explore.runner import run_sweep
 from ..explore.spec import load_spec
-from ..reports.sweep_report import write_report
 from . import presets, sat_training
+from .sweep_report import write_report
 
 REPO = Path(__file__).resolve().parent.parent
 SHOWCASE = REPO / "reports" / "showcase"

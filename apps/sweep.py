@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{spec.name}: {counts['points']} points; ran {counts['run']}, skipped {counts['skipped']} "
               f"already in {out}, {counts['failed']} failed")
         if args.report:
-            from ..reports.sweep_report import write_report
+            from .sweep_report import write_report
 
             print(f"wrote {write_report(spec, out, args.report)}")
     except InputError as exc:

@@ -1,11 +1,12 @@
 """The sweep report: Pareto fronts, sensitivity plots and the best point's per-layer breakdown,
 as markdown and HTML with the plots beside them.
 
-    python -m sparseloom.reports.sweep_report SPEC.yaml RESULTS.csv -o DIR
+A renderer: it reads a sweep's results and the best point's simulated ``Result`` and writes text
+and plots; it runs nothing. ``sparseloom.apps.sweep_report`` re-simulates the best point and
+calls it (``python -m sparseloom.apps.sweep_report SPEC.yaml RESULTS.csv -o DIR``).
 """
 from __future__ import annotations
 
-import argparse
 import html
 from pathlib import Path
 
@@ -13,10 +14,8 @@ import numpy as np
 import pandas as pd
 
 from ..core.atomic import write_text
-from ..explore.evaluate import point_inputs
-from ..explore.points import design_points
-from ..explore.spec import SweepSpec, load_spec
-from ..sim.simulate import simulate
+from ..explore.spec import SweepSpec
+from ..sim.results import Result
 
 PARETO_PAIRS = [("lut", "dense_equivalent_tmacs", "LUTs (xcup, int8 PEs)", "dense-equivalent TMAC/s", True),
                 ("time_ms", "energy_uj", "latency per iteration (ms)", "energy per iteration (uJ)", False)]
@@ -49,12 +48,36 @@ def _save(fig, path: Path) -> None:
     tmp.replace(path)
 
 
-def write_report(spec: SweepSpec, results: Path, out: Path) -> Path:
+def results_table(spec: SweepSpec, results: Path) -> pd.DataFrame:
+    """The results CSV sorted by workload and parameters: rows arrive in completion order, and the
+    sort makes ties (Pareto, best point) resolve the same every run."""
+    return pd.read_csv(results).sort_values(["workload", *spec.parameters], kind="stable").reset_index(drop=True)
+
+
+def _ok(table: pd.DataFrame) -> pd.DataFrame:
+    return table[table.status == "ok"].reset_index(drop=True)
+
+
+def _metric(spec: SweepSpec, ok: pd.DataFrame) -> str:
+    return "time_ms" if "time_ms" in ok else spec.metrics[0]
+
+
+def best_point(spec: SweepSpec, results: Path) -> pd.Series | None:
+    """The row of the point the report calls best (smallest ``time_ms``, else the first metric),
+    or None when no point succeeded or nothing varies."""
+    ok = _ok(results_table(spec, results))
+    if not (len(ok) and len(spec.parameters)):
+        return None
+    return ok.loc[ok[_metric(spec, ok)].idxmin()]
+
+
+def write_report(spec: SweepSpec, results: Path, out: Path, best_result: Result | None = None) -> Path:
+    """Write ``<spec name>.md``, ``.html`` and the plots into ``out``; ``best_result`` is the
+    simulated ``best_point`` (its per-layer breakdown is drawn when given)."""
     out.mkdir(parents=True, exist_ok=True)
     params = list(spec.parameters)
-    # rows arrive in completion order; sort so ties (Pareto, best point) resolve the same every run
-    table = pd.read_csv(results).sort_values(["workload", *params], kind="stable").reset_index(drop=True)
-    ok = table[table.status == "ok"].reset_index(drop=True)
+    table = results_table(spec, results)
+    ok = _ok(table)
     sections = [f"# Sweep `{spec.name}`", "", spec.description, "",
                 f"{len(table)} points in `{results.name}` ({spec.fidelity} fidelity): {len(ok)} ok, "
                 f"{len(table) - len(ok)} failed. Parameters: " + ", ".join(f"`{p}` {spec.parameters[p]}" for p in params)
@@ -76,7 +99,7 @@ def write_report(spec: SweepSpec, results: Path, out: Path) -> Path:
             figures.append((f"Pareto front: {yl} vs {xl}", name))
             best = ok.iloc[front][params + [x, y]]
             sections += ["", f"## Pareto front: {yl} vs {xl}", "", _markdown_table(best), "", f"![{yl} vs {xl}]({name})"]
-    metric = "time_ms" if "time_ms" in ok else spec.metrics[0]
+    metric = _metric(spec, ok)
     if len(ok) and len(params):
         fig, axes = plt.subplots(1, len(params), figsize=(3.2 * len(params), 3), squeeze=False)
         for ax, p in zip(axes[0], params):
@@ -88,10 +111,10 @@ def write_report(spec: SweepSpec, results: Path, out: Path) -> Path:
         _save(fig, out / "sensitivity.png")
         sections += ["", "## Sensitivity", "", f"Median `{metric}` over all other parameters, per value of each.",
                      "", "![sensitivity](sensitivity.png)"]
-        best_row = ok.loc[ok[metric].idxmin()]
         sections += ["", f"## Best point by `{metric}`", "", _markdown_table(ok.loc[[ok[metric].idxmin()], params + spec.metrics])]
-        _layer_breakdown(spec, best_row, out / "best_layers.png")
-        sections += ["", "Cycles per layer (all phases) of the best point, by cause:", "", "![per-layer breakdown](best_layers.png)"]
+        if best_result is not None:
+            _layer_breakdown(best_result, out / "best_layers.png")
+            sections += ["", "Cycles per layer (all phases) of the best point, by cause:", "", "![per-layer breakdown](best_layers.png)"]
     if "workload.nm" in params and {"cycles", "stall_buffer", "stall_dram"} <= set(ok.columns) and len(ok):
         sections += ["", "## Where the bottleneck goes as sparsity rises", "", *_bottleneck(ok, params, out)]
     failed = table[table.status != "ok"]
@@ -129,14 +152,11 @@ def _bottleneck(ok: pd.DataFrame, params: list[str], out: Path) -> list[str]:
     return lines + ["", "![bottleneck by sparsity](bottleneck.png)"]
 
 
-def _layer_breakdown(spec: SweepSpec, row: pd.Series, path: Path) -> None:
-    point = next(p for p in design_points(spec) if p.key == row["key"])
-    arch, workload = point_inputs(spec, point)
-    rows = simulate(arch, workload, spec.fidelity).rows
-    rows = rows[rows.engine == "array"]
+def _layer_breakdown(result: Result, path: Path) -> None:
+    rows = result.rows[result.rows.engine == "array"]
     causes = ["busy", "stall_fill_drain", "stall_acc_hazard", "stall_buffer", "stall_dram", "stall_pruning"]
     per_layer = rows.groupby("layer", sort=True)[causes].sum()
-    names = [workload.layers[i].name for i in per_layer.index]
+    names = [result.workload.layers[i].name for i in per_layer.index]
     plt = _plt()
     fig, ax = plt.subplots(figsize=(max(8, len(names) * 0.18), 4))
     bottom = np.zeros(len(per_layer))
@@ -183,17 +203,3 @@ def _html(markdown: str) -> str:
     style = "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}" \
             "td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}img{max-width:100%}"
     return f"<!doctype html><html><head><meta charset='utf-8'><style>{style}</style></head><body>{''.join(body)}</body></html>\n"
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("spec", type=Path)
-    parser.add_argument("results", type=Path)
-    parser.add_argument("-o", "--output", type=Path, required=True)
-    args = parser.parse_args(argv)
-    print(f"wrote {write_report(load_spec(args.spec), args.results, args.output)}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -120,7 +120,7 @@ def test_area_model():
 def test_sweep_report(tmp_path):
     spec = load_spec(write_spec(tmp_path))
     run_sweep(spec, tmp_path / "r.csv", workers=1, progress=False)
-    from sparseloom.reports.sweep_report import write_report
+    from sparseloom.apps.sweep_report import write_report
 
     md = write_report(spec, tmp_path / "r.csv", tmp_path / "report")
     text = md.read_text()
