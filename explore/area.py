@@ -1,13 +1,13 @@
 """The area model of a design point: FPGA resources from the RTL resource table.
 
-The table (``reports/showcase/rtl_resources.csv``, made by ``python -m sparseloom.rtl.resources``)
-holds yosys cell counts of int8 PE arrays per PE type (dense, 4:1 and 8:1 activation
-multiplexers), dataflow and size. A point's array costs its PE count times the per-PE LUTs, FFs
-and DSPs of the largest synthesised array with the smallest multiplexer that covers the arch's
-widest M (beyond 8:1, the 4:1-to-8:1 growth per lane is extended linearly). An array with both
-dataflows is costed at the larger of the two. Buffers take block RAMs: per buffer, at least one
-per bank and enough 36 Kb blocks for its size. This is an int8 datapath's cost; the FP16 PEs of
-SAT cost more.
+The table (``explore/rtl_resources.csv``, kept beside this model as package data; made by
+``python -m sparseloom.rtl.resources``) holds yosys cell counts of int8 PE arrays per PE type
+(dense, 4:1 and 8:1 activation multiplexers), dataflow and size. A point's array costs its PE
+count times the per-PE LUTs, FFs and DSPs of the largest synthesised array with the smallest
+multiplexer that covers the arch's widest M (beyond 8:1, the 4:1-to-8:1 growth per lane is
+extended linearly). An array with both dataflows is costed at the larger of the two. Buffers
+take block RAMs: per buffer, at least one per bank and enough 36 Kb blocks for its size. This is
+an int8 datapath's cost; the FP16 PEs of SAT cost more.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ AREA_FAMILY = "xcup"                       # the VCU1525's UltraScale+
 
 @lru_cache(maxsize=1)
 def resource_table() -> pd.DataFrame:
-    with resources.files("sparseloom.reports").joinpath("showcase/rtl_resources.csv").open() as f:
+    with resources.files("sparseloom.explore").joinpath("rtl_resources.csv").open() as f:
         return pd.read_csv(f)
 
 

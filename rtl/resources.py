@@ -1,6 +1,6 @@
 """A resource table per PE type and array size, from yosys synthesis: the sweeps' area model.
 
-    python -m sparseloom.rtl.resources [-o reports/showcase/rtl_resources.csv] [--sizes 2 4 8]
+    python -m sparseloom.rtl.resources [-o explore/rtl_resources.csv] [--sizes 2 4 8]
 
 PE types: dense (1 activation per PE), N:M with a 4:1 and with an 8:1 activation multiplexer;
 int8 operands, int32 accumulators; both dataflows; ECP5 and UltraScale+ (xcup) cell counts.
@@ -48,7 +48,7 @@ def table(sizes: list[int], families: list[str]) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-o", "--output", type=Path, default=REPO / "reports" / "showcase" / "rtl_resources.csv")
+    parser.add_argument("-o", "--output", type=Path, default=REPO / "explore" / "rtl_resources.csv")
     parser.add_argument("--sizes", type=int, nargs="+", default=[2, 4, 8])
     parser.add_argument("--families", nargs="+", choices=["ecp5", "xcup"], default=["ecp5", "xcup"])
     args = parser.parse_args(argv)
