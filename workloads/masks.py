@@ -16,7 +16,7 @@ import numpy as np
 
 from ..arch.schema import NMPattern
 from ..core.errors import InputError
-from .trace import Layer
+from .layer import Layer
 
 AXIS = {"fwd": 1, "bwd": 0}
 
