@@ -13,7 +13,7 @@ from typing import Literal, Optional
 
 from ..core.typed_yaml import NON_NEGATIVE, POSITIVE, check, load
 
-Dataflow = Literal["weight_stationary", "output_stationary"]
+Dataflow = Literal["weight_stationary", "output_stationary", "input_stationary"]
 DType = Literal["int8", "int16", "int32", "fp16", "bf16", "fp32"]
 Operand = Literal["input", "weight", "output"]
 
@@ -76,7 +76,7 @@ class Array:
 
     def problems(self):
         if not self.dataflows:
-            yield "dataflows", "expected at least one of weight_stationary, output_stationary"
+            yield "dataflows", "expected at least one of weight_stationary, output_stationary, input_stationary"
         if len(set(self.dataflows)) != len(self.dataflows):
             yield "dataflows", "expected each dataflow listed once"
 
@@ -125,6 +125,11 @@ class Buffer:
     @property
     def size_bytes(self) -> int:
         return int(self.size_kib * 1024)
+
+    @property
+    def usable_bytes(self) -> int:
+        """Bytes a tile may occupy: half of a double-buffered buffer (the other half is loading)."""
+        return self.size_bytes // 2 if self.double_buffered else self.size_bytes
 
     @property
     def bytes_per_cycle(self) -> int:

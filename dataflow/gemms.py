@@ -23,7 +23,7 @@ import numpy as np
 from ..arch.schema import Arch, NMPattern
 from ..workloads.trace import Layer, Workload
 from .mapping import default_dataflow
-from .tiling import default_m_tile
+from .tiling import default_chunk
 
 PHASES = ("FF", "BP", "WU")
 
@@ -51,7 +51,7 @@ class GemmTable:
 
     layer: np.ndarray        # index into the workload's layers
     phase: np.ndarray        # "FF" | "BP" | "WU"
-    dataflow: np.ndarray     # "weight_stationary" | "output_stationary"
+    dataflow: np.ndarray     # a name in dataflow.flows.FLOWS
     pattern: np.ndarray      # executed pattern of B, as text
     m: np.ndarray
     n: np.ndarray
@@ -66,8 +66,9 @@ class GemmTable:
     c_acc: np.ndarray        # 1 if C is written in the accumulator datatype
     a_density: np.ndarray    # measured nonzero fraction of A (activations in FF, dY in BP and WU); 1 if unknown
     meta_bits: np.ndarray    # metadata bits stored per executed slot of a compressed B
-    m_tile: np.ndarray       # rows of A per weight-stationary chunk (see tiling.m_tile)
+    chunk: np.ndarray        # length of the dataflow's streamed axis per chunk (see tiling)
     n_outer: np.ndarray      # loop order: True walks the columns of B outermost, False the rows of A
+    interleave: np.ndarray   # SAT's interleave mapping on for this GEMM
 
     def __len__(self) -> int:
         return len(self.m)
@@ -76,10 +77,11 @@ class GemmTable:
         """The rows at ``index`` (repeats allowed)."""
         return GemmTable(**{name: getattr(self, name)[index] for name in self.__dataclass_fields__})
 
-    def mapped(self, dataflow: np.ndarray, m_tile: np.ndarray, n_outer: np.ndarray) -> "GemmTable":
+    def mapped(self, dataflow: np.ndarray, chunk: np.ndarray, n_outer: np.ndarray,
+               interleave: np.ndarray) -> "GemmTable":
         """The same GEMMs under another mapping."""
-        return replace(self, dataflow=np.asarray(dataflow), m_tile=np.asarray(m_tile, np.int64),
-                       n_outer=np.asarray(n_outer, bool))
+        return replace(self, dataflow=np.asarray(dataflow), chunk=np.asarray(chunk, np.int64),
+                       n_outer=np.asarray(n_outer, bool), interleave=np.asarray(interleave, bool))
 
 
 def build_gemms(workload: Workload, arch: Arch) -> GemmTable:
@@ -93,15 +95,16 @@ def build_gemms(workload: Workload, arch: Arch) -> GemmTable:
             rows.append(_row(index, layer, "BP", batch, arch))
         if training:
             rows.append(_row(index, layer, "WU", batch, arch))
-    names = [name for name in GemmTable.__dataclass_fields__ if name not in ("meta_bits", "m_tile", "n_outer")]
+    names = [name for name in GemmTable.__dataclass_fields__ if name not in ("meta_bits", "chunk", "n_outer", "interleave")]
     cols = {name: np.array(col) for name, col in zip(names, zip(*rows))}
     cols["meta_bits"] = np.where(cols["b_compressed"] == 1, arch.sparsity.index_bits_per_nonzero, 0).astype(float)
     if workload.meta.sparsity.method == "unstructured" and arch.sparsity.unstructured_format != "none":
         _unstructured(cols, workload, arch)
-    ws = cols["dataflow"] == "weight_stationary"
-    cols["m_tile"] = default_m_tile(cols["m"], cols["n"], cols["a_elems"] * arch.operand_bytes, ws, arch)
     cols["n_outer"] = np.zeros(len(rows), bool)
-    return GemmTable(**cols)
+    cols["interleave"] = np.full(len(rows), arch.dataflow_options.interleave)
+    cols["chunk"] = cols["m"].copy()
+    table = GemmTable(**cols)
+    return replace(table, chunk=default_chunk(table, arch))
 
 
 def _unstructured(cols: dict, workload: Workload, arch: Arch) -> None:

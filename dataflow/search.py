@@ -1,11 +1,10 @@
 """The mapping search (offline scheduling): for every GEMM, the legal mapping the cost model
-ranks first (fewest cycles, then DRAM bytes, then energy), with the full ranking kept.
+ranks first (fewest cycles, then array cycles, DRAM bytes, energy), with the full ranking kept.
 
-Candidates: every dataflow the array supports; both loop orders (rows of A or columns of B
-outermost); for weight-stationary, the chunk length ``m_tile`` (rows of A streamed per visit of
-the weight tiles). Chunks up to 64 rows are all
-tried; longer GEMMs try the chunk lengths that split m evenly into the fewest 16 chunk counts
-the output buffer allows, and the multiples of the array's rows by powers of two. The cost model is passed in by the caller, so this
+Candidates: every dataflow the array supports; the interleave mapping on and off (where the
+arch allows it); both loop orders (rows of A or columns of B outermost); the chunks each dataflow proposes (:meth:`Dataflow.chunk_candidates`: rows of A per
+visit of the weight tiles, columns of B per visit of the input tiles, output tiles per
+interleave group). The cost model is passed in by the caller, so this
 package does not depend on the simulator. Deterministic: ties go to the earlier candidate.
 """
 from __future__ import annotations
@@ -17,10 +16,8 @@ import numpy as np
 
 from ..arch.schema import Arch
 from .gemms import GemmTable
-from .tiling import max_m_tile, tile_fits
-
-EXHAUSTIVE_ROWS = 64
-CHUNK_COUNTS = 16
+from .flows import FLOWS, per_flow
+from .tiling import max_chunk, tile_fits
 
 Cost = Callable[[GemmTable], tuple[np.ndarray, ...]]
 
@@ -31,21 +28,11 @@ class Choice:
     gemm: np.ndarray          # the GEMM row each candidate maps
     ranked: np.ndarray        # candidate indices by GEMM, best first
     best: np.ndarray          # per GEMM, index of its chosen candidate (-1: none is legal)
+    keys: np.ndarray          # per candidate, the cost model's ranking keys (a column each, most important first)
 
     def ranking(self, gemm: int) -> np.ndarray:
         """Candidate indices of one GEMM, best first."""
         return self.ranked[self.gemm[self.ranked] == gemm]
-
-
-def chunk_lengths(m: int, longest: int, rows: int) -> list[int]:
-    """Weight-stationary chunk lengths worth trying for a GEMM of ``m`` rows."""
-    longest = max(1, min(m, longest))
-    if longest <= EXHAUSTIVE_ROWS:
-        return list(range(1, longest + 1))
-    fewest = -(-m // longest)
-    even = {-(-m // c) for c in range(fewest, fewest + CHUNK_COUNTS)}
-    powers = {rows << j for j in range(0, 40) if rows << j <= longest}
-    return sorted(even | powers | {longest})
 
 
 def search(g: GemmTable, arch: Arch, cost: Cost) -> Choice:
@@ -53,24 +40,28 @@ def search(g: GemmTable, arch: Arch, cost: Cost) -> Choice:
 
     ``g`` carries the default mapping, which is always a candidate: the search never does worse.
     """
-    longest = max_m_tile(g, arch)
-    options = []
-    for i in range(len(g)):
-        options.append((i, g.dataflow[i], int(g.m_tile[i]), bool(g.n_outer[i])))  # the default first: ties keep it
-        for flow in arch.array.dataflows:
-            lengths = chunk_lengths(int(g.m[i]), int(longest[i]), arch.array.rows) if flow == "weight_stationary" \
-                else [int(g.m[i])]
-            options += [(i, flow, length, n_outer) for n_outer in (False, True) for length in lengths]
-    unique = list(dict.fromkeys(options))                   # the default may repeat a searched one
+    interleaves = (True, False) if arch.dataflow_options.interleave else (False,)
+    combos = [(i, f, il) for i in range(len(g)) for f in arch.array.dataflows for il in interleaves]
+    base = g.take(np.array([c[0] for c in combos], np.int64))
+    flows = np.array([c[1] for c in combos])
+    il = np.array([c[2] for c in combos], bool)
+    base = base.mapped(flows, base.chunk, base.n_outer, il)
+    extent = per_flow(flows, lambda f, i: f.chunk_extent(base if isinstance(i, slice) else base.take(i), arch))
+    longest = max_chunk(base, arch)
+    options = [(i, g.dataflow[i], int(g.chunk[i]), bool(g.n_outer[i]), bool(g.interleave[i])) for i in range(len(g))]
+    for row, (i, f, interleave) in enumerate(combos):   # the defaults first: ties keep them
+        lengths = FLOWS[f].chunk_candidates(int(extent[row]), int(longest[row]), arch)
+        options += [(i, f, length, n_outer, interleave) for n_outer in (False, True) for length in lengths]
+    unique = list(dict.fromkeys(options))                   # a default may repeat a searched one
     gemm = np.array([u[0] for u in unique], np.int64)
     candidates = g.take(gemm).mapped(np.array([u[1] for u in unique]), np.array([u[2] for u in unique], np.int64),
-                                     np.array([u[3] for u in unique], bool))
+                                     np.array([u[3] for u in unique], bool), np.array([u[4] for u in unique], bool))
     legal = tile_fits(candidates, arch)
     candidates, gemm = candidates.take(np.flatnonzero(legal)), gemm[legal]
     keys = cost(candidates)
-    order = np.lexsort(tuple(reversed(keys)) + (gemm,))      # by GEMM, then cycles, bytes, energy
+    order = np.lexsort(tuple(reversed(keys)) + (gemm,))      # by GEMM, then the keys in order
     first = np.ones(len(order), bool)
     first[1:] = gemm[order][1:] != gemm[order][:-1]
     best = np.full(len(g), -1, np.int64)
     best[gemm[order[first]]] = order[first]
-    return Choice(candidates, gemm, order, best)
+    return Choice(candidates, gemm, order, best, np.column_stack(keys) if len(keys) else np.zeros((0, 0)))

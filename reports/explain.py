@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.errors import InputError
-from ..sim.cost import gemm_cost
+from ..dataflow.flows import flow
 from ..sim.results import Result
 from .table import SHORT_DATAFLOW, _fmt
 
@@ -18,7 +18,7 @@ def explain_text(result: Result, layer_name: str) -> str:
     index = names.index(layer_name)
     schedule, arch = result.schedule, result.arch
     lines = [f"layer {layer_name} of {result.workload.meta.name} on {arch.name} ({result.fidelity} fidelity); "
-             + ("mappings from the offline search (cost: cycles, then DRAM bytes, then energy)"
+             + ("mappings from the offline search (cost: cycles, then array cycles, DRAM bytes, energy)"
                 if schedule.choice else "offline scheduling off: the fixed default mapping per phase")]
     for row in result.rows[(result.rows.layer == index) & (result.rows.engine == "array")].itertuples():
         gemm = int(np.flatnonzero((schedule.gemms.layer == index) & (schedule.gemms.phase == row.phase))[0])
@@ -37,26 +37,19 @@ def explain_text(result: Result, layer_name: str) -> str:
         if len(ranking) > 1:
             shown.append(("runner-up", ranking[1]))
         flows = schedule.choice.candidates.dataflow
-        other = [c for c in ranking if flows[c] != flows[ranking[0]]]
-        if other and other[0] not in ranking[:2]:
-            shown.append(("best " + SHORT_DATAFLOW[flows[other[0]]], other[0]))
+        for name in arch.array.dataflows:   # the best of every other dataflow, beside the chosen
+            best = next((c for c in ranking if flows[c] == name), None)
+            if best is not None and best not in ranking[:2] and name != flows[ranking[0]]:
+                shown.append(("best " + SHORT_DATAFLOW[name], best))
         lines.append(f"  {len(ranking)} legal mappings ranked by the analytic cost:")
         for label, pick in shown:
             candidate = schedule.choice.candidates.take(np.array([pick]))
-            cost = gemm_cost(candidate, arch)
+            cycles, array, dram, energy = schedule.choice.keys[pick]
             lines.append(f"  {label:<10}{_mapping(candidate, arch)}")
-            lines.append(f"  {'':<10}cycles {int(cost.cycles[0]):,} (array {int(cost.array[0]):,}), "
-                         f"DRAM {_fmt(float(cost.dram_bytes[0]), 'B')}, energy {cost.energy_pj[0] / 1e6:,.1f} uJ")
+            lines.append(f"  {'':<10}cycles {int(cycles):,} (array {int(array):,}), DRAM {_fmt(float(dram), 'B')}, "
+                         f"energy {energy / 1e6:,.1f} uJ")
     return "\n".join(lines)
 
 
 def _mapping(table, arch) -> str:
-    flow = SHORT_DATAFLOW[table.dataflow[0]]
-    order = "columns of B outermost" if table.n_outer[0] else "rows of A outermost"
-    if flow == "WS":
-        chunks = -(-int(table.m[0]) // int(table.m_tile[0]))
-        return (f"weight-stationary, A in {chunks} chunk(s) of {int(table.m_tile[0]):,} rows, "
-                f"{-(-int(table.k_eff[0]) // arch.array.rows)} x {-(-int(table.n[0]) // arch.array.cols)} weight tiles, "
-                f"{order}")
-    return (f"output-stationary, {-(-int(table.m[0]) // arch.array.rows)} x {-(-int(table.n[0]) // arch.array.cols)} "
-            f"output tiles, K={int(table.k_eff[0]):,} streamed, {order}")
+    return flow(table.dataflow[0]).describe(table, arch)

@@ -5,9 +5,10 @@ import json
 import math
 
 
+from ..dataflow.flows import FLOWS
 from ..sim.results import Result
 
-SHORT_DATAFLOW = {"weight_stationary": "WS", "output_stationary": "OS"}
+SHORT_DATAFLOW = {name: f.short for name, f in FLOWS.items()}
 
 
 def describe(result: Result) -> list[str]:

@@ -47,7 +47,8 @@ def prepare(arch: Arch, workload: Workload) -> Prepared:
     buffer_bytes = {name: (tr.buffer_read[name] + tr.buffer_write[name]) * cnt for name in tr.buffer_read}
     rows = pd.DataFrame({
         "layer": g.layer, "name": [workload.layers[i].name for i in g.layer], "phase": g.phase,
-        "engine": "array", "dataflow": g.dataflow, "m_tile": g.m_tile, "n_outer": g.n_outer,
+        "engine": "array", "dataflow": g.dataflow, "chunk": g.chunk, "n_outer": g.n_outer,
+        "interleave": g.interleave,
         "pattern": g.pattern,
         "m": g.m, "n": g.n, "k": g.k, "k_eff": g.k_eff, "count": cnt,
         "macs": c.macs, "useful_macs": g.m * g.n * g.k_useful * cnt, "dense_macs": g.m * g.n * g.k * cnt,

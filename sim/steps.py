@@ -1,11 +1,13 @@
 """GEMMs cut into steps: the outer tiles the event engine loads, computes and writes back.
 
-A weight-stationary step is one chunk of ``m_tile`` rows of A (which visits every weight tile);
-an output-stationary step is as many m-tiles of R rows as the input buffer's usable half holds. Repeated instances of a GEMM (``count``)
-follow each other. A step's compute cycles are increments of the one tile-timing function over
-the rows done so far, so a GEMM's steps add up to exactly its analytic array cycles. Its DRAM
-bytes are its share (by rows) of the GEMM's traffic, except that a B operand fetched once is
-fetched entirely by each instance's first step. A step starts once the share of its operands
+A step cuts a GEMM along its dataflow's streamed axis (:meth:`Dataflow.units_per_step`): a
+weight-stationary step is one chunk of rows of A, an input-stationary one a chunk of columns of
+B, an output-stationary one as many m-tiles as the input buffer's usable half holds. Repeated
+instances of a GEMM (``count``) follow each other. A step's compute cycles are increments of the
+one tile-timing function over the prefix done so far, so a GEMM's steps add up to exactly its
+analytic array cycles (and are never negative: the timing is monotone). Its DRAM bytes are its
+share of the GEMM's traffic, except that the operand the streamed axis does not cut, when
+fetched once, is fetched entirely by each instance's first step. A step starts once the share of its operands
 that its first array tile needs is in; the rest streams in while it computes.
 """
 from __future__ import annotations
@@ -15,10 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..arch.schema import Arch
+from ..dataflow.flows import Machine, Shape, per_flow
+from ..dataflow.flows.base import cdiv
 from ..dataflow.gemms import GemmTable
-from ..dataflow.tiling import usable_bytes
-from .cost import streamed_reduction
-from .timing import array_cycles
+from .cost import timing_shape
+from .timing import gemm_timing
 from .traffic import Traffic
 
 
@@ -37,34 +40,36 @@ class Steps:
 
 def gemm_steps(g: GemmTable, traffic: Traffic, arch: Arch) -> Steps:
     """Every GEMM's steps, in table order, instances one after another."""
-    a = arch.array
-    ws = g.dataflow == "weight_stationary"
-    # output-stationary: as many m-tiles per step as the input buffer's usable half holds of A
-    a_per_tile = traffic.a_read * a.rows / g.m
-    tiles_per_step = np.maximum(1, usable_bytes(arch.buffer_for("input")) // np.maximum(a_per_tile, 1)).astype(np.int64)
-    rows_per_step = np.where(ws, g.m_tile, a.rows * tiles_per_step)
-    per_instance = -(-g.m // rows_per_step)
+    machine = Machine.of(arch)
+    units = per_flow(g.dataflow, lambda f, i: f.units_per_step(_rows(g, i), _rows(traffic, i), arch))
+    on_m = per_flow(g.dataflow, lambda f, i: np.full(len(_rows(g, i).m), f.stream_axis == "m"))
+    extent = np.where(on_m, g.m, g.n)
+    per_instance = cdiv(extent, units)
     gemm = np.repeat(np.arange(len(g)), per_instance)
     j = np.arange(len(gemm)) - np.repeat(np.cumsum(per_instance) - per_instance, per_instance)  # step in instance
-    done = np.minimum((j + 1) * rows_per_step[gemm], g.m[gemm])
-    before = np.minimum(j * rows_per_step[gemm], g.m[gemm])
+    done = np.minimum((j + 1) * units[gemm], extent[gemm])
+    before = np.minimum(j * units[gemm], extent[gemm])
+    shape = timing_shape(g, arch)
+    flows = g.dataflow[gemm]
 
-    reduction = streamed_reduction(g, arch)
-
-    def cycles(rows):
-        t = array_cycles(a.rows, a.cols, ws[gemm], np.maximum(rows, 1), g.n[gemm], reduction[gemm],
-                         a.accumulator_latency_cycles, arch.dataflow_options.interleave, a.weight_double_buffer,
-                         g.m_tile[gemm])
-        return np.where(rows > 0, t.cycles, 0)
+    def cycles(prefix):  # the GEMM cut to the first ``prefix`` units of its streamed axis
+        cut = np.maximum(prefix, 1)
+        m, n = np.where(on_m[gemm], cut, g.m[gemm]), np.where(on_m[gemm], g.n[gemm], cut)
+        t = gemm_timing(machine, flows, Shape(m, n, shape.k[gemm], shape.k_dense[gemm], shape.chunk[gemm],
+                                             shape.interleave[gemm]))
+        return np.where(prefix > 0, t.cycles, 0)
 
     compute = cycles(done) - cycles(before)
-    share = (done - before) / g.m[gemm]
-    b_once = traffic.b_fetches[gemm] == 1
-    b_load = np.where(b_once, np.where(j == 0, traffic.b_read[gemm], 0), traffic.b_read[gemm] * share)
+    share = (done - before) / extent[gemm]
+    # the operand the streamed axis does not cut (B when m streams, A when n does) is reused by
+    # every step; fetched once, it all arrives with each instance's first step
+    a_read, b_read = traffic.a_read[gemm], traffic.b_read[gemm]
+    reused = np.where(on_m[gemm], b_read, a_read)
+    once = np.where(on_m[gemm], traffic.b_fetches[gemm], traffic.a_fetches[gemm]) == 1
+    cut = np.where(on_m[gemm], a_read, b_read) * share
+    total = cut + np.where(once, np.where(j == 0, reused, 0), reused * share)
     # operands stream in tile by tile: a step starts with its first array tile's share
-    tn = -(-g.n[gemm] // a.cols)
-    tiles = np.where(ws[gemm], -(-g.k_eff[gemm] // a.rows) * tn, -(-(done - before) // a.rows) * tn)
-    total = traffic.a_read[gemm] * share + b_load
+    tiles = per_flow(flows, lambda f, i: f.tiles_per_step(_rows(g, gemm[i]), (done - before)[i], arch))
     load = total / tiles
     stream = total - load
     write = traffic.dram_write[gemm] * share
@@ -73,6 +78,16 @@ def gemm_steps(g: GemmTable, traffic: Traffic, arch: Arch) -> Steps:
     gemm, compute = gemm[order], compute[order]
     return Steps(gemm, compute, _memory_cycles(g, traffic, arch, gemm, compute), load[order], stream[order],
                  write[order])
+
+
+def _rows(table, index):
+    """Rows ``index`` of a GEMM table or of a per-GEMM dataclass of arrays."""
+    if isinstance(index, slice):
+        return table
+    if hasattr(table, "take"):
+        return table.take(index)
+    return type(table)(**{name: ({k: v[index] for k, v in value.items()} if isinstance(value, dict) else value[index])
+                          for name, value in vars(table).items()})
 
 
 def _memory_cycles(g: GemmTable, traffic: Traffic, arch: Arch, gemm: np.ndarray, compute: np.ndarray) -> np.ndarray:

@@ -32,7 +32,8 @@ def tile(rng, rows: int, k: int, cols: int, n: int, m: int):
 
 
 def model_cycles(ws: bool, rows: int, cols: int, k_eff: int) -> int:
-    t = array_cycles(CFG.rows, CFG.cols, ws, rows, cols, k_eff, CFG.acc_latency, False, True)
+    t = array_cycles(CFG.rows, CFG.cols, "weight_stationary" if ws else "output_stationary", rows, cols, k_eff,
+                     CFG.acc_latency, False, True)
     return int(t.cycles)
 
 

@@ -9,7 +9,8 @@ import pytest
 from sparseloom.arch.schema import NMPattern, load_arch
 from sparseloom.dataflow.gemms import build_gemms
 from sparseloom.dataflow.search import search
-from sparseloom.dataflow.tiling import max_m_tile, tile_fits
+from sparseloom.dataflow.flows import FLOWS
+from sparseloom.dataflow.tiling import max_chunk, tile_fits
 from sparseloom.sim.ablation import with_options
 from sparseloom.sim.cost import gemm_cost
 from sparseloom.sim.simulate import simulate
@@ -38,15 +39,19 @@ def small_workload(batch=2) -> Workload:
     replace(BASE, array=replace(BASE.array, rows=8, cols=4)),
     replace(BASE, buffers=[replace(b, size_kib=1) for b in BASE.buffers]),
     with_options(replace(BASE, array=replace(BASE.array, rows=4, cols=4)), interleave=False),
+    replace(BASE, array=replace(BASE.array, rows=8, cols=8, dataflows=list(FLOWS))),
 ])
 def test_brute_force_optimum(arch):
     g = build_gemms(small_workload(), arch)
     choice = search(g, arch, cost(arch))
+    interleaves = (False, True) if arch.dataflow_options.interleave else (False,)
     for i in range(len(g)):
-        # every dataflow x loop order x chunk length from 1 to m, kept where legal
-        flows, tiles, orders = zip(*[(f, t, o) for f in arch.array.dataflows for o in (False, True)
-                                     for t in (range(1, int(g.m[i]) + 1) if f == "weight_stationary" else [int(g.m[i])])])
-        every = g.take(np.full(len(flows), i)).mapped(np.array(flows), np.array(tiles), np.array(orders))
+        # every dataflow x interleave x loop order x chunk length over the whole streamed axis
+        def lengths(f):  # every chunk the dataflow can mean, 1 to all of what it counts
+            return range(1, int(FLOWS[f].chunk_extent(g.take(np.array([i])), arch)[0]) + 1)
+        flows, tiles, orders, ils = zip(*[(f, t, o, il) for f in arch.array.dataflows for o in (False, True)
+                                          for il in interleaves for t in lengths(f)])
+        every = g.take(np.full(len(flows), i)).mapped(np.array(flows), np.array(tiles), np.array(orders), np.array(ils))
         legal = tile_fits(every, arch)
         keys = gemm_cost(every, arch).ranking()
         best_brute = min(tuple(float(k[j]) for k in keys) for j in np.flatnonzero(legal))
@@ -62,8 +67,7 @@ def test_only_supported_and_fitting_mappings():
         g = schedule.gemms
         assert set(g.dataflow) <= set(arch.array.dataflows)
         assert tile_fits(g, arch).all()
-        ws = g.dataflow == "weight_stationary"
-        assert (g.m_tile[ws] <= max_m_tile(g, arch)[ws]).all()
+        assert (g.chunk <= max_chunk(g, arch)).all()
 
 
 @pytest.mark.parametrize("trace", ["resnet50_2of8", "deit_small_2of8", "vgg19_2of8"])
@@ -81,5 +85,5 @@ def test_never_worse_than_the_default(trace):
 def test_search_is_deterministic():
     w = load_workload(RESNET50_2OF8)
     a, b = simulate(BASE, w).schedule, simulate(BASE, w).schedule
-    assert (a.gemms.dataflow == b.gemms.dataflow).all() and (a.gemms.m_tile == b.gemms.m_tile).all()
+    assert (a.gemms.dataflow == b.gemms.dataflow).all() and (a.gemms.chunk == b.gemms.chunk).all()
     assert (a.choice.ranked == b.choice.ranked).all()

@@ -1,0 +1,56 @@
+"""The dataflows, one module each, behind one interface (:class:`.base.Dataflow`).
+
+``FLOWS`` maps the arch file's names to the implementations; :func:`per_flow` is the one place
+that splits a GEMM table by dataflow: it calls a method of each GEMM's dataflow on that
+dataflow's rows and puts the results back in table order. A new dataflow is a new module here
+plus its entry in ``FLOWS``.
+"""
+from __future__ import annotations
+
+from dataclasses import fields, is_dataclass
+
+import numpy as np
+
+from .base import ArrayTiming, Dataflow, Machine, Reuse, Shape
+from .input_stationary import InputStationary
+from .output_stationary import OutputStationary
+from .weight_stationary import WeightStationary
+
+FLOWS: dict[str, Dataflow] = {f.name: f for f in (WeightStationary(), OutputStationary(), InputStationary())}
+NAMES = tuple(FLOWS)
+
+
+def flow(name: str) -> Dataflow:
+    return FLOWS[str(name)]
+
+
+def per_flow(dataflow: np.ndarray, call):
+    """``call(flow, index)`` for each dataflow present (``index``: its positions in ``dataflow``),
+    results (arrays, dicts of arrays or dataclasses of arrays) scattered back into one."""
+    dataflow = np.asarray(dataflow)
+    unknown = set(np.unique(dataflow).tolist()) - set(FLOWS)
+    if unknown:
+        raise ValueError(f"unknown dataflow(s) {sorted(unknown)}; expected one of {', '.join(FLOWS)}")
+    parts = [(np.flatnonzero(dataflow == name), FLOWS[name]) for name in FLOWS]
+    parts = [(index, f) for index, f in parts if len(index)] or [(np.zeros(0, np.int64), next(iter(FLOWS.values())))]
+    if len(parts) == 1 and len(parts[0][0]) == len(dataflow):
+        return call(parts[0][1], slice(None))
+    results = [(index, call(f, index)) for index, f in parts]
+    return _merge(results, len(dataflow))
+
+
+def _merge(results, size):
+    first = results[0][1]
+    if isinstance(first, dict):
+        return {key: _merge([(i, r[key]) for i, r in results], size) for key in first}
+    if is_dataclass(first):
+        return type(first)(**{f.name: _merge([(i, getattr(r, f.name)) for i, r in results], size)
+                              for f in fields(first)})
+    dtype = np.result_type(*[np.asarray(r).dtype for _, r in results])
+    out = np.zeros(size, dtype)
+    for index, values in results:
+        out[index] = np.broadcast_to(values, (len(index),))
+    return out
+
+
+__all__ = ["FLOWS", "NAMES", "flow", "per_flow", "ArrayTiming", "Dataflow", "Machine", "Reuse", "Shape"]

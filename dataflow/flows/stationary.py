@@ -1,0 +1,132 @@
+"""Tile timing of a stationary-operand systolic array (weight- and input-stationary).
+
+One operand's tile (``kt`` reduction rows x ``xt`` columns, ``kt <= R``, ``xt <= C``) sits in the
+PEs; the other streams through, one vector per cycle, skewed by one cycle per row and column.
+The streamed axis (length ``S``) runs in chunks of ``s`` vectors, and every chunk visits every
+stationary tile (``tk`` k-tiles x ``tx`` column tiles). Partial sums leave the bottom row into
+the output-buffer accumulator (latency ``L``), which adds the partial sums of successive k-tiles.
+
+The machine, tile by tile (``S_i``: the cycle tile i's first vector enters; times from the first
+preload's start):
+
+- Preload: a stationary tile of ``kt`` rows takes ``p = preload(kt)`` cycles, shifted in from the
+  top with the same column skew as the stream. With a double buffer the next tile loads into
+  shadow registers from ``S_i`` on (each PE swaps when the next tile's first vector reaches it);
+  without one it loads after tile i's stream has entered (``S_i + s``).
+- Interleave mapping on: tiles go back to back in the order (k-tile outer, column tile inner), so
+  ``tx`` independent column tiles separate two dependent k-tiles:
+  ``S_{i+1} >= S_i + max(s, p_{i+1})`` (double buffer) or ``S_i + s + p_{i+1}``.
+- Interleave off: each tile leaves the array before the next enters, in the order (column tile
+  outer, k-tile inner): ``S_{i+1} >= S_i + s + R + xt_i - 2`` (+ ``p_{i+1}`` without a double
+  buffer; with one, ``S_{i+1} >= S_i + p_{i+1}``).
+- Accumulator hazard: a tile that adds to the partial sums of the previous k-tile of the same
+  column tile and chunk waits until that one's adds are written: ``S_i >= S_dep + L``.
+- A tile's last partial sum is written at ``S_i + s + xt + R - 2 + L``; the GEMM ends with the
+  last of these.
+
+The functions below are this recurrence in closed form (all tiles of a k-tile share ``p``; only
+the last k-tile and the last column tile are smaller), vectorised over GEMMs. Cycles never
+decrease when S, the column extent or the reduction grows, and ``tests/test_timing.py`` checks
+the closed form against the recurrence stepped tile by tile.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import ArrayTiming, Machine, cdiv
+
+_int = np.int64
+
+
+def stationary_timing(machine: Machine, stream, columns, reduction, chunk, interleave, expand) -> ArrayTiming:
+    """Cycles of GEMMs whose stationary tiles span ``reduction`` x ``columns`` and whose streamed
+    axis is ``stream`` long, in chunks of ``chunk`` (<= 0: one chunk). ``expand`` (>= 1) is the
+    number of dense rows loaded per executed stationary row (1 for a weight tile)."""
+    R, C, L = _int(machine.rows), _int(machine.cols), _int(machine.acc_latency)
+    S, X, K = (np.asarray(v, _int) for v in (stream, columns, reduction))
+    s = np.where(np.asarray(chunk) > 0, np.minimum(chunk, S), S).astype(_int)
+    interleave = np.asarray(interleave, bool)
+    expand = np.asarray(expand, float)
+
+    tk, tx, chunks = cdiv(K, R), cdiv(X, C), cdiv(S, s)
+    s_last = S - (chunks - 1) * s
+    x_last = X - (tx - 1) * C
+    k_last = K - (tk - 1) * R
+
+    def preload(rows):  # dense rows loaded for ``rows`` executed rows (rounding kept exact for integers)
+        return np.ceil(rows * expand - 1e-9).astype(_int)
+
+    p_full, p_last = preload(np.minimum(R, K)), preload(k_last)
+    p_first = np.where(tk >= 2, p_full, p_last)
+    db = machine.weight_double_buffer
+
+    def ends(dep):
+        """Cycles of the whole GEMM with dependency latency ``dep`` (0: no accumulator constraint)."""
+        def per_chunk(length):
+            args = (length, tk, tx, x_last, C, R, p_full, p_last, p_first, dep, db, L)
+            return [np.where(interleave, a, b) for a, b in zip(_interleaved(*args), _sequential(*args))]
+
+        span_full, gap_full, _ = per_chunk(s)
+        end_last = per_chunk(s_last)[2]
+        return p_first + (chunks - 1) * (span_full + gap_full) + end_last
+
+    cycles = ends(L)
+    free = ends(0)                      # the same order with no accumulator constraint
+    busy = tk * tx * S
+    return ArrayTiming(cycles, busy, free - busy, cycles - free)
+
+
+def _gap(s, p, db):
+    return np.maximum(s, p) if db else s + p
+
+
+def _interleaved(s, tk, tx, x_last, C, R, p_full, p_last, p_first, dep, db, L):
+    """(first-to-last tile span, gap to the next chunk's first tile, end from the first tile)."""
+    P, Pl = _gap(s, p_full, db), _gap(s, p_last, db)
+    D = np.maximum(tx * P, dep)                        # one full k-tile group to the next
+    multi = tk >= 2
+    base = np.where(multi, (tk - 2) * D, 0)           # start of the group before the last (tk >= 2)
+
+    def start_in_last(t):                             # last k-tile group, column tile t
+        return np.where(multi, base + np.maximum((tx - 1) * P + (t + 1) * Pl, t * P + dep), t * Pl)
+
+    last = start_in_last(tx - 1)
+    before = np.where(tx >= 2, start_in_last(np.maximum(tx - 2, 0)) + C, 0)
+    end = np.maximum(last + x_last, before) + s + R - 2 + L
+    return last, _gap(s, p_first, db), end
+
+
+def _sequential(s, tk, tx, x_last, C, R, p_full, p_last, p_first, dep, db, L):
+    """(first-to-last tile span, gap to the next chunk's first tile, end from the first tile)."""
+    def base(xt, p):
+        drained = s + R + xt - 2
+        return np.maximum(drained, p) if db else drained + p
+
+    def within(xt):                                   # k-tile to k-tile of one column tile
+        return np.where(tk >= 2, (tk - 2) * np.maximum(base(xt, p_full), dep)
+                        + np.maximum(base(xt, p_last), dep), 0)
+
+    span = (tx - 1) * (within(C) + base(C, p_first)) + within(x_last)
+    end = span + s + x_last + R - 2 + L
+    return span, base(x_last, p_first), end
+
+
+EXHAUSTIVE = 64        # chunks up to this length are all tried by the search
+CHUNK_COUNTS = 16      # longer axes: the lengths that split it evenly into the fewest 16 counts
+
+
+def chunk_lengths(extent: int, longest: int, rows: int) -> list[int]:
+    """Chunk lengths worth trying for a streamed axis of ``extent`` units: every one up to 64,
+    else the even splits into the fewest 16 chunk counts and the array's rows times powers of 2."""
+    longest = max(1, min(extent, longest))
+    if longest <= EXHAUSTIVE:
+        return list(range(1, longest + 1))
+    fewest = -(-extent // longest)
+    even = {-(-extent // c) for c in range(fewest, fewest + CHUNK_COUNTS)}
+    powers = {rows << j for j in range(0, 40) if rows << j <= longest}
+    return sorted(even | powers | {longest})
+
+
+def longest_chunk(arch, per_unit_bytes, extent) -> np.ndarray:
+    """The longest chunk whose partial sums fit the output buffer's usable capacity."""
+    return np.clip(arch.buffer_for("output").usable_bytes // np.maximum(per_unit_bytes, 1), 0, extent).astype(_int)

@@ -1,0 +1,82 @@
+"""Weight-stationary: a B tile (k on the rows, n on the columns) stays in the PEs; the rows of A
+stream through, in chunks of ``chunk`` rows that each visit every weight tile.
+
+N:M: a PE holds one kept weight and its index; its M:1 multiplexer picks the matching activation
+among the M of its group, so a tile of R executed rows covers R M/N dense inputs, every one of
+which streams past (the A stream is dense). Timing: :mod:`.stationary` with the weights'
+``kt`` rows preloaded in ``kt`` cycles. A chunk keeps its partial sums in the output buffer while
+the k-tiles accumulate: one column tile's worth (``chunk x C``) when the tiles run one after
+another, every column tile's (``chunk x n``) under the interleave mapping.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import ArrayTiming, Dataflow, Machine, Reuse, Shape, cdiv
+from .stationary import chunk_lengths, longest_chunk, stationary_timing
+
+
+class WeightStationary(Dataflow):
+    name, short, title = "weight_stationary", "WS", "weight-stationary"
+    stream_axis, area_proxy = "m", "weight_stationary"
+    chunk_meaning = "rows of A per visit of the weight tiles"
+
+    def timing(self, machine: Machine, shape: Shape) -> ArrayTiming:
+        return stationary_timing(machine, shape.m, shape.n, shape.k, shape.chunk, shape.interleave, 1.0)
+
+    def _psum_bytes(self, g, arch):
+        """Output-buffer bytes per chunk unit while its k-tiles accumulate: one column tile's
+        partial sums one after another, every column tile's under the interleave mapping."""
+        return np.where(g.interleave, g.n, np.minimum(g.n, arch.array.cols)) * arch.accumulator_bytes
+
+    def chunk_extent(self, g, arch):
+        return g.m.astype(np.int64)
+
+    def max_chunk(self, g, arch):
+        return longest_chunk(arch, self._psum_bytes(g, arch), g.m)
+
+    def chunk_candidates(self, extent, longest, arch):
+        return chunk_lengths(extent, longest, arch.array.rows)
+
+    def default_chunk(self, g, arch):
+        by_output = arch.buffer_for("output").usable_bytes // self._psum_bytes(g, arch)
+        a_bytes = g.a_elems * arch.operand_bytes
+        by_input = arch.buffer_for("input").usable_bytes * g.m // np.maximum(a_bytes, 1)
+        # a chunk shorter than the array's rows would wait on every preload: refetch A instead
+        by_input = np.maximum(by_input, arch.array.rows)
+        return np.clip(np.minimum(by_output, by_input), 1, g.m).astype(np.int64)
+
+    def reuse(self, g, arch, a_bytes, b_bytes, b_stream) -> Reuse:
+        R, C, acc = arch.array.rows, arch.array.cols, arch.accumulator_bytes
+        tk, tn = cdiv(g.k_eff, R), cdiv(g.n, C)
+        chunks = cdiv(g.m, g.chunk)
+        # rows of A outermost: a chunk's A rows are reused across the n-tiles (fetched once if they
+        # fit), B walked again per chunk; columns of B outermost: B's column block is reused
+        # across the chunks, A walked per n-tile
+        a_block = np.where(g.n_outer, a_bytes, a_bytes * g.chunk / g.m)
+        b_block = np.where(g.n_outer, b_bytes / tn, b_bytes)
+        out = g.m * g.n * acc
+        return Reuse(a_block, tn, b_block, chunks, tn * g.m * g.k * arch.operand_bytes, chunks * b_stream,
+                     tk * out, (tk - 1) * out)
+
+    def smallest_tile_bytes(self, g, arch):
+        a, op = arch.array, arch.operand_bytes
+        expand = g.k / np.maximum(g.k_eff, 1)                  # dense inputs behind one executed row
+        rows, cols = np.minimum(a.rows, g.k_eff), np.minimum(a.cols, g.n)
+        return {"input": np.ceil(rows * expand) * op,
+                "weight": rows * cols * (op + g.meta_bits / 8),
+                "output": self._psum_bytes(g, arch)}
+
+    def units_per_step(self, g, traffic, arch):
+        return g.chunk
+
+    def tiles_per_step(self, g, units, arch):
+        return cdiv(g.k_eff, arch.array.rows) * cdiv(g.n, arch.array.cols)
+
+    def describe(self, g, arch):
+        R, C = arch.array.rows, arch.array.cols
+        chunks = -(-int(g.m[0]) // int(g.chunk[0]))
+        order = "columns of B outermost" if g.n_outer[0] else "rows of A outermost"
+        tiles = "interleaved, back to back" if g.interleave[0] else "one after another"
+        return (f"weight-stationary, A in {chunks} chunk(s) of {int(g.chunk[0]):,} rows, "
+                f"{-(-int(g.k_eff[0]) // R)} x {-(-int(g.n[0]) // C)} weight tiles ({tiles}), {order}")
