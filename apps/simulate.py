@@ -8,6 +8,7 @@ from pathlib import Path
 from ..arch.schema import load_arch
 from ..core.atomic import write_text
 from ..core.errors import CapacityError, InputError
+from ..dataflow.schedule import load_schedule, schedule_yaml
 from ..reports.explain import explain_text
 from ..reports.table import ablation_text, csv_text, json_text, text_table
 from ..sim.ablation import ablation, with_options
@@ -34,6 +35,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--ablation", action="store_true",
                    help="run all optimisations off, then switch on interleave, pre-generation, offline scheduling")
     p.add_argument("--explain", metavar="LAYER", help="show the mapping chosen for each phase of LAYER and the runner-up")
+    p.add_argument("--save-schedule", type=Path, metavar="FILE",
+                   help="write the schedule that was run (YAML: per GEMM its dataflow, chunk, loop order, "
+                        "interleave and executed pattern) to FILE")
+    p.add_argument("--schedule", type=Path, metavar="FILE",
+                   help="run this schedule (e.g. one --save-schedule wrote, pinned or edited) instead of the "
+                        "dataflow compiler's")
     return p
 
 
@@ -50,10 +57,16 @@ def main(argv: list[str] | None = None) -> int:
             workload = workload.with_batch(args.batch)
         if args.timeline and args.fidelity != "event":
             raise InputError("--timeline", "", "a timeline needs --fidelity event")
+        if args.schedule and args.ablation:
+            raise InputError("--schedule", "", "an ablation schedules each configuration itself; "
+                                               "drop --schedule or --ablation")
+        schedule = load_schedule(args.schedule, workload, arch) if args.schedule else None
         if args.ablation:
             print(ablation_text(ablation(arch, workload, args.fidelity), arch.name, workload.meta.name, args.fidelity))
             return 0
-        result = simulate(arch, workload, args.fidelity, args.timeline)
+        result = simulate(arch, workload, args.fidelity, args.timeline, schedule)
+        if args.save_schedule:
+            write_text(args.save_schedule, schedule_yaml(result.schedule, workload, arch))
         if args.explain:
             print(explain_text(result, args.explain))
             return 0

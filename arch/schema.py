@@ -52,10 +52,21 @@ class NMPattern:
     def satisfied_by(self, other: "NMPattern") -> bool:
         """True if every tensor that is ``other``-sparse is also ``self``-sparse.
 
-        Each group of ``self.m`` lies inside one group of ``other.m`` when ``self.m`` divides
-        ``other.m``, so it holds at most ``other.n`` nonzeros.
+        The worst ``other``-sparse tensor puts as many nonzeros as it may into one aligned group
+        of ``self.m``: for each group of ``other.m`` that the window overlaps, ``min(other.n,
+        overlap)``. ``self`` holds it if no window (over one period of both groupings) exceeds
+        ``self.n``: a 4:8 array runs a 1:2 tensor, a 2:4 array a 2:8 one, a 1:4 array not a 2:8 one.
         """
-        return self.dense or (other.m % self.m == 0 and other.n <= self.n)
+        if self.dense:
+            return True
+        period = math.lcm(self.m, other.m)
+        for start in range(0, period, self.m):
+            end, worst = start + self.m, 0
+            for group in range(start // other.m * other.m, end, other.m):
+                worst += min(other.n, min(end, group + other.m) - max(start, group))
+            if worst > self.n:
+                return False
+        return True
 
     def __str__(self) -> str:
         return "dense" if self.dense else f"{self.n}:{self.m}"
@@ -85,11 +96,13 @@ class Array:
 class Sparsity:
     nm_patterns: list[str]
     max_m: int = field(metadata=POSITIVE)
-    index_bits_per_nonzero: int = field(metadata=NON_NEGATIVE)
     activation_skipping: bool   # skip zero activations/gradients: OS rows skip them, WS gates the MAC
     # how unstructured weights are stored, if at all: per-column CSR or bitmap, or block (weight
     # tiles of R rows that are all zero are skipped; kept tiles run dense)
     unstructured_format: Literal["none", "bitmap", "csr", "block"] = "none"
+    # a fixed index width the hardware stores per kept value; omitted: ceil(log2 M) of the pattern
+    # each GEMM executes (a 2:4 GEMM on an 8-wide array stores 2 bits, not 3)
+    index_bits_per_nonzero: Optional[int] = field(default=None, metadata=NON_NEGATIVE)
 
     def problems(self):
         parsed = []
@@ -104,7 +117,7 @@ class Sparsity:
         if not any(p.dense for p in parsed):
             yield "nm_patterns", "expected a dense entry ('dense' or N == M) so dense layers can run"
         need = math.ceil(math.log2(self.max_m)) if self.max_m > 1 else 0
-        if self.index_bits_per_nonzero < need:
+        if self.index_bits_per_nonzero is not None and self.index_bits_per_nonzero < need:
             yield "index_bits_per_nonzero", f"expected >= ceil(log2(max_m)) = {need} bits to address {self.max_m} positions"
 
     @cached_property

@@ -16,6 +16,7 @@ writes dX; WU reads dY and X and writes dW in the accumulator datatype.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -84,20 +85,24 @@ class GemmTable:
                        n_outer=np.asarray(n_outer, bool), interleave=np.asarray(interleave, bool))
 
 
-def build_gemms(workload: Workload, arch: Arch) -> GemmTable:
-    """All array GEMMs of one iteration of ``workload`` on ``arch``, under the default mapping."""
+def build_gemms(workload: Workload, arch: Arch, executes: dict | None = None) -> GemmTable:
+    """All array GEMMs of one iteration of ``workload`` on ``arch``, under the default mapping.
+
+    ``executes`` maps ``(layer index, phase)`` to the N:M pattern a GEMM's sparse operand is
+    executed in (default: :func:`execution_pattern`); a schedule file sets it.
+    """
     rows = []
     batch = workload.meta.batch_size
     training = workload.meta.mode == "training"
+    executes = executes or {}
     for index, layer in enumerate(workload.layers):
-        rows.append(_row(index, layer, "FF", batch, arch))
-        if training and layer.input_grad:
-            rows.append(_row(index, layer, "BP", batch, arch))
-        if training:
-            rows.append(_row(index, layer, "WU", batch, arch))
+        for phase in PHASES:
+            if phase == "FF" or (training and (phase == "WU" or layer.input_grad)):
+                rows.append(_row(index, layer, phase, batch, arch, executes.get((index, phase))))
     names = [name for name in GemmTable.__dataclass_fields__ if name not in ("meta_bits", "chunk", "n_outer", "interleave")]
     cols = {name: np.array(col) for name, col in zip(names, zip(*rows))}
-    cols["meta_bits"] = np.where(cols["b_compressed"] == 1, arch.sparsity.index_bits_per_nonzero, 0).astype(float)
+    cols["meta_bits"] = np.where(cols["b_compressed"] == 1, [index_bits(arch, NMPattern.parse(p)) for p in cols["pattern"]],
+                                 0).astype(float)
     if workload.meta.sparsity.method == "unstructured" and arch.sparsity.unstructured_format != "none":
         _unstructured(cols, workload, arch)
     cols["n_outer"] = np.zeros(len(rows), bool)
@@ -146,7 +151,14 @@ def gemm_names(g: GemmTable, workload: Workload) -> list[str]:
     return [f"layer {workload.layers[i].name} {p}" for i, p in zip(g.layer, g.phase)]
 
 
-def _row(index: int, layer: Layer, phase: str, batch: int, arch: Arch) -> tuple:
+def index_bits(arch: Arch, executed: NMPattern) -> int:
+    """Metadata bits stored per kept value: the arch's fixed index width if it states one, else
+    ceil(log2 M) of the pattern executed."""
+    fixed = arch.sparsity.index_bits_per_nonzero
+    return fixed if fixed is not None else (0 if executed.dense else math.ceil(math.log2(executed.m)))
+
+
+def _row(index: int, layer: Layer, phase: str, batch: int, arch: Arch, executed: NMPattern | None) -> tuple:
     g = layer.groups
     cg, kg = layer.C // g, layer.K // g
     window = layer.R * layer.S
@@ -166,7 +178,7 @@ def _row(index: int, layer: Layer, phase: str, batch: int, arch: Arch) -> tuple:
     else:
         pattern, group_len, reps = NMPattern(1, 1), pixels, 1
         m, n, k, a, b, c = kg, cg * window, pixels, y, x, w
-    executed = execution_pattern(arch, pattern)
+    executed = executed or execution_pattern(arch, pattern)
     k_eff = compressed_length(group_len, reps, executed)
     k_useful = compressed_length(group_len, reps, pattern)
     compressed = int(layer.has_weights and phase != "WU" and not executed.dense)

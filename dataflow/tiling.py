@@ -52,7 +52,7 @@ def capacity_error(g, arch: Arch, name: str, source: str = "") -> CapacityError:
                 f"{operand} operand, but {arch.name}'s {buffer.name} offers {buffer.usable_bytes:,} B{half}; "
                 f"enlarge buffers[{buffer.name}].size_kib or use a smaller array")
     f = flow(g.dataflow[0])
-    return CapacityError(f"{where}{name}: a {f.title} chunk of {int(g.chunk[0]):,} ({f.chunk_meaning}) is not legal "
+    return CapacityError(f"{where}{name}: {'an' if f.title[0] in 'aeiou' else 'a'} {f.title} chunk of {int(g.chunk[0]):,} ({f.chunk_meaning}) is not legal "
                          f"on {arch.name}: expected 1 to {max(int(max_chunk(g, arch)[0]), 1):,}")
 
 

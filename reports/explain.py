@@ -19,7 +19,8 @@ def explain_text(result: Result, layer_name: str) -> str:
     schedule, arch = result.schedule, result.arch
     lines = [f"layer {layer_name} of {result.workload.meta.name} on {arch.name} ({result.fidelity} fidelity); "
              + ("mappings from the offline search (cost: cycles, then array cycles, DRAM bytes, energy)"
-                if schedule.choice else "offline scheduling off: the fixed default mapping per phase")]
+                if schedule.choice else f"mappings from the schedule file {schedule.source}" if schedule.source
+                else "offline scheduling off: the fixed default mapping per phase")]
     for row in result.rows[(result.rows.layer == index) & (result.rows.engine == "array")].itertuples():
         gemm = int(np.flatnonzero((schedule.gemms.layer == index) & (schedule.gemms.phase == row.phase))[0])
         lines += ["", f"{row.phase}: GEMM M={row.m} N={row.n} K={row.k} ({row.pattern}, executes K={row.k_eff})"

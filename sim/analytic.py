@@ -14,13 +14,14 @@ import numpy as np
 import pandas as pd
 
 from ..arch.schema import Arch
+from ..dataflow.schedule import Schedule
 from ..workloads.trace import Workload
 from .results import Result, finish, prepare
 from .side_engines import share, sparse_copies
 
 
-def simulate_analytic(arch: Arch, workload: Workload) -> Result:
-    p = prepare(arch, workload)
+def simulate_analytic(arch: Arch, workload: Workload, schedule: Schedule | None = None) -> Result:
+    p = prepare(arch, workload, schedule)
     rows = p.rows.copy()
     c = p.cost
     rows["cycles"] = c.cycles

@@ -28,6 +28,7 @@ import pandas as pd
 import simpy
 
 from ..arch.schema import Arch
+from ..dataflow.schedule import Schedule
 from ..workloads.trace import Workload
 from .results import Result, finish, prepare
 from .side_engines import share, sparse_copies
@@ -67,8 +68,9 @@ class Dram:
         return end + self.latency
 
 
-def simulate_event(arch: Arch, workload: Workload, timeline_path: Path | None = None) -> Result:
-    p = prepare(arch, workload)
+def simulate_event(arch: Arch, workload: Workload, timeline_path: Path | None = None,
+                   schedule: Schedule | None = None) -> Result:
+    p = prepare(arch, workload, schedule)
     g, order = p.schedule.gemms, p.schedule.order
     rank = np.empty(len(order), np.int64)
     rank[order] = np.arange(len(order))

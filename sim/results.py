@@ -39,8 +39,9 @@ class Prepared:
     side: pd.DataFrame      # side-engine rows (empty for inference)
 
 
-def prepare(arch: Arch, workload: Workload) -> Prepared:
-    schedule = make_schedule(workload, arch, lambda table: gemm_cost(table, arch).ranking())
+def prepare(arch: Arch, workload: Workload, schedule: Schedule | None = None) -> Prepared:
+    """Schedule ``workload`` (unless a schedule is given) and cost it."""
+    schedule = schedule or make_schedule(workload, arch, lambda table: gemm_cost(table, arch).ranking())
     g = schedule.gemms
     c = gemm_cost(g, arch)
     t, tr, cnt = c.timing, c.traffic, g.count
@@ -62,7 +63,7 @@ def prepare(arch: Arch, workload: Workload) -> Prepared:
         "energy_buffer_pj": c.energy_buffer_pj,
         "energy_dram_pj": c.energy_dram_pj,
     })
-    return Prepared(schedule, c, rows, side_engine_rows(workload, arch))
+    return Prepared(schedule, c, rows, side_engine_rows(workload, arch, g))
 
 
 def finish(arch: Arch, workload: Workload, fidelity: str, prepared: Prepared, gemm_rows: pd.DataFrame,

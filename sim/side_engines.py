@@ -1,8 +1,8 @@
 """Work of the side engines in one training iteration: the N:M pruning unit and the weight update.
 
-Pruning: each sparse direction of a layer (forward copy, and backward copy when the layer has a
+Pruning: each pruned direction of a layer (forward copy, and backward copy when the layer has a
 backward-data GEMM) streams every weight through a lane's top-N sorter, ``cycles_per_element``
-each (one group of M in M cycles). With pre-generation the pruning is fused with the weight
+each (one group of M in M cycles), and writes the copy its GEMM reads. With pre-generation the pruning is fused with the weight
 update and reads no weights of its own; without it, it reads the master weights again.
 Weight update (SGD with momentum, in ``weight_update.precision``): reads weight, momentum and
 gradient, writes weight and momentum, and writes the FP16 working copy for a dense direction.
@@ -13,33 +13,40 @@ import numpy as np
 import pandas as pd
 
 from ..arch.schema import DTYPE_BYTES, Arch
+from ..dataflow.gemms import GemmTable
 from ..workloads.trace import Workload
+from .traffic import weight_copy_bytes
 
 
-def side_engine_rows(workload: Workload, arch: Arch) -> pd.DataFrame:
-    """One PRUNE and one UPDATE row per layer with weights (empty for inference)."""
+def side_engine_rows(workload: Workload, arch: Arch, g: GemmTable) -> pd.DataFrame:
+    """One PRUNE and one UPDATE row per layer with weights (empty for inference).
+
+    The copies come from the schedule's GEMMs ``g``: each FF and BP GEMM reads its weight copy in
+    the pattern it executes. A copy of a pruned direction (the layer's own pattern is N:M) is
+    written by the pruning unit in that executed format (compressed, or dense with the pruned
+    weights zeroed where the array runs it dense); the dense directions share one FP16 copy that
+    the update engine writes. So the bytes written are exactly the copies the GEMMs read.
+    """
     if workload.meta.mode != "training":
         return pd.DataFrame()
-    op = arch.operand_bytes
     master = DTYPE_BYTES[arch.weight_update.precision]
-    index_bytes = arch.sparsity.index_bits_per_nonzero / 8
     pu, wu, energy = arch.pruning_unit, arch.weight_update, arch.energy
+    copy_bytes = weight_copy_bytes(g, arch) * g.count
     records = []
     for index, layer in enumerate(workload.layers):
         if not layer.has_weights:
             continue
         elements = layer.weights * layer.repeat
-        copies = [layer.fwd_nm] + ([layer.bwd_nm] if layer.input_grad else [])
-        sparse = [p for p in copies if not p.dense]  # the patterns of sparse_copies(layer)
-        if sparse:
-            pruned = len(sparse) * elements
+        reads = [(phase, float(copy_bytes[i])) for i in np.flatnonzero(g.layer == index)
+                 for phase in [str(g.phase[i])] if phase in ("FF", "BP")]
+        pruned = [b for phase, b in reads if phase in sparse_copies(layer)]
+        if pruned:
             read = 0 if arch.dataflow_options.pregenerate else elements * master
-            write = sum(elements * p.density * (op + index_bytes) for p in sparse)
             records.append(_row(index, layer.name, "PRUNE", "pruning",
-                                -(-pruned * pu.cycles_per_element // pu.lanes), pruned * energy.prune_pj_per_element,
-                                read, write, arch))
-        dense_copy = len(sparse) < len(copies)
-        read, write = 3 * elements * master, 2 * elements * master + dense_copy * elements * op
+                                -(-len(pruned) * elements * pu.cycles_per_element // pu.lanes),
+                                len(pruned) * elements * energy.prune_pj_per_element, read, sum(pruned), arch))
+        dense_copy = len(pruned) < len(reads)
+        read, write = 3 * elements * master, 2 * elements * master + dense_copy * elements * arch.operand_bytes
         records.append(_row(index, layer.name, "UPDATE", "update",
                             -(-elements * wu.cycles_per_element // wu.lanes), elements * energy.update_pj_per_element,
                             read, write, arch))

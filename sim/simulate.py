@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..arch.schema import Arch
+from ..dataflow.schedule import Schedule
 from ..workloads.trace import Workload
 from .analytic import simulate_analytic
 from .results import Result
@@ -11,14 +12,17 @@ from .results import Result
 FIDELITIES = ("analytic", "event")
 
 
-def simulate(arch: Arch, workload: Workload, fidelity: str = "analytic", timeline: Path | None = None) -> Result:
-    """Simulate one iteration of ``workload`` on ``arch``; ``timeline`` (event only) writes traces."""
+def simulate(arch: Arch, workload: Workload, fidelity: str = "analytic", timeline: Path | None = None,
+             schedule: Schedule | None = None) -> Result:
+    """Simulate one iteration of ``workload`` on ``arch``; ``timeline`` (event only) writes traces;
+    ``schedule`` (e.g. from :func:`~sparseloom.dataflow.schedule.load_schedule`) replaces the
+    dataflow compiler's."""
     if fidelity == "analytic":
-        return simulate_analytic(arch, workload)
+        return simulate_analytic(arch, workload, schedule)
     if fidelity == "event":
         from .event import simulate_event  # simpy is imported only when needed
 
-        return simulate_event(arch, workload, timeline)
+        return simulate_event(arch, workload, timeline, schedule)
     raise ValueError(f"fidelity must be one of {FIDELITIES}, got {fidelity!r}")
 
 

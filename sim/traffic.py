@@ -34,13 +34,25 @@ class Traffic:
         return self.dram_read + self.dram_write
 
 
+def b_stream_bytes(g: GemmTable, arch: Arch) -> np.ndarray:
+    """Bytes of B one pass over it streams into the array: compressed values and their indices."""
+    op = arch.operand_bytes
+    return np.where(g.b_compressed == 1, g.k_eff * g.n * (op + g.meta_bits / 8), g.k * g.n * op)
+
+
+def weight_copy_bytes(g: GemmTable, arch: Arch) -> np.ndarray:
+    """Bytes of B each GEMM instance reads from DRAM once: its stored copy (compressed with its
+    indices, or dense). The DMA fetches only the elements a GEMM touches: a strided 1x1 conv
+    skips 3 pixels in 4."""
+    return np.where(g.b_compressed == 1, b_stream_bytes(g, arch), np.minimum(g.b_elems, g.k * g.n) * arch.operand_bytes)
+
+
 def gemm_traffic(g: GemmTable, arch: Arch) -> Traffic:
     """Per-GEMM-instance bytes (multiply by ``g.count`` for the layer total)."""
     op, acc = arch.operand_bytes, arch.accumulator_bytes
     inb, wb, outb = (arch.buffer_for(o) for o in ("input", "weight", "output"))
-    b_stream = np.where(g.b_compressed == 1, g.k_eff * g.n * (op + g.meta_bits / 8), g.k * g.n * op)
-    # the DMA fetches only the elements a GEMM touches: a strided 1x1 conv skips 3 pixels in 4
-    b_bytes = np.where(g.b_compressed == 1, b_stream, np.minimum(g.b_elems, g.k * g.n) * op)
+    b_stream = b_stream_bytes(g, arch)
+    b_bytes = weight_copy_bytes(g, arch)
     a_bytes = np.minimum(g.a_elems, g.m * g.k) * op
     c_bytes = g.c_elems * np.where(g.c_acc == 1, acc, op)
 

@@ -129,3 +129,21 @@ def test_pattern_parse(text, n, m):
 ])
 def test_pattern_containment(hw, tensor, ok):
     assert NMPattern.parse(hw).satisfied_by(NMPattern.parse(tensor)) is ok
+
+
+def test_pattern_containment_by_brute_force():
+    # every tensor of two periods that is `tensor`-sparse, checked against `hw` directly
+    import itertools
+    import math
+
+    patterns = [NMPattern(n, m) for m in (1, 2, 3, 4, 6, 8) for n in range(1, m + 1)]
+    for hw in patterns:
+        for tensor in patterns:
+            period = math.lcm(hw.m, tensor.m)
+            holds = True
+            for bits in itertools.product((0, 1), repeat=period):
+                if all(sum(bits[g:g + tensor.m]) <= tensor.n for g in range(0, period, tensor.m)) and \
+                        any(sum(bits[g:g + hw.m]) > hw.n for g in range(0, period, hw.m)):
+                    holds = False
+                    break
+            assert hw.satisfied_by(tensor) is holds, (hw, tensor)

@@ -57,7 +57,10 @@ def test_execution_patterns():
     only_2of4 = replace(sat, sparsity=replace(sat.sparsity, nm_patterns=["dense", "2:4"]))
     assert execution_pattern(only_2of4, NMPattern(2, 8)) == NMPattern(2, 4)   # a 2:8 tensor is 2:4-sparse
     assert execution_pattern(only_2of4, NMPattern(1, 8)) == NMPattern(2, 4)
-    assert execution_pattern(only_2of4, NMPattern(1, 3)).dense
+    # a 1:3 tensor is 2:4-sparse too: an aligned 4-window overlaps at most two 3-groups
+    assert execution_pattern(only_2of4, NMPattern(1, 3)) == NMPattern(2, 4)
+    assert execution_pattern(replace(sat, sparsity=replace(sat.sparsity, nm_patterns=["dense", "1:4"])),
+                             NMPattern(1, 3)).dense
 
 
 def test_attention_matmuls_are_per_sample():
