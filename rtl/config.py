@@ -15,15 +15,15 @@ class RtlConfig:
     lanes: int             # the M:1 multiplexer's width: the widest M the array runs
     op_bits: int
     acc_bits: int
+    # the whole-GEMM engine's output accumulator: cycles from a partial sum leaving the array to
+    # its write (the arch's ``array.accumulator_latency_cycles``); the single-tile arrays of
+    # ``arrays.py`` have a one-cycle result register and are timed with 1
+    acc_latency: int = 1
+    weight_double_buffer: bool = False    # shadow weight registers (``array.weight_double_buffer``)
 
     @property
     def index_bits(self) -> int:
         return max(1, math.ceil(math.log2(self.lanes)))
-
-    @property
-    def acc_latency(self) -> int:
-        """The integer accumulator adds in one cycle (the arch's FP32 adder latency is not built yet)."""
-        return 1
 
     def resized(self, rows: int, cols: int) -> "RtlConfig":
         return replace(self, rows=rows, cols=cols)
@@ -34,4 +34,5 @@ def rtl_config(arch: Arch, source: str = "arch") -> RtlConfig:
         raise InputError(source, "rtl", "missing section: the RTL generators need rtl.operand_bits and "
                                         "rtl.accumulator_bits (an integer datapath)")
     return RtlConfig(arch.array.rows, arch.array.cols, arch.sparsity.max_m, arch.rtl.operand_bits,
-                     arch.rtl.accumulator_bits)
+                     arch.rtl.accumulator_bits, arch.array.accumulator_latency_cycles,
+                     arch.array.weight_double_buffer)

@@ -1,0 +1,131 @@
+"""Run whole GEMMs through :class:`~.gemm_engine.WeightStationaryGemmEngine` in amaranth.sim.
+
+The driver plays the input and weight buffers: it streams the weight rows and the rows of A in
+the engine's tile order, collects every accumulator write the engine shows, and returns C, the
+cycle of the last write (counted in clock edges from the first preload cycle, as
+``sim.timing.array_cycles`` counts) and the cycle ``done`` was seen.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from amaranth.sim import Simulator
+
+from .config import RtlConfig
+from .gemm_engine import WeightStationaryGemmEngine
+
+
+@dataclass(frozen=True)
+class Tile:
+    c0: int      # first row of A of the chunk
+    s: int       # rows of A in the chunk
+    j: int       # k-tile
+    t: int       # column tile
+    kt: int
+    xt: int
+
+
+def tile_order(cfg: RtlConfig, m: int, n: int, k: int, chunk: int, interleave: bool) -> list[Tile]:
+    """The engine's issue order: per chunk, (k-tile, column tile) or (column tile, k-tile)."""
+    R, C = cfg.rows, cfg.cols
+    tk, tx = -(-k // R), -(-n // C)
+    out = []
+    for c0 in range(0, m, chunk):
+        pairs = [(j, t) for j in range(tk) for t in range(tx)] if interleave else \
+            [(j, t) for t in range(tx) for j in range(tk)]
+        out += [Tile(c0, min(chunk, m - c0), j, t, min(R, k - j * R), min(C, n - t * C)) for j, t in pairs]
+    return out
+
+
+def _pad(values, width: int) -> list[int]:
+    return [int(v) for v in values] + [0] * (width - len(values))
+
+
+@dataclass
+class GemmRun:
+    out: np.ndarray
+    last_write: int          # clock edges from the first preload cycle to the last accumulator write
+    done: int                # the cycle ``done`` was seen (equals last_write)
+    writes: int              # accumulator writes (k-tiles x m x n)
+    cycles: int              # clock edges simulated until done
+
+
+def run_gemm(cfg: RtlConfig, a: np.ndarray, values: np.ndarray, index: np.ndarray, n_keep: int, m_group: int,
+             chunk: int | None = None, interleave: bool = True, *, shadow: bool | None = None, early: int = 0,
+             bubbles: float = 0.0, seed: int = 0) -> GemmRun:
+    """C = A @ W for W in N:M-compressed form (``values``/``index`` [k_exec x n]); ``chunk``
+    rows of A per chunk (default all). ``bubbles``: the probability that a stream is not valid
+    in a cycle (the engine must stall and stay exact)."""
+    M, (K, N) = a.shape[0], values.shape
+    chunk = M if not chunk or chunk > M else chunk
+    R, C = cfg.rows, cfg.cols
+    tiles = tile_order(cfg, M, N, K, chunk, interleave)
+    w_items, a_items = [], []
+    for tl in tiles:
+        cols = slice(tl.t * C, tl.t * C + tl.xt)
+        for r in reversed(range(tl.kt)):                         # the tile's lowest row first
+            w_items.append((_pad(values[tl.j * R + r, cols], C), _pad(index[tl.j * R + r, cols], C)))
+        for q in range(tl.s):
+            row = a[tl.c0 + q]
+            lanes = []
+            for r in range(R):
+                vec = [0] * cfg.lanes
+                if r < tl.kt:
+                    g = ((tl.j * R + r) // n_keep) * m_group
+                    group = row[g:g + m_group]
+                    vec[:len(group)] = [int(v) for v in group]
+                lanes.append(vec)
+            a_items.append(lanes)
+    dut = WeightStationaryGemmEngine(cfg, max_m=M, max_n=N, max_k=K, max_chunk=chunk, shadow=shadow, early=early)
+    out = np.zeros((M, N), np.int64)
+    res = {"last": -1, "done": -1, "writes": 0, "cycles": 0}
+    rng = np.random.default_rng(seed)
+    limit = 4 * len(tiles) * (chunk + 2 * R + C + cfg.acc_latency) + 100
+    if bubbles:
+        limit = int(limit / (1 - bubbles) ** 2) + 100
+
+    async def bench(ctx):
+        ctx.set(dut.start, 1)
+        ctx.set(dut.m, M)
+        ctx.set(dut.n, N)
+        ctx.set(dut.k, K)
+        ctx.set(dut.chunk, chunk)
+        ctx.set(dut.interleave, int(interleave))
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        cycle, wi, ai = 0, 0, 0
+        while res["done"] < 0:
+            w_ok = wi < len(w_items) and not (bubbles and rng.random() < bubbles)
+            a_ok = ai < len(a_items) and not (bubbles and rng.random() < bubbles)
+            ctx.set(dut.w_valid, int(w_ok))
+            ctx.set(dut.a_valid, int(a_ok))
+            if wi < len(w_items):
+                ctx.set(dut.w_values, w_items[wi][0])
+                ctx.set(dut.w_index, w_items[wi][1])
+            if ai < len(a_items):
+                ctx.set(dut.a_lanes, a_items[ai])
+            w_taken, a_taken = ctx.get(dut.w_ready) and w_ok, ctx.get(dut.a_ready) and a_ok
+            await ctx.tick()
+            cycle += 1
+            wi += bool(w_taken)
+            ai += bool(a_taken)
+            result = ctx.get(dut.result)
+            for c in range(C):
+                r = result[c]
+                if r.valid:
+                    res["writes"] += 1
+                    res["last"] = cycle
+                    if r.final:
+                        out[r.row, r.col] = r.value
+            if ctx.get(dut.done):
+                res["done"] = cycle
+            if cycle > limit:
+                raise RuntimeError(f"GEMM did not finish in {limit} cycles")
+        res["cycles"] = cycle
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return GemmRun(out, res["last"], res["done"], res["writes"], res["cycles"])
