@@ -58,6 +58,8 @@ def run_gemm(cfg: RtlConfig, a: np.ndarray, values: np.ndarray, index: np.ndarra
     rows of A per chunk (default all). ``bubbles``: the probability that a stream is not valid
     in a cycle (the engine must stall and stay exact)."""
     M, (K, N) = a.shape[0], values.shape
+    if m_group > cfg.lanes:
+        raise ValueError(f"{n_keep}:{m_group} needs {m_group} lanes; the array has {cfg.lanes}")
     chunk = M if not chunk or chunk > M else chunk
     R, C = cfg.rows, cfg.cols
     tiles = tile_order(cfg, M, N, K, chunk, interleave)
