@@ -103,6 +103,12 @@ class Sparsity:
     # a fixed index width the hardware stores per kept value; omitted: ceil(log2 M) of the pattern
     # each GEMM executes (a 2:4 GEMM on an 8-wide array stores 2 bits, not 3)
     index_bits_per_nonzero: Optional[int] = field(default=None, metadata=NON_NEGATIVE)
+    # load-as-sparse, compute-as-dense (Flash-LLM): N:M weights stay compressed in their own
+    # pattern in DRAM and the weight buffer even where the array executes a denser one, and a
+    # decompressor expands them between the weight buffer and the array at this many dense
+    # elements per cycle
+    load_compressed: bool = False
+    decompress_elements_per_cycle: float = field(default=0.0, metadata=NON_NEGATIVE)
 
     def problems(self):
         parsed = []
@@ -116,6 +122,8 @@ class Sparsity:
                 yield f"nm_patterns[{i}]", f"expected M <= max_m ({self.max_m}), got {text!r}"
         if not any(p.dense for p in parsed):
             yield "nm_patterns", "expected a dense entry ('dense' or N == M) so dense layers can run"
+        if self.load_compressed and not self.decompress_elements_per_cycle > 0:
+            yield "decompress_elements_per_cycle", "expected a number > 0 with load_compressed: true"
         need = math.ceil(math.log2(self.max_m)) if self.max_m > 1 else 0
         if self.index_bits_per_nonzero is not None and self.index_bits_per_nonzero < need:
             yield "index_bits_per_nonzero", f"expected >= ceil(log2(max_m)) = {need} bits to address {self.max_m} positions"

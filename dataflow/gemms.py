@@ -16,7 +16,6 @@ writes dX; WU reads dY and X and writes dW in the accumulator datatype.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -24,6 +23,7 @@ import numpy as np
 from ..arch.schema import Arch, NMPattern
 from ..workloads.trace import Layer, Workload
 from .mapping import default_dataflow
+from .formats import MASK_FORMATS, nm
 from .tiling import default_chunk
 
 PHASES = ("FF", "BP", "WU")
@@ -37,13 +37,6 @@ def execution_pattern(arch: Arch, pattern: NMPattern) -> NMPattern:
     """
     fits = [p for p in arch.sparsity.patterns if p.satisfied_by(pattern)]
     return min(fits, key=lambda p: (p.density, p.m))
-
-
-def compressed_length(length: int, reps: int, pattern: NMPattern) -> int:
-    """Reduction length after N:M compression of ``reps`` runs of ``length`` grouped elements."""
-    if pattern.dense:
-        return length * reps
-    return reps * (-(-length // pattern.m)) * pattern.n
 
 
 @dataclass(frozen=True)
@@ -62,7 +55,10 @@ class GemmTable:
     count: np.ndarray        # identical GEMMs (groups x repeat)
     a_elems: np.ndarray      # DRAM tensor read through the input buffer
     b_elems: np.ndarray      # DRAM tensor read through the weight buffer (dense count)
-    b_compressed: np.ndarray  # 1 if B is stored compressed with indices
+    b_compressed: np.ndarray  # 1 if B is executed compressed with indices (``pattern`` is sparse)
+    stored: np.ndarray       # pattern B is stored and moved in (DRAM, weight buffer); "dense" if not compressed
+    k_stored: np.ndarray     # reduction length of the stored copy
+    stored_meta_bits: np.ndarray  # metadata bits per stored value
     c_elems: np.ndarray      # DRAM tensor written from the output buffer
     c_acc: np.ndarray        # 1 if C is written in the accumulator datatype
     a_density: np.ndarray    # measured nonzero fraction of A (activations in FF, dY in BP and WU); 1 if unknown
@@ -99,10 +95,8 @@ def build_gemms(workload: Workload, arch: Arch, executes: dict | None = None) ->
         for phase in PHASES:
             if phase == "FF" or (training and (phase == "WU" or layer.input_grad)):
                 rows.append(_row(index, layer, phase, batch, arch, executes.get((index, phase))))
-    names = [name for name in GemmTable.__dataclass_fields__ if name not in ("meta_bits", "chunk", "n_outer", "interleave")]
+    names = [name for name in GemmTable.__dataclass_fields__ if name not in ("chunk", "n_outer", "interleave")]
     cols = {name: np.array(col) for name, col in zip(names, zip(*rows))}
-    cols["meta_bits"] = np.where(cols["b_compressed"] == 1, [index_bits(arch, NMPattern.parse(p)) for p in cols["pattern"]],
-                                 0).astype(float)
     if workload.meta.sparsity.method == "unstructured" and arch.sparsity.unstructured_format != "none":
         _unstructured(cols, workload, arch)
     cols["n_outer"] = np.zeros(len(rows), bool)
@@ -113,49 +107,30 @@ def build_gemms(workload: Workload, arch: Arch, executes: dict | None = None) ->
 
 
 def _unstructured(cols: dict, workload: Workload, arch: Arch) -> None:
-    """Compress FF and BP weights by their real masks. CSR and bitmap hold each column's own
-    nonzeros (an output channel in FF, an input position in BP), so a tile of C columns takes as
-    many steps as its fullest column: the GEMM's executed reduction is the mean over its column
-    tiles of that maximum (load imbalance). Block skips the R-row blocks of a column tile that
-    are all zero and runs the others dense. The useful reduction is the mean nonzeros per column.
-    CSR stores ceil(log2 K) index bits per nonzero, a bitmap one bit per dense position, block a
-    bit per tile."""
+    """Compress FF and BP weights by their real masks in the arch's unstructured format
+    (:mod:`.formats`); stored as executed."""
     masks = workload.masks()
-    fmt, R, C = arch.sparsity.unstructured_format, arch.array.rows, arch.array.cols
-    cols["k_useful"] = cols["k_useful"].astype(float)
-    cols["pattern"] = cols["pattern"].astype(object)
+    fmt, R, C = MASK_FORMATS[arch.sparsity.unstructured_format], arch.array.rows, arch.array.cols
+    for name in ("k_useful", "meta_bits", "stored_meta_bits"):
+        cols[name] = cols[name].astype(float)
+    for name in ("pattern", "stored"):
+        cols[name] = cols[name].astype(object)
     for i, (layer, phase) in enumerate(zip(cols["layer"], cols["phase"])):
         mask = masks.get((workload.layers[layer].name, "fwd"))
         if mask is None or phase == "WU":
             continue
         flat = mask.reshape(mask.shape[0], -1)
         matrix = flat.T if phase == "FF" else flat            # [reduction x columns] of this GEMM
-        k = cols["k"][i]
-        if fmt == "block":   # per column tile, the R-row blocks holding any nonzero run, dense
-            padded = np.zeros((-(-k // R) * R, matrix.shape[1]), bool)
-            padded[:k] = matrix
-            blocks = padded.reshape(-1, R, matrix.shape[1]).any(1)
-            tiles = [blocks[:, j:j + C].any(1).sum() * R for j in range(0, matrix.shape[1], C)]
-        else:                # per column, its own nonzeros: the fullest column paces a tile
-            per_column = matrix.sum(0)
-            tiles = [per_column[j:j + C].max() for j in range(0, len(per_column), C)]
-        cols["k_eff"][i] = min(k, max(1, int(np.ceil(np.mean(tiles)))))
-        cols["k_useful"][i] = matrix.sum(0).mean()
-        cols["pattern"][i] = "unstructured"
+        done = fmt.execute(matrix, R, C)
+        cols["k_eff"][i] = cols["k_stored"][i] = done.k_exec
+        cols["k_useful"][i] = done.k_useful
+        cols["pattern"][i] = cols["stored"][i] = "unstructured"
         cols["b_compressed"][i] = 1
-        cols["meta_bits"][i] = {"csr": np.ceil(np.log2(k)), "bitmap": k / cols["k_eff"][i],
-                                "block": 1 / (R * C)}[fmt]      # block: a bit per tile
+        cols["meta_bits"][i] = cols["stored_meta_bits"][i] = done.meta_bits
 
 
 def gemm_names(g: GemmTable, workload: Workload) -> list[str]:
     return [f"layer {workload.layers[i].name} {p}" for i, p in zip(g.layer, g.phase)]
-
-
-def index_bits(arch: Arch, executed: NMPattern) -> int:
-    """Metadata bits stored per kept value: the arch's fixed index width if it states one, else
-    ceil(log2 M) of the pattern executed."""
-    fixed = arch.sparsity.index_bits_per_nonzero
-    return fixed if fixed is not None else (0 if executed.dense else math.ceil(math.log2(executed.m)))
 
 
 def _row(index: int, layer: Layer, phase: str, batch: int, arch: Arch, executed: NMPattern | None) -> tuple:
@@ -178,11 +153,14 @@ def _row(index: int, layer: Layer, phase: str, batch: int, arch: Arch, executed:
     else:
         pattern, group_len, reps = NMPattern(1, 1), pixels, 1
         m, n, k, a, b, c = kg, cg * window, pixels, y, x, w
-    executed = executed or execution_pattern(arch, pattern)
-    k_eff = compressed_length(group_len, reps, executed)
-    k_useful = compressed_length(group_len, reps, pattern)
-    compressed = int(layer.has_weights and phase != "WU" and not executed.dense)
+    weights = layer.has_weights and phase != "WU"
+    executed = (executed or execution_pattern(arch, pattern)) if weights else NMPattern(1, 1)
+    # stored as executed, or (load-as-sparse) in the operand's own, sparser pattern
+    stored = pattern if weights and arch.sparsity.load_compressed and pattern.density < executed.density else executed
+    fixed = arch.sparsity.index_bits_per_nonzero
     c_acc = int(layer.has_weights and phase == "WU")
     density = layer.act_density if phase == "FF" else layer.grad_density
-    return (index, phase, default_dataflow(arch, phase), str(executed), m, n, k, k_eff, k_useful,
-            count, a, b, compressed, c, c_acc, 1.0 if density is None else density)
+    return (index, phase, default_dataflow(arch, phase), str(executed), m, n, k,
+            nm.reduction(group_len, reps, executed), nm.reduction(group_len, reps, pattern), count, a, b,
+            int(not executed.dense), str(stored), nm.reduction(group_len, reps, stored), float(nm.index_bits(stored, fixed if stored == executed else None)),
+            c, c_acc, 1.0 if density is None else density, float(nm.index_bits(executed, fixed)))

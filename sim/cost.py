@@ -13,7 +13,7 @@ from ..arch.schema import Arch
 from ..dataflow.gemms import GemmTable
 from ..dataflow.flows import Machine, Shape
 from .timing import ArrayTiming, gemm_timing
-from .traffic import Traffic, gemm_traffic
+from .traffic import Traffic, gemm_traffic, port_cycles
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,7 @@ def gemm_cost(g: GemmTable, arch: Arch) -> GemmCost:
     tr = gemm_traffic(g, arch)
     cnt = g.count
     array = t.cycles * cnt
-    buffer_cycles = np.max([(tr.buffer_read[b.name] + tr.buffer_write[b.name]) * cnt / b.bytes_per_cycle
-                            for b in arch.buffers], axis=0)
+    buffer_cycles = port_cycles(g, tr, arch) * cnt
     dram_bytes = tr.dram * cnt
     dram_cycles = dram_bytes / arch.dram_bytes_per_cycle
     cycles = np.ceil(np.maximum.reduce([array, buffer_cycles, dram_cycles])).astype(np.int64)

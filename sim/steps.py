@@ -22,7 +22,7 @@ from ..dataflow.flows.base import cdiv
 from ..dataflow.gemms import GemmTable
 from .cost import timing_shape
 from .timing import gemm_timing
-from .traffic import Traffic
+from .traffic import Traffic, port_cycles
 
 
 @dataclass(frozen=True)
@@ -96,8 +96,7 @@ def _memory_cycles(g: GemmTable, traffic: Traffic, arch: Arch, gemm: np.ndarray,
     Rounded through cumulative sums, so a step needs no more port cycles than compute cycles
     unless the whole GEMM does, and the steps' sum is the GEMM's total exactly.
     """
-    total = np.max([(traffic.buffer_read[b.name] + traffic.buffer_write[b.name]) / b.bytes_per_cycle
-                    for b in arch.buffers], axis=0) * g.count
+    total = port_cycles(g, traffic, arch) * g.count
     done = np.cumsum(compute)
     start = done - compute
     first = np.r_[True, np.diff(gemm) != 0]

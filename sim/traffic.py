@@ -23,6 +23,7 @@ class Traffic:
     b_read: np.ndarray               # DRAM bytes of B, with re-fetches
     a_fetches: np.ndarray            # times A is fetched (1: once)
     b_fetches: np.ndarray            # times B is fetched (1: once)
+    b_passes: np.ndarray             # times B streams from the weight buffer into the array
     dram_read: np.ndarray
     dram_write: np.ndarray
     compulsory: np.ndarray           # every DRAM operand moved exactly once
@@ -35,16 +36,32 @@ class Traffic:
 
 
 def b_stream_bytes(g: GemmTable, arch: Arch) -> np.ndarray:
-    """Bytes of B one pass over it streams into the array: compressed values and their indices."""
+    """Bytes of B one pass over it reads from the weight buffer: its stored copy's values and
+    indices (a load-as-sparse copy is expanded after the buffer)."""
     op = arch.operand_bytes
-    return np.where(g.b_compressed == 1, g.k_eff * g.n * (op + g.meta_bits / 8), g.k * g.n * op)
+    compressed = g.stored != "dense"
+    return np.where(compressed, g.k_stored * g.n * (op + g.stored_meta_bits / 8), g.k * g.n * op)
 
 
 def weight_copy_bytes(g: GemmTable, arch: Arch) -> np.ndarray:
     """Bytes of B each GEMM instance reads from DRAM once: its stored copy (compressed with its
     indices, or dense). The DMA fetches only the elements a GEMM touches: a strided 1x1 conv
     skips 3 pixels in 4."""
-    return np.where(g.b_compressed == 1, b_stream_bytes(g, arch), np.minimum(g.b_elems, g.k * g.n) * arch.operand_bytes)
+    return np.where(g.stored != "dense", b_stream_bytes(g, arch), np.minimum(g.b_elems, g.k * g.n) * arch.operand_bytes)
+
+
+def port_cycles(g: GemmTable, traffic: "Traffic", arch: Arch) -> np.ndarray:
+    """Per GEMM instance, the cycles the busiest buffer's ports need, and the decompressor where
+    a stored copy is expanded before the array (it sits on the weight buffer's read path):
+    each pass over B expands its executed k_eff x n elements."""
+    ports = np.max([(traffic.buffer_read[b.name] + traffic.buffer_write[b.name]) / b.bytes_per_cycle
+                    for b in arch.buffers], axis=0)
+    expanded = g.stored != g.pattern
+    if not expanded.any():
+        return ports
+    passes = traffic.b_passes
+    decompress = passes * g.k_eff * g.n / max(arch.sparsity.decompress_elements_per_cycle, 1e-30)
+    return np.where(expanded, np.maximum(ports, decompress), ports)
 
 
 def gemm_traffic(g: GemmTable, arch: Arch) -> Traffic:
@@ -69,5 +86,5 @@ def gemm_traffic(g: GemmTable, arch: Arch) -> Traffic:
                                 (outb, r.psum_reads + c_bytes, r.psum_writes)):
         reads[buffer.name] = reads[buffer.name] + read
         writes[buffer.name] = writes[buffer.name] + write
-    return Traffic(a_fetches * a_bytes, b_fetches * b_bytes, a_fetches, b_fetches,
+    return Traffic(a_fetches * a_bytes, b_fetches * b_bytes, a_fetches, b_fetches, r.b_to_array / np.maximum(b_stream, 1e-30),
                    a_fetches * a_bytes + b_fetches * b_bytes, c_bytes, a_bytes + b_bytes + c_bytes, reads, writes)
