@@ -7,16 +7,19 @@ from amaranth.lib import wiring
 from ..arch.schema import NMPattern
 from .arrays import OutputStationaryArray
 from .config import RtlConfig
+from .gemm_engine import WeightStationaryGemmEngine
 from .pruning import PruningLane
 from .top import WeightStationaryEngine
 
 
 def designs(cfg: RtlConfig, dataflows: list[str], patterns: list[NMPattern]) -> dict[str, wiring.Component]:
-    """Top-level name -> component: the arrays the arch's dataflows need and a pruning lane per
-    sparse pattern."""
+    """Top-level name -> component: the arrays the arch's dataflows need (for weight-stationary the
+    single-tile stream engine and the whole-GEMM engine, whose accumulator latency and weight double
+    buffer are the arch's) and a pruning lane per sparse pattern."""
     out: dict[str, wiring.Component] = {}
     if "weight_stationary" in dataflows:
         out["ws_engine"] = WeightStationaryEngine(cfg)
+        out["ws_gemm"] = WeightStationaryGemmEngine(cfg)
     if "output_stationary" in dataflows:
         out["os_array"] = OutputStationaryArray(cfg)
     for p in patterns:

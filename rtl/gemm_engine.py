@@ -24,8 +24,10 @@ tile i's first row of A enters; cycle 0 is the first preload cycle):
   previous k-tile of its column tile (same chunk) started at least L cycles ago:
   ``S_{i+1} = max(S_i + max(run_i, p_{i+1}) or S_i + run_i + p_{i+1}, S_dep + L)``.
 - the partial sum of row q, column c of tile i leaves the bottom row at cycle ``S_i + q + R + c``,
-  is added to the buffer's value (read in that cycle) and written L clock edges later; tile i's
-  last write is at edge ``S_i + s_i + xt_i + R - 2 + L``, the model's end.
+  is added to the buffer's value (read at the clock edge before, transparently: a write at that
+  same edge is seen) and written L clock edges later (L - 1 registers after the adder, then the
+  buffer's write); tile i's last write is at edge ``S_i + s_i + xt_i + R - 2 + L``, the model's
+  end, and a dependent tile issued at ``S_dep + L`` reads exactly what its predecessor wrote.
 
 Ports: ``start`` (one cycle, with ``m``, ``n``, ``k``, ``chunk`` in 1..max_chunk, ``interleave``)
 begins a GEMM, whose first preload cycle is the next one. ``w_*`` is a valid/ready stream of weight
@@ -323,18 +325,22 @@ class WeightStationaryGemmEngine(wiring.Component):
                 m.d.comb += array.act[r].eq(self.a_lanes[r])
         m.d.comb += array.sw.eq(issue)
 
-        # accumulator: one bank per array column, address (column tile, row in chunk)
+        # accumulator: one bank per array column, address (column tile, row in chunk); the bank is
+        # read a cycle ahead (synchronous, transparent to its own write port, so block RAM fits):
+        # the row's tag is known a cycle before its partial sum leaves the bottom row
         out_regs = Signal(data.ArrayLayout(self.result_layout, C))
-        t_bottom = _delay(m, cur, R, tag)
+        t_ahead = _delay(m, cur, R - 1, tag)
         for c in range(C):
             if c:
-                t_bottom = _delay(m, t_bottom, 1, tag)
-            tg = t_bottom
-            bank = Memory(shape=signed(cfg.acc_bits), depth=(1 << qb) * self.tx_max, init=[])
+                t_ahead = _delay(m, t_ahead, 1, tag)
+            tg = _delay(m, t_ahead, 1, tag)
+            bank = Memory(shape=signed(cfg.acc_bits), depth=(1 << qb) * self.tx_max, init=[],
+                          attrs={"ram_style": "block"})
             m.submodules[f"acc_{c}"] = bank
-            rd, wr = bank.read_port(domain="comb"), bank.write_port()
+            wr = bank.write_port()
+            rd = bank.read_port(transparent_for=(wr,))
+            m.d.comb += rd.addr.eq(Cat(t_ahead.q, t_ahead.t))
             addr = Cat(tg.q, tg.t)
-            m.d.comb += rd.addr.eq(addr)
             stage = data.StructLayout({"en": 1, "final": 1, "addr": len(addr), "row": unsigned(mb),
                                        "col": unsigned(nb), "value": signed(cfg.acc_bits)})
             s0 = Signal(stage)

@@ -135,3 +135,18 @@ def test_gemm_cut_from_the_resnet50_trace():
     a, values, index = operands(np.random.default_rng(50), rows, k, cols, 2, 8, b_mask[:k, :cols])
     run, t = check(cfg, a, values, index, 2, 8, chunk, bool(g.interleave[i]))
     assert run.last_write == int(t.cycles)
+
+
+def test_rtlgen_exports_the_gemm_engine_with_the_arch_latency(tmp_path):
+    from sparseloom.rtl.export import designs, to_verilog
+    from sparseloom.rtl.flow import synthesize
+
+    cfg = rtl_config(load_arch(SAT)).resized(4, 4)
+    engine = designs(cfg, ["weight_stationary"], [])["ws_gemm"]
+    assert engine.cfg.acc_latency == 4 and engine.shadow
+    verilog = to_verilog(engine, "ws_gemm")
+    assert verilog == to_verilog(designs(cfg, ["weight_stationary"], [])["ws_gemm"], "ws_gemm")
+    (tmp_path / "ws_gemm.v").write_text(verilog)
+    resources = synthesize(tmp_path, "ws_gemm.v", "ws_gemm", "ecp5").resources()
+    assert resources["DSP"] == cfg.rows * cfg.cols                    # one multiplier per PE
+    assert resources["BRAM"] >= cfg.cols                               # a block-RAM accumulator bank per column
