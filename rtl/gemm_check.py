@@ -49,6 +49,7 @@ class GemmRun:
     done: int                # the cycle ``done`` was seen (equals last_write)
     writes: int              # accumulator writes (k-tiles x m x n)
     cycles: int              # clock edges simulated until done
+    stalls: int              # cycles the engine waited for a stream transfer
 
 
 def run_gemm(cfg: RtlConfig, a: np.ndarray, values: np.ndarray, index: np.ndarray, n_keep: int, m_group: int,
@@ -81,7 +82,7 @@ def run_gemm(cfg: RtlConfig, a: np.ndarray, values: np.ndarray, index: np.ndarra
             a_items.append(lanes)
     dut = WeightStationaryGemmEngine(cfg, max_m=M, max_n=N, max_k=K, max_chunk=chunk, shadow=shadow, early=early)
     out = np.zeros((M, N), np.int64)
-    res = {"last": -1, "done": -1, "writes": 0, "cycles": 0}
+    res = {"last": -1, "done": -1, "writes": 0, "cycles": 0, "stalls": 0}
     rng = np.random.default_rng(seed)
     limit = 4 * len(tiles) * (chunk + 2 * R + C + cfg.acc_latency) + 100
     if bubbles:
@@ -108,6 +109,7 @@ def run_gemm(cfg: RtlConfig, a: np.ndarray, values: np.ndarray, index: np.ndarra
             if ai < len(a_items):
                 ctx.set(dut.a_lanes, a_items[ai])
             w_taken, a_taken = ctx.get(dut.w_ready) and w_ok, ctx.get(dut.a_ready) and a_ok
+            res["stalls"] += ctx.get(dut.stall)
             await ctx.tick()
             cycle += 1
             wi += bool(w_taken)
@@ -130,4 +132,4 @@ def run_gemm(cfg: RtlConfig, a: np.ndarray, values: np.ndarray, index: np.ndarra
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
-    return GemmRun(out, res["last"], res["done"], res["writes"], res["cycles"])
+    return GemmRun(out, res["last"], res["done"], res["writes"], res["cycles"], res["stalls"])

@@ -36,7 +36,7 @@ down to 0; ``a_*`` is a valid/ready stream of rows of A as R lane vectors (array
 activations of the group of the tile's kept-weight slot r; rows r >= kt are ignored), per tile its
 chunk's rows in order. The engine takes a transfer only while valid: a missing one stalls the whole
 engine for that cycle (the array cannot stall on its own, so every register waits), which keeps the
-results exact and adds exactly the stalled cycles. ``result[c]`` shows each accumulator write of
+results exact and adds exactly the stalled cycles (``stall`` flags them). ``result[c]`` shows each accumulator write of
 array column c the cycle after it happens (``valid``, ``final`` for the last k-tile, output ``row``
 and ``col``, ``value``); ``done`` is high in the cycle that shows the GEMM's last write.
 
@@ -228,7 +228,7 @@ class WeightStationaryGemmEngine(wiring.Component):
             "start": In(1),
             "m": In(range(max_m + 1)), "n": In(range(max_n + 1)), "k": In(range(max_k + 1)),
             "chunk": In(range(max_chunk + 1)), "interleave": In(1),
-            "busy": Out(1), "done": Out(1),
+            "busy": Out(1), "done": Out(1), "stall": Out(1),
             "w_valid": In(1), "w_ready": Out(1),
             "w_values": In(data.ArrayLayout(signed(cfg.op_bits), C)),
             "w_index": In(data.ArrayLayout(unsigned(cfg.index_bits), C)),
@@ -366,7 +366,7 @@ class WeightStationaryGemmEngine(wiring.Component):
         fresh = Signal(init=1)                         # the registers moved at the last clock edge
         outer.d.sync += fresh.eq(en)
         outer.d.comb += [self.w_ready.eq(need_w & en), self.a_ready.eq(need_a & en),
-                         self.busy.eq(running), self.done.eq(finished & fresh)]
+                         self.busy.eq(running), self.done.eq(finished & fresh), self.stall.eq(~en)]
         for c in range(C):
             outer.d.comb += [self.result[c].eq(out_regs[c]), self.result[c].valid.eq(out_regs[c].valid & fresh)]
         return outer
