@@ -10,7 +10,7 @@ from ..core.atomic import write_text
 from ..core.errors import CapacityError, InputError
 from ..dataflow.schedule import load_schedule, schedule_yaml
 from ..reports.explain import explain_text
-from ..reports.table import ablation_text, csv_text, json_text, text_table
+from ..reports.table import ablation_text, csv_text, json_text, side_csv_text, text_table
 from ..sim.ablation import ablation, with_options
 from ..sim.simulate import FIDELITIES, simulate, speedup_over_dense
 from ..workloads.trace import load_workload
@@ -27,7 +27,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--timeline", type=Path, metavar="FILE",
                    help="event fidelity: write a Chrome trace-event JSON (Perfetto, chrome://tracing) to FILE "
                         "and a Gantt/utilisation plot beside it (FILE with .png)")
-    p.add_argument("-o", "--output", type=Path, help="also write layers.csv and summary.json into this folder")
+    p.add_argument("-o", "--output", type=Path, help="also write gemms.csv (the array GEMMs), side_engines.csv "
+                                                      "(pruning and update jobs) and summary.json into this folder")
     for switch, what in (("interleave", "interleave mapping"), ("pregenerate", "pre-generation of N:M sparse weights"),
                          ("offline-schedule", "offline scheduling (mapping search)")):
         p.add_argument(f"--{switch}", action=argparse.BooleanOptionalAction, default=None,
@@ -78,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
                 "json": lambda: json_text(result, speedup)}
     print(printers[args.format]())
     if args.output:
-        write_text(args.output / "layers.csv", csv_text(result))
+        write_text(args.output / "gemms.csv", csv_text(result))
+        write_text(args.output / "side_engines.csv", side_csv_text(result))
         write_text(args.output / "summary.json", json_text(result, speedup))
     return 0
 

@@ -86,14 +86,20 @@ def totals_lines(t: dict, speedup: dict) -> list[str]:
         f"DRAM      {_fmt(t['dram_bytes'], 'B')} moved; compulsory {_fmt(t['compulsory_bytes'], 'B')}",
         f"energy    {t['energy_uj'] / 1e3:.2f} mJ (MACs {t['energy_compute_uj'] / 1e3:.2f}, "
         f"buffers {t['energy_buffer_uj'] / 1e3:.2f}, DRAM {t['energy_dram_uj'] / 1e3:.2f}, "
-        f"pruning and update {t.get('energy_side_uj', 0) / 1e3:.2f})",
+        f"pruning and update {t['energy_side_uj'] / 1e3:.2f})",
         f"speedup   {speedup['speedup']:.3f}x over dense on this arch ({speedup['dense_cycles']:,} cycles); "
         f"ideal {speedup['ideal_speedup']:.3f}x ({speedup['speedup'] / speedup['ideal_speedup']:.1%} of it)",
     ]
 
 
 def csv_text(result: Result) -> str:
-    return result.rows.to_csv(index=False)
+    """The GEMM table as CSV."""
+    return result.gemms.to_csv(index=False)
+
+
+def side_csv_text(result: Result) -> str:
+    """The side-engine table as CSV."""
+    return result.side.to_csv(index=False)
 
 
 def json_text(result: Result, speedup: dict) -> str:
@@ -104,7 +110,8 @@ def json_text(result: Result, speedup: dict) -> str:
         "totals": result.totals,
         "speedup_over_dense": speedup,
         "notes": result.notes,
-        "rows": json.loads(result.rows.to_json(orient="records")),
+        "gemms": json.loads(result.gemms.to_json(orient="records")),
+        "side": json.loads(result.side.to_json(orient="records")),
     }
     return json.dumps(payload, indent=1, default=_plain)
 
@@ -115,4 +122,4 @@ def _plain(value):
     raise TypeError(f"not JSON serialisable: {type(value)}")
 
 
-__all__ = ["text_table", "csv_text", "json_text", "describe", "totals_lines"]
+__all__ = ["text_table", "csv_text", "side_csv_text", "json_text", "describe", "totals_lines"]

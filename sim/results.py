@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -10,23 +11,38 @@ from ..arch.schema import Arch
 from ..dataflow.schedule import Schedule, make_schedule
 from ..workloads.trace import Workload
 from .cost import GemmCost, gemm_cost
+from .columns import STALL_CAUSES, gemm_columns, side_columns, total_names
 from .side_engines import side_engine_rows
 
-STALL_CAUSES = ("fill_drain", "acc_hazard", "buffer", "dram", "pruning", "update")
 _PHASE_ORDER = {"PRUNE": 0, "FF": 1, "BP": 2, "WU": 3, "UPDATE": 4}
 
 
 @dataclass
 class Result:
-    """Per layer and phase rows, iteration totals, and notes on what was modelled how."""
+    """The array GEMMs and the side-engine jobs of one iteration, its totals, and notes on what
+    was modelled how (columns and units: :mod:`.columns`)."""
 
     arch: Arch
     workload: Workload
     fidelity: str
-    rows: pd.DataFrame
+    gemms: pd.DataFrame       # one row per array GEMM (layer and phase)
+    side: pd.DataFrame        # one row per side-engine job (PRUNE, UPDATE per layer; empty for inference)
     totals: dict
     notes: list[str] = field(default_factory=list)
     schedule: Schedule | None = None
+
+    @cached_property
+    def rows(self) -> pd.DataFrame:
+        """Both tables in one, layer by layer (for printing): GEMM columns are <NA> on side jobs."""
+        if not len(self.side):
+            return self.gemms
+        rows = pd.concat([self.gemms, self.side], ignore_index=True)
+        rows = rows.fillna({c: 0 for c in rows.columns
+                            if c.startswith(("stall_", "energy_", "buffer_")) or c in ("macs", "useful_macs", "dense_macs")})
+        rows = rows.astype({c: np.int64 for c in rows.columns if c.startswith("stall_")}
+                           | {c: np.int64 for c in ("macs", "useful_macs", "dense_macs")})
+        rows = rows.astype({c: "Int64" for c in ("m", "n", "k", "k_eff", "count", "chunk")})
+        return _sorted(rows)
 
 
 @dataclass(frozen=True)
@@ -50,7 +66,7 @@ def prepare(arch: Arch, workload: Workload, schedule: Schedule | None = None) ->
         "layer": g.layer, "name": [workload.layers[i].name for i in g.layer], "phase": g.phase,
         "engine": "array", "dataflow": g.dataflow, "chunk": g.chunk, "n_outer": g.n_outer,
         "interleave": g.interleave,
-        "pattern": g.pattern,
+        "pattern": g.pattern, "stored": g.stored,
         "m": g.m, "n": g.n, "k": g.k, "k_eff": g.k_eff, "count": cnt,
         "macs": c.macs, "useful_macs": g.m * g.n * g.k_useful * cnt, "dense_macs": g.m * g.n * g.k * cnt,
         "cycles": 0, "busy": t.busy * cnt,
@@ -68,47 +84,51 @@ def prepare(arch: Arch, workload: Workload, schedule: Schedule | None = None) ->
 
 def finish(arch: Arch, workload: Workload, fidelity: str, prepared: Prepared, gemm_rows: pd.DataFrame,
            side: pd.DataFrame, exposed: dict[str, int]) -> Result:
-    """Assemble rows and totals. ``exposed`` holds the pruning and update cycles the iteration
-    spends beyond the array rows' cycles."""
-    rows = pd.concat([gemm_rows, side], ignore_index=True) if len(side) else gemm_rows.copy()
-    rows = rows.fillna({c: 0 for c in rows.columns if c.startswith(("stall_", "energy_", "buffer_"))})
-    counted = ["macs", "useful_macs", "dense_macs", "busy", "cycles"] + [c for c in rows.columns if c.startswith("stall_")]
-    for col in counted:
-        rows[col] = rows[col].fillna(0).astype(np.int64)
-    for col in ("m", "n", "k", "k_eff", "count"):  # GEMM shape: absent (<NA>) on side-engine rows
-        rows[col] = rows[col].astype("Int64")
-    rows = rows.sort_values(["layer", "phase"], key=lambda s: s.map(_PHASE_ORDER) if s.name == "phase" else s,
-                            kind="stable").reset_index(drop=True)
-    return Result(arch, workload, fidelity, rows, _totals(arch, rows, exposed), _notes(arch, workload, gemm_rows),
-                  prepared.schedule)
+    """Assemble the two tables and the totals, as :mod:`.columns` declares them. ``exposed``
+    holds the pruning and update cycles the iteration spends beyond the array rows' cycles."""
+    gemms = gemm_rows[gemm_columns([b.name for b in arch.buffers])]
+    gemms = gemms.astype({c: np.int64 for c in ("cycles", "busy", *[f"stall_{s}" for s in STALL_CAUSES[:5]])})
+    gemms = _sorted(gemms)
+    side = _sorted(side[side_columns()] if len(side) else pd.DataFrame({c: [] for c in side_columns()}))
+    side = side.astype({c: np.int64 for c in ("layer", "cycles", "busy", "stall_dram")})
+    return Result(arch, workload, fidelity, gemms, side, _totals(arch, gemms, side, exposed),
+                  _notes(arch, workload, gemms), prepared.schedule)
 
 
-def _totals(arch: Arch, rows: pd.DataFrame, exposed: dict[str, int]) -> dict:
-    on_array = rows[rows.engine == "array"]
-    array_cycles_total = int(on_array.cycles.sum())
+def _sorted(table: pd.DataFrame) -> pd.DataFrame:
+    """Layer by layer, phases in the order they touch a layer's weights."""
+    return table.sort_values(["layer", "phase"], key=lambda s: s.map(_PHASE_ORDER) if s.name == "phase" else s,
+                             kind="stable").reset_index(drop=True)
+
+
+def _totals(arch: Arch, gemms: pd.DataFrame, side: pd.DataFrame, exposed: dict[str, int]) -> dict:
+    array_cycles_total = int(gemms.cycles.sum())
     cycles = array_cycles_total + sum(exposed.values())
     seconds = cycles / (arch.clock_mhz * 1e6)
     pe_cycles = arch.pes * cycles
-    energy_cols = [c for c in rows.columns if c.startswith("energy_")]
-    stalls = {f"stall_{c}": int(on_array[f"stall_{c}"].sum()) if f"stall_{c}" in on_array else 0 for c in STALL_CAUSES}
+    stalls = {f"stall_{c}": int(gemms[f"stall_{c}"].sum()) if f"stall_{c}" in gemms else 0 for c in STALL_CAUSES}
     for cause, value in exposed.items():
         stalls[f"stall_{cause}"] += int(value)
-    return {
+    energy = {f"energy_{part}_uj": float(table[f"energy_{part}_pj"].sum()) / 1e6 if f"energy_{part}_pj" in table else 0.0
+              for part, table in (("compute", gemms), ("buffer", gemms), ("side", side))}
+    energy["energy_dram_uj"] = float(gemms.energy_dram_pj.sum() + side.energy_dram_pj.sum()) / 1e6
+    values = {
         "cycles": cycles,
         "time_ms": seconds * 1e3,
         "array_cycles": array_cycles_total,
-        "macs": int(on_array.macs.sum()),
-        "useful_macs": int(on_array.useful_macs.sum()),
-        "dense_macs": int(on_array.dense_macs.sum()),
-        "utilisation": on_array.macs.sum() / pe_cycles,
-        "effective_utilisation": on_array.useful_macs.sum() / pe_cycles,
-        "dense_equivalent_tmacs": on_array.dense_macs.sum() / seconds / 1e12,
-        "dram_bytes": float(rows.dram_read_bytes.sum() + rows.dram_write_bytes.sum()),
-        "compulsory_bytes": float(rows.compulsory_bytes.sum()),
+        "macs": int(gemms.macs.sum()),
+        "useful_macs": int(gemms.useful_macs.sum()),
+        "dense_macs": int(gemms.dense_macs.sum()),
+        "utilisation": gemms.macs.sum() / pe_cycles,
+        "effective_utilisation": gemms.useful_macs.sum() / pe_cycles,
+        "dense_equivalent_tmacs": gemms.dense_macs.sum() / seconds / 1e12,
+        "dram_bytes": float(sum(t.dram_read_bytes.sum() + t.dram_write_bytes.sum() for t in (gemms, side))),
+        "compulsory_bytes": float(gemms.compulsory_bytes.sum() + side.compulsory_bytes.sum()),
         **stalls,
-        "energy_uj": float(rows[energy_cols].to_numpy().sum()) / 1e6,
-        **{f"{c[:-3]}_uj": float(rows[c].sum()) / 1e6 for c in energy_cols},
+        "energy_uj": sum(energy.values()),
+        **energy,
     }
+    return {name: values[name] for name in total_names()}
 
 
 def _notes(arch: Arch, workload: Workload, gemms: pd.DataFrame) -> list[str]:

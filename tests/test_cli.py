@@ -31,10 +31,15 @@ def test_table(capsys):
 def test_csv_matches_json(capsys, tmp_path):
     _, out, _ = run(capsys, SAT, RESNET50_2OF8, "--format", "csv", "-o", tmp_path / "res")
     table = pd.read_csv(io.StringIO(out))
-    assert set(table.phase) == {"FF", "BP", "WU", "PRUNE", "UPDATE"}
+    assert set(table.phase) == {"FF", "BP", "WU"} and set(table.engine) == {"array"}
+    side = pd.read_csv(tmp_path / "res" / "side_engines.csv")
+    assert set(side.phase) == {"PRUNE", "UPDATE"} and not side.isna().any().any()   # no NaN-padded GEMM columns
     summary = json.loads((tmp_path / "res" / "summary.json").read_text())
-    assert summary["totals"]["cycles"] >= table[table.engine == "array"].cycles.sum()
-    assert pd.read_csv(tmp_path / "res" / "layers.csv").equals(table)
+    assert summary["totals"]["cycles"] >= table.cycles.sum()
+    assert summary["totals"]["cycles"] == table.cycles.sum() + summary["totals"]["stall_pruning"] \
+        + summary["totals"]["stall_update"] - table.stall_pruning.sum()
+    assert len(summary["gemms"]) == len(table) and len(summary["side"]) == len(side)
+    assert pd.read_csv(tmp_path / "res" / "gemms.csv").equals(table)
 
 
 def test_batch_override(capsys):

@@ -1,0 +1,103 @@
+"""The declared result schema: every column of the two result tables and every total, with its
+unit and meaning, in one place. ``Result.gemms`` has exactly :data:`GEMM` (``buffer_<name>_bytes``
+once per buffer of the arch), ``Result.side`` exactly :data:`SIDE`, ``Result.totals`` exactly
+:data:`TOTALS`; the sweep's metrics are the totals' names. ``tests/test_columns.py`` holds every
+result to it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    unit: str
+    meaning: str
+
+
+def _cols(*specs: tuple[str, str, str]) -> tuple[Column, ...]:
+    return tuple(Column(*spec) for spec in specs)
+
+
+STALL_CAUSES = ("fill_drain", "acc_hazard", "buffer", "dram", "pruning", "update")
+
+_ROW_KEYS = _cols(
+    ("layer", "index", "the layer's position in the trace"),
+    ("name", "text", "the layer's name"),
+    ("phase", "text", "FF, BP, WU (array GEMMs); PRUNE, UPDATE (side engines)"),
+    ("engine", "text", "array, pruning or update"),
+)
+
+GEMM = _ROW_KEYS + _cols(
+    ("dataflow", "text", "the dataflow the GEMM runs in"),
+    ("chunk", "count", "the mapping's chunk, as its dataflow defines it"),
+    ("n_outer", "bool", "loop order: columns of B outermost (else rows of A)"),
+    ("interleave", "bool", "SAT's interleave mapping on for this GEMM"),
+    ("pattern", "text", "the N:M pattern B is executed in"),
+    ("stored", "text", "the pattern B is stored and moved in"),
+    ("m", "count", "rows of A and C"),
+    ("n", "count", "columns of B and C"),
+    ("k", "count", "dense reduction length"),
+    ("k_eff", "count", "reduction length the array executes"),
+    ("count", "count", "identical instances of the GEMM"),
+    ("macs", "MACs", "MACs issued, all instances"),
+    ("useful_macs", "MACs", "MACs on the workload's own nonzeros"),
+    ("dense_macs", "MACs", "MACs of the dense GEMM"),
+    ("cycles", "cycles", "the GEMM's cycles in the iteration"),
+    ("busy", "cycles", "cycles the array issues MACs"),
+    *((f"stall_{c}", "cycles", f"cycles lost to {c.replace('_', ' ')}") for c in STALL_CAUSES[:5]),
+    ("dram_read_bytes", "B", "DRAM bytes read, re-fetches included"),
+    ("dram_write_bytes", "B", "DRAM bytes written"),
+    ("compulsory_bytes", "B", "every DRAM operand moved once"),
+    ("buffer_<name>_bytes", "B", "bytes read and written at each on-chip buffer"),
+    ("energy_compute_pj", "pJ", "MAC energy"),
+    ("energy_buffer_pj", "pJ", "buffer access energy"),
+    ("energy_dram_pj", "pJ", "DRAM access energy"),
+)
+
+SIDE = _ROW_KEYS + _cols(
+    ("cycles", "cycles", "the job's cycles on its engine, DRAM waits included"),
+    ("busy", "cycles", "cycles the engine computes"),
+    ("stall_dram", "cycles", "cycles waiting for DRAM"),
+    ("dram_read_bytes", "B", "DRAM bytes read"),
+    ("dram_write_bytes", "B", "DRAM bytes written (the weight copies the GEMMs read, master weights)"),
+    ("compulsory_bytes", "B", "the same: a side job moves each byte once"),
+    ("energy_side_pj", "pJ", "pruning or update energy"),
+    ("energy_dram_pj", "pJ", "DRAM access energy"),
+)
+
+TOTALS = _cols(
+    ("cycles", "cycles", "one iteration, array and exposed side-engine time"),
+    ("time_ms", "ms", "one iteration at the arch's clock"),
+    ("array_cycles", "cycles", "the array GEMMs' cycles"),
+    ("macs", "MACs", "MACs issued"),
+    ("useful_macs", "MACs", "MACs on the workload's own nonzeros"),
+    ("dense_macs", "MACs", "MACs of the dense iteration"),
+    ("utilisation", "fraction", "issued MACs / (PEs x cycles)"),
+    ("effective_utilisation", "fraction", "useful MACs / (PEs x cycles)"),
+    ("dense_equivalent_tmacs", "TMAC/s", "dense MACs per second"),
+    ("dram_bytes", "B", "DRAM bytes moved"),
+    ("compulsory_bytes", "B", "every DRAM operand moved once"),
+    *((f"stall_{c}", "cycles", f"cycles lost to {c.replace('_', ' ')}") for c in STALL_CAUSES),
+    ("energy_uj", "uJ", "all energy"),
+    ("energy_compute_uj", "uJ", "MAC energy"),
+    ("energy_buffer_uj", "uJ", "buffer access energy"),
+    ("energy_dram_uj", "uJ", "DRAM access energy"),
+    ("energy_side_uj", "uJ", "pruning and update energy"),
+)
+
+
+def gemm_columns(buffer_names: list[str]) -> list[str]:
+    """The GEMM table's columns for an arch with these buffers."""
+    names = []
+    for c in GEMM:
+        names += [f"buffer_{b}_bytes" for b in buffer_names] if c.name == "buffer_<name>_bytes" else [c.name]
+    return names
+
+
+def side_columns() -> list[str]:
+    return [c.name for c in SIDE]
+
+
+def total_names() -> tuple[str, ...]:
+    return tuple(c.name for c in TOTALS)
