@@ -62,7 +62,7 @@ def timing_shape(g: GemmTable, arch: Arch) -> Shape:
 
 
 def gemm_cost(g: GemmTable, arch: Arch) -> GemmCost:
-    a, e = arch.array, arch.energy
+    e = arch.energy
     skipping = arch.sparsity.activation_skipping
     t = gemm_timing(Machine.of(arch), g.dataflow, timing_shape(g, arch))
     tr = gemm_traffic(g, arch)

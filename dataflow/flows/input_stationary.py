@@ -23,35 +23,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import ArrayTiming, Dataflow, Machine, Reuse, Shape, cdiv
-from .stationary import chunk_lengths, longest_chunk, stationary_timing
+from .base import Reuse, Shape, cdiv
+from .stationary import Stationary
 
 
-class InputStationary(Dataflow):
+class InputStationary(Stationary):
     name, short, title = "input_stationary", "IS", "input-stationary"
-    stream_axis, area_proxy = "n", "weight_stationary"
+    stream_axis, columns_axis, area_proxy = "n", "m", "weight_stationary"
     chunk_meaning = "columns of B per visit of the input tiles"
 
-    def timing(self, machine: Machine, shape: Shape) -> ArrayTiming:
-        expand = shape.k_dense / np.maximum(shape.k, 1)
-        return stationary_timing(machine, shape.n, shape.m, shape.k, shape.chunk, shape.interleave, expand)
-
-    def _psum_bytes(self, g, arch):
-        """Output-buffer bytes per chunk unit while its k-tiles accumulate: one column tile's
-        partial sums one after another, every column tile's under the interleave mapping."""
-        return np.where(g.interleave, g.m, np.minimum(g.m, arch.array.cols)) * arch.accumulator_bytes
-
-    def chunk_extent(self, g, arch):
-        return g.n.astype(np.int64)
-
-    def max_chunk(self, g, arch):
-        return longest_chunk(arch, self._psum_bytes(g, arch), g.n)
-
-    def chunk_candidates(self, extent, longest, arch):
-        return chunk_lengths(extent, longest, arch.array.rows)
+    def expand(self, shape: Shape):
+        return shape.k_dense / np.maximum(shape.k, 1)
 
     def default_chunk(self, g, arch):
-        by_output = arch.buffer_for("output").usable_bytes // self._psum_bytes(g, arch)
+        by_output = arch.buffer_for("output").usable_bytes // self.psum_bytes(g, arch)
         return np.clip(by_output, 1, g.n).astype(np.int64)
 
     def reuse(self, g, arch, a_bytes, b_bytes, b_stream) -> Reuse:
@@ -73,13 +58,7 @@ class InputStationary(Dataflow):
         rows, cols = np.minimum(a.rows, g.k_eff), np.minimum(a.cols, g.m)
         return {"input": np.ceil(rows * expand) * cols * op,
                 "weight": rows * (op + g.meta_bits / 8),
-                "output": self._psum_bytes(g, arch)}
-
-    def units_per_step(self, g, traffic, arch):
-        return g.chunk
-
-    def tiles_per_step(self, g, units, arch):
-        return cdiv(g.k_eff, arch.array.rows) * cdiv(g.m, arch.array.cols)
+                "output": self.psum_bytes(g, arch)}
 
     def describe(self, g, arch):
         R, C = arch.array.rows, arch.array.cols

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import ArrayTiming, Machine, cdiv
+from .base import ArrayTiming, Dataflow, Machine, Shape, cdiv
 
 _int = np.int64
 
@@ -130,3 +130,45 @@ def chunk_lengths(extent: int, longest: int, rows: int) -> list[int]:
 def longest_chunk(arch, per_unit_bytes, extent) -> np.ndarray:
     """The longest chunk whose partial sums fit the output buffer's usable capacity."""
     return np.clip(arch.buffer_for("output").usable_bytes // np.maximum(per_unit_bytes, 1), 0, extent).astype(_int)
+
+
+class Stationary(Dataflow):
+    """What weight- and input-stationary share: the machine above, with a ``stream`` axis (chunked,
+    cut by event steps) and a ``columns`` axis (the stationary tile's width) taken from m and n."""
+
+    columns_axis: str   # "n" or "m": the axis across the array's columns
+
+    def stream(self, g):
+        return g.m if self.stream_axis == "m" else g.n
+
+    def columns(self, g):
+        return g.m if self.columns_axis == "m" else g.n
+
+    def expand(self, shape: Shape):
+        """Dense rows preloaded per executed stationary row."""
+        return 1.0
+
+    def timing(self, machine: Machine, shape: Shape) -> ArrayTiming:
+        return stationary_timing(machine, self.stream(shape), self.columns(shape), shape.k, shape.chunk,
+                                 shape.interleave, self.expand(shape))
+
+    def psum_bytes(self, g, arch):
+        """Output-buffer bytes per chunk unit while its k-tiles accumulate: one column tile's
+        partial sums one after another, every column tile's under the interleave mapping."""
+        return np.where(g.interleave, self.columns(g), np.minimum(self.columns(g), arch.array.cols)) \
+            * arch.accumulator_bytes
+
+    def chunk_extent(self, g, arch):
+        return self.stream(g).astype(_int)
+
+    def max_chunk(self, g, arch):
+        return longest_chunk(arch, self.psum_bytes(g, arch), self.stream(g))
+
+    def chunk_candidates(self, extent, longest, arch):
+        return chunk_lengths(extent, longest, arch.array.rows)
+
+    def units_per_step(self, g, traffic, arch):
+        return g.chunk
+
+    def tiles_per_step(self, g, units, arch):
+        return cdiv(g.k_eff, arch.array.rows) * cdiv(self.columns(g), arch.array.cols)

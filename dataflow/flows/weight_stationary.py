@@ -12,34 +12,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import ArrayTiming, Dataflow, Machine, Reuse, Shape, cdiv
-from .stationary import chunk_lengths, longest_chunk, stationary_timing
+from .base import Reuse, cdiv
+from .stationary import Stationary
 
 
-class WeightStationary(Dataflow):
+class WeightStationary(Stationary):
     name, short, title = "weight_stationary", "WS", "weight-stationary"
-    stream_axis, area_proxy = "m", "weight_stationary"
+    stream_axis, columns_axis, area_proxy = "m", "n", "weight_stationary"
     chunk_meaning = "rows of A per visit of the weight tiles"
 
-    def timing(self, machine: Machine, shape: Shape) -> ArrayTiming:
-        return stationary_timing(machine, shape.m, shape.n, shape.k, shape.chunk, shape.interleave, 1.0)
-
-    def _psum_bytes(self, g, arch):
-        """Output-buffer bytes per chunk unit while its k-tiles accumulate: one column tile's
-        partial sums one after another, every column tile's under the interleave mapping."""
-        return np.where(g.interleave, g.n, np.minimum(g.n, arch.array.cols)) * arch.accumulator_bytes
-
-    def chunk_extent(self, g, arch):
-        return g.m.astype(np.int64)
-
-    def max_chunk(self, g, arch):
-        return longest_chunk(arch, self._psum_bytes(g, arch), g.m)
-
-    def chunk_candidates(self, extent, longest, arch):
-        return chunk_lengths(extent, longest, arch.array.rows)
-
     def default_chunk(self, g, arch):
-        by_output = arch.buffer_for("output").usable_bytes // self._psum_bytes(g, arch)
+        by_output = arch.buffer_for("output").usable_bytes // self.psum_bytes(g, arch)
         a_bytes = g.a_elems * arch.operand_bytes
         by_input = arch.buffer_for("input").usable_bytes * g.m // np.maximum(a_bytes, 1)
         # a chunk shorter than the array's rows would wait on every preload: refetch A instead
@@ -65,13 +48,7 @@ class WeightStationary(Dataflow):
         rows, cols = np.minimum(a.rows, g.k_eff), np.minimum(a.cols, g.n)
         return {"input": np.ceil(rows * expand) * op,
                 "weight": rows * cols * (op + g.meta_bits / 8),
-                "output": self._psum_bytes(g, arch)}
-
-    def units_per_step(self, g, traffic, arch):
-        return g.chunk
-
-    def tiles_per_step(self, g, units, arch):
-        return cdiv(g.k_eff, arch.array.rows) * cdiv(g.n, arch.array.cols)
+                "output": self.psum_bytes(g, arch)}
 
     def describe(self, g, arch):
         R, C = arch.array.rows, arch.array.cols
