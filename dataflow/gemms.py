@@ -95,8 +95,7 @@ def build_gemms(workload: Workload, arch: Arch, executes: dict | None = None) ->
         for phase in PHASES:
             if phase == "FF" or (training and (phase == "WU" or layer.input_grad)):
                 rows.append(_row(index, layer, phase, batch, arch, executes.get((index, phase))))
-    names = [name for name in GemmTable.__dataclass_fields__ if name not in ("chunk", "n_outer", "interleave")]
-    cols = {name: np.array(col) for name, col in zip(names, zip(*rows))}
+    cols = {name: np.array([row[name] for row in rows]) for name in rows[0]}
     if workload.meta.sparsity.method == "unstructured" and arch.sparsity.unstructured_format != "none":
         _unstructured(cols, workload, arch)
     cols["n_outer"] = np.zeros(len(rows), bool)
@@ -133,7 +132,7 @@ def gemm_names(g: GemmTable, workload: Workload) -> list[str]:
     return [f"layer {workload.layers[i].name} {p}" for i, p in zip(g.layer, g.phase)]
 
 
-def _row(index: int, layer: Layer, phase: str, batch: int, arch: Arch, executed: NMPattern | None) -> tuple:
+def _row(index: int, layer: Layer, phase: str, batch: int, arch: Arch, executed: NMPattern | None) -> dict:
     g = layer.groups
     cg, kg = layer.C // g, layer.K // g
     window = layer.R * layer.S
@@ -160,7 +159,10 @@ def _row(index: int, layer: Layer, phase: str, batch: int, arch: Arch, executed:
     fixed = arch.sparsity.index_bits_per_nonzero
     c_acc = int(layer.has_weights and phase == "WU")
     density = layer.act_density if phase == "FF" else layer.grad_density
-    return (index, phase, default_dataflow(arch, phase), str(executed), m, n, k,
-            nm.reduction(group_len, reps, executed), nm.reduction(group_len, reps, pattern), count, a, b,
-            int(not executed.dense), str(stored), nm.reduction(group_len, reps, stored), float(nm.index_bits(stored, fixed if stored == executed else None)),
-            c, c_acc, 1.0 if density is None else density, float(nm.index_bits(executed, fixed)))
+    return dict(layer=index, phase=phase, dataflow=default_dataflow(arch, phase), pattern=str(executed),
+                m=m, n=n, k=k, k_eff=nm.reduction(group_len, reps, executed),
+                k_useful=nm.reduction(group_len, reps, pattern), count=count, a_elems=a, b_elems=b,
+                b_compressed=int(not executed.dense), stored=str(stored), k_stored=nm.reduction(group_len, reps, stored),
+                stored_meta_bits=float(nm.index_bits(stored, fixed if stored == executed else None)),
+                c_elems=c, c_acc=c_acc, a_density=1.0 if density is None else density,
+                meta_bits=float(nm.index_bits(executed, fixed)))
