@@ -12,15 +12,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import RtlConfig
-
-
-def _delay(m: Module, value, cycles: int, shape):
-    """``value`` through ``cycles`` registers."""
-    for _ in range(cycles):
-        reg = Signal(shape)
-        m.d.sync += reg.eq(value)
-        value = reg
-    return value
+from .engine_common import delay as _delay
 
 
 class WeightStationaryArray(wiring.Component):

@@ -52,6 +52,61 @@ class GemmRun:
     stalls: int              # cycles the engine waited for a stream transfer
 
 
+def drive(dut, start: dict, streams: dict, cols: int, take, limit: int, bubbles: float = 0.0, seed: int = 0) -> dict:
+    """Run ``dut`` through one GEMM in amaranth.sim: pulse ``start`` with the ``start`` ports, then
+    offer each stream's items in order (``streams[name]``: a list of items, each a tuple of
+    (port, value); the stream's ports are ``<name>_valid``/``<name>_ready``), not valid with
+    probability ``bubbles``; ``take(r)`` gets every valid ``result[c]``. Returns the cycle of the
+    last result (``last``, counted from the first cycle after ``start``), the cycle ``done`` was seen, the
+    results seen (``writes``), the cycles simulated and the stalled cycles."""
+    res = {"last": -1, "done": -1, "writes": 0, "cycles": 0, "stalls": 0}
+    rng = np.random.default_rng(seed)
+    if bubbles:
+        limit = int(limit / (1 - bubbles) ** 2) + 100
+    names = list(streams)
+
+    async def bench(ctx):
+        ctx.set(dut.start, 1)
+        for port, value in start.items():
+            ctx.set(getattr(dut, port), value)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        cycle, at = 0, dict.fromkeys(names, 0)
+        while res["done"] < 0:
+            offered = {}
+            for name in names:
+                items = streams[name]
+                ok = at[name] < len(items) and not (bubbles and rng.random() < bubbles)
+                ctx.set(getattr(dut, f"{name}_valid"), int(ok))
+                if at[name] < len(items):
+                    for port, value in items[at[name]]:
+                        ctx.set(getattr(dut, port), value)
+                offered[name] = ok
+            taken = {name: offered[name] and ctx.get(getattr(dut, f"{name}_ready")) for name in names}
+            res["stalls"] += ctx.get(dut.stall)
+            await ctx.tick()
+            cycle += 1
+            for name in names:
+                at[name] += bool(taken[name])
+            result = ctx.get(dut.result)
+            for c in range(cols):
+                if result[c].valid:
+                    res["writes"] += 1
+                    res["last"] = cycle
+                    take(result[c])
+            if ctx.get(dut.done):
+                res["done"] = cycle
+            if cycle > limit:
+                raise RuntimeError(f"GEMM did not finish in {limit} cycles")
+        res["cycles"] = cycle
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return res
+
+
 def run_gemm(cfg: RtlConfig, a: np.ndarray, values: np.ndarray, index: np.ndarray, n_keep: int, m_group: int,
              chunk: int | None = None, interleave: bool = True, *, shadow: bool | None = None, early: int = 0,
              bubbles: float = 0.0, seed: int = 0) -> GemmRun:
@@ -82,54 +137,13 @@ def run_gemm(cfg: RtlConfig, a: np.ndarray, values: np.ndarray, index: np.ndarra
             a_items.append(lanes)
     dut = WeightStationaryGemmEngine(cfg, max_m=M, max_n=N, max_k=K, max_chunk=chunk, shadow=shadow, early=early)
     out = np.zeros((M, N), np.int64)
-    res = {"last": -1, "done": -1, "writes": 0, "cycles": 0, "stalls": 0}
-    rng = np.random.default_rng(seed)
     limit = 4 * len(tiles) * (chunk + 2 * R + C + cfg.acc_latency) + 100
-    if bubbles:
-        limit = int(limit / (1 - bubbles) ** 2) + 100
 
-    async def bench(ctx):
-        ctx.set(dut.start, 1)
-        ctx.set(dut.m, M)
-        ctx.set(dut.n, N)
-        ctx.set(dut.k, K)
-        ctx.set(dut.chunk, chunk)
-        ctx.set(dut.interleave, int(interleave))
-        await ctx.tick()
-        ctx.set(dut.start, 0)
-        cycle, wi, ai = 0, 0, 0
-        while res["done"] < 0:
-            w_ok = wi < len(w_items) and not (bubbles and rng.random() < bubbles)
-            a_ok = ai < len(a_items) and not (bubbles and rng.random() < bubbles)
-            ctx.set(dut.w_valid, int(w_ok))
-            ctx.set(dut.a_valid, int(a_ok))
-            if wi < len(w_items):
-                ctx.set(dut.w_values, w_items[wi][0])
-                ctx.set(dut.w_index, w_items[wi][1])
-            if ai < len(a_items):
-                ctx.set(dut.a_lanes, a_items[ai])
-            w_taken, a_taken = ctx.get(dut.w_ready) and w_ok, ctx.get(dut.a_ready) and a_ok
-            res["stalls"] += ctx.get(dut.stall)
-            await ctx.tick()
-            cycle += 1
-            wi += bool(w_taken)
-            ai += bool(a_taken)
-            result = ctx.get(dut.result)
-            for c in range(C):
-                r = result[c]
-                if r.valid:
-                    res["writes"] += 1
-                    res["last"] = cycle
-                    if r.final:
-                        out[r.row, r.col] = r.value
-            if ctx.get(dut.done):
-                res["done"] = cycle
-            if cycle > limit:
-                raise RuntimeError(f"GEMM did not finish in {limit} cycles")
-        res["cycles"] = cycle
+    def take(r):
+        if r.final:
+            out[r.row, r.col] = r.value
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    res = drive(dut, dict(m=M, n=N, k=K, chunk=chunk, interleave=int(interleave)),
+                {"w": [(("w_values", v), ("w_index", i)) for v, i in w_items],
+                 "a": [(("a_lanes", lanes),) for lanes in a_items]}, C, take, limit, bubbles, seed)
     return GemmRun(out, res["last"], res["done"], res["writes"], res["cycles"], res["stalls"])

@@ -47,25 +47,12 @@ accumulator hazard allows. Both corrupt results (the tests show it).
 from __future__ import annotations
 
 from amaranth import Array, Cat, Elaboratable, Module, Mux, Signal, signed, unsigned
-from amaranth.hdl import EnableInserter
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .config import RtlConfig
-
-
-def _delay(m: Module, value, cycles: int, shape):
-    """``value`` through ``cycles`` registers."""
-    for _ in range(cycles):
-        reg = Signal(shape)
-        m.d.sync += reg.eq(value)
-        value = reg
-    return value
-
-
-def _bits(n: int) -> int:
-    return max(1, (max(n, 1)).bit_length())
+from .engine_common import bits as _bits, delay as _delay, result_layout, stall_on_streams
 
 
 class DoubleBufferedArray(wiring.Component):
@@ -105,7 +92,7 @@ class DoubleBufferedArray(wiring.Component):
             w_in = _delay(m, self.w_top[c], c, wshape)
             i_in = _delay(m, self.idx_top[c], c, ishape)
             for r in range(R):
-                with m.If(inj & (pos >= r)):
+                with m.If(inj & (pos >= r) if r else inj):      # (pos >= 0 is constant: lint)
                     m.d.sync += [load_w[r][c].eq(w_in if r == 0 else load_w[r - 1][c]),
                                  load_i[r][c].eq(i_in if r == 0 else load_i[r - 1][c])]
         sw_row = self.sw
@@ -220,9 +207,7 @@ class WeightStationaryGemmEngine(wiring.Component):
         self.tx_max = -(-max_n // C)
         tiles = -(-max_m // 1) * -(-max_k // R) * self.tx_max
         self.time_bits = _bits(tiles * (max_chunk + 2 * R + C + L) + 2 * R + C + L + max_k)
-        self.result_layout = data.StructLayout({
-            "valid": 1, "final": 1, "row": unsigned(_bits(max_m)), "col": unsigned(_bits(max_n)),
-            "value": signed(cfg.acc_bits)})
+        self.result_layout = result_layout(max_m, max_n, cfg.acc_bits)
         lanes = data.ArrayLayout(signed(cfg.op_bits), cfg.lanes)
         super().__init__({
             "start": In(1),
@@ -360,13 +345,9 @@ class WeightStationaryGemmEngine(wiring.Component):
         # a stream that is needed but not valid stalls everything for the cycle
         need_w, need_a = Signal(), Signal()
         m.d.comb += [need_w.eq(inject), need_a.eq(streaming)]
-        en = Signal()
-        outer.d.comb += en.eq(~(need_w & ~self.w_valid) & ~(need_a & ~self.a_valid))
-        outer.submodules.core = EnableInserter(en)(m)
-        fresh = Signal(init=1)                         # the registers moved at the last clock edge
-        outer.d.sync += fresh.eq(en)
-        outer.d.comb += [self.w_ready.eq(need_w & en), self.a_ready.eq(need_a & en),
-                         self.busy.eq(running), self.done.eq(finished & fresh), self.stall.eq(~en)]
+        en, fresh = stall_on_streams(outer, m, [(need_w, self.w_valid, self.w_ready),
+                                                (need_a, self.a_valid, self.a_ready)])
+        outer.d.comb += [self.busy.eq(running), self.done.eq(finished & fresh), self.stall.eq(~en)]
         for c in range(C):
             outer.d.comb += [self.result[c].eq(out_regs[c]), self.result[c].valid.eq(out_regs[c].valid & fresh)]
         return outer
