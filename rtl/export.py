@@ -13,6 +13,9 @@ from .pruning import PruningLane
 from .top import WeightStationaryEngine
 
 
+GENERATED_DATAFLOWS = ("weight_stationary", "output_stationary")
+
+
 def designs(cfg: RtlConfig, dataflows: list[str], patterns: list[NMPattern]) -> dict[str, wiring.Component]:
     """Top-level name -> component: the arrays the arch's dataflows need (for weight-stationary the
     single-tile stream engine and the whole-GEMM engine, whose accumulator latency and weight double
@@ -29,6 +32,29 @@ def designs(cfg: RtlConfig, dataflows: list[str], patterns: list[NMPattern]) -> 
         if not p.dense:
             out[f"prune_{p.n}of{p.m}"] = PruningLane(p.n, p.m, cfg.op_bits)
     return out
+
+
+def params(cfg: RtlConfig, dataflows: list[str], tops: dict[str, wiring.Component], source: str = "") -> dict:
+    """Exactly what was built: the datapath, the engines' timing parameters and each top's limits."""
+    engines = {}
+    for name, comp in tops.items():
+        entry = {"class": type(comp).__name__}
+        if isinstance(comp, WeightStationaryGemmEngine):
+            entry.update(dataflow="weight_stationary", acc_latency=cfg.acc_latency, weight_double_buffer=comp.shadow,
+                         max_m=comp.max_m, max_n=comp.max_n, max_k=comp.max_k, max_chunk=comp.max_chunk)
+        elif isinstance(comp, OutputStationaryGemmEngine):
+            entry.update(dataflow="output_stationary", acc_latency=cfg.acc_latency, max_m=comp.max_m,
+                         max_n=comp.max_n, max_k=comp.max_k, max_group=comp.max_group)
+        elif isinstance(comp, (WeightStationaryEngine, OutputStationaryArray)):
+            entry.update(dataflow="weight_stationary" if isinstance(comp, WeightStationaryEngine)
+                         else "output_stationary", acc_latency=1, single_tile=True)
+        elif isinstance(comp, PruningLane):
+            entry.update(n=comp.n, m=comp.m)
+        engines[name] = entry
+    return {"arch": str(source), "rows": cfg.rows, "cols": cfg.cols, "lanes": cfg.lanes, "op_bits": cfg.op_bits,
+            "acc_bits": cfg.acc_bits, "acc_latency": cfg.acc_latency,
+            "weight_double_buffer": cfg.weight_double_buffer,
+            "dataflows": [f for f in dataflows if f in GENERATED_DATAFLOWS], "engines": engines}
 
 
 def to_verilog(component: wiring.Component, name: str) -> str:

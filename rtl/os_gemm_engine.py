@@ -55,14 +55,15 @@ class MultiAccumulatorArray(wiring.Component):
     def __init__(self, cfg: RtlConfig, groups: int):
         self.cfg, self.G = cfg, groups
         lanes = data.ArrayLayout(signed(cfg.op_bits), cfg.lanes)
-        self.tag_layout = data.StructLayout({"valid": 1, "first": 1, "last": 1, "slot": range(groups)})
+        slot = range(max(groups, 2))               # (never zero bits wide: lint)
+        self.tag_layout = data.StructLayout({"valid": 1, "first": 1, "last": 1, "slot": slot})
         super().__init__({
             "tag": In(self.tag_layout),
             "act": In(data.ArrayLayout(lanes, cfg.rows)),
             "w_top": In(data.ArrayLayout(signed(cfg.op_bits), cfg.cols)),
             "idx_top": In(data.ArrayLayout(unsigned(cfg.index_bits), cfg.cols)),
-            "rd_row": In(data.ArrayLayout(range(cfg.rows), cfg.cols)),
-            "rd_slot": In(data.ArrayLayout(range(groups), cfg.cols)),
+            "rd_row": In(data.ArrayLayout(range(max(cfg.rows, 2)), cfg.cols)),
+            "rd_slot": In(data.ArrayLayout(slot, cfg.cols)),
             "shadow_out": Out(data.ArrayLayout(signed(cfg.acc_bits), cfg.cols)),
         })
 
@@ -85,7 +86,7 @@ class MultiAccumulatorArray(wiring.Component):
                     w, i = delay(m, w, 1, wshape), delay(m, i, 1, ishape)
         shadows = [[Array(Signal(ashape, name=f"sh_{r}_{c}_{j}") for j in range(G)) for c in range(C)]
                    for r in range(R)]
-        wb = data.StructLayout({"en": 1, "last": 1, "slot": range(G), "value": ashape})
+        wb = data.StructLayout({"en": 1, "last": 1, "slot": range(max(G, 2)), "value": ashape})
         for r in range(R):
             act = delay(m, self.act[r], r, lanes)      # A enters row r after r cycles, moves right
             for c in range(C):
@@ -220,7 +221,7 @@ class OutputStationaryGemmEngine(wiring.Component):
                          next_at.eq(Mux(il, w + mt_all * (e_gg - 1) + 2, w + nt - 1 + drain))]
 
         # the readout walker: column 0's (row, slot) each cycle; column c sees it c cycles later
-        wk_active, wk_r, wk_j = Signal(), Signal(range(R)), Signal(range(G))
+        wk_active, wk_r, wk_j = Signal(), Signal(range(max(R, 2))), Signal(range(max(G, 2)))
         wk_gg = Signal(range(G + 1))
         wk_bm, wk_bn, wk_cm, wk_cn = Signal(mb), Signal(nb), Signal(mb), Signal(nb)
         launch = Signal()
@@ -238,7 +239,7 @@ class OutputStationaryGemmEngine(wiring.Component):
             m.d.sync += [wk_active.eq(~(end_row & (e_r == R - 1))), wk_gg.eq(e_wgg), wk_bm.eq(e_bm), wk_bn.eq(e_bn),
                          wk_r.eq(Mux(end_row, e_r + 1, e_r)), wk_j.eq(Mux(end_row, 0, e_j + 1)),
                          wk_cm.eq(Mux(end_row, e_bm, sm)), wk_cn.eq(Mux(end_row, e_bn, sn))]
-        rd = data.StructLayout({"valid": 1, "r": range(R), "j": range(G), "row": unsigned(bits(self.max_m + R)),
+        rd = data.StructLayout({"valid": 1, "r": range(max(R, 2)), "j": range(max(G, 2)), "row": unsigned(bits(self.max_m + R)),
                                 "col": unsigned(bits(self.max_n + C))})
         tag = Signal(rd)
         m.d.comb += [tag.valid.eq(emit), tag.r.eq(e_r), tag.j.eq(e_j), tag.row.eq(e_cm + e_r), tag.col.eq(e_cn)]

