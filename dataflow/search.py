@@ -16,7 +16,7 @@ import numpy as np
 
 from ..arch.schema import Arch
 from .gemms import GemmTable
-from .flows import FLOWS, per_flow
+from .flows import FLOWS, per_flow, rows_of
 from .tiling import max_chunk, tile_fits
 
 Cost = Callable[[GemmTable], tuple[np.ndarray, ...]]
@@ -46,7 +46,7 @@ def search(g: GemmTable, arch: Arch, cost: Cost) -> Choice:
     flows = np.array([c[1] for c in combos])
     il = np.array([c[2] for c in combos], bool)
     base = base.mapped(flows, base.chunk, base.n_outer, il)
-    extent = per_flow(flows, lambda f, i: f.chunk_extent(base if isinstance(i, slice) else base.take(i), arch))
+    extent = per_flow(flows, lambda f, i: f.chunk_extent(rows_of(base, i), arch))
     longest = max_chunk(base, arch)
     options = [(i, g.dataflow[i], int(g.chunk[i]), bool(g.n_outer[i]), bool(g.interleave[i])) for i in range(len(g))]
     for row, (i, f, interleave) in enumerate(combos):   # the defaults first: ties keep them

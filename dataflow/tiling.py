@@ -13,22 +13,22 @@ import numpy as np
 
 from ..arch.schema import Arch
 from ..core.errors import CapacityError
-from .flows import flow, per_flow
+from .flows import flow, per_flow, rows_of
 
 
 def max_chunk(g, arch: Arch) -> np.ndarray:
     """The longest legal chunk of each GEMM (see :meth:`Dataflow.max_chunk`)."""
-    return per_flow(g.dataflow, lambda f, i: f.max_chunk(_rows(g, i), arch))
+    return per_flow(g.dataflow, lambda f, i: f.max_chunk(rows_of(g, i), arch))
 
 
 def default_chunk(g, arch: Arch) -> np.ndarray:
     """The fixed rule (without offline scheduling): the chunk of each GEMM."""
-    return per_flow(g.dataflow, lambda f, i: f.default_chunk(_rows(g, i), arch))
+    return per_flow(g.dataflow, lambda f, i: f.default_chunk(rows_of(g, i), arch))
 
 
 def smallest_tile_bytes(g, arch: Arch) -> dict[str, np.ndarray]:
     """Bytes of each operand's buffer that the smallest legal tile of each GEMM needs."""
-    return per_flow(g.dataflow, lambda f, i: f.smallest_tile_bytes(_rows(g, i), arch))
+    return per_flow(g.dataflow, lambda f, i: f.smallest_tile_bytes(rows_of(g, i), arch))
 
 
 def tile_fits(g, arch: Arch) -> np.ndarray:
@@ -55,6 +55,3 @@ def capacity_error(g, arch: Arch, name: str, source: str = "") -> CapacityError:
     return CapacityError(f"{where}{name}: {'an' if f.title[0] in 'aeiou' else 'a'} {f.title} chunk of {int(g.chunk[0]):,} ({f.chunk_meaning}) is not legal "
                          f"on {arch.name}: expected 1 to {max(int(max_chunk(g, arch)[0]), 1):,}")
 
-
-def _rows(g, index):
-    return g if isinstance(index, slice) else g.take(index)

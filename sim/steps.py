@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..arch.schema import Arch
-from ..dataflow.flows import Machine, Shape, per_flow
+from ..dataflow.flows import Machine, Shape, per_flow, rows_of
 from ..dataflow.flows.base import cdiv
 from ..dataflow.gemms import GemmTable
 from .cost import timing_shape
@@ -41,8 +41,8 @@ class Steps:
 def gemm_steps(g: GemmTable, traffic: Traffic, arch: Arch) -> Steps:
     """Every GEMM's steps, in table order, instances one after another."""
     machine = Machine.of(arch)
-    units = per_flow(g.dataflow, lambda f, i: f.units_per_step(_rows(g, i), _rows(traffic, i), arch))
-    on_m = per_flow(g.dataflow, lambda f, i: np.full(len(_rows(g, i).m), f.stream_axis == "m"))
+    units = per_flow(g.dataflow, lambda f, i: f.units_per_step(rows_of(g, i), rows_of(traffic, i), arch))
+    on_m = per_flow(g.dataflow, lambda f, i: np.full(len(rows_of(g, i).m), f.stream_axis == "m"))
     extent = np.where(on_m, g.m, g.n)
     per_instance = cdiv(extent, units)
     gemm = np.repeat(np.arange(len(g)), per_instance)
@@ -69,7 +69,7 @@ def gemm_steps(g: GemmTable, traffic: Traffic, arch: Arch) -> Steps:
     cut = np.where(on_m[gemm], a_read, b_read) * share
     total = cut + np.where(once, np.where(j == 0, reused, 0), reused * share)
     # operands stream in tile by tile: a step starts with its first array tile's share
-    tiles = per_flow(flows, lambda f, i: f.tiles_per_step(_rows(g, gemm[i]), (done - before)[i], arch))
+    tiles = per_flow(flows, lambda f, i: f.tiles_per_step(rows_of(g, gemm[i]), (done - before)[i], arch))
     load = total / tiles
     stream = total - load
     write = traffic.dram_write[gemm] * share
@@ -78,16 +78,6 @@ def gemm_steps(g: GemmTable, traffic: Traffic, arch: Arch) -> Steps:
     gemm, compute = gemm[order], compute[order]
     return Steps(gemm, compute, _memory_cycles(g, traffic, arch, gemm, compute), load[order], stream[order],
                  write[order])
-
-
-def _rows(table, index):
-    """Rows ``index`` of a GEMM table or of a per-GEMM dataclass of arrays."""
-    if isinstance(index, slice):
-        return table
-    if hasattr(table, "take"):
-        return table.take(index)
-    return type(table)(**{name: ({k: v[index] for k, v in value.items()} if isinstance(value, dict) else value[index])
-                          for name, value in vars(table).items()})
 
 
 def _memory_cycles(g: GemmTable, traffic: Traffic, arch: Arch, gemm: np.ndarray, compute: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..arch.schema import Arch
-from ..dataflow.flows import per_flow
+from ..dataflow.flows import per_flow, rows_of
 from ..dataflow.gemms import GemmTable
 
 
@@ -74,8 +74,7 @@ def gemm_traffic(g: GemmTable, arch: Arch) -> Traffic:
     c_bytes = g.c_elems * np.where(g.c_acc == 1, acc, op)
 
     def call(f, i):
-        sub = g if isinstance(i, slice) else g.take(i)
-        return f.reuse(sub, arch, a_bytes[i], b_bytes[i], b_stream[i])
+        return f.reuse(rows_of(g, i), arch, a_bytes[i], b_bytes[i], b_stream[i])
 
     r = per_flow(g.dataflow, call)
     a_fetches = np.where(r.a_block <= inb.usable_bytes, 1, r.a_refetch)

@@ -39,6 +39,16 @@ def per_flow(dataflow: np.ndarray, call):
     return _merge(results, len(dataflow))
 
 
+def rows_of(table, index):
+    """Rows ``index`` (from :func:`per_flow`) of a GEMM table or of a dataclass of per-GEMM arrays."""
+    if isinstance(index, slice):
+        return table
+    if hasattr(table, "take"):
+        return table.take(index)
+    return type(table)(**{name: ({k: v[index] for k, v in value.items()} if isinstance(value, dict) else value[index])
+                          for name, value in vars(table).items()})
+
+
 def _merge(results, size):
     first = results[0][1]
     if isinstance(first, dict):
@@ -53,4 +63,4 @@ def _merge(results, size):
     return out
 
 
-__all__ = ["FLOWS", "NAMES", "flow", "per_flow", "ArrayTiming", "Dataflow", "Machine", "Reuse", "Shape"]
+__all__ = ["FLOWS", "NAMES", "flow", "per_flow", "rows_of", "ArrayTiming", "Dataflow", "Machine", "Reuse", "Shape"]
