@@ -7,7 +7,7 @@ cycle of the last write (counted in clock edges from the first preload cycle, as
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from amaranth.sim import Simulator
@@ -50,16 +50,20 @@ class GemmRun:
     writes: int              # accumulator writes (k-tiles x m x n)
     cycles: int              # clock edges simulated until done
     stalls: int              # cycles the engine waited for a stream transfer
+    log: list = field(default_factory=list)   # every result shown: (cycle, column, raw bits)
 
 
-def drive(dut, start: dict, streams: dict, cols: int, take, limit: int, bubbles: float = 0.0, seed: int = 0) -> dict:
+def drive(dut, start: dict, streams: dict, cols: int, take, limit: int, bubbles: float = 0.0, seed: int = 0,
+          gaps=None) -> dict:
     """Run ``dut`` through one GEMM in amaranth.sim: pulse ``start`` with the ``start`` ports, then
     offer each stream's items in order (``streams[name]``: a list of items, each a tuple of
     (port, value); the stream's ports are ``<name>_valid``/``<name>_ready``), not valid with
-    probability ``bubbles``; ``take(r)`` gets every valid ``result[c]``. Returns the cycle of the
+    probability ``bubbles`` or where ``gaps[cycle][s]`` (stream s, in ``streams`` order) is set;
+    ``take(r)`` gets every valid ``result[c]``. Returns the cycle of the
     last result (``last``, counted from the first cycle after ``start``), the cycle ``done`` was seen, the
-    results seen (``writes``), the cycles simulated and the stalled cycles."""
-    res = {"last": -1, "done": -1, "writes": 0, "cycles": 0, "stalls": 0}
+    results seen (``writes``, and each as (cycle, column, raw bits) in ``log``), the cycles simulated
+    and the stalled cycles. :class:`.verilog_check.VerilogSim` does the same in a Verilog simulator."""
+    res = {"last": -1, "done": -1, "writes": 0, "cycles": 0, "stalls": 0, "log": []}
     rng = np.random.default_rng(seed)
     if bubbles:
         limit = int(limit / (1 - bubbles) ** 2) + 100
@@ -74,9 +78,10 @@ def drive(dut, start: dict, streams: dict, cols: int, take, limit: int, bubbles:
         cycle, at = 0, dict.fromkeys(names, 0)
         while res["done"] < 0:
             offered = {}
-            for name in names:
+            for s, name in enumerate(names):
                 items = streams[name]
-                ok = at[name] < len(items) and not (bubbles and rng.random() < bubbles)
+                held = gaps is not None and cycle < len(gaps) and bool(gaps[cycle][s])
+                ok = at[name] < len(items) and not held and not (bubbles and rng.random() < bubbles)
                 ctx.set(getattr(dut, f"{name}_valid"), int(ok))
                 if at[name] < len(items):
                     for port, value in items[at[name]]:
@@ -93,6 +98,7 @@ def drive(dut, start: dict, streams: dict, cols: int, take, limit: int, bubbles:
                 if result[c].valid:
                     res["writes"] += 1
                     res["last"] = cycle
+                    res["log"].append((cycle, c, result[c].as_bits()))
                     take(result[c])
             if ctx.get(dut.done):
                 res["done"] = cycle
@@ -109,10 +115,13 @@ def drive(dut, start: dict, streams: dict, cols: int, take, limit: int, bubbles:
 
 def run_gemm(cfg: RtlConfig, a: np.ndarray, values: np.ndarray, index: np.ndarray, n_keep: int, m_group: int,
              chunk: int | None = None, interleave: bool = True, *, shadow: bool | None = None, early: int = 0,
-             bubbles: float = 0.0, seed: int = 0) -> GemmRun:
+             bubbles: float = 0.0, seed: int = 0, gaps=None, dut: WeightStationaryGemmEngine | None = None,
+             driver=drive) -> GemmRun:
     """C = A @ W for W in N:M-compressed form (``values``/``index`` [k_exec x n]); ``chunk``
     rows of A per chunk (default all). ``bubbles``: the probability that a stream is not valid
-    in a cycle (the engine must stall and stay exact)."""
+    in a cycle (the engine must stall and stay exact); ``gaps``: per cycle, the streams (w, a)
+    held not valid. ``dut``: the engine to run (default one sized to the GEMM); ``driver``:
+    :func:`drive` (amaranth.sim) or a :class:`.verilog_check.VerilogSim`."""
     M, (K, N) = a.shape[0], values.shape
     if m_group > cfg.lanes:
         raise ValueError(f"{n_keep}:{m_group} needs {m_group} lanes; the array has {cfg.lanes}")
@@ -135,7 +144,8 @@ def run_gemm(cfg: RtlConfig, a: np.ndarray, values: np.ndarray, index: np.ndarra
                     vec[:len(group)] = [int(v) for v in group]
                 lanes.append(vec)
             a_items.append(lanes)
-    dut = WeightStationaryGemmEngine(cfg, max_m=M, max_n=N, max_k=K, max_chunk=chunk, shadow=shadow, early=early)
+    if dut is None:
+        dut = WeightStationaryGemmEngine(cfg, max_m=M, max_n=N, max_k=K, max_chunk=chunk, shadow=shadow, early=early)
     out = np.zeros((M, N), np.int64)
     limit = 4 * len(tiles) * (chunk + 2 * R + C + cfg.acc_latency) + 100
 
@@ -143,7 +153,7 @@ def run_gemm(cfg: RtlConfig, a: np.ndarray, values: np.ndarray, index: np.ndarra
         if r.final:
             out[r.row, r.col] = r.value
 
-    res = drive(dut, dict(m=M, n=N, k=K, chunk=chunk, interleave=int(interleave)),
-                {"w": [(("w_values", v), ("w_index", i)) for v, i in w_items],
-                 "a": [(("a_lanes", lanes),) for lanes in a_items]}, C, take, limit, bubbles, seed)
-    return GemmRun(out, res["last"], res["done"], res["writes"], res["cycles"], res["stalls"])
+    res = driver(dut, dict(m=M, n=N, k=K, chunk=chunk, interleave=int(interleave)),
+                 {"w": [(("w_values", v), ("w_index", i)) for v, i in w_items],
+                  "a": [(("a_lanes", lanes),) for lanes in a_items]}, C, take, limit, bubbles, seed, gaps=gaps)
+    return GemmRun(out, res["last"], res["done"], res["writes"], res["cycles"], res["stalls"], res["log"])

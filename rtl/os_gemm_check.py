@@ -21,9 +21,12 @@ def output_tiles(cfg: RtlConfig, m: int, n: int) -> list[tuple[int, int]]:
 
 def run_os_gemm(cfg: RtlConfig, a: np.ndarray, values: np.ndarray, index: np.ndarray, n_keep: int, m_group: int,
                 interleave: bool = True, group: int | None = None, *, max_group: int | None = None,
-                bubbles: float = 0.0, seed: int = 0, dut: OutputStationaryGemmEngine | None = None) -> GemmRun:
+                bubbles: float = 0.0, seed: int = 0, gaps=None, dut: OutputStationaryGemmEngine | None = None,
+                driver=drive) -> GemmRun:
     """C = A @ W for W in N:M-compressed form (``values``/``index`` [k_exec x n]); ``group``
-    output tiles per interleave group (default L, clamped to the tiles there are)."""
+    output tiles per interleave group (default L, clamped to the tiles there are). ``gaps``: per
+    cycle, the streams (a, w) held not valid; ``driver``: :func:`.gemm_check.drive` (amaranth.sim)
+    or a :class:`.verilog_check.VerilogSim`."""
     M, (K, N) = a.shape[0], values.shape
     if m_group > cfg.lanes:
         raise ValueError(f"{n_keep}:{m_group} needs {m_group} lanes; the array has {cfg.lanes}")
@@ -54,8 +57,8 @@ def run_os_gemm(cfg: RtlConfig, a: np.ndarray, values: np.ndarray, index: np.nda
         seen[r.row, r.col] += 1
 
     limit = len(tiles) * (K * max(g, L) + g * R + 2 * (R + C + L)) + 100
-    res = drive(dut, dict(m=M, n=N, k=K, group=g, interleave=int(interleave)), {"a": a_items, "w": w_items},
-                C, take, limit, bubbles, seed)
+    res = driver(dut, dict(m=M, n=N, k=K, group=g, interleave=int(interleave)), {"a": a_items, "w": w_items},
+                 C, take, limit, bubbles, seed, gaps=gaps)
     if (seen != 1).any():
         raise AssertionError(f"outputs shown {seen.min()} to {seen.max()} times (expected once each)")
-    return GemmRun(out, res["last"], res["done"], res["writes"], res["cycles"], res["stalls"])
+    return GemmRun(out, res["last"], res["done"], res["writes"], res["cycles"], res["stalls"], res["log"])

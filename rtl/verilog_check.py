@@ -1,0 +1,253 @@
+"""Run the exported Verilog of the whole-GEMM engines in a real Verilog simulator.
+
+:class:`VerilogSim` has the signature of :func:`.gemm_check.drive`, so ``run_gemm`` and
+``run_os_gemm`` play exactly the same vectors (``driver=VerilogSim(...)``) through the Verilog
+that :func:`.export.to_verilog` writes for the component (``rtl/export.py``'s own function, so what
+is simulated is what ``rtlgen`` ships) as through amaranth.sim.
+
+The testbench is plain synthesizable-style Verilog (module ``tb``, one ``clk`` input), generated
+from the component's ports and built once per design: it reads the GEMM from files at run time
+(``params.hex``: the ``start`` port values, the item count of each stream, the cycle limit;
+``<stream>_<port>.hex``: one packed item per line; ``gaps.hex``: per cycle, the streams held not
+valid), so one build runs any number of GEMMs. The cycle protocol is the amaranth driver's: one
+cycle of reset, one cycle of ``start`` with the ports (streams not valid), then from cycle 0 each
+stream offers its next item while it has one (unless ``gaps`` holds it), a transfer is
+``valid & ready`` at the clock edge, and after edge ``c`` the testbench logs every ``result``
+with a valid column as ``r <c> <hex>`` and ``d <c> <stalls>`` for ``done`` (then stops). A result
+with an X or Z bit fails the parse.
+
+Simulators: Verilator (``verilator --cc --exe --build -Wno-WIDTH``, a 10-line C++ main that toggles
+the clock) or Icarus Verilog (``iverilog -g2012`` with a wrapper that generates the clock).
+"""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+from pathlib import Path
+
+from amaranth.hdl import Shape
+from amaranth.lib import data, wiring
+
+from .export import to_verilog
+
+SIMULATORS = ("verilator", "iverilog")
+DEPTH = 1 << 14            # items per stream and gap cycles one build accepts
+
+_MAIN_CPP = """\
+#include "Vtb.h"
+#include "verilated.h"
+int main(int argc, char** argv) {
+    Verilated::commandArgs(argc, argv);
+    Vtb* top = new Vtb;
+    top->clk = 0;
+    top->eval();
+    while (!Verilated::gotFinish()) {
+        top->clk = 1; top->eval();
+        top->clk = 0; top->eval();
+    }
+    top->final();
+    delete top;
+    return 0;
+}
+"""
+
+_CLOCK_V = """\
+module tb_clock;
+  reg clk = 0;
+  always #5 clk = ~clk;
+  tb t(.clk(clk));
+endmodule
+"""
+
+
+def available(prefer: str | None = None) -> str | None:
+    """The simulator to use: ``prefer`` if installed, else the first of SIMULATORS installed, else None."""
+    names = (prefer,) if prefer else SIMULATORS
+    for name in names:
+        if shutil.which(name) and (name != "iverilog" or shutil.which("vvp")):
+            return name
+    return None
+
+
+def _width(shape) -> int:
+    return Shape.cast(shape).width
+
+
+def _bits(shape, value) -> int:
+    """``value`` (an int, or nested lists/dicts for a layout) as the port's raw bits."""
+    if isinstance(shape, data.Layout):
+        return shape.const(value).as_bits()
+    width = _width(shape)
+    return int(value) & ((1 << width) - 1)
+
+
+def _valid_offsets(layout) -> list[int]:
+    """Bit positions of ``valid`` in every column of a result port (an array of result records)."""
+    elem = layout.elem_shape
+    return [c * elem.size + elem["valid"].offset for c in range(layout.length)]
+
+
+def testbench(dut: wiring.Component, top: str, start: list[str], streams: dict[str, list[str]]) -> str:
+    """Verilog of module ``tb`` around ``top``: ``start`` names the ports set with ``start``,
+    ``streams`` maps each stream to its data ports."""
+    members = dut.signature.members
+    result_w = _width(members["result"].shape)
+    names = list(streams)
+    npar = len(start) + len(names) + 1
+    v = ["`timescale 1ns/1ps", "module tb(input clk);",
+         "  reg [1:0] phase = 0;           // 0 reset, 1 start, 2 run",
+         "  reg [31:0] cycle = 0;",
+         "  reg [31:0] stalls = 0;",
+         "  integer f;",
+         f"  reg [63:0] par [0:{npar - 1}];",
+         f"  reg [{max(len(names), 1) - 1}:0] gaps [0:{DEPTH - 1}];",
+         "  reg [31:0] ngaps [0:0];",
+         "  initial begin",
+         '    $readmemh("params.hex", par);',
+         '    $readmemh("ngaps.hex", ngaps);',
+         '    if (ngaps[0] != 0) $readmemh("gaps.hex", gaps, 0, ngaps[0] - 1);',
+         '    f = $fopen("out.txt", "w");',
+         "  end",
+         "  wire rst = phase == 0;",
+         "  wire start = phase == 1;",
+         f"  wire [31:0] limit = par[{npar - 1}];",
+         f"  wire [{max(len(names), 1) - 1}:0] gap = (phase == 2 && cycle < ngaps[0]) ? gaps[cycle] : 0;"]
+    conns = [".clk(clk)", ".rst(rst)", ".start(start)"]
+    for i, port in enumerate(start):
+        w = _width(members[port].shape)
+        v.append(f"  wire [{w - 1}:0] p_{port} = par[{i}][{w - 1}:0];")
+        conns.append(f".{port}(p_{port})")
+    for s, name in enumerate(names):
+        count = f"par[{len(start) + s}][31:0]"
+        v += [f"  reg [31:0] {name}_at = 0;",
+              f"  wire {name}_ok = phase == 2 && {name}_at < {count} && !gap[{s}];",
+              f"  wire {name}_rdy;"]
+        conns += [f".{name}_valid({name}_ok)", f".{name}_ready({name}_rdy)"]
+        for port in streams[name]:
+            w = _width(members[port].shape)
+            v += [f"  reg [{w - 1}:0] mem_{port} [0:{DEPTH - 1}];",
+                  f'  initial $readmemh("{port}.hex", mem_{port}, 0, {count} - 1);',
+                  f"  wire [{w - 1}:0] d_{port} = {name}_at < {count} ? mem_{port}[{name}_at] : 0;"]
+            conns.append(f".{port}(d_{port})")
+    valid = " | ".join(f"result[{o}]" for o in _valid_offsets(members["result"].shape))
+    v += [f"  wire [{result_w - 1}:0] result;", "  wire done, stall, busy;",
+          f"  wire any = {valid};"]
+    conns += [".result(result)", ".done(done)", ".stall(stall)", ".busy(busy)"]
+    v.append(f"  {top} dut({', '.join(conns)});")
+    v += ["  always @(posedge clk) begin",
+          "    if (phase != 2) phase <= phase + 1;",
+          "    else begin",
+          "      // what the design shows after edge `cycle` (counted from the first cycle after start)",
+          '      if (cycle != 0 && any) $fwrite(f, "r %0d %h\\n", cycle, result);',
+          "      if (cycle != 0 && done) begin",
+          '        $fwrite(f, "d %0d %0d\\n", cycle, stalls); $fclose(f); $finish;',
+          "      end else if (cycle > limit) begin",
+          '        $fwrite(f, "t %0d\\n", cycle); $fclose(f); $finish;',
+          "      end",
+          "      stalls <= stalls + stall;",
+          "      cycle <= cycle + 1;"]
+    for name in names:
+        v.append(f"      if ({name}_ok && {name}_rdy) {name}_at <= {name}_at + 1;")
+    v += ["    end", "  end", "endmodule", ""]
+    return "\n".join(v)
+
+
+class VerilogSim:
+    """A drop-in for :func:`.gemm_check.drive` that runs the component's exported Verilog
+    (``to_verilog(dut, top)``) in ``simulator`` ("verilator" or "iverilog"); builds go under
+    ``workdir`` (one per distinct design and testbench, reused)."""
+
+    def __init__(self, simulator: str, workdir: Path, top: str, timeout: float = 600):
+        if available(simulator) is None:
+            raise RuntimeError(f"{simulator} is not installed")
+        self.simulator, self.workdir, self.top, self.timeout = simulator, Path(workdir), top, timeout
+        self.runs = 0
+        self.build_seconds = 0.0
+
+    def _build(self, dut, start: list[str], streams: dict[str, list[str]]) -> tuple[Path, list[str]]:
+        import time
+
+        verilog = to_verilog(dut, self.top)
+        tb = testbench(dut, self.top, start, streams)
+        key = hashlib.sha256((self.simulator + verilog + tb).encode()).hexdigest()[:16]
+        build = self.workdir / f"{self.top}-{self.simulator}-{key}"
+        exe = build / ("obj_dir/Vtb" if self.simulator == "verilator" else "tb.vvp")
+        if self.simulator == "verilator":
+            cmd = ["./obj_dir/Vtb"]
+        else:
+            cmd = ["vvp", "-n", str(exe.resolve())]
+        if exe.exists():
+            return build, cmd
+        build.mkdir(parents=True, exist_ok=True)
+        (build / f"{self.top}.v").write_text(verilog)
+        (build / "tb.v").write_text(tb)
+        t0 = time.perf_counter()
+        if self.simulator == "verilator":
+            (build / "main.cpp").write_text(_MAIN_CPP)
+            args = ["verilator", "--cc", "--exe", "--build", "-Wno-WIDTH", "-Wno-fatal", "--top-module", "tb",
+                    "-j", "2", "-MAKEFLAGS", "OPT_FAST=-O1 OPT_SLOW=-O0 OPT_GLOBAL=-O1",
+                    "tb.v", f"{self.top}.v", "main.cpp"]
+        else:
+            (build / "clock.v").write_text(_CLOCK_V)
+            args = ["iverilog", "-g2012", "-s", "tb_clock", "-o", "tb.vvp", "tb.v", "clock.v", f"{self.top}.v"]
+        proc = subprocess.run(args, cwd=build, capture_output=True, text=True, timeout=self.timeout)
+        self.build_seconds += time.perf_counter() - t0
+        if proc.returncode != 0 or not exe.exists():
+            raise RuntimeError(f"{self.simulator} build failed in {build}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        return build, cmd
+
+    def __call__(self, dut, start: dict, streams: dict, cols: int, take, limit: int, bubbles: float = 0.0,
+                 seed: int = 0, gaps=None) -> dict:
+        if bubbles:
+            raise ValueError("random bubbles are the amaranth driver's; give both drivers the same `gaps`")
+        members = dut.signature.members
+        names = list(streams)
+        ports = {name: [port for port, _ in items[0]] for name, items in streams.items()}
+        build, cmd = self._build(dut, list(start), ports)
+        self.runs += 1
+        run = build / f"run{self.runs}"
+        run.mkdir(exist_ok=True)
+        for name in names:
+            items = streams[name]
+            if not 0 < len(items) <= DEPTH:
+                raise ValueError(f"stream {name}: {len(items)} items (1..{DEPTH} per run)")
+            for i, port in enumerate(ports[name]):
+                shape = members[port].shape
+                (run / f"{port}.hex").write_text("".join(f"{_bits(shape, item[i][1]):x}\n" for item in items))
+        par = [_bits(members[p].shape, v) for p, v in start.items()] + [len(streams[n]) for n in names] + [limit]
+        (run / "params.hex").write_text("".join(f"{p:x}\n" for p in par))
+        rows = [] if gaps is None else [sum(int(bool(g)) << s for s, g in enumerate(row)) for row in gaps][:DEPTH]
+        (run / "ngaps.hex").write_text(f"{len(rows):x}\n")
+        (run / "gaps.hex").write_text("".join(f"{r:x}\n" for r in rows) or "0\n")
+        exe = [str((build / cmd[0]).resolve())] if self.simulator == "verilator" else cmd
+        proc = subprocess.run(exe, cwd=run, capture_output=True, text=True, timeout=self.timeout)
+        out = run / "out.txt"
+        if proc.returncode != 0 or not out.exists():
+            raise RuntimeError(f"{self.simulator} run failed in {run}:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+        layout = members["result"].shape
+        res = {"last": -1, "done": -1, "writes": 0, "cycles": 0, "stalls": 0, "log": []}
+        for line in out.read_text().split("\n"):
+            if not line:
+                continue
+            kind, cycle, *rest = line.split()
+            cycle = int(cycle)
+            if kind == "t":
+                raise RuntimeError(f"GEMM did not finish in {limit} cycles (Verilog, {self.simulator})")
+            if kind == "d":
+                res["done"], res["cycles"], res["stalls"] = cycle, cycle, int(rest[0])
+                continue
+            try:
+                raw = int(rest[0], 16)
+            except ValueError:
+                raise AssertionError(f"cycle {cycle}: result has unknown bits: {rest[0]}") from None
+            result = data.Const(layout, raw)
+            for c in range(cols):
+                if result[c].valid:
+                    res["writes"] += 1
+                    res["last"] = cycle
+                    res["log"].append((cycle, c, result[c].as_bits()))
+                    take(result[c])
+        if res["done"] < 0:
+            raise RuntimeError(f"{self.simulator} stopped without done:\n{proc.stdout[-2000:]}")
+        return res
