@@ -48,7 +48,7 @@ def make_schedule(workload: Workload, arch: Arch, cost: Cost) -> Schedule:
     if (choice.best < 0).any():
         missing = int(np.flatnonzero(choice.best < 0)[0])
         raise CapacityError(f"{gemm_names(default, workload)[missing]}: no mapping fits {arch.name}'s buffers")
-    return Schedule(choice.candidates.take(choice.best), order, choice)
+    return Schedule(choice.chosen(default), order, choice)
 
 
 def training_order(g: GemmTable) -> np.ndarray:

@@ -9,7 +9,7 @@ package does not depend on the simulator. Deterministic: ties go to the earlier 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -29,17 +29,39 @@ class Choice:
     ranked: np.ndarray        # candidate indices by GEMM, best first
     best: np.ndarray          # per GEMM, index of its chosen candidate (-1: none is legal)
     keys: np.ndarray          # per candidate, the cost model's ranking keys (a column each, most important first)
+    searched: np.ndarray      # per GEMM, the distinct GEMM searched for it (``gemm`` indexes these)
 
     def ranking(self, gemm: int) -> np.ndarray:
         """Candidate indices of one GEMM, best first."""
-        return self.ranked[self.gemm[self.ranked] == gemm]
+        return self.ranked[self.gemm[self.ranked] == self.searched[gemm]]
+
+    def chosen(self, g: GemmTable) -> GemmTable:
+        """Every GEMM of ``g`` under its chosen mapping."""
+        return replace(self.candidates.take(self.best), layer=g.layer, phase=g.phase)
 
 
 def search(g: GemmTable, arch: Arch, cost: Cost) -> Choice:
     """Rank every legal candidate mapping of every GEMM with ``cost``.
 
     ``g`` carries the default mapping, which is always a candidate: the search never does worse.
+    GEMMs that differ only in their layer and phase are searched once.
     """
+    searched, first = _distinct(g)
+    choice = _search(g.take(first), arch, cost)
+    return replace(choice, best=choice.best[searched], searched=searched)
+
+
+def _distinct(g: GemmTable) -> tuple[np.ndarray, np.ndarray]:
+    """Per GEMM the index of its distinct GEMM, and the first GEMM of each distinct one."""
+    fields = [name for name in GemmTable.__dataclass_fields__ if name not in ("layer", "phase")]
+    seen: dict[tuple, int] = {}
+    searched = np.array([seen.setdefault(key, len(seen)) for key in zip(*(getattr(g, f).tolist() for f in fields))],
+                        np.int64)
+    first = np.unique(searched, return_index=True)[1]
+    return searched, first
+
+
+def _search(g: GemmTable, arch: Arch, cost: Cost) -> Choice:
     interleaves = (True, False) if arch.dataflow_options.interleave else (False,)
     combos = [(i, f, il) for i in range(len(g)) for f in arch.array.dataflows for il in interleaves]
     base = g.take(np.array([c[0] for c in combos], np.int64))
@@ -64,4 +86,5 @@ def search(g: GemmTable, arch: Arch, cost: Cost) -> Choice:
     first[1:] = gemm[order][1:] != gemm[order][:-1]
     best = np.full(len(g), -1, np.int64)
     best[gemm[order[first]]] = order[first]
-    return Choice(candidates, gemm, order, best, np.column_stack(keys) if len(keys) else np.zeros((0, 0)))
+    return Choice(candidates, gemm, order, best, np.column_stack(keys) if len(keys) else np.zeros((0, 0)),
+                  np.arange(len(g)))

@@ -87,3 +87,16 @@ def test_search_is_deterministic():
     a, b = simulate(BASE, w).schedule, simulate(BASE, w).schedule
     assert (a.gemms.dataflow == b.gemms.dataflow).all() and (a.gemms.chunk == b.gemms.chunk).all()
     assert (a.choice.ranked == b.choice.ranked).all()
+
+
+@pytest.mark.parametrize("trace", ["resnet50_2of8", "deit_small_2of8"])
+def test_searching_distinct_gemms_once_chooses_what_searching_each_does(trace):
+    from sparseloom.dataflow.search import _search
+
+    g = build_gemms(load_workload(ROOT / "workloads" / trace), BASE)
+    once, each = search(g, BASE, cost(BASE)), _search(g, BASE, cost(BASE))
+    assert len(set(once.searched.tolist())) < len(g)                  # repeated shapes exist
+    a, b = once.chosen(g), each.chosen(g)
+    for field in ("dataflow", "chunk", "n_outer", "interleave", "layer", "phase"):
+        assert (getattr(a, field) == getattr(b, field)).all(), field
+    assert [len(once.ranking(i)) for i in range(len(g))] == [len(each.ranking(i)) for i in range(len(g))]
