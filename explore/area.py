@@ -5,7 +5,10 @@ The table (``explore/rtl_resources.csv``, kept beside this model as package data
 (dense, 4:1 and 8:1 activation multiplexers), dataflow and size. A point's array costs its PE
 count times the per-PE LUTs, FFs and DSPs of the largest synthesised array with the smallest
 multiplexer that covers the arch's widest M (beyond 8:1, the 4:1-to-8:1 growth per lane is
-extended linearly). An array with both dataflows is costed at the larger of the two. Buffers
+extended linearly). An array with several dataflows is costed at the largest; a dataflow
+without synthesised PEs is priced by its
+``area_proxy`` (input-stationary as weight-stationary: one multiplier, an M:1 multiplexer and M
+operand registers per PE). Buffers
 take block RAMs: per buffer, at least one per bank and enough 36 Kb blocks for its size. This is
 an int8 datapath's cost; the FP16 PEs of SAT cost more.
 """
@@ -18,6 +21,7 @@ from importlib import resources
 import pandas as pd
 
 from ..arch.schema import Arch
+from ..dataflow.flows import FLOWS
 
 BRAM_KIB = {"xcup": 4.5, "ecp5": 2.25}   # RAMB36E2: 36 Kb; DP16KD: 18 Kb
 AREA_FAMILY = "xcup"                       # the VCU1525's UltraScale+
@@ -50,7 +54,7 @@ def per_pe(family: str, dataflow: str, lanes: int) -> dict[str, float]:
 
 def area(arch: Arch, family: str = "xcup") -> dict[str, float]:
     pes = arch.pes
-    costs = [per_pe(family, flow, arch.sparsity.max_m) for flow in arch.array.dataflows]
+    costs = [per_pe(family, FLOWS[flow].area_proxy, arch.sparsity.max_m) for flow in arch.array.dataflows]
     array = {k: max(c[k] for c in costs) * pes for k in ("lut", "ff", "dsp")}
     bram = sum(max(b.banks, math.ceil(b.size_kib / BRAM_KIB[family])) for b in arch.buffers)
     return {**{k: round(v) for k, v in array.items()}, "bram": bram}

@@ -128,3 +128,20 @@ def test_sweep_report(tmp_path):
     for png in ("sensitivity.png", "best_layers.png", "pareto_time_ms_energy_uj.png"):
         assert (tmp_path / "report" / png).read_bytes()[:4] == b"\x89PNG"
     assert "<table>" in (tmp_path / "report" / "t.html").read_text()
+
+
+def test_area_model_prices_every_dataflow():
+    from dataclasses import replace
+
+    from sparseloom.arch.schema import load_arch
+    from sparseloom.dataflow.flows import FLOWS
+    from sparseloom.explore.area import area
+
+    from .conftest import SAT
+
+    sat = load_arch(SAT)
+    ws_only = area(replace(sat, array=replace(sat.array, dataflows=["weight_stationary"])))
+    is_only = area(replace(sat, array=replace(sat.array, dataflows=["input_stationary"])))
+    every = area(replace(sat, array=replace(sat.array, dataflows=list(FLOWS))))
+    assert is_only == ws_only                                   # priced as weight-stationary PEs
+    assert every["lut"] >= max(ws_only["lut"], area(sat)["lut"]) > 0
