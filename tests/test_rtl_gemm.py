@@ -151,3 +151,24 @@ def test_rtlgen_exports_the_gemm_engine_with_the_arch_latency(tmp_path):
     resources = synthesize(tmp_path, "ws_gemm.v", "ws_gemm", "ecp5").resources()
     assert resources["DSP"] == cfg.rows * cfg.cols                    # one multiplier per PE
     assert resources["BRAM"] >= cfg.cols                               # a block-RAM accumulator bank per column
+
+
+def test_gemm_cut_from_the_deit_trace():
+    # DeiT-Small BDWP 2:8 on SAT: blocks.0.fc1 (384 -> 1536) backward-data GEMM,
+    # as the schedule maps it (chunk and interleave from the search), sliced to 6 tokens, 32 dense
+    # inputs (4 groups of 8 output channels: 8 executed rows) and 7 columns on a 4x4 array; the
+    # trace has no masks, so top-2-of-8 of seeded weights
+    arch = load_arch(SAT)
+    from sparseloom.sim.simulate import simulate
+
+    w = load_workload(RESNET50_2OF8.parent / "deit_small_2of8")
+    schedule = simulate(arch, w).schedule
+    g = schedule.gemms
+    i = next(i for i in range(len(g)) if w.layers[g.layer[i]].name == "blocks.0.fc1" and g.phase[i] == "BP")
+    assert (g.pattern[i], g.dataflow[i]) == ("2:8", "weight_stationary")
+    cfg = rtl_config(arch).resized(4, 4)
+    rows, k, cols = 6, 32, 7
+    chunk = min(int(g.chunk[i]), rows - 1)      # keep a partial last chunk in the slice
+    a, values, index = operands(np.random.default_rng(16), rows, k, cols, 2, 8)
+    run, t = check(cfg, a, values, index, 2, 8, chunk, bool(g.interleave[i]))
+    assert run.last_write == int(t.cycles)
