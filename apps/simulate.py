@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -45,8 +46,31 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _reject_combinations(args) -> None:
+    """Options that do not apply together are refused, never ignored."""
+    if args.ablation:
+        unused = {"--explain": args.explain, "--schedule": args.schedule, "--save-schedule": args.save_schedule, "-o": args.output,
+                  "--format": args.format != "table", "--timeline": args.timeline}
+    elif args.explain:
+        unused = {"-o": args.output, "--format": args.format != "table"}
+    else:
+        return
+    for name, given in unused.items():
+        if given:
+            view = "--ablation" if args.ablation else "--explain"
+            raise InputError(name, "", f"does not apply with {view}, which prints its own text view")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    try:
+        return _run(args)
+    except BrokenPipeError:     # `simulate ... | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _run(args) -> int:
     try:
         arch = load_arch(args.arch)
         switches = {name: getattr(args, name) for name in ("interleave", "pregenerate", "offline_schedule")}
@@ -58,9 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             workload = workload.with_batch(args.batch)
         if args.timeline and args.fidelity != "event":
             raise InputError("--timeline", "", "a timeline needs --fidelity event")
-        if args.schedule and args.ablation:
-            raise InputError("--schedule", "", "an ablation schedules each configuration itself; "
-                                               "drop --schedule or --ablation")
+        _reject_combinations(args)
         schedule = load_schedule(args.schedule, workload, arch) if args.schedule else None
         if args.ablation:
             print(ablation_text(ablation(arch, workload, args.fidelity), arch.name, workload.meta.name, args.fidelity))

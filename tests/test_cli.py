@@ -80,3 +80,20 @@ def test_console_script_reports_bad_arch_without_traceback(tmp_path):
     assert proc.returncode == 2
     assert f"{bad}: array.rows: expected an integer, got 'many'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("extra, named", [
+    (["--ablation", "--format", "csv"], "--format"),
+    (["--ablation", "-o", "out"], "-o"),
+    (["--ablation", "--explain", "conv1"], "--explain"),
+    (["--explain", "conv1", "--format", "json"], "--format"),
+])
+def test_options_that_do_not_apply_together_are_refused(capsys, extra, named):
+    code, out, err = run(capsys, SAT, RESNET50_2OF8, *extra)
+    assert code == 2 and out == "" and err.startswith(f"simulate: error: {named}: does not apply with")
+
+
+def test_a_closed_pipe_ends_quietly():
+    proc = subprocess.run(f"{sys.executable} -m sparseloom.apps.simulate {SAT} {RESNET50_2OF8} | head -1",
+                          shell=True, capture_output=True, text=True, timeout=120)
+    assert proc.stdout.startswith("arch      SAT") and proc.stderr == ""
