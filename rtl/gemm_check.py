@@ -63,13 +63,26 @@ def drive(dut, start: dict, streams: dict, cols: int, take, limit: int, bubbles:
     last result (``last``, counted from the first cycle after ``start``), the cycle ``done`` was seen, the
     results seen (``writes``, and each as (cycle, column, raw bits) in ``log``), the cycles simulated
     and the stalled cycles. :class:`.verilog_check.VerilogSim` does the same in a Verilog simulator."""
-    res = {"last": -1, "done": -1, "writes": 0, "cycles": 0, "stalls": 0, "log": []}
-    rng = np.random.default_rng(seed)
-    if bubbles:
-        limit = int(limit / (1 - bubbles) ** 2) + 100
-    names = list(streams)
+    job = dict(start=start, streams=streams, take=take, limit=limit, bubbles=bubbles, seed=seed, gaps=gaps)
+    return drive_jobs(dut, [job], cols)[0]
 
-    async def bench(ctx):
+
+def drive_jobs(dut, jobs: list[dict], cols: int) -> list[dict]:
+    """:func:`drive` for several GEMMs one after another in one simulation (each job a dict of
+    drive's arguments: ``start``, ``streams``, ``take``, ``limit`` and optionally ``bubbles``,
+    ``seed``, ``gaps``), one idle cycle between a ``done`` and the next ``start``; cycles are
+    counted per job from the first cycle after its ``start``."""
+    results = []
+
+    async def run(ctx, job, res):
+        start, streams, take, limit = job["start"], job["streams"], job["take"], job["limit"]
+        bubbles, gaps = job.get("bubbles", 0.0), job.get("gaps")
+        rng = np.random.default_rng(job.get("seed", 0))
+        if bubbles:
+            limit = int(limit / (1 - bubbles) ** 2) + 100
+        names = list(streams)
+        for name in names:
+            ctx.set(getattr(dut, f"{name}_valid"), 0)
         ctx.set(dut.start, 1)
         for port, value in start.items():
             ctx.set(getattr(dut, port), value)
@@ -106,11 +119,21 @@ def drive(dut, start: dict, streams: dict, cols: int, take, limit: int, bubbles:
                 raise RuntimeError(f"GEMM did not finish in {limit} cycles")
         res["cycles"] = cycle
 
+    async def bench(ctx):
+        for i, job in enumerate(jobs):
+            if i:
+                for name in job["streams"]:
+                    ctx.set(getattr(dut, f"{name}_valid"), 0)
+                await ctx.tick()
+            res = {"last": -1, "done": -1, "writes": 0, "cycles": 0, "stalls": 0, "log": []}
+            results.append(res)
+            await run(ctx, job, res)
+
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
-    return res
+    return results
 
 
 def run_gemm(cfg: RtlConfig, a: np.ndarray, values: np.ndarray, index: np.ndarray, n_keep: int, m_group: int,

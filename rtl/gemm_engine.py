@@ -195,7 +195,7 @@ class _TileOrder(Elaboratable):
 
 class WeightStationaryGemmEngine(wiring.Component):
     def __init__(self, cfg: RtlConfig, max_m: int = 1024, max_n: int = 256, max_k: int = 1024,
-                 max_chunk: int = 16, *, shadow: bool | None = None, early: int = 0):
+                 max_chunk: int = 16, *, shadow: bool | None = None, early: int = 0, array=None):
         if cfg.acc_latency < 1:
             raise ValueError("the accumulator needs at least one cycle (acc_latency >= 1)")
         self.cfg = cfg
@@ -203,6 +203,7 @@ class WeightStationaryGemmEngine(wiring.Component):
         self.double_buffer = cfg.weight_double_buffer
         self.shadow = self.double_buffer if shadow is None else shadow
         self.early = early
+        self.array = array           # the array's ports to drive instead of a private array (flex_gemm_engine)
         R, C, L = cfg.rows, cfg.cols, cfg.acc_latency
         self.tx_max = -(-max_n // C)
         tiles = -(-max_m // 1) * -(-max_k // R) * self.tx_max
@@ -243,7 +244,10 @@ class WeightStationaryGemmEngine(wiring.Component):
         loading, pl_pos = Signal(), Signal(range(R + 1))
         run_until, end_at = Signal(T), Signal(T)
         last_start = Array(Signal(T, name=f"start_t{t}") for t in range(self.tx_max))
-        m.submodules.array = array = DoubleBufferedArray(cfg, self.shadow)
+        if self.array is None:
+            m.submodules.array = array = DoubleBufferedArray(cfg, self.shadow)
+        else:
+            array = self.array
 
         with m.If(self.start):
             m.d.sync += [cfg_m.eq(self.m), cfg_n.eq(self.n), cfg_k.eq(self.k), cfg_chunk.eq(self.chunk),

@@ -59,6 +59,6 @@ def run_os_gemm(cfg: RtlConfig, a: np.ndarray, values: np.ndarray, index: np.nda
     limit = len(tiles) * (K * max(g, L) + g * R + 2 * (R + C + L)) + 100
     res = driver(dut, dict(m=M, n=N, k=K, group=g, interleave=int(interleave)), {"a": a_items, "w": w_items},
                  C, take, limit, bubbles, seed, gaps=gaps)
-    if (seen != 1).any():
+    if res["done"] >= 0 and (seen != 1).any():       # (a recording driver runs the GEMM later)
         raise AssertionError(f"outputs shown {seen.min()} to {seen.max()} times (expected once each)")
     return GemmRun(out, res["last"], res["done"], res["writes"], res["cycles"], res["stalls"], res["log"])

@@ -111,12 +111,13 @@ class MultiAccumulatorArray(wiring.Component):
 
 class OutputStationaryGemmEngine(wiring.Component):
     def __init__(self, cfg: RtlConfig, max_m: int = 1024, max_n: int = 256, max_k: int = 1024,
-                 max_group: int | None = None):
+                 max_group: int | None = None, *, array=None):
         if cfg.acc_latency < 1:
             raise ValueError("the accumulator needs at least one cycle (acc_latency >= 1)")
         self.cfg = cfg
         self.max_m, self.max_n, self.max_k = max_m, max_n, max_k
         self.max_group = max_group or max(1, cfg.acc_latency)
+        self.array = array           # the array's ports to drive instead of a private array (flex_gemm_engine)
         R, C, L, G = cfg.rows, cfg.cols, cfg.acc_latency, self.max_group
         tiles = -(-max_m // R) * -(-max_n // C)
         self.time_bits = bits(tiles * (max_k * max(G, L) + G * R + R + C + L) + 2 * (R + C + L))
@@ -141,7 +142,10 @@ class OutputStationaryGemmEngine(wiring.Component):
         R, C, L, G = cfg.rows, cfg.cols, cfg.acc_latency, self.max_group
         mb, nb, kb, T = bits(self.max_m), bits(self.max_n), bits(self.max_k), self.time_bits
         tb = bits(-(-self.max_m // R) * -(-self.max_n // C))
-        m.submodules.array = array = MultiAccumulatorArray(cfg, G)
+        if self.array is None:
+            m.submodules.array = array = MultiAccumulatorArray(cfg, G)
+        else:
+            array = self.array
 
         cm, cn, ck = Signal(mb), Signal(nb), Signal(kb)
         cg, il = Signal(range(G + 1)), Signal()

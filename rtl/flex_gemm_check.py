@@ -1,0 +1,35 @@
+"""Run a sequence of GEMMs, each weight- or output-stationary, through one
+:class:`~.flex_gemm_engine.FlexibleGemmEngine` in one amaranth.sim run (the mode switched at each
+``start``). Each GEMM's vectors are exactly what ``run_gemm`` / ``run_os_gemm`` play."""
+from __future__ import annotations
+
+from .gemm_check import GemmRun, drive_jobs, run_gemm
+from .os_gemm_check import run_os_gemm
+
+
+class _Record:
+    """A driver that keeps the GEMM instead of running it."""
+
+    def __init__(self, mode: int):
+        self.mode, self.job = mode, None
+
+    def __call__(self, dut, start, streams, cols, take, limit, bubbles=0.0, seed=0, gaps=None):
+        self.job = dict(start={**start, "mode": self.mode}, streams=streams, take=take, limit=limit,
+                        bubbles=bubbles, seed=seed, gaps=gaps)
+        return {"last": -1, "done": -1, "writes": 0, "cycles": 0, "stalls": 0, "log": []}
+
+
+def run_flex(cfg, dut, gemms: list[tuple]) -> list[GemmRun]:
+    """``gemms``: ``("weight_stationary" | "output_stationary", a, values, index, n_keep, m_group,
+    kwargs)``, kwargs as ``run_gemm`` / ``run_os_gemm`` take them (``chunk``, ``interleave``,
+    ``group``, ``gaps``)."""
+    runs, jobs = [], []
+    for flow, a, values, index, n, m, kw in gemms:
+        rec = _Record(int(flow == "output_stationary"))
+        run = (run_os_gemm if rec.mode else run_gemm)(cfg, a, values, index, n, m, dut=dut, driver=rec, **kw)
+        runs.append(run)          # its out is filled by the job's take while the sequence runs
+        jobs.append(rec.job)
+    for run, res in zip(runs, drive_jobs(dut, jobs, cfg.cols)):
+        run.last_write, run.done, run.writes, run.cycles = res["last"], res["done"], res["writes"], res["cycles"]
+        run.stalls, run.log = res["stalls"], res["log"]
+    return runs

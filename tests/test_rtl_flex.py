@@ -1,0 +1,84 @@
+"""One array, both dataflows: :class:`FlexibleGemmEngine` runs weight- and output-stationary GEMMs
+one after another in one simulation (the mode switched at each ``start``) on PEs with one
+multiplier each; every GEMM is bit-exact against ``kernels.reference.nm_gemm``, shows its results
+in exactly the cycles and columns the dedicated engine does, and finishes at the model's cycle."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from sparseloom.kernels import reference as ref
+from sparseloom.rtl.config import RtlConfig
+from amaranth.back import rtlil
+from sparseloom.rtl.flex_gemm_check import run_flex
+from sparseloom.rtl.flex_gemm_engine import FlexibleGemmEngine
+from sparseloom.rtl.gemm_check import run_gemm
+from sparseloom.rtl.gemm_engine import WeightStationaryGemmEngine
+from sparseloom.rtl.os_gemm_check import run_os_gemm
+from sparseloom.rtl.os_gemm_engine import OutputStationaryGemmEngine
+from sparseloom.sim.timing import array_cycles
+
+LIMITS = dict(max_m=8, max_n=8, max_k=16)
+WS, OS = "weight_stationary", "output_stationary"
+
+
+def operands(seed: int, rows: int, k: int, cols: int, n: int, m: int):
+    rng = np.random.default_rng(seed)
+    w = rng.integers(-128, 128, (k, cols))
+    mask = ref.topn_mask(w, n, m)
+    values, index = ref.nm_compress(w * mask, mask, n, m)
+    return rng.integers(-128, 128, (rows, k)), values, index
+
+
+# (dataflow, rows of A, dense K, columns, N, M, kwargs): alternating modes, 2:4 and dense, interleave on and off
+SEQUENCE = [
+    (WS, 5, 12, 7, 2, 4, dict(chunk=3, interleave=True)),
+    (OS, 6, 8, 7, 2, 4, dict(interleave=True)),
+    (OS, 5, 3, 6, 1, 1, dict(interleave=False)),
+    (WS, 4, 5, 5, 1, 1, dict(chunk=2, interleave=False)),
+    (OS, 6, 8, 7, 2, 4, dict(interleave=True, group=2, gaps=np.random.default_rng(3).random((300, 2)) < 0.25)),
+    (WS, 5, 12, 7, 2, 4, dict(chunk=4, interleave=True, gaps=np.random.default_rng(4).random((300, 2)) < 0.25)),
+]
+
+
+@pytest.mark.parametrize("db", [True, False])
+def test_one_array_runs_both_dataflows(db):
+    cfg = RtlConfig(3, 3, 4, 8, 32, 3, db)
+    flex = FlexibleGemmEngine(cfg, **LIMITS, max_chunk=4, max_group=3)
+    gemms = [(flow, *operands(i, rows, k, cols, n, m), n, m, kw)
+             for i, (flow, rows, k, cols, n, m, kw) in enumerate(SEQUENCE)]
+    runs = run_flex(cfg, flex, gemms)
+    for (flow, a, values, index, n, m, kw), run in zip(gemms, runs):
+        np.testing.assert_array_equal(run.out, ref.nm_gemm(a, values, index, n, m))
+        if flow == WS:
+            alone = run_gemm(cfg, a, values, index, n, m, dut=WeightStationaryGemmEngine(cfg, **LIMITS, max_chunk=4), **kw)
+            group = kw["chunk"]
+        else:
+            alone = run_os_gemm(cfg, a, values, index, n, m, dut=OutputStationaryGemmEngine(cfg, **LIMITS, max_group=3),
+                                **kw)
+            group = kw.get("group")
+        # the same results in the same cycles and columns as the dedicated engine
+        assert [(cy, c) for cy, c, _ in run.log] == [(cy, c) for cy, c, _ in alone.log], flow
+        assert (run.done, run.writes, run.stalls) == (alone.done, alone.writes, alone.stalls)
+        t = array_cycles(cfg.rows, cfg.cols, flow, a.shape[0], values.shape[1], values.shape[0], cfg.acc_latency,
+                         kw["interleave"], db and flow == WS, group)
+        assert run.done == int(t.cycles) + run.stalls
+        assert (run.stalls > 0) == ("gaps" in kw)
+
+
+def multipliers(comp, op_bits: int) -> int:
+    """The netlist's operand multipliers: $mul cells of two signed op_bits-wide inputs."""
+    cells = re.findall(r"cell \$mul \S+\n((?:\s+parameter .*\n)+)", rtlil.convert(comp, name="top"))
+    want = {"A_SIGNED": "1", "B_SIGNED": "1", "A_WIDTH": str(op_bits), "B_WIDTH": str(op_bits)}
+    return sum(dict(re.findall(r"\\(\w+) (\d+)", c)).items() >= want.items() for c in cells)
+
+
+def test_the_pes_share_one_multiplier():
+    # the dedicated engines have R x C multipliers each; the flexible one too, not 2 R C
+    cfg = RtlConfig(3, 3, 4, 8, 32, 3, True)
+    count = lambda comp, name: multipliers(comp, cfg.op_bits)
+    assert count(WeightStationaryGemmEngine(cfg, **LIMITS), "ws") == cfg.rows * cfg.cols
+    assert count(OutputStationaryGemmEngine(cfg, **LIMITS), "os") == cfg.rows * cfg.cols
+    assert count(FlexibleGemmEngine(cfg, **LIMITS), "flex") == cfg.rows * cfg.cols
