@@ -6,15 +6,17 @@ that :func:`.export.to_verilog` writes for the component (``rtl/export.py``'s ow
 is simulated is what ``rtlgen`` ships) as through amaranth.sim.
 
 The testbench is plain synthesizable-style Verilog (module ``tb``, one ``clk`` input), generated
-from the component's ports and built once per design: it reads the GEMM from files at run time
-(``params.hex``: the ``start`` port values, the item count of each stream, the cycle limit;
-``<stream>_<port>.hex``: one packed item per line; ``gaps.hex``: per cycle, the streams held not
-valid), so one build runs any number of GEMMs. The cycle protocol is the amaranth driver's: one
-cycle of reset, one cycle of ``start`` with the ports (streams not valid), then from cycle 0 each
-stream offers its next item while it has one (unless ``gaps`` holds it), a transfer is
-``valid & ready`` at the clock edge, and after edge ``c`` the testbench logs every ``result``
-with a valid column as ``r <c> <hex>`` and ``d <c> <stalls>`` for ``done`` (then stops). A result
-with an X or Z bit fails the parse.
+from the component's ports and built once per design: it reads the GEMMs from files at run time
+(``params.hex``: per GEMM the ``start`` port values, each stream's first item and item count, the
+cycle limit and its rows of ``gaps.hex``; ``<port>.hex``: one packed item per line; ``gaps.hex``:
+per cycle, the streams held not valid), so one build runs any number of GEMMs, and one run a
+sequence of them (:meth:`VerilogSim.jobs`, as :func:`.gemm_check.drive_jobs`). The cycle protocol
+is the amaranth driver's: one cycle of reset, one cycle of ``start`` with the ports (streams not
+valid), then from cycle 0 each stream offers its next item while it has one (unless ``gaps``
+holds it), a transfer is ``valid & ready`` at the clock edge, and after edge ``c`` the testbench
+logs every ``result`` with a valid column as ``r <gemm> <c> <hex>`` and ``d <gemm> <c> <stalls>``
+for ``done``; the next GEMM's ``start`` follows the cycle that showed ``done``. A result with an X
+or Z bit fails the parse.
 
 Simulators: Verilator (``verilator --cc --exe --build -Wno-WIDTH``, a 10-line C++ main that toggles
 the clock) or Icarus Verilog (``iverilog -g2012`` with a wrapper that generates the clock).
@@ -90,60 +92,75 @@ def _valid_offsets(layout) -> list[int]:
 
 def testbench(dut: wiring.Component, top: str, start: list[str], streams: dict[str, list[str]]) -> str:
     """Verilog of module ``tb`` around ``top``: ``start`` names the ports set with ``start``,
-    ``streams`` maps each stream to its data ports."""
+    ``streams`` maps each stream to its data ports. ``params.hex``: the number of jobs, then per
+    job the ``start`` values, per stream the first item and the item count, the cycle limit, the
+    first gap row and the gap row count."""
     members = dut.signature.members
     result_w = _width(members["result"].shape)
     names = list(streams)
-    npar = len(start) + len(names) + 1
-    v = ["`timescale 1ns/1ps", "module tb(input clk);",
+    ns = max(len(names), 1)
+    P = len(start) + 2 * len(names) + 3
+    mems = [f"  reg [{_width(members[port].shape) - 1}:0] mem_{port} [0:{DEPTH - 1}];"
+            for name in names for port in streams[name]]
+    v = ["`timescale 1ns/1ps", "module tb(input clk);", *mems,
          "  reg [1:0] phase = 0;           // 0 reset, 1 start, 2 run",
+         "  reg [31:0] job = 0;",
          "  reg [31:0] cycle = 0;",
          "  reg [31:0] stalls = 0;",
          "  integer f;",
-         f"  reg [63:0] par [0:{npar - 1}];",
-         f"  reg [{max(len(names), 1) - 1}:0] gaps [0:{DEPTH - 1}];",
-         "  reg [31:0] ngaps [0:0];",
+         f"  reg [63:0] par [0:{DEPTH - 1}];",
+         f"  reg [{ns - 1}:0] gaps [0:{DEPTH - 1}];",
+         f"  reg [31:0] sizes [0:{len(names) + 1}];   // words in params.hex, gaps.hex, each stream's files",
          "  initial begin",
-         '    $readmemh("params.hex", par);',
-         '    $readmemh("ngaps.hex", ngaps);',
-         '    if (ngaps[0] != 0) $readmemh("gaps.hex", gaps, 0, ngaps[0] - 1);',
-         '    f = $fopen("out.txt", "w");',
+         '    $readmemh("sizes.hex", sizes);',
+         '    $readmemh("params.hex", par, 0, sizes[0] - 1);',
+         '    if (sizes[1] != 0) $readmemh("gaps.hex", gaps, 0, sizes[1] - 1);']
+    for s, name in enumerate(names):
+        v += [f'    $readmemh("{port}.hex", mem_{port}, 0, sizes[{s + 2}] - 1);' for port in streams[name]]
+    v += ['    f = $fopen("out.txt", "w");',
          "  end",
+         "  wire [31:0] jobs = par[0];",
+         f"  wire [31:0] base = 1 + job * {P};",
          "  wire rst = phase == 0;",
          "  wire start = phase == 1;",
-         f"  wire [31:0] limit = par[{npar - 1}];",
-         f"  wire [{max(len(names), 1) - 1}:0] gap = (phase == 2 && cycle < ngaps[0]) ? gaps[cycle] : 0;"]
+         f"  wire [31:0] limit = par[base + {P - 3}];",
+         f"  wire [31:0] gap_at = par[base + {P - 2}];",
+         f"  wire [31:0] gap_n = par[base + {P - 1}];",
+         f"  wire [{ns - 1}:0] gap = (phase == 2 && cycle < gap_n) ? gaps[gap_at + cycle] : 0;"]
     conns = [".clk(clk)", ".rst(rst)", ".start(start)"]
     for i, port in enumerate(start):
         w = _width(members[port].shape)
-        v.append(f"  wire [{w - 1}:0] p_{port} = par[{i}][{w - 1}:0];")
+        v.append(f"  wire [{w - 1}:0] p_{port} = par[base + {i}][{w - 1}:0];")
         conns.append(f".{port}(p_{port})")
     for s, name in enumerate(names):
-        count = f"par[{len(start) + s}][31:0]"
+        first, count = f"par[base + {len(start) + 2 * s}][31:0]", f"par[base + {len(start) + 2 * s + 1}][31:0]"
         v += [f"  reg [31:0] {name}_at = 0;",
-              f"  wire {name}_ok = phase == 2 && {name}_at < {count} && !gap[{s}];",
+              f"  wire [31:0] {name}_end = {first} + {count};",
+              f"  wire {name}_ok = phase == 2 && {name}_at < {name}_end && !gap[{s}];",
               f"  wire {name}_rdy;"]
         conns += [f".{name}_valid({name}_ok)", f".{name}_ready({name}_rdy)"]
         for port in streams[name]:
             w = _width(members[port].shape)
-            v += [f"  reg [{w - 1}:0] mem_{port} [0:{DEPTH - 1}];",
-                  f'  initial $readmemh("{port}.hex", mem_{port}, 0, {count} - 1);',
-                  f"  wire [{w - 1}:0] d_{port} = {name}_at < {count} ? mem_{port}[{name}_at] : 0;"]
+            v += [f"  wire [{w - 1}:0] d_{port} = {name}_at < {name}_end ? mem_{port}[{name}_at] : 0;"]
             conns.append(f".{port}(d_{port})")
     valid = " | ".join(f"result[{o}]" for o in _valid_offsets(members["result"].shape))
-    v += [f"  wire [{result_w - 1}:0] result;", "  wire done, stall, busy;",
-          f"  wire any = {valid};"]
+    v += [f"  wire [{result_w - 1}:0] result;", "  wire done, stall, busy;", f"  wire any = {valid};"]
     conns += [".result(result)", ".done(done)", ".stall(stall)", ".busy(busy)"]
     v.append(f"  {top} dut({', '.join(conns)});")
     v += ["  always @(posedge clk) begin",
-          "    if (phase != 2) phase <= phase + 1;",
-          "    else begin",
+          "    if (phase == 0) phase <= 1;",
+          "    else if (phase == 1) begin",
+          "      phase <= 2; cycle <= 0; stalls <= 0;"]
+    v += [f"      {name}_at <= par[base + {len(start) + 2 * s}][31:0];" for s, name in enumerate(names)]
+    v += ["    end else begin",
           "      // what the design shows after edge `cycle` (counted from the first cycle after start)",
-          '      if (cycle != 0 && any) $fwrite(f, "r %0d %h\\n", cycle, result);',
+          '      if (cycle != 0 && any) $fwrite(f, "r %0d %0d %h\\n", job, cycle, result);',
           "      if (cycle != 0 && done) begin",
-          '        $fwrite(f, "d %0d %0d\\n", cycle, stalls); $fclose(f); $finish;',
+          '        $fwrite(f, "d %0d %0d %0d\\n", job, cycle, stalls);',
+          "        if (job + 1 < jobs) begin job <= job + 1; phase <= 1; end",
+          "        else begin $fclose(f); $finish; end",
           "      end else if (cycle > limit) begin",
-          '        $fwrite(f, "t %0d\\n", cycle); $fclose(f); $finish;',
+          '        $fwrite(f, "t %0d %0d\\n", job, cycle); $fclose(f); $finish;',
           "      end",
           "      stalls <= stalls + stall;",
           "      cycle <= cycle + 1;"]
@@ -199,55 +216,78 @@ class VerilogSim:
 
     def __call__(self, dut, start: dict, streams: dict, cols: int, take, limit: int, bubbles: float = 0.0,
                  seed: int = 0, gaps=None) -> dict:
-        if bubbles:
+        """One GEMM, as :func:`.gemm_check.drive` runs it."""
+        job = dict(start=start, streams=streams, take=take, limit=limit, bubbles=bubbles, seed=seed, gaps=gaps)
+        return self.jobs(dut, [job], cols)[0]
+
+    def jobs(self, dut, jobs: list[dict], cols: int) -> list[dict]:
+        """GEMMs back to back in one run, as :func:`.gemm_check.drive_jobs` runs them (every job
+        with the same start ports and streams)."""
+        if any(job.get("bubbles") for job in jobs):
             raise ValueError("random bubbles are the amaranth driver's; give both drivers the same `gaps`")
         members = dut.signature.members
-        names = list(streams)
-        ports = {name: [port for port, _ in items[0]] for name, items in streams.items()}
-        build, cmd = self._build(dut, list(start), ports)
+        start_ports = list(jobs[0]["start"])
+        names = list(jobs[0]["streams"])
+        ports = {name: [port for port, _ in items[0]] for name, items in jobs[0]["streams"].items()}
+        build, cmd = self._build(dut, start_ports, ports)
         self.runs += 1
         run = build / f"run{self.runs}"
         run.mkdir(exist_ok=True)
-        for name in names:
-            items = streams[name]
-            if not 0 < len(items) <= DEPTH:
-                raise ValueError(f"stream {name}: {len(items)} items (1..{DEPTH} per run)")
-            for i, port in enumerate(ports[name]):
-                shape = members[port].shape
-                (run / f"{port}.hex").write_text("".join(f"{_bits(shape, item[i][1]):x}\n" for item in items))
-        par = [_bits(members[p].shape, v) for p, v in start.items()] + [len(streams[n]) for n in names] + [limit]
+        lines = {port: [] for name in names for port in ports[name]}
+        par, gap_rows, first = [len(jobs)], [], dict.fromkeys(names, 0)
+        for job in jobs:
+            if list(job["start"]) != start_ports or list(job["streams"]) != names:
+                raise ValueError("every job needs the same start ports and streams")
+            par += [_bits(members[p].shape, v) for p, v in job["start"].items()]
+            for name in names:
+                items = job["streams"][name]
+                if not items:
+                    raise ValueError(f"stream {name}: no items")
+                par += [first[name], len(items)]
+                first[name] += len(items)
+                for i, port in enumerate(ports[name]):
+                    lines[port] += [f"{_bits(members[port].shape, item[i][1]):x}\n" for item in items]
+            g = [] if job.get("gaps") is None else [sum(int(bool(x)) << s for s, x in enumerate(row))
+                                                      for row in job["gaps"]]
+            par += [job["limit"], len(gap_rows), len(g)]
+            gap_rows += g
+        if max([len(par), len(gap_rows)] + list(first.values())) > DEPTH:
+            raise ValueError(f"more than {DEPTH} items, gap rows or parameters in one run")
+        for port, text in lines.items():
+            (run / f"{port}.hex").write_text("".join(text))
         (run / "params.hex").write_text("".join(f"{p:x}\n" for p in par))
-        rows = [] if gaps is None else [sum(int(bool(g)) << s for s, g in enumerate(row)) for row in gaps][:DEPTH]
-        (run / "ngaps.hex").write_text(f"{len(rows):x}\n")
-        (run / "gaps.hex").write_text("".join(f"{r:x}\n" for r in rows) or "0\n")
+        (run / "gaps.hex").write_text("".join(f"{r:x}\n" for r in gap_rows))
+        sizes = [len(par), len(gap_rows)] + [first[name] for name in names]
+        (run / "sizes.hex").write_text("".join(f"{n:x}\n" for n in sizes))
         exe = [str((build / cmd[0]).resolve())] if self.simulator == "verilator" else cmd
         proc = subprocess.run(exe, cwd=run, capture_output=True, text=True, timeout=self.timeout)
         out = run / "out.txt"
         if proc.returncode != 0 or not out.exists():
             raise RuntimeError(f"{self.simulator} run failed in {run}:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
         layout = members["result"].shape
-        res = {"last": -1, "done": -1, "writes": 0, "cycles": 0, "stalls": 0, "log": []}
+        results = [{"last": -1, "done": -1, "writes": 0, "cycles": 0, "stalls": 0, "log": []} for _ in jobs]
         for line in out.read_text().split("\n"):
             if not line:
                 continue
-            kind, cycle, *rest = line.split()
-            cycle = int(cycle)
+            kind, j, cycle, *rest = line.split()
+            j, cycle = int(j), int(cycle)
+            res = results[j]
             if kind == "t":
-                raise RuntimeError(f"GEMM did not finish in {limit} cycles (Verilog, {self.simulator})")
+                raise RuntimeError(f"GEMM {j} did not finish in {jobs[j]['limit']} cycles (Verilog, {self.simulator})")
             if kind == "d":
                 res["done"], res["cycles"], res["stalls"] = cycle, cycle, int(rest[0])
                 continue
             try:
                 raw = int(rest[0], 16)
             except ValueError:
-                raise AssertionError(f"cycle {cycle}: result has unknown bits: {rest[0]}") from None
+                raise AssertionError(f"GEMM {j}, cycle {cycle}: result has unknown bits: {rest[0]}") from None
             result = data.Const(layout, raw)
             for c in range(cols):
                 if result[c].valid:
                     res["writes"] += 1
                     res["last"] = cycle
                     res["log"].append((cycle, c, result[c].as_bits()))
-                    take(result[c])
-        if res["done"] < 0:
+                    jobs[j]["take"](result[c])
+        if any(res["done"] < 0 for res in results):
             raise RuntimeError(f"{self.simulator} stopped without done:\n{proc.stdout[-2000:]}")
-        return res
+        return results

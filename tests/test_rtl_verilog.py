@@ -115,3 +115,24 @@ def test_the_verilog_run_sees_a_broken_design(builds):
     vl = run_gemm(cfg, a, values, index, 1, 1, None, True, dut=dut, driver=VerilogSim(simulator, builds, "ws_bad"))
     assert vl.log == am.log
     assert (vl.out != ref.nm_gemm(a, values, index, 1, 1)).any()
+
+
+def test_flexible_engine_verilog_switches_dataflows_like_amaranth(simulator, builds):
+    # one run of the exported FlexibleGemmEngine: weight-, output-, output-, weight-stationary
+    # GEMMs back to back, the mode switched at each start, one with stalls
+    from sparseloom.rtl.flex_gemm_check import run_flex
+    from sparseloom.rtl.flex_gemm_engine import FlexibleGemmEngine
+
+    cfg = RtlConfig(3, 3, 4, 8, 32, 3, True)
+    dut = FlexibleGemmEngine(cfg, max_m=8, max_n=8, max_k=16, max_chunk=4, max_group=3)
+    spec = [("weight_stationary", 5, 12, 7, 2, 4, dict(chunk=3, interleave=True)),
+            ("output_stationary", 6, 8, 7, 2, 4, dict(interleave=True, gaps=gaps_for(21))),
+            ("output_stationary", 5, 3, 6, 1, 1, dict(interleave=False)),
+            ("weight_stationary", 4, 5, 5, 1, 1, dict(chunk=2, interleave=False))]
+    gemms = [(flow, *operands(20 + i, rows, k, cols, n, m), n, m, kw)
+             for i, (flow, rows, k, cols, n, m, kw) in enumerate(spec)]
+    am = run_flex(cfg, dut, gemms)
+    vl = run_flex(cfg, dut, gemms, VerilogSim(simulator, builds, "flex_gemm").jobs)
+    for (flow, a, values, index, n, m, kw), x, y in zip(gemms, am, vl):
+        same(x, y, a, values, index, n, m)
+    assert vl[1].stalls > 0
