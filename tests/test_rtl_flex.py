@@ -82,3 +82,25 @@ def test_the_pes_share_one_multiplier():
     assert count(WeightStationaryGemmEngine(cfg, **LIMITS), "ws") == cfg.rows * cfg.cols
     assert count(OutputStationaryGemmEngine(cfg, **LIMITS), "os") == cfg.rows * cfg.cols
     assert count(FlexibleGemmEngine(cfg, **LIMITS), "flex") == cfg.rows * cfg.cols
+
+
+def test_synthesized_flexible_engine_has_the_dsps_of_one_array(tmp_path):
+    # ECP5 synthesis: the output-stationary engine's controller also multiplies (tile counts), so
+    # its DSP count is R x C plus those; the flexible engine has exactly that many, not another R x C
+    import shutil
+
+    from sparseloom.rtl.export import to_verilog
+    from sparseloom.rtl.flow import lint, synthesize
+
+    cfg = RtlConfig(3, 3, 4, 8, 32, 3, True)
+    tops = {"flex": FlexibleGemmEngine(cfg, **LIMITS, max_chunk=4),
+            "ws": WeightStationaryGemmEngine(cfg, **LIMITS, max_chunk=4),
+            "os": OutputStationaryGemmEngine(cfg, **LIMITS)}
+    dsp = {}
+    for name, comp in tops.items():
+        (tmp_path / f"{name}.v").write_text(to_verilog(comp, name))
+        dsp[name] = synthesize(tmp_path, f"{name}.v", name, "ecp5").resources()["DSP"]
+    if shutil.which("verilator"):
+        lint(tmp_path, "flex.v", "flex")
+    assert dsp["ws"] == cfg.rows * cfg.cols
+    assert dsp["flex"] == dsp["os"] < dsp["ws"] + dsp["os"]
