@@ -1,7 +1,8 @@
 """``rtlgen ARCH -o DIR``: Verilog for an arch's PE arrays and pruning lanes, and an FPGA flow.
 
 ``--target ecp5`` runs an open flow on these machines (yosys, nextpnr-ecp5, ecppack) to a
-bitstream for an LFE5U-85F; ``--target vcu1525`` writes the XDC and a Vivado TCL script for the
+bitstream for an LFE5U-85F (the byte shell around the whole-GEMM weight-stationary engine,
+``ws_gemm_board``; every exported top, ``flex_gemm`` included, is synthesised and counted); ``--target vcu1525`` writes the XDC and a Vivado TCL script for the
 VCU1525 (XCVU9P; no open place-and-route exists for it) and reports yosys resource counts.
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ from ..arch.schema import load_arch
 from ..core.atomic import write_text
 from ..core.errors import InputError
 from ..rtl.config import rtl_config
-from ..rtl.export import GENERATED_DATAFLOWS, designs, params, to_verilog
+from ..rtl.export import GENERATED_DATAFLOWS, board_engine, designs, params, to_verilog
 from ..rtl.flow import FlowError, ToolMissing, lint, pack_ecp5, place_and_route_ecp5, require, synthesize, vivado_files
 from ..rtl.shell import ByteShell
 
@@ -122,10 +123,14 @@ def main(argv: list[str] | None = None) -> int:
             report["designs"][name] = resources
             print(f"{name:<16}{resources['LUT']:>8}{resources['FF']:>8}{resources['DSP']:>6}{resources['BRAM']:>6}")
         if args.target == "ecp5":
-            engine = next(iter(tops))
+            engine = board_engine(tops)
             board = f"{engine}_board"
             write_text(out / f"{board}.v", to_verilog(ByteShell(tops[engine].__class__(cfg)), board))
-            synthesize(out, f"{board}.v", board, "ecp5")
+            report["board"] = {"design": board, "engine": engine}
+            board_resources = synthesize(out, f"{board}.v", board, "ecp5").resources()
+            report["board"].update(board_resources)
+            print(f"{board:<16}{board_resources['LUT']:>8}{board_resources['FF']:>8}{board_resources['DSP']:>6}"
+                  f"{board_resources['BRAM']:>6}  (byte shell around {engine}, for place and route)")
             fmax = place_and_route_ecp5(out, board, arch.clock_mhz)
             bitstream = pack_ecp5(out, board)
             report["fmax_mhz"] = fmax

@@ -7,6 +7,7 @@ from amaranth.lib import wiring
 from ..arch.schema import NMPattern
 from .arrays import OutputStationaryArray
 from .config import RtlConfig
+from .flex_gemm_engine import FlexibleGemmEngine
 from .gemm_engine import WeightStationaryGemmEngine
 from .os_gemm_engine import OutputStationaryGemmEngine
 from .pruning import PruningLane
@@ -14,13 +15,23 @@ from .top import WeightStationaryEngine
 
 
 GENERATED_DATAFLOWS = ("weight_stationary", "output_stationary")
+FLEX_MODES = {"0": "weight_stationary", "1": "output_stationary"}   # FlexibleGemmEngine's mode at start
+BOARD_ENGINES = ("ws_gemm", "os_gemm")   # the whole-GEMM engine a placed FPGA build wraps, first found
+
+
+def board_engine(tops: dict[str, wiring.Component]) -> str:
+    """The top the ECP5 byte shell wraps: the whole-GEMM weight-stationary engine (the one the
+    model's weight-stationary numbers rest on), else the output-stationary one, else the first."""
+    return next((name for name in BOARD_ENGINES if name in tops), next(iter(tops)))
 
 
 def designs(cfg: RtlConfig, dataflows: list[str], patterns: list[NMPattern]) -> dict[str, wiring.Component]:
     """Top-level name -> component: the arrays the arch's dataflows need (for weight-stationary the
     single-tile stream engine and the whole-GEMM engine, whose accumulator latency and weight double
     buffer are the arch's; for output-stationary the single-tile array and the whole-GEMM engine
-    with the arch's adder latency and L accumulators per PE) and a pruning lane per sparse pattern."""
+    with the arch's adder latency and L accumulators per PE; with both dataflows also the flexible
+    whole-GEMM engine, one array switched between them at each GEMM's start) and a pruning lane per
+    sparse pattern."""
     out: dict[str, wiring.Component] = {}
     if "weight_stationary" in dataflows:
         out["ws_engine"] = WeightStationaryEngine(cfg)
@@ -28,6 +39,8 @@ def designs(cfg: RtlConfig, dataflows: list[str], patterns: list[NMPattern]) -> 
     if "output_stationary" in dataflows:
         out["os_array"] = OutputStationaryArray(cfg)
         out["os_gemm"] = OutputStationaryGemmEngine(cfg)
+    if "weight_stationary" in dataflows and "output_stationary" in dataflows:
+        out["flex_gemm"] = FlexibleGemmEngine(cfg)
     for p in patterns:
         if not p.dense:
             out[f"prune_{p.n}of{p.m}"] = PruningLane(p.n, p.m, cfg.op_bits)
@@ -39,7 +52,11 @@ def params(cfg: RtlConfig, dataflows: list[str], tops: dict[str, wiring.Componen
     engines = {}
     for name, comp in tops.items():
         entry = {"class": type(comp).__name__}
-        if isinstance(comp, WeightStationaryGemmEngine):
+        if isinstance(comp, FlexibleGemmEngine):
+            entry.update(dataflows=list(FLEX_MODES.values()), mode=FLEX_MODES, acc_latency=cfg.acc_latency,
+                         weight_double_buffer=comp.shadow, max_m=comp.max_m, max_n=comp.max_n, max_k=comp.max_k,
+                         max_chunk=comp.max_chunk, max_group=comp.max_group)
+        elif isinstance(comp, WeightStationaryGemmEngine):
             entry.update(dataflow="weight_stationary", acc_latency=cfg.acc_latency, weight_double_buffer=comp.shadow,
                          max_m=comp.max_m, max_n=comp.max_n, max_k=comp.max_k, max_chunk=comp.max_chunk)
         elif isinstance(comp, OutputStationaryGemmEngine):

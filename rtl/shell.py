@@ -1,4 +1,5 @@
-"""A board shell around a wide design: 18 pins instead of hundreds, for a placed FPGA bitstream.
+"""A board shell around a wide design: 18 pins instead of hundreds, for a placed FPGA bitstream
+(``rtlgen --target ecp5`` wraps the whole-GEMM weight-stationary engine, ``ws_gemm``, in it).
 
 Bytes arriving on ``rx`` (while ``rx_valid``) shift into a frame register that drives every
 input of the wrapped design; every output is captured into a register that ``tx`` reads out a

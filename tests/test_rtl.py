@@ -2,6 +2,7 @@
 the timing model; Verilog export, lint and a 4x4 synthesis."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -131,7 +132,10 @@ def test_ecp5_bitstream(tmp_path):
     from sparseloom.apps.rtlgen import main
 
     assert main([str(SAT), "-o", str(tmp_path), "--target", "ecp5"]) == 0
-    assert (tmp_path / "ws_engine_board.bit").stat().st_size > 100_000
+    assert (tmp_path / "ws_gemm_board.bit").stat().st_size > 100_000     # the whole-GEMM engine, placed
+    report = json.loads((tmp_path / "resources.json").read_text())
+    assert report["board"]["engine"] == "ws_gemm" and report["board"]["DSP"] == 16 and report["fmax_mhz"] > 0
+    assert "flex_gemm" in report["designs"]
 
 
 def test_rtlgen_writes_verilog_and_vivado_files(tmp_path, capsys):

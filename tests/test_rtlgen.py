@@ -62,10 +62,16 @@ def test_params_json_drives_the_model_and_the_rtl(tmp_path, capsys):
     assert (p["rows"], p["cols"], p["lanes"], p["op_bits"], p["acc_bits"]) == (3, 3, 8, 8, 32)
     assert (p["acc_latency"], p["weight_double_buffer"]) == (4, True)
     assert p["dataflows"] == ["weight_stationary", "output_stationary"]
-    assert {"ws_engine", "ws_gemm", "os_array", "os_gemm", "prune_2of8"} <= set(p["engines"])
+    assert {"ws_engine", "ws_gemm", "os_array", "os_gemm", "flex_gemm", "prune_2of8"} <= set(p["engines"])
     assert p["engines"]["os_gemm"]["max_group"] == 4 and p["engines"]["ws_gemm"]["weight_double_buffer"]
-    for name in ("ws_gemm", "os_gemm"):
+    flex = p["engines"]["flex_gemm"]
+    assert flex["class"] == "FlexibleGemmEngine"
+    assert flex["dataflows"] == ["weight_stationary", "output_stationary"]
+    assert flex["mode"] == {"0": "weight_stationary", "1": "output_stationary"}
+    assert (flex["acc_latency"], flex["weight_double_buffer"], flex["max_group"]) == (4, True, 4)
+    for name in ("ws_gemm", "os_gemm", "flex_gemm"):
         assert (tmp_path / f"{name}.v").stat().st_size > 0
+    assert "module flex_gemm(" in (tmp_path / "flex_gemm.v").read_text()
     cfg = RtlConfig(p["rows"], p["cols"], p["lanes"], p["op_bits"], p["acc_bits"], p["acc_latency"],
                     p["weight_double_buffer"])
     rng = np.random.default_rng(9)
@@ -82,3 +88,18 @@ def test_params_json_drives_the_model_and_the_rtl(tmp_path, capsys):
         t = array_cycles(p["rows"], p["cols"], flow, rows, cols, values.shape[0], p["acc_latency"], True,
                          p["weight_double_buffer"], 3 if flow == "weight_stationary" else None)
         assert got.done == int(t.cycles), flow
+
+
+def test_flexible_engine_needs_both_dataflows(sat_data, write_yaml, tmp_path):
+    sat_data["array"]["dataflows"] = ["weight_stationary"]
+    assert main([str(write_yaml(sat_data)), "-o", str(tmp_path), "--array", "2x2", "--no-synth"]) == 0
+    engines = json.loads((tmp_path / "params.json").read_text())["engines"]
+    assert "flex_gemm" not in engines and not (tmp_path / "flex_gemm.v").exists()
+    assert {"ws_engine", "ws_gemm"} <= set(engines)
+
+
+def test_the_ecp5_board_wraps_the_whole_gemm_engine():
+    from sparseloom.rtl.export import board_engine
+
+    assert board_engine({"ws_engine": 0, "ws_gemm": 1, "os_array": 2, "os_gemm": 3, "flex_gemm": 4}) == "ws_gemm"
+    assert board_engine({"os_array": 2, "os_gemm": 3}) == "os_gemm"
