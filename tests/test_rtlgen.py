@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 
 from sparseloom.apps.rtlgen import main
 from sparseloom.kernels import reference as ref
