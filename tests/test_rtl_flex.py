@@ -20,16 +20,11 @@ from sparseloom.rtl.os_gemm_check import run_os_gemm
 from sparseloom.rtl.os_gemm_engine import OutputStationaryGemmEngine
 from sparseloom.sim.timing import array_cycles
 
+from .rtl_operands import operands
+
 LIMITS = dict(max_m=8, max_n=8, max_k=16)
 WS, OS = "weight_stationary", "output_stationary"
 
-
-def operands(seed: int, rows: int, k: int, cols: int, n: int, m: int):
-    rng = np.random.default_rng(seed)
-    w = rng.integers(-128, 128, (k, cols))
-    mask = ref.topn_mask(w, n, m)
-    values, index = ref.nm_compress(w * mask, mask, n, m)
-    return rng.integers(-128, 128, (rows, k)), values, index
 
 
 # (dataflow, rows of A, dense K, columns, N, M, kwargs): alternating modes, 2:4 and dense, interleave on and off

@@ -17,13 +17,8 @@ from sparseloom.sim.timing import array_cycles
 from sparseloom.workloads.trace import load_workload
 
 from .conftest import RESNET50_2OF8, SAT
+from .rtl_operands import operands
 
-
-def operands(rng, rows: int, k: int, cols: int, n: int, m: int, mask=None):
-    w = rng.integers(-128, 128, (k, cols))
-    mask = ref.topn_mask(w, n, m) if mask is None else mask
-    values, index = ref.nm_compress(w * mask, mask, n, m)
-    return rng.integers(-128, 128, (rows, k)), values, index
 
 
 def model(cfg: RtlConfig, rows: int, cols: int, k_exec: int, interleave: bool, chunk):

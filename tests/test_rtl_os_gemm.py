@@ -12,12 +12,7 @@ from sparseloom.rtl.config import RtlConfig
 from sparseloom.rtl.os_gemm_check import output_tiles, run_os_gemm
 from sparseloom.sim.timing import array_cycles
 
-
-def operands(rng, rows: int, k: int, cols: int, n: int, m: int):
-    w = rng.integers(-128, 128, (k, cols))
-    mask = ref.topn_mask(w, n, m)
-    values, index = ref.nm_compress(w * mask, mask, n, m)
-    return rng.integers(-128, 128, (rows, k)), values, index
+from .rtl_operands import operands
 
 
 def check(cfg: RtlConfig, rows, k, cols, n, m, interleave, group, seed=0, **kw):

@@ -17,6 +17,8 @@ from sparseloom.rtl.os_gemm_check import run_os_gemm
 from sparseloom.rtl.verilog_check import SIMULATORS, VerilogSim, available
 from sparseloom.sim.timing import array_cycles
 
+from .rtl_operands import operands
+
 # designs() also builds the single-tile tops these tests do not run
 pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 
@@ -33,13 +35,6 @@ def simulator(request):
 def builds(tmp_path_factory):
     return tmp_path_factory.mktemp("verilog")
 
-
-def operands(seed: int, rows: int, k: int, cols: int, n: int, m: int):
-    rng = np.random.default_rng(seed)
-    w = rng.integers(-128, 128, (k, cols))
-    mask = ref.topn_mask(w, n, m)
-    values, index = ref.nm_compress(w * mask, mask, n, m)
-    return rng.integers(-128, 128, (rows, k)), values, index
 
 
 def gaps_for(seed: int, cycles: int = 400):
