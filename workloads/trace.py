@@ -1,4 +1,5 @@
-"""The workload trace: a folder holding ``workload.yaml``, ``layers.csv`` and optional ``masks.npz``.
+"""The workload trace: a folder holding ``workload.yaml``, ``layers.csv``, and optional ``ops.csv``
+(the non-GEMM operators, :mod:`.ops`) and ``masks.npz``.
 
 ``layers.csv`` has one row per layer with explicit shapes. ``C``/``K`` are input/output channels
 (features for ``linear``; for ``matmul``, ``C`` is the reduction length and ``K`` the output
@@ -21,6 +22,7 @@ from ..core.atomic import write_bytes, write_text
 from ..core.errors import InputError
 from ..core.typed_yaml import POSITIVE, build, read_yaml
 from .layer import Layer
+from .ops import Op, ops_csv, read_ops
 
 COLUMNS = ["name", "kind", "C", "K", "R", "S", "stride", "pad", "H", "W", "groups", "repeat",
            "fwd_nm", "bwd_nm", "input_grad", "act_density", "grad_density"]
@@ -60,6 +62,7 @@ class WorkloadMeta:
     sparsity: Sparsity
     provenance: Provenance
     description: str = ""
+    optimizer: Literal["sgd_momentum", "adamw"] = "sgd_momentum"   # the training step per weight
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class Workload:
     meta: WorkloadMeta
     layers: list[Layer]
     path: Optional[Path] = None
+    ops: list[Op] = field(default_factory=list)   # non-GEMM operators (``ops.csv``), forward order
 
     @property
     def name(self) -> str:
@@ -99,7 +103,8 @@ def load_workload(folder: str | Path) -> Workload:
     meta_path = folder / "workload.yaml"
     meta = build(WorkloadMeta, read_yaml(meta_path), str(meta_path))
     layers = _read_layers(folder / "layers.csv")
-    return Workload(meta, layers, folder)
+    ops = read_ops(folder / "ops.csv", [layer.name for layer in layers])
+    return Workload(meta, layers, folder, ops)
 
 
 def _read_layers(path: Path) -> list[Layer]:
@@ -170,6 +175,8 @@ def write_workload(workload: Workload, folder: str | Path, masks: bytes | None =
         row["fwd_nm"], row["bwd_nm"] = str(layer.fwd_nm), str(layer.bwd_nm)
         writer.writerow(["" if row[c] is None else row[c] for c in COLUMNS])
     write_text(folder / "layers.csv", out.getvalue())
+    if workload.ops:
+        write_text(folder / "ops.csv", ops_csv(workload.ops))
     return folder
 
 
@@ -181,4 +188,4 @@ def nm_for(group_len: int, pattern: NMPattern) -> NMPattern:
     return pattern if group_len % pattern.m == 0 else NMPattern(1, 1)
 
 
-__all__ = ["Layer", "Workload", "WorkloadMeta", "load_workload", "write_workload", "nm_for"]
+__all__ = ["Layer", "Op", "Workload", "WorkloadMeta", "load_workload", "write_workload", "nm_for"]
