@@ -160,11 +160,26 @@ class Buffer:
 
 @dataclass(frozen=True)
 class Dram:
+    """Off-chip memory. Beside the peak rate, what keeps a channel from reaching it
+    (:mod:`sparseloom.sim.dram`): refresh (``tRFC`` out of every ``tREFI``), the part of each
+    row switch that bank interleaving does not hide, and read/write bus turnarounds, two per
+    batch of ``write_batch_bytes`` the controller drains at a time."""
+
     kind: str
     channels: int = field(metadata=POSITIVE)
     channel_bandwidth_gbyte_s: float = field(metadata=POSITIVE)
     access_latency_ns: float = field(metadata=NON_NEGATIVE)
     burst_bytes: int = field(metadata=POSITIVE)
+    refresh_interval_ns: float = field(metadata=POSITIVE)      # tREFI
+    refresh_cycle_ns: float = field(metadata=NON_NEGATIVE)     # tRFC: the channel is blocked this long per tREFI
+    row_bytes: int = field(metadata=POSITIVE)                   # bytes of one open row (page) across the channel
+    row_switch_ns: float = field(metadata=NON_NEGATIVE)        # exposed precharge + activate per row streamed
+    turnaround_ns: float = field(metadata=NON_NEGATIVE)        # one read<->write bus turnaround
+    write_batch_bytes: int = field(metadata=POSITIVE)           # writes drained per turnaround pair
+
+    def problems(self):
+        if self.refresh_cycle_ns >= self.refresh_interval_ns:
+            yield "refresh_cycle_ns", f"expected less than refresh_interval_ns ({self.refresh_interval_ns})"
 
     @property
     def bandwidth_gbyte_s(self) -> float:
@@ -179,9 +194,42 @@ class PruningUnit:
 
 @dataclass(frozen=True)
 class WeightUpdate:
+    """The optimizer's engine: SGD with momentum at ``cycles_per_element``; AdamW (two moments,
+    a square root and a divide per weight) at ``adamw_cycles_per_element`` where it can run it."""
+
     lanes: int = field(metadata=POSITIVE)
     precision: DType
     cycles_per_element: int = field(metadata=POSITIVE)
+    adamw_cycles_per_element: Optional[int] = field(default=None, metadata=POSITIVE)
+
+
+@dataclass(frozen=True)
+class VectorCosts:
+    """Cycles one lane spends per element, by operator class (:mod:`sparseloom.dataflow.ops`)."""
+
+    elementwise: float = field(metadata=POSITIVE)     # ReLU, residual add, scaling
+    normalize: float = field(metadata=POSITIVE)       # one pass of batch-norm or LayerNorm
+    transcendental: float = field(metadata=POSITIVE)  # GELU, softmax, the loss (exp, erf)
+    pooling: float = field(metadata=POSITIVE)         # per input element of a max or average window
+    mac: float = field(metadata=POSITIVE)             # one multiply-accumulate of a GEMM run on the lanes
+
+
+@dataclass(frozen=True)
+class VectorEngine:
+    """The engine of the non-GEMM operators, and how they are fused.
+
+    ``fusion``: ``none`` (every operator reads its inputs from DRAM and writes its output back),
+    ``bn_relu`` (cuDNN-like: batch-norm's apply pass, a residual add and ReLU in one pass; scaling
+    into the softmax after it), ``array_output`` (``bn_relu``, and the elementwise operators right
+    after a GEMM, batch-norm's statistics included, run in the array's output path).
+    ``runs_gemms``: the mapping search may run a GEMM on the lanes (depthwise convolutions).
+    """
+
+    lanes: int = field(metadata=POSITIVE)
+    precision: DType
+    cycles_per_element: VectorCosts
+    fusion: Literal["none", "bn_relu", "array_output"]
+    runs_gemms: bool
 
 
 @dataclass(frozen=True)
@@ -192,6 +240,16 @@ class Energy:
     dram_pj_per_byte: float = field(metadata=NON_NEGATIVE)
     prune_pj_per_element: float = field(metadata=NON_NEGATIVE)
     update_pj_per_element: float = field(metadata=NON_NEGATIVE)
+    vector_pj_per_element: float = field(metadata=NON_NEGATIVE)   # one lane operation of the vector engine
+
+
+@dataclass(frozen=True)
+class Control:
+    """Fixed costs of running a schedule: a descriptor per GEMM or vector job, a barrier
+    wherever a job waits for another engine's result."""
+
+    job_launch_cycles: int = field(metadata=NON_NEGATIVE)
+    barrier_cycles: int = field(metadata=NON_NEGATIVE)
 
 
 @dataclass(frozen=True)
@@ -223,7 +281,9 @@ class Arch:
     dram: Dram
     pruning_unit: PruningUnit
     weight_update: WeightUpdate
+    vector_engine: VectorEngine
     energy: Energy
+    control: Control
     dataflow_options: DataflowOptions
     description: str = ""
     rtl: Optional[Rtl] = None

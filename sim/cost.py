@@ -12,6 +12,7 @@ import numpy as np
 from ..arch.schema import Arch
 from ..dataflow.gemms import GemmTable
 from ..dataflow.flows import Machine, Shape
+from .dram import dram_cycles as dram_cycles_of
 from .timing import ArrayTiming, gemm_timing
 from .traffic import Traffic, gemm_traffic, port_cycles
 
@@ -70,7 +71,7 @@ def gemm_cost(g: GemmTable, arch: Arch) -> GemmCost:
     array = t.cycles * cnt
     buffer_cycles = port_cycles(g, tr, arch) * cnt
     dram_bytes = tr.dram * cnt
-    dram_cycles = dram_bytes / arch.dram_bytes_per_cycle
+    dram_cycles = dram_cycles_of(arch, tr.dram_read * cnt, tr.dram_write * cnt)
     cycles = np.ceil(np.maximum.reduce([array, buffer_cycles, dram_cycles])).astype(np.int64)
     slots = g.m * g.n * g.k_eff * cnt
     density = g.a_density if skipping else 1.0

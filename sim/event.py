@@ -20,7 +20,6 @@ analytic path's.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -30,42 +29,11 @@ import simpy
 from ..arch.schema import Arch
 from ..dataflow.schedule import Schedule
 from ..workloads.trace import Workload
+from .dram import Dram
 from .results import Result, finish, prepare
 from .side_engines import share, sparse_copies
 from .steps import gemm_steps
 from .timeline import Timeline
-
-
-class Dram:
-    """DRAM channels as FIFO queues; a transfer's bursts go to the channels that free up first.
-
-    A channel moves one burst per ``burst_bytes / channel bandwidth`` cycles; a transfer's
-    access latency is paid once, overlapped with other transfers.
-    """
-
-    def __init__(self, arch: Arch, timeline: Timeline | None):
-        d = arch.dram
-        self.free = [0] * d.channels
-        self.burst = d.burst_bytes
-        self.cycles_per_burst = d.burst_bytes / (d.channel_bandwidth_gbyte_s * 1e3 / arch.clock_mhz)
-        self.latency = math.ceil(d.access_latency_ns * arch.clock_mhz / 1e3)
-        self.timeline = timeline
-
-    def transfer(self, now: int, nbytes: float) -> int:
-        """Cycle at which a transfer of ``nbytes`` issued at ``now`` completes."""
-        if nbytes <= 0:
-            return now
-        bursts = math.ceil(nbytes / self.burst)
-        used = sorted(range(len(self.free)), key=self.free.__getitem__)[:min(len(self.free), bursts)]
-        each, extra = divmod(bursts, len(used))
-        end = now
-        for i, channel in enumerate(used):
-            start = max(now, self.free[channel])
-            self.free[channel] = start + math.ceil((each + (i < extra)) * self.cycles_per_burst)
-            end = max(end, self.free[channel])
-            if self.timeline:
-                self.timeline.add(f"DRAM channel {channel}", "transfer", start, self.free[channel])
-        return end + self.latency
 
 
 def simulate_event(arch: Arch, workload: Workload, timeline_path: Path | None = None,
@@ -132,7 +100,7 @@ def simulate_event(arch: Arch, workload: Workload, timeline_path: Path | None = 
                 stall["dram"][k] += streamed - env.now
                 yield env.timeout(streamed - env.now)
             computed[i].succeed()
-            written[i] = env.timeout(dram.transfer(env.now, write[i]) - env.now)
+            written[i] = env.timeout(dram.transfer(env.now, write[i], write=True) - env.now)
             if last[i]:
                 gemm_end[k] = env.now
                 if g.phase[k] == "WU":
@@ -176,8 +144,8 @@ class _SideEngines:
             yield request
             start = self.env.now
             busy = share(int(row.busy), parts, part)
-            moved = (row.dram_read_bytes + row.dram_write_bytes) / parts
-            end = max(start + busy, self.dram.transfer(start, moved))
+            read = self.dram.transfer(start, row.dram_read_bytes / parts)
+            end = max(start + busy, read, self.dram.transfer(start, row.dram_write_bytes / parts, write=True))
             yield self.env.timeout(end - start)
         self.side.iat[i, self.side.columns.get_loc("cycles")] += end - start
         self.side.iat[i, self.side.columns.get_loc("stall_dram")] += end - start - busy

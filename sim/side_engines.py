@@ -15,6 +15,7 @@ import pandas as pd
 from ..arch.schema import DTYPE_BYTES, Arch
 from ..dataflow.gemms import GemmTable
 from ..workloads.trace import Workload
+from .dram import dram_cycles as dram_cycles_of
 from .traffic import weight_copy_bytes
 
 
@@ -54,7 +55,7 @@ def side_engine_rows(workload: Workload, arch: Arch, g: GemmTable) -> pd.DataFra
 
 
 def _row(index, name, phase, engine, engine_cycles, engine_pj, read, write, arch: Arch) -> dict:
-    dram_cycles = (read + write) / arch.dram_bytes_per_cycle
+    dram_cycles = dram_cycles_of(arch, read, write)
     cycles = int(max(engine_cycles, np.ceil(dram_cycles)))
     return {"layer": index, "name": name, "phase": phase, "engine": engine, "cycles": cycles,
             "busy": engine_cycles, "stall_dram": cycles - engine_cycles,

@@ -27,6 +27,7 @@ def with_options(arch, **options):
 
 
 UNLIMITED = with_memory(BASE, gbyte_s=1e9, latency_ns=0, ports=64)
+UNLIMITED = replace(UNLIMITED, dram=replace(UNLIMITED.dram, refresh_cycle_ns=0, row_switch_ns=0, turnaround_ns=0))
 
 
 def array_part(rows):
