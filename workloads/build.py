@@ -15,6 +15,7 @@ import numpy as np
 from ..arch.schema import NMPattern
 from .masks import checksum, masks_bytes, seeded_masks
 from .models import MODELS, sparsify
+from .network import ops_of, optimizer_of
 from .trace import Provenance, Sparsity, Workload, WorkloadMeta, write_workload
 
 SOURCES = ("shapes", "seeded")
@@ -35,13 +36,15 @@ TRACES = [
 def make_trace(name: str, model: str, method: str, nm: str, batch: int, source: str = "shapes",
                seed: int = 0, table=None) -> tuple[Workload, bytes | None]:
     """A training trace of ``model`` from its analytic layer table (or ``table``, a function
-    returning layers, for an imported model), with seeded masks if asked."""
+    returning layers, for an imported model), with seeded masks if asked. The table's operators
+    (a :class:`~.network.Network`'s ``ops``; none for a plain list) and optimizer come along."""
     if table is None:
         table, dataset, shape = MODELS[model]
     else:
         dataset, shape = "unknown", []
     pattern = NMPattern.parse(nm)
-    layers = sparsify(table(), method, pattern)
+    network = table()
+    layers = sparsify(network, method, pattern)
     versions = {"sparseloom": version("sparseloom")}
     masks, blob, provenance = None, None, None
     if source == "seeded":
@@ -56,8 +59,9 @@ def make_trace(name: str, model: str, method: str, nm: str, batch: int, source: 
     label = "dense" if method == "dense" else f"{method.upper()} {pattern}"
     meta = WorkloadMeta(name=name, model=model, dataset=dataset, input_shape=shape, batch_size=batch, mode="training",
                         sparsity=Sparsity(method, str(pattern)), provenance=provenance,
-                        description=f"{model} {label} training, {'seeded masks' if masks else 'shapes only'}")
-    return Workload(meta, layers), blob
+                        description=f"{model} {label} training, {'seeded masks' if masks else 'shapes only'}",
+                        optimizer=optimizer_of(network))
+    return Workload(meta, layers, ops=ops_of(network)), blob
 
 
 def main(argv: list[str] | None = None) -> int:

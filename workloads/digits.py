@@ -19,7 +19,7 @@ from torch import nn
 from ..arch.schema import NMPattern
 from .masks import checksum, masks_bytes
 from .models import sparsify
-from .torch_models import extract_layers
+from .torch_ops import extract_network
 from .trace import Provenance, Sparsity, Workload, WorkloadMeta
 
 SRSTE_DECAY = 2e-4
@@ -114,7 +114,8 @@ def train_digits(method: str, nm: str, epochs: int = 40, batch: int = 64, seed: 
     split = int(0.8 * len(x))
     train, test = order[:split], order[split:]
     model = DigitsNet()
-    layers = sparsify(extract_layers(model, [1, 8, 8]), method, NMPattern.parse(nm))
+    network = extract_network(model, [1, 8, 8])                  # layers and operators (batch-norm, ReLU, loss)
+    layers = sparsify(network, method, NMPattern.parse(nm))
     modules = [model.conv1, model.conv2, model.fc]
     for m, layer in zip(modules, layers):
         m.method, m.fwd_nm, m.bwd_nm = method, layer.fwd_nm, layer.bwd_nm
@@ -148,7 +149,7 @@ def train_digits(method: str, nm: str, epochs: int = 40, batch: int = 64, seed: 
                              "scikit-learn": version("scikit-learn"), "numpy": np.__version__})
     meta = WorkloadMeta(f"digits_{method}_{nm.replace(':', 'of')}", "digits_cnn", "digits", [1, 8, 8], batch, "training",
                         Sparsity(method, nm), provenance, f"small CNN on digits, {method} {nm}, trained masks")
-    return Workload(meta, layers), masks_bytes(masks) if masks else None, report
+    return Workload(meta, layers, ops=network.ops), masks_bytes(masks) if masks else None, report
 
 
 def _densities(model, modules, x, y) -> tuple[list[float], list[float]]:

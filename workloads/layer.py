@@ -42,6 +42,11 @@ class Layer:
         return (self.W + 2 * self.pad - self.S) // self.stride + 1
 
     @property
+    def outputs(self) -> int:
+        """Output elements of one instance for one input sample (K x P x Q; tokens x K for linear)."""
+        return self.K * self.P * self.Q
+
+    @property
     def has_weights(self) -> bool:
         return self.kind != "matmul"
 

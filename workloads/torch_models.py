@@ -4,6 +4,9 @@ these machines have), and layer extraction from a forward pass. Needs torch: ``p
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -183,32 +186,39 @@ TORCH_MODELS = {
 
 def extract_layers(model: nn.Module, input_shape: list[int]) -> list[Layer]:
     """Conv, linear and activation-activation matmul layers, in execution order, from one forward
-    pass of a single sample (module names as layer names; the first layer gets no input gradient)."""
-    names = {module: name for name, module in model.named_modules()}
+    pass of a single sample (module names as layer names; the first layer gets no input gradient).
+    ``torch_ops.extract_network`` also counts the operators between them."""
     layers: list[Layer] = []
+    with recording_layers(model, layers.append), torch.no_grad():
+        model.eval()(torch.zeros(1, *input_shape))
+    return layers
+
+
+@contextmanager
+def recording_layers(model: nn.Module, record: Callable[[Layer], object]):
+    """Forward hooks that pass ``record`` each conv, linear and ``_MatMul`` layer as it runs."""
+    names = {module: name for name, module in model.named_modules()}
 
     def hook(module, inputs, output):
         name = names[module]
         x = inputs[0]
         if isinstance(module, nn.Conv2d):
-            layers.append(Layer(_name(name), "conv", module.in_channels, module.out_channels, *module.kernel_size,
-                                module.stride[0], module.padding[0], x.shape[2], x.shape[3], module.groups))
+            record(Layer(_name(name), "conv", module.in_channels, module.out_channels, *module.kernel_size,
+                         module.stride[0], module.padding[0], x.shape[2], x.shape[3], module.groups))
         elif isinstance(module, nn.Linear):
             tokens = x.numel() // x.shape[0] // module.in_features
-            layers.append(Layer(_name(name), "linear", module.in_features, module.out_features, H=tokens))
+            record(Layer(_name(name), "linear", module.in_features, module.out_features, H=tokens))
         else:  # _MatMul: [b, heads, rows, reduce] @ [b, heads, reduce, cols]
             a, b = inputs
             heads = a.shape[1]
-            layers.append(Layer(_name(name), "matmul", a.shape[-1] * heads, b.shape[-1] * heads, H=a.shape[-2], groups=heads))
+            record(Layer(_name(name), "matmul", a.shape[-1] * heads, b.shape[-1] * heads, H=a.shape[-2], groups=heads))
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear, _MatMul))]
     try:
-        with torch.no_grad():
-            model.eval()(torch.zeros(1, *input_shape))
+        yield
     finally:
         for h in handles:
             h.remove()
-    return layers
 
 
 def _name(module_name: str) -> str:
