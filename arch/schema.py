@@ -84,6 +84,11 @@ class Array:
     accumulator_dtype: DType
     accumulator_latency_cycles: int = field(metadata=POSITIVE)
     weight_double_buffer: bool
+    # register stages of each PE's multiply-accumulate: 1 = selected operand, multiply and add in
+    # one cycle; 2 also registers the M:1 multiplexer's output (and the weight); 3 also the
+    # product; more add product registers. Every product reaches the adder stages - 1 cycles later
+    # (the timing of each dataflow says where that counts)
+    mac_pipeline_stages: int = field(default=1, metadata=POSITIVE)
 
     def problems(self):
         if not self.dataflows:

@@ -22,13 +22,15 @@ from ..dataflow.flows import ArrayTiming, Machine, Shape, per_flow
 
 
 def array_cycles(rows: int, cols: int, dataflow, m, n, k, acc_latency: int, interleave,
-                 weight_double_buffer: bool, chunk=None, k_dense=None) -> ArrayTiming:
+                 weight_double_buffer: bool, chunk=None, k_dense=None, mac_pipeline_stages: int = 1) -> ArrayTiming:
     """Cycles of GEMM(s) ``m x n x k`` (``k`` executed, ``k_dense`` its dense length, default k) on
     a ``rows x cols`` array. ``dataflow`` is a dataflow name or an array of them; ``chunk`` is the
-    length of the streamed axis per chunk (default: all of it). Array arguments broadcast."""
+    length of the streamed axis per chunk (default: all of it); ``mac_pipeline_stages`` the PE's
+    multiply-accumulate register stages (the arch's ``array.mac_pipeline_stages``). Array
+    arguments broadcast."""
     shape = Shape.of(m, n, k, k_dense, chunk, interleave)
     flows = np.broadcast_to(np.asarray(dataflow), shape.m.shape)
-    timing = gemm_timing(Machine(rows, cols, acc_latency, weight_double_buffer), flows.reshape(-1),
+    timing = gemm_timing(Machine(rows, cols, acc_latency, weight_double_buffer, mac_pipeline_stages), flows.reshape(-1),
                          Shape(*(np.reshape(getattr(shape, f), -1) for f in shape.__dataclass_fields__)))
     return ArrayTiming(*(np.reshape(getattr(timing, f), shape.m.shape) for f in timing.__dataclass_fields__))
 

@@ -14,8 +14,8 @@ from sparseloom.sim.timing import array_cycles
 WS, OS, IS = "weight_stationary", "output_stationary", "input_stationary"
 
 
-def timing(rows, cols, flow, m, n, k, L, interleave, double_buffer=True, chunk=None, k_dense=None):
-    t = array_cycles(rows, cols, flow, m, n, k, L, interleave, double_buffer, chunk, k_dense)
+def timing(rows, cols, flow, m, n, k, L, interleave, double_buffer=True, chunk=None, k_dense=None, stages=1):
+    t = array_cycles(rows, cols, flow, m, n, k, L, interleave, double_buffer, chunk, k_dense, stages)
     return int(t.cycles), int(t.busy), int(t.fill_drain), int(t.acc_hazard)
 
 
@@ -24,6 +24,16 @@ def test_ws_single_tile():
     # enters array row r at 4+i+r and reaches column c at 4+i+r+c; its partial sum leaves the
     # bottom row at 4+i+3+c+1, the last (i=9, c=3) at 20; the accumulator (L=1) has it at 21.
     assert timing(4, 4, WS, 10, 4, 4, 1, interleave=False) == (21, 10, 11, 0)
+
+
+def test_ws_mac_pipeline_delays_the_partial_sums():
+    # the single tile above with 3 MAC stages (operand and product registered): every product
+    # reaches its PE's adder 2 cycles later, the rows still add one a cycle: 21 + 2
+    assert timing(4, 4, WS, 10, 4, 4, 1, interleave=False, stages=3) == (23, 10, 13, 0)
+    # two k-tiles one after another: each tile drains 2 cycles longer before the next enters,
+    # and the end is 2 later: 23 + 2 + 2; interleaved (back to back) only the end moves: 31 + 2
+    assert timing(4, 4, WS, 2, 4, 8, 3, interleave=False, stages=3)[0] == 27
+    assert timing(4, 4, WS, 5, 4, 8, 8, interleave=True, stages=3) == (33, 10, 20, 3)
 
 
 def test_ws_two_k_tiles_one_after_another():
@@ -78,6 +88,14 @@ def test_os_single_tile_waits_for_the_adder():
     assert timing(4, 4, OS, 4, 4, 5, 3, interleave=False) == (25, 5, 12, 8)
 
 
+def test_os_mac_pipeline_delays_the_sums():
+    # the tile above with 2 MAC stages: the dependent MACs still issue every L = 3 cycles (the
+    # accumulation loop skips the operand register), the last sum is 1 cycle later: 25 + 1
+    assert timing(4, 4, OS, 4, 4, 5, 3, interleave=False, stages=2) == (26, 5, 13, 8)
+    # interleaved groups: the drain stage lags the issue stage by one more cycle: 19 + 1
+    assert timing(2, 2, OS, 4, 4, 3, 2, interleave=True, stages=2) == (20, 12, 8, 0)
+
+
 def test_os_interleaved_groups():
     # 2x2 array, 4x4 outputs = 4 tiles, L=2: two groups of 2 tiles. Each PE alternates between
     # its two accumulators (issue every cycle, each accumulator every 2 = L). After the skew of
@@ -99,8 +117,10 @@ def test_os_remainder_group_pays_the_adder():
     assert timing(2, 2, OS, 6, 2, 3, 2, interleave=True)[0] == 16
 
 
-def stationary_by_tiles(R, C, S, X, K, L, interleave, db, chunk, expand=1.0):
-    """The recurrence of ``dataflow.flows.stationary``, stepped tile by tile."""
+def stationary_by_tiles(R, C, S, X, K, L, interleave, db, chunk, expand=1.0, stages=1):
+    """The recurrence of ``dataflow.flows.stationary``, stepped tile by tile (``stages``: the MAC
+    pipeline, whose products reach the adder ``D = stages - 1`` cycles late)."""
+    D = stages - 1
     s_len = chunk if chunk else S
     tk, tx = -(-K // R), -(-X // C)
     tiles = []   # (chunk index, k-tile, column tile, stream length, preload, width)
@@ -118,28 +138,28 @@ def stationary_by_tiles(R, C, S, X, K, L, interleave, db, chunk, expand=1.0):
             S_i = p
         else:
             _, _, _, s_prev, _, x_prev = tiles[i - 1]
-            run = s_prev if interleave else s_prev + R + x_prev - 2
+            run = s_prev if interleave else s_prev + R + x_prev - 2 + D
             gap = max(run, p) if db and interleave else (max(run, p) if db else run + p)
             S_i = times[-1] + gap
         if j > 0:
             S_i = max(S_i, start[(c0, j - 1, t)] + L)
         start[(c0, j, t)] = S_i
         times.append(S_i)
-    return max(S_i + s + xt + R - 2 + L for S_i, (_, _, _, s, _, xt) in zip(times, tiles))
+    return max(S_i + s + xt + R - 2 + L + D for S_i, (_, _, _, s, _, xt) in zip(times, tiles))
 
 
 @given(R=st.integers(1, 9), C=st.integers(1, 9), S=st.integers(1, 40), X=st.integers(1, 40),
        K=st.integers(1, 40), L=st.integers(1, 12), interleave=st.booleans(), db=st.booleans(),
-       chunk=st.integers(0, 40), expand=st.sampled_from([1.0, 2.0, 4.0, 8 / 3]))
+       chunk=st.integers(0, 40), expand=st.sampled_from([1.0, 2.0, 4.0, 8 / 3]), stages=st.integers(1, 5))
 @settings(max_examples=600, deadline=None)
-def test_stationary_closed_form_equals_recurrence(R, C, S, X, K, L, interleave, db, chunk, expand):
+def test_stationary_closed_form_equals_recurrence(R, C, S, X, K, L, interleave, db, chunk, expand, stages):
     # weight-stationary: stream = m, columns = n; input-stationary: stream = n, columns = m
     k_dense = math.ceil(K * expand - 1e-9) if expand != 1.0 else K
     expand = k_dense / K
-    want = stationary_by_tiles(R, C, S, X, K, L, interleave, db, chunk or None, expand)
-    assert timing(R, C, IS, X, S, K, L, interleave, db, chunk or None, k_dense)[0] == want
+    want = stationary_by_tiles(R, C, S, X, K, L, interleave, db, chunk or None, expand, stages)
+    assert timing(R, C, IS, X, S, K, L, interleave, db, chunk or None, k_dense, stages)[0] == want
     if k_dense == K:
-        assert timing(R, C, WS, S, X, K, L, interleave, db, chunk or None)[0] == want
+        assert timing(R, C, WS, S, X, K, L, interleave, db, chunk or None, stages=stages)[0] == want
 
 
 dims = st.integers(1, 300)
@@ -189,3 +209,32 @@ def test_vectorised_equals_scalar():
     for i in range(60):
         one = array_cycles(8, 16, flows[i], m[i], n[i], k[i], 4, True, True)
         assert int(one.cycles) == vec.cycles[i]
+
+
+@given(rows=st.integers(1, 16), cols=st.integers(1, 16), flow=st.sampled_from(NAMES), m=dims, n=dims, k=dims,
+       L=st.integers(1, 8), interleave=st.booleans(), double_buffer=st.booleans(), chunk=st.integers(1, 300),
+       stages=st.integers(2, 6))
+@settings(max_examples=300, deadline=None)
+def test_mac_pipeline_adds_its_delay_per_gemm_or_per_tile(rows, cols, flow, m, n, k, L, interleave, double_buffer,
+                                                          chunk, stages):
+    # the MAC stages sit before the adder, off the accumulation loops: interleaved, the GEMM ends
+    # D = stages - 1 cycles later (the hazard unchanged); one tile after another, every tile
+    # drains D cycles longer (weight/input-stationary: tiles = k-tiles x column tiles x chunks;
+    # output-stationary: output tiles), which a stationary tile's accumulator hazard (S_dep + L)
+    # can absorb: exactly D per tile where no tile waits on it
+    args = (rows, cols, flow, m, n, k, L, interleave, double_buffer, chunk)
+    one, deep = array_cycles(*args), array_cycles(*args, None, stages)
+    D = stages - 1
+    if flow == OS:
+        tiles = -(-m // rows) * -(-n // cols)
+    else:
+        stream, columns = (m, n) if flow == WS else (n, m)
+        tiles = -(-k // rows) * -(-columns // cols) * -(-stream // min(chunk, stream))
+    grew = int(deep.cycles) - int(one.cycles)
+    assert int(deep.busy) == int(one.busy)
+    if interleave:
+        assert grew == D and int(deep.acc_hazard) == int(one.acc_hazard)
+    elif flow == OS or int(deep.acc_hazard) == 0:
+        assert grew == D * tiles
+    else:
+        assert D <= grew <= D * tiles

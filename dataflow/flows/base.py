@@ -39,11 +39,20 @@ class Machine:
     cols: int
     acc_latency: int
     weight_double_buffer: bool
+    # register stages of a PE's multiply (1: select, multiply and add in one cycle); the stages
+    # before the adder delay every product by ``mac_pipeline_stages - 1`` cycles but stay off the
+    # partial-sum and accumulator loops, so they add latency, not issue slots (see each dataflow)
+    mac_pipeline_stages: int = 1
+
+    @property
+    def mac_delay(self) -> int:
+        """Cycles the MAC pipeline adds between an operand reaching a PE and its product reaching the adder."""
+        return self.mac_pipeline_stages - 1
 
     @classmethod
     def of(cls, arch) -> "Machine":
         a = arch.array
-        return cls(a.rows, a.cols, a.accumulator_latency_cycles, a.weight_double_buffer)
+        return cls(a.rows, a.cols, a.accumulator_latency_cycles, a.weight_double_buffer, a.mac_pipeline_stages)
 
 
 @dataclass(frozen=True)

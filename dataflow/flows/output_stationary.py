@@ -10,6 +10,12 @@ group's accumulators, so it issues every cycle once ``g = L``; when a group's su
 move to shadow registers and shift out (``g R`` cycles) while the next group issues: a two-stage
 pipeline with a lag of ``L - 1``.
 
+A MAC pipeline of ``P = mac_pipeline_stages`` registers delays every product by ``D = P - 1``
+cycles before the adder; the accumulation loop (accumulator, adder, accumulator) does not pass
+through those stages, so a PE still issues a dependent MAC every ``L`` cycles and the sums are
+only ready D cycles later: ``+ D`` per tile one after another (each waits for its predecessor's
+outputs), ``+ D`` once to the flow shop's lag with interleave (``L - 1 + D``).
+
 N:M: the compressed B row and its indices stream from the top; each PE's M:1 multiplexer picks
 the activation of its kept weight among the M of the group, so the A stream carries every dense
 input (M/N per executed step). The streamed axis is k; event steps are groups of m-tiles that
@@ -29,6 +35,7 @@ class OutputStationary(Dataflow):
 
     def timing(self, machine: Machine, shape: Shape) -> ArrayTiming:
         R, C, L = np.int64(machine.rows), np.int64(machine.cols), np.int64(machine.acc_latency)
+        D = np.int64(machine.mac_delay)
         m, n, k = shape.m, shape.n, shape.k
         tm, tn = cdiv(m, R), cdiv(n, C)
         tiles = tm * tn
@@ -36,7 +43,7 @@ class OutputStationary(Dataflow):
         skew_first = (np.minimum(R, m) - 1) + (np.minimum(C, n) - 1)
         # sequential: every tile alone; sum over tiles of its skew (mt - 1) + (nt - 1)
         seq_hazard = tiles * (k - 1) * (L - 1)
-        seq_cycles = busy + (tn * m + tm * n - 2 * tiles) + tiles * (L - 1 + R) + seq_hazard
+        seq_cycles = busy + (tn * m + tm * n - 2 * tiles) + tiles * (L - 1 + D + R) + seq_hazard
         # interleaved: groups of ``chunk`` tiles (default L), the last one the remainder
         g = np.minimum(np.where(shape.chunk > 0, shape.chunk, L), tiles)
         groups = cdiv(tiles, g)
@@ -50,7 +57,7 @@ class OutputStationary(Dataflow):
         path = np.maximum.reduce([issue + full * drain, full * issue + drain]) + drain_last
         path = np.where(full >= 1, np.maximum(path, full * issue + issue_last + drain_last),
                         issue_last + drain_last)
-        int_cycles = skew_first + path + (L - 1)
+        int_cycles = skew_first + path + (L - 1 + D)
         int_hazard = full * (issue - g * k) + (issue_last - g_last * k)
         interleave = shape.interleave
         cycles = np.where(interleave, int_cycles, seq_cycles)

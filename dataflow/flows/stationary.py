@@ -23,6 +23,13 @@ preload's start):
   column tile and chunk waits until that one's adds are written: ``S_i >= S_dep + L``.
 - A tile's last partial sum is written at ``S_i + s + xt + R - 2 + L``; the GEMM ends with the
   last of these.
+- A MAC pipeline of ``P = mac_pipeline_stages`` registers (operand, product, ...) delays every
+  product by ``D = P - 1`` cycles before the PE's adder. The stages sit before the partial-sum
+  chain, so the rows still add one per cycle (the chain is not lengthened per row) and a
+  dependent k-tile's sums arrive D later exactly as its predecessor's did (the hazard is
+  unchanged): a partial sum leaves the bottom row D cycles later, which adds D once to the end
+  (``+ D`` per GEMM) and, with interleave off, to every tile's drain before the next enters
+  (``s + R + xt - 2 + D``: ``+ D`` per tile).
 
 The functions below are this recurrence in closed form (all tiles of a k-tile share ``p``; only
 the last k-tile and the last column tile are smaller), vectorised over GEMMs. Cycles never
@@ -43,6 +50,7 @@ def stationary_timing(machine: Machine, stream, columns, reduction, chunk, inter
     axis is ``stream`` long, in chunks of ``chunk`` (<= 0: one chunk). ``expand`` (>= 1) is the
     number of dense rows loaded per executed stationary row (1 for a weight tile)."""
     R, C, L = _int(machine.rows), _int(machine.cols), _int(machine.acc_latency)
+    mac = _int(machine.mac_delay)
     S, X, K = (np.asarray(v, _int) for v in (stream, columns, reduction))
     s = np.where(np.asarray(chunk) > 0, np.minimum(chunk, S), S).astype(_int)
     interleave = np.asarray(interleave, bool)
@@ -63,7 +71,7 @@ def stationary_timing(machine: Machine, stream, columns, reduction, chunk, inter
     def ends(dep):
         """Cycles of the whole GEMM with dependency latency ``dep`` (0: no accumulator constraint)."""
         def per_chunk(length):
-            args = (length, tk, tx, x_last, C, R, p_full, p_last, p_first, dep, db, L)
+            args = (length, tk, tx, x_last, C, R, p_full, p_last, p_first, dep, db, L, mac)
             return [np.where(interleave, a, b) for a, b in zip(_interleaved(*args), _sequential(*args))]
 
         span_full, gap_full, _ = per_chunk(s)
@@ -80,7 +88,7 @@ def _gap(s, p, db):
     return np.maximum(s, p) if db else s + p
 
 
-def _interleaved(s, tk, tx, x_last, C, R, p_full, p_last, p_first, dep, db, L):
+def _interleaved(s, tk, tx, x_last, C, R, p_full, p_last, p_first, dep, db, L, mac):
     """(first-to-last tile span, gap to the next chunk's first tile, end from the first tile)."""
     P, Pl = _gap(s, p_full, db), _gap(s, p_last, db)
     D = np.maximum(tx * P, dep)                        # one full k-tile group to the next
@@ -92,14 +100,14 @@ def _interleaved(s, tk, tx, x_last, C, R, p_full, p_last, p_first, dep, db, L):
 
     last = start_in_last(tx - 1)
     before = np.where(tx >= 2, start_in_last(np.maximum(tx - 2, 0)) + C, 0)
-    end = np.maximum(last + x_last, before) + s + R - 2 + L
+    end = np.maximum(last + x_last, before) + s + R - 2 + L + mac
     return last, _gap(s, p_first, db), end
 
 
-def _sequential(s, tk, tx, x_last, C, R, p_full, p_last, p_first, dep, db, L):
+def _sequential(s, tk, tx, x_last, C, R, p_full, p_last, p_first, dep, db, L, mac):
     """(first-to-last tile span, gap to the next chunk's first tile, end from the first tile)."""
     def base(xt, p):
-        drained = s + R + xt - 2
+        drained = s + R + xt - 2 + mac
         return np.maximum(drained, p) if db else drained + p
 
     def within(xt):                                   # k-tile to k-tile of one column tile
@@ -107,7 +115,7 @@ def _sequential(s, tk, tx, x_last, C, R, p_full, p_last, p_first, dep, db, L):
                         + np.maximum(base(xt, p_last), dep), 0)
 
     span = (tx - 1) * (within(C) + base(C, p_first)) + within(x_last)
-    end = span + s + x_last + R - 2 + L
+    end = span + s + x_last + R - 2 + L + mac
     return span, base(x_last, p_first), end
 
 
