@@ -56,6 +56,7 @@ def test_committed_trained_traces():
         assert "test accuracy 0.9" in w.meta.provenance.source
         masks = w.masks()
         assert masks and all(l.act_density is not None for l in w.layers)
+        assert [o.kind for o in w.ops] == ["bn", "relu", "bn", "relu", "loss"]     # from the same extraction
         assert all(d == "fwd" for _, d in masks) == (method == "srste")
 
 
@@ -80,10 +81,11 @@ def test_committed_pretrained_traces(model, nm):
     try:
         from sparseloom.workloads.pretrained import pretrained_trace
 
-        _, blob = pretrained_trace(model, nm)
+        fresh, blob = pretrained_trace(model, nm)
     except ModuleNotFoundError:
         pytest.skip("the weight package is not installed")
     assert (folder / "masks.npz").read_bytes() == blob    # regenerated bit for bit from the shipped weights
+    assert fresh.layers == w.layers and fresh.meta == w.meta and fresh.ops == w.ops
 
 
 @pytest.mark.parametrize("name", ["resnet9", "deit_small"])

@@ -10,6 +10,7 @@ from sparseloom.arch.schema import NMPattern
 from sparseloom.core.errors import InputError
 from sparseloom.workloads.build import TRACES, make_trace
 from sparseloom.workloads.masks import checksum, masks_bytes, weight_shape
+from sparseloom.workloads.ops import ops_csv
 from sparseloom.workloads.trace import load_workload, write_workload
 
 from .conftest import RESNET50_2OF8, ROOT
@@ -17,13 +18,15 @@ from .conftest import RESNET50_2OF8, ROOT
 
 def test_committed_traces_match_their_generator(tmp_path):
     # the committed folders are exactly what `python -m sparseloom.workloads.build` writes,
-    # seeded masks bit for bit
+    # seeded masks bit for bit, operators included
     for spec in TRACES:
         folder = ROOT / "workloads" / spec[0]
         committed = load_workload(folder)
         fresh, blob = make_trace(*spec)
         assert committed.layers == fresh.layers, spec[0]
         assert committed.meta == fresh.meta, spec[0]
+        assert fresh.ops and committed.ops == fresh.ops, spec[0]
+        assert (folder / "ops.csv").read_text() == ops_csv(fresh.ops)
         if blob is None:
             assert not (folder / "masks.npz").exists()
         else:
@@ -81,7 +84,7 @@ def test_resnet50_2of8_trace():
 def test_round_trip(tmp_path):
     w = load_workload(RESNET50_2OF8)
     again = load_workload(write_workload(w, tmp_path / "copy"))
-    assert again.layers == w.layers and again.meta == w.meta
+    assert again.layers == w.layers and again.meta == w.meta and again.ops == w.ops and len(w.ops) == 121
 
 
 @pytest.fixture
