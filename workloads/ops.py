@@ -20,9 +20,17 @@ from pathlib import Path
 from ..core.errors import InputError
 
 OP_KINDS = ("bn", "relu", "add", "maxpool", "avgpool", "softmax", "layernorm", "gelu", "scale", "loss")
-"""bn: batch-norm (training: batch statistics); relu; add: residual add; maxpool, avgpool
-(adaptive or windowed); softmax (attention rows); layernorm; gelu; scale: a multiply by a
-constant (attention's 1/sqrt(d)); loss: softmax cross-entropy over the logits."""
+"""bn: batch-norm (training: batch statistics; ``channels`` = its channels); relu (also ReLU6 and
+clamps); add: residual add of two equal tensors (also a position embedding; a broadcast bias is
+fused into its GEMM and is no operator); maxpool, avgpool (windowed, global/adaptive, or mean
+pooling over tokens; ``out_elements`` the pooled size); softmax (attention rows: ``channels`` =
+heads x tokens); layernorm (``channels`` = rows, i.e. tokens); gelu; scale: a multiply by a
+constant (attention's 1/sqrt(d)); loss: softmax cross-entropy over the logits (``elements`` =
+classes, ``out_elements`` 1), the last operator of a training trace, after the classifier; for an
+embedding model (MiniLM) the contrastive loss on its pooled embedding (``elements`` = its width).
+
+Generators name an operator after the layer it follows and its kind (``layer1.0.conv1.bn``;
+``.2`` where that repeats), see :class:`~.network.NetworkBuilder`; names only need to be unique."""
 
 OP_COLUMNS = ["name", "kind", "after", "elements", "out_elements", "channels", "repeat"]
 _INT_COLUMNS = ["elements", "out_elements", "channels", "repeat"]
