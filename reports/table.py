@@ -67,7 +67,8 @@ def text_table(result: Result, speedup: dict) -> str:
         flow = SHORT_DATAFLOW.get(r.dataflow, "-") if isinstance(r.dataflow, str) else "-"
         pattern = r.pattern if isinstance(r.pattern, str) else "-"
         macs = _fmt(r.macs) if r.engine == "array" else "-"
-        lines.append(f"{r.name[:23]:<24}{r.phase:<7}{flow:<5}{pattern:<6}{macs:>8}{_fmt(r.cycles):>9}{util:>7}"
+        name = r.name if r.engine != "vector" else "  > " + "+".join(op.rsplit(".", 1)[-1] for op in r.name.split("+"))
+        lines.append(f"{name[:23]:<24}{r.phase:<7}{flow:<5}{pattern:<6}{macs:>8}{_fmt(r.cycles):>9}{util:>7}"
                      f"{_fmt(sum(stalls.values())):>9}  {cause if worst else '-':<11}{_fmt(r.dram_read_bytes + r.dram_write_bytes, 'B'):>8}")
     t = result.totals
     lines += ["", *totals_lines(t, speedup)]
@@ -78,7 +79,9 @@ def text_table(result: Result, speedup: dict) -> str:
 def totals_lines(t: dict, speedup: dict) -> list[str]:
     stalls = ", ".join(f"{k[6:]} {_fmt(v)}" for k, v in t.items() if k.startswith("stall_"))
     return [
-        f"cycles    {t['cycles']:,} ({t['time_ms']:.2f} ms per iteration); array {t['array_cycles']:,}",
+        f"cycles    {t['cycles']:,} ({t['time_ms']:.2f} ms per iteration); GEMMs {t['gemm_cycles']:,}, "
+        f"non-GEMM {t['non_gemm_cycles']:,} ({t['non_gemm_cycles'] / max(t['cycles'], 1):.1%}; vector engine busy "
+        f"{t['vector_busy_cycles']:,}, overlapped or not)",
         f"MACs      issued {t['macs']:,}; useful {t['useful_macs']:,}; dense-equivalent {t['dense_macs']:,}",
         f"util      {t['utilisation']:.1%} of PE-cycles issue MACs; effective (useful) {t['effective_utilisation']:.1%}; "
         f"dense-equivalent throughput {t['dense_equivalent_tmacs']:.3f} TMAC/s",
@@ -86,9 +89,13 @@ def totals_lines(t: dict, speedup: dict) -> list[str]:
         f"DRAM      {_fmt(t['dram_bytes'], 'B')} moved; compulsory {_fmt(t['compulsory_bytes'], 'B')}",
         f"energy    {t['energy_uj'] / 1e3:.2f} mJ (MACs {t['energy_compute_uj'] / 1e3:.2f}, "
         f"buffers {t['energy_buffer_uj'] / 1e3:.2f}, DRAM {t['energy_dram_uj'] / 1e3:.2f}, "
-        f"pruning and update {t['energy_side_uj'] / 1e3:.2f})",
+        f"pruning, update and vector {t['energy_side_uj'] / 1e3:.2f})",
         f"speedup   {speedup['speedup']:.3f}x over dense on this arch ({speedup['dense_cycles']:,} cycles); "
-        f"ideal {speedup['ideal_speedup']:.3f}x ({speedup['speedup'] / speedup['ideal_speedup']:.1%} of it)",
+        f"ideal {speedup['iteration_ideal_speedup']:.3f}x for the whole iteration "
+        f"({speedup['speedup'] / speedup['iteration_ideal_speedup']:.1%} of it), {speedup['ideal_speedup']:.3f}x for "
+        f"the GEMMs alone",
+        *(["WARNING   the speedup is above the iteration's ideal: a model error, please report it"]
+          if speedup["above_ideal"] else []),
     ]
 
 

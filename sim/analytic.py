@@ -7,6 +7,8 @@ DRAM stall. The side engines (pruning unit, weight-update engine) run beside the
 pre-generation each FF and BP first waits for its weight copy to be pruned (a pruning stall in
 its row); otherwise side work is exposed only where the backward pass is too short to hide it,
 plus the first layer's update (and its pruning), which the next iteration's first GEMM waits for.
+The vector engine's jobs (non-GEMM operators) take their places by :func:`.vector.list_schedule`:
+the array waits for a job where a GEMM needs its result.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from ..dataflow.schedule import Schedule
 from ..workloads.trace import Workload
 from .results import Result, finish, prepare
 from .side_engines import share, sparse_copies
+from .vector import list_schedule
 
 
 def simulate_analytic(arch: Arch, workload: Workload, schedule: Schedule | None = None) -> Result:
@@ -33,7 +36,12 @@ def simulate_analytic(arch: Arch, workload: Workload, schedule: Schedule | None 
         rows["stall_pruning"] = _pruning_waits(workload, p.side, rows)
         rows["cycles"] += rows.stall_pruning
         exposed["pruning"] = 0
-    return finish(arch, workload, "analytic", p, rows, p.side, exposed)
+    pruning = rows.stall_pruning.to_numpy()
+    waits, control, tail = list_schedule(p.vector, p.schedule.order, rows.cycles.to_numpy() - pruning, arch, pruning)
+    rows["stall_vector"], rows["stall_control"] = waits, control
+    rows["cycles"] += waits + control
+    exposed["vector"] = tail
+    return finish(arch, workload, "analytic", p, rows, pd.concat([p.side, p.vector.rows], ignore_index=True), exposed)
 
 
 def _pruning_waits(workload: Workload, side: pd.DataFrame, rows: pd.DataFrame) -> np.ndarray:

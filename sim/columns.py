@@ -19,13 +19,15 @@ def _cols(*specs: tuple[str, str, str]) -> tuple[Column, ...]:
     return tuple(Column(*spec) for spec in specs)
 
 
-STALL_CAUSES = ("fill_drain", "acc_hazard", "buffer", "dram", "pruning", "update")
+STALL_CAUSES = ("fill_drain", "acc_hazard", "buffer", "dram", "pruning", "vector", "control", "update")
+GEMM_STALLS = STALL_CAUSES[:-1]
+"""The causes a GEMM row counts (the update engine's exposure is an iteration total only)."""
 
 _ROW_KEYS = _cols(
     ("layer", "index", "the layer's position in the trace"),
     ("name", "text", "the layer's name"),
-    ("phase", "text", "FF, BP, WU (array GEMMs); PRUNE, UPDATE (side engines)"),
-    ("engine", "text", "array, pruning or update"),
+    ("phase", "text", "FF, BP, WU (array GEMMs); PRUNE, UPDATE (side engines); FF, BP (vector jobs)"),
+    ("engine", "text", "array, pruning, update or vector"),
 )
 
 GEMM = _ROW_KEYS + _cols(
@@ -45,7 +47,7 @@ GEMM = _ROW_KEYS + _cols(
     ("dense_macs", "MACs", "MACs of the dense GEMM"),
     ("cycles", "cycles", "the GEMM's cycles in the iteration"),
     ("busy", "cycles", "cycles the array issues MACs"),
-    *((f"stall_{c}", "cycles", f"cycles lost to {c.replace('_', ' ')}") for c in STALL_CAUSES[:5]),
+    *((f"stall_{c}", "cycles", f"cycles lost to {c.replace('_', ' ')}") for c in GEMM_STALLS),
     ("dram_read_bytes", "B", "DRAM bytes read, re-fetches included"),
     ("dram_write_bytes", "B", "DRAM bytes written"),
     ("compulsory_bytes", "B", "every DRAM operand moved once"),
@@ -59,17 +61,21 @@ SIDE = _ROW_KEYS + _cols(
     ("cycles", "cycles", "the job's cycles on its engine, DRAM waits included"),
     ("busy", "cycles", "cycles the engine computes"),
     ("stall_dram", "cycles", "cycles waiting for DRAM"),
+    ("stall_control", "cycles", "the job's launch (vector jobs)"),
     ("dram_read_bytes", "B", "DRAM bytes read"),
     ("dram_write_bytes", "B", "DRAM bytes written (the weight copies the GEMMs read, master weights)"),
     ("compulsory_bytes", "B", "the same: a side job moves each byte once"),
-    ("energy_side_pj", "pJ", "pruning or update energy"),
+    ("energy_side_pj", "pJ", "pruning, update or vector-engine energy"),
     ("energy_dram_pj", "pJ", "DRAM access energy"),
 )
 
 TOTALS = _cols(
-    ("cycles", "cycles", "one iteration, array and exposed side-engine time"),
+    ("cycles", "cycles", "one iteration: GEMMs, and the non-GEMM time the array waits out"),
     ("time_ms", "ms", "one iteration at the arch's clock"),
-    ("array_cycles", "cycles", "the array GEMMs' cycles"),
+    ("array_cycles", "cycles", "the GEMM rows' cycles, their waits for other engines included"),
+    ("gemm_cycles", "cycles", "cycles the array spends on GEMMs (no waits for other engines, no control)"),
+    ("non_gemm_cycles", "cycles", "the rest of the iteration: vector operators, exposed optimizer and pruning, control"),
+    ("vector_busy_cycles", "cycles", "cycles the vector engine computes or waits for DRAM, overlapped or not"),
     ("macs", "MACs", "MACs issued"),
     ("useful_macs", "MACs", "MACs on the workload's own nonzeros"),
     ("dense_macs", "MACs", "MACs of the dense iteration"),
@@ -83,7 +89,7 @@ TOTALS = _cols(
     ("energy_compute_uj", "uJ", "MAC energy"),
     ("energy_buffer_uj", "uJ", "buffer access energy"),
     ("energy_dram_uj", "uJ", "DRAM access energy"),
-    ("energy_side_uj", "uJ", "pruning and update energy"),
+    ("energy_side_uj", "uJ", "pruning, update and vector-engine energy"),
 )
 
 

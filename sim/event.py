@@ -34,6 +34,7 @@ from .results import Result, finish, prepare
 from .side_engines import share, sparse_copies
 from .steps import gemm_steps
 from .timeline import Timeline
+from .vector import NONE, Placement
 
 
 def simulate_event(arch: Arch, workload: Workload, timeline_path: Path | None = None,
@@ -60,9 +61,11 @@ def simulate_event(arch: Arch, workload: Workload, timeline_path: Path | None = 
     computed = [env.event() for _ in range(count)]
     written: list = [None] * count
     n = len(g)
-    stall = {cause: np.zeros(n, np.int64) for cause in ("dram", "buffer", "pruning")}
+    stall = {cause: np.zeros(n, np.int64) for cause in ("dram", "buffer", "pruning", "vector", "control")}
     gemm_end = np.zeros(n, np.int64)
     side = _SideEngines(env, arch, workload, p.side, dram, timeline)
+    vector = _VectorEngine(env, arch, p.vector, dram, warm, timeline)
+    blockers = p.vector.blockers(n)
 
     def loader():
         for i in range(count):
@@ -84,6 +87,13 @@ def simulate_event(arch: Arch, workload: Workload, timeline_path: Path | None = 
                 yield from side.before_gemm(int(g.layer[k]), g.phase[k])
                 stall["pruning"][k] += env.now - start
                 start = env.now
+                if blockers[k]:
+                    yield env.all_of([vector.done[j] for j in blockers[k]])
+                    stall["vector"][k] += env.now - start
+                control = arch.control.job_launch_cycles + (arch.control.barrier_cycles if env.now > start else 0)
+                stall["control"][k] += control
+                yield env.timeout(control)
+                start = env.now
             if not loaded[i].processed:
                 yield loaded[i]
             before = i - out_slots                  # the step whose output slot this one reuses
@@ -103,6 +113,7 @@ def simulate_event(arch: Arch, workload: Workload, timeline_path: Path | None = 
             written[i] = env.timeout(dram.transfer(env.now, write[i], write=True) - env.now)
             if last[i]:
                 gemm_end[k] = env.now
+                vector.release(k)
                 if g.phase[k] == "WU":
                     layer = int(g.layer[k])
                     written[i].callbacks.append(lambda _, layer=layer: side.after_weight_gradient(layer))
@@ -117,10 +128,46 @@ def simulate_event(arch: Arch, workload: Workload, timeline_path: Path | None = 
     for cause, values in stall.items():
         rows[f"stall_{cause}"] = values
     array_end = int(ends[-1]) if len(ends) else 0
-    exposed = side.tail(array_end + warmup, int(env.now))
+    exposed = side.tail(array_end + warmup, int(env.now), vector.last_end)
     if timeline:
         timeline.write(timeline_path, offset=warmup)
-    return finish(arch, workload, "event", p, rows, side.rows(), exposed)
+    return finish(arch, workload, "event", p, rows, pd.concat([side.rows(), vector.rows], ignore_index=True), exposed)
+
+
+class _VectorEngine:
+    """The vector engine: its jobs in schedule order, each once the GEMM it waits for is done;
+    a job's DRAM reads and writes queue on the channels with everything else."""
+
+    def __init__(self, env, arch: Arch, placement: Placement, dram: Dram, warm, timeline):
+        self.env, self.arch, self.p, self.dram, self.timeline = env, arch, placement, dram, timeline
+        self.released = [warm if k == NONE else env.event() for k in placement.wait_for]
+        self.done = [env.event() for _ in placement.jobs]
+        self.rows = placement.rows.copy()
+        self.last_end = 0
+        env.process(self._run())
+
+    def release(self, gemm: int) -> None:
+        for j in np.flatnonzero(self.p.wait_for == gemm):
+            self.released[j].succeed()
+
+    def _run(self):
+        launch = self.arch.control.job_launch_cycles
+        cycles, stall_dram = np.zeros(len(self.done), np.int64), np.zeros(len(self.done), np.int64)
+        for j, job in enumerate(self.p.jobs):
+            if not self.released[j].processed:
+                yield self.released[j]
+            start = self.env.now
+            busy = int(self.rows.busy.iat[j])
+            read = self.dram.transfer(start + launch, job.read_bytes)
+            written = self.dram.transfer(start + launch, job.write_bytes, write=True)
+            end = max(start + launch + busy, read, written)
+            yield self.env.timeout(end - start)
+            cycles[j], stall_dram[j] = end - start, end - start - launch - busy
+            if self.timeline:
+                self.timeline.add("vector engine", f"{job.phase} {job.name}", start, end)
+            self.last_end = end
+            self.done[j].succeed()
+        self.rows["cycles"], self.rows["stall_dram"] = cycles, stall_dram
 
 
 class _SideEngines:
@@ -173,8 +220,8 @@ class _SideEngines:
     def rows(self) -> pd.DataFrame:
         return self.side
 
-    def tail(self, array_end: int, makespan: int) -> dict[str, int]:
+    def tail(self, array_end: int, makespan: int, vector_end: int) -> dict[str, int]:
         """Cycles after the array's last step, charged to the engine that finished last."""
         tail = makespan - array_end
-        cause = self.last_finish[0] if self.last_finish[1] >= makespan else "dram"
-        return {cause: tail}
+        cause, end = max([self.last_finish, ("vector", vector_end)], key=lambda c: c[1])
+        return {cause if end >= makespan else "dram": tail}

@@ -11,8 +11,9 @@ from ..arch.schema import Arch
 from ..dataflow.schedule import Schedule, make_schedule
 from ..workloads.trace import Workload
 from .cost import GemmCost, gemm_cost
-from .columns import STALL_CAUSES, gemm_columns, side_columns, total_names
+from .columns import GEMM_STALLS, STALL_CAUSES, gemm_columns, side_columns, total_names
 from .side_engines import side_engine_rows
+from .vector import Placement, place_vector_jobs
 
 _PHASE_ORDER = {"PRUNE": 0, "FF": 1, "BP": 2, "WU": 3, "UPDATE": 4}
 
@@ -26,7 +27,7 @@ class Result:
     workload: Workload
     fidelity: str
     gemms: pd.DataFrame       # one row per array GEMM (layer and phase)
-    side: pd.DataFrame        # one row per side-engine job (PRUNE, UPDATE per layer; empty for inference)
+    side: pd.DataFrame        # one row per side-engine job (PRUNE, UPDATE per layer) and vector job
     totals: dict
     notes: list[str] = field(default_factory=list)
     schedule: Schedule | None = None
@@ -53,6 +54,7 @@ class Prepared:
     cost: GemmCost
     rows: pd.DataFrame      # per-GEMM statistics; cycles and memory stalls still to be filled in
     side: pd.DataFrame      # side-engine rows (empty for inference)
+    vector: Placement       # the vector jobs, their costs and places
 
 
 def prepare(arch: Arch, workload: Workload, schedule: Schedule | None = None) -> Prepared:
@@ -71,7 +73,7 @@ def prepare(arch: Arch, workload: Workload, schedule: Schedule | None = None) ->
         "macs": c.macs, "useful_macs": g.m * g.n * g.k_useful * cnt, "dense_macs": g.m * g.n * g.k * cnt,
         "cycles": 0, "busy": t.busy * cnt,
         "stall_fill_drain": t.fill_drain * cnt, "stall_acc_hazard": t.acc_hazard * cnt,
-        "stall_buffer": 0, "stall_dram": 0, "stall_pruning": 0,
+        "stall_buffer": 0, "stall_dram": 0, "stall_pruning": 0, "stall_vector": 0, "stall_control": 0,
         "dram_read_bytes": tr.dram_read * cnt, "dram_write_bytes": tr.dram_write * cnt,
         "compulsory_bytes": tr.compulsory * cnt,
         **{f"buffer_{name}_bytes": v for name, v in buffer_bytes.items()},
@@ -79,18 +81,20 @@ def prepare(arch: Arch, workload: Workload, schedule: Schedule | None = None) ->
         "energy_buffer_pj": c.energy_buffer_pj,
         "energy_dram_pj": c.energy_dram_pj,
     })
-    return Prepared(schedule, c, rows, side_engine_rows(workload, arch, g))
+    vector = place_vector_jobs(workload, arch, g, schedule.order, c.array)
+    return Prepared(schedule, c, rows, side_engine_rows(workload, arch, g), vector)
 
 
 def finish(arch: Arch, workload: Workload, fidelity: str, prepared: Prepared, gemm_rows: pd.DataFrame,
            side: pd.DataFrame, exposed: dict[str, int]) -> Result:
     """Assemble the two tables and the totals, as :mod:`.columns` declares them. ``exposed``
-    holds the pruning and update cycles the iteration spends beyond the array rows' cycles."""
+    holds the pruning, update and vector cycles the iteration spends beyond the array rows' cycles;
+    ``side`` the side-engine and vector-job rows as the fidelity ran them."""
     gemms = gemm_rows[gemm_columns([b.name for b in arch.buffers])]
-    gemms = gemms.astype({c: np.int64 for c in ("cycles", "busy", *[f"stall_{s}" for s in STALL_CAUSES[:5]])})
+    gemms = gemms.astype({c: np.int64 for c in ("cycles", "busy", *[f"stall_{s}" for s in GEMM_STALLS])})
     gemms = _sorted(gemms)
     side = _sorted(side[side_columns()] if len(side) else pd.DataFrame({c: [] for c in side_columns()}))
-    side = side.astype({c: np.int64 for c in ("layer", "cycles", "busy", "stall_dram")})
+    side = side.astype({c: np.int64 for c in ("layer", "cycles", "busy", "stall_dram", "stall_control")})
     return Result(arch, workload, fidelity, gemms, side, _totals(arch, gemms, side, exposed),
                   _notes(arch, workload, gemms), prepared.schedule)
 
@@ -104,6 +108,8 @@ def _sorted(table: pd.DataFrame) -> pd.DataFrame:
 def _totals(arch: Arch, gemms: pd.DataFrame, side: pd.DataFrame, exposed: dict[str, int]) -> dict:
     array_cycles_total = int(gemms.cycles.sum())
     cycles = array_cycles_total + sum(exposed.values())
+    waits = int(gemms.stall_pruning.sum() + gemms.stall_vector.sum() + gemms.stall_control.sum())
+    vector = side[side.engine == "vector"]
     seconds = cycles / (arch.clock_mhz * 1e6)
     pe_cycles = arch.pes * cycles
     stalls = {f"stall_{c}": int(gemms[f"stall_{c}"].sum()) if f"stall_{c}" in gemms else 0 for c in STALL_CAUSES}
@@ -116,6 +122,9 @@ def _totals(arch: Arch, gemms: pd.DataFrame, side: pd.DataFrame, exposed: dict[s
         "cycles": cycles,
         "time_ms": seconds * 1e3,
         "array_cycles": array_cycles_total,
+        "gemm_cycles": array_cycles_total - waits,
+        "non_gemm_cycles": cycles - array_cycles_total + waits,
+        "vector_busy_cycles": int((vector.cycles - vector.stall_control).sum()),
         "macs": int(gemms.macs.sum()),
         "useful_macs": int(gemms.useful_macs.sum()),
         "dense_macs": int(gemms.dense_macs.sum()),

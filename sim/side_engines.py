@@ -58,7 +58,7 @@ def _row(index, name, phase, engine, engine_cycles, engine_pj, read, write, arch
     dram_cycles = dram_cycles_of(arch, read, write)
     cycles = int(max(engine_cycles, np.ceil(dram_cycles)))
     return {"layer": index, "name": name, "phase": phase, "engine": engine, "cycles": cycles,
-            "busy": engine_cycles, "stall_dram": cycles - engine_cycles,
+            "busy": engine_cycles, "stall_dram": cycles - engine_cycles, "stall_control": 0,
             "dram_read_bytes": float(read), "dram_write_bytes": float(write),
             "compulsory_bytes": float(read + write),
             "energy_side_pj": float(engine_pj), "energy_dram_pj": (read + write) * arch.energy.dram_pj_per_byte}

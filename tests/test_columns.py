@@ -22,7 +22,9 @@ def test_results_hold_to_the_declared_columns(fidelity, mode):
     w = replace(w, meta=replace(w.meta, mode=mode))
     r = simulate(arch, w, fidelity)
     assert list(r.gemms.columns) == gemm_columns([b.name for b in arch.buffers])
-    assert list(r.side.columns) == side_columns() and (len(r.side) > 0) == (mode == "training")
+    assert list(r.side.columns) == side_columns()
+    assert r.side.engine.isin(["pruning", "update"]).any() == (mode == "training")
+    assert set(r.side[r.side.engine == "vector"].phase) == ({"FF", "BP"} if mode == "training" else {"FF"})
     assert tuple(r.totals) == total_names()
     assert not r.gemms.isna().any().any() and not r.side.isna().any().any()
 

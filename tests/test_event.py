@@ -56,7 +56,8 @@ def test_less_bandwidth_only_adds_stalls(gbyte_s):
     assert (core == array_part(analytic.rows[analytic.rows.engine == "array"])).all()
     assert (gemms.cycles >= core).all()
     # every cycle beyond the tile timing has a cause
-    assert (gemms.cycles - core == gemms.stall_dram + gemms.stall_buffer + gemms.stall_pruning).all()
+    assert (gemms.cycles - core == gemms.stall_dram + gemms.stall_buffer + gemms.stall_pruning
+            + gemms.stall_vector + gemms.stall_control).all()
     assert event.totals["cycles"] >= analytic.totals["cycles"]
     assert event.totals["cycles"] >= event.totals["dram_bytes"] / arch.dram_bytes_per_cycle
 
@@ -85,7 +86,10 @@ def test_bigger_buffers_bring_dram_down_to_compulsory():
     w = load_workload(ROOT / "workloads" / "resnet50_2of8")
     small = simulate(BASE, w, "event")
     big = simulate(with_memory(BASE, size_kib=2 * 64 * 1024), w, "event")   # 128 MiB: every operand fits
-    assert small.totals["dram_bytes"] > 1.5 * small.totals["compulsory_bytes"]
+    def gemm_bytes(r):
+        return (r.gemms.dram_read_bytes + r.gemms.dram_write_bytes).sum()
+
+    assert gemm_bytes(small) > 1.5 * small.gemms.compulsory_bytes.sum()
     assert big.totals["dram_bytes"] == pytest.approx(big.totals["compulsory_bytes"])
     assert big.totals["compulsory_bytes"] == small.totals["compulsory_bytes"]
 
@@ -103,7 +107,7 @@ def test_pruning_waits_without_pregeneration():
     w = load_workload(ROOT / "workloads" / "resnet50_2of8")
     on, off = simulate(BASE, w, "event"), simulate(with_options(BASE, pregenerate=False), w, "event")
     assert off.totals["cycles"] > on.totals["cycles"]
-    ff = off.rows[(off.rows.phase == "FF") & (off.rows.pattern != "dense")]
+    ff = off.gemms[(off.gemms.phase == "FF") & (off.gemms.pattern != "dense")]
     assert (ff.stall_pruning > 0).all()
     assert on.rows.stall_pruning.sum() == 0
 
@@ -120,16 +124,16 @@ def test_timeline(tmp_path):
     result = simulate(BASE, w, "event", timeline=path)
     trace = json.loads(path.read_text())
     names = {e["args"]["name"] for e in trace["traceEvents"] if e["ph"] == "M"}
-    assert {"PE array", "update engine", "pruning unit", "DRAM channel 0"} <= names
+    assert {"PE array", "update engine", "pruning unit", "vector engine", "DRAM channel 0"} <= names
     spans = [e for e in trace["traceEvents"] if e["ph"] == "X"]
     assert all(e["dur"] > 0 for e in spans)
     end_us = max(e["ts"] + e["dur"] for e in spans)
     assert end_us == pytest.approx(result.totals["time_ms"] * 1e3, rel=1e-6)
     array_tid = next(e["tid"] for e in trace["traceEvents"] if e["ph"] == "M" and e["args"]["name"] == "PE array")
     array_us = sum(e["dur"] for e in spans if e["tid"] == array_tid)
-    computed = result.rows[result.rows.engine == "array"]
-    assert array_us == pytest.approx((computed.cycles - computed.stall_dram - computed.stall_pruning).sum()
-                                     / BASE.clock_mhz)
+    computed = result.gemms
+    waits = computed.stall_dram + computed.stall_pruning + computed.stall_vector + computed.stall_control
+    assert array_us == pytest.approx((computed.cycles - waits).sum() / BASE.clock_mhz)
     png = path.with_suffix(".png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -139,4 +143,4 @@ def test_inference_trace_runs():
     inference = replace(w, meta=replace(w.meta, mode="inference"))
     r = simulate(BASE, inference, "event")
     assert set(r.rows.phase) == {"FF"} and r.totals["stall_update"] == 0
-    assert NMPattern(2, 8) == NMPattern.parse(r.rows.pattern.iloc[1])
+    assert NMPattern(2, 8) == NMPattern.parse(r.gemms.pattern.iloc[1])

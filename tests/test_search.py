@@ -78,7 +78,9 @@ def test_never_worse_than_the_default(trace):
     key = ["layer", "phase"]
     both = searched.rows[searched.rows.engine == "array"].merge(fixed.rows[fixed.rows.engine == "array"],
                                                                  on=key, suffixes=("", "_fixed"))
-    assert (both.cycles <= both.cycles_fixed).all()
+    # each GEMM's own cycles (its waits for the vector engine depend on what ran before it)
+    own, own_fixed = (both[f"cycles{s}"] - both[f"stall_vector{s}"] - both[f"stall_control{s}"] for s in ("", "_fixed"))
+    assert (own <= own_fixed).all()
     assert searched.totals["cycles"] <= fixed.totals["cycles"]
 
 

@@ -1,0 +1,178 @@
+"""The non-GEMM operators as vector-engine jobs: passes, bytes, lane cycles, fusion, placement.
+
+Each operator of a trace (:mod:`sparseloom.workloads.ops`) is one or more *passes* over its
+tensor on the vector engine. A pass reads its main input (``x`` forward, ``dy`` backward) and the
+operator's other operands, and the last pass writes its output and any side tensor (ReLU's
+1-bit mask, max-pool's 1-byte argmax). Per element of ``E`` (input) or ``O`` (output), in the
+activation datatype:
+
+==========  ======================================  =========================================
+kind        forward (training)                       backward
+==========  ======================================  =========================================
+bn          2 passes (statistics; apply): x; y       2 passes (two reductions; apply): dy, x; dx
+relu        x; y + mask                              dy, mask; dx
+add         x, x2; y                                 the fork's sum: dy, dy2; dx
+maxpool     x; y (O) + argmax (O)                    dy (O), argmax (O); dx (E)
+avgpool     x; y (O)                                 dy (O); dx (E)
+softmax     x; y (the row stays on chip)             y, dy; dx
+layernorm   x; y (the row stays on chip)             x, dy; dx
+gelu        x; y                                     x, dy; dx
+scale       x; y                                     dy; dx
+loss        logits; the loss                         logits; dlogits
+==========  ======================================  =========================================
+
+Inference runs forward only, batch-norm as one affine pass and ReLU without its mask. A residual
+add's backward is the sum where the two gradients of its input meet (the fork), counted here.
+
+Fusion (the arch's ``vector_engine.fusion``): ``none`` runs each operator as its own job. Under
+``bn_relu`` the elementwise operators (ReLU, add, scaling) of a group (the operators between two
+GEMMs) join their neighbour: one that follows a host operator (BN+ReLU, BN+add+ReLU) adds its
+operands and work to the host's last pass and writes the output instead of it; one that comes
+before the first host (scaling before softmax, the residual add before a LayerNorm) replaces the
+host's main input on every pass, and an add keeps writing its sum (the residual stream goes on).
+Backward, the same runs fuse in the reverse roles, and a fused add writes the gradient that forks
+to the shortcut. ``array_output`` fuses as ``bn_relu`` and also
+runs a group's first forward pass in the array's output path while the GEMM produces it: it reads
+no main input from DRAM and its time overlaps the GEMM's (batch-norm's statistics are gathered
+there; its apply pass must wait for the whole batch). A job's time is the larger of its lane
+cycles and its DRAM time; :mod:`sparseloom.sim` places it. A lane streams each element of a pass
+through the fused operators' stages, so a fused pass costs its slowest operator's cycles per
+element (elements x cycles per element / lanes), not their sum.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..arch.schema import Arch
+from ..workloads.ops import Op
+from ..workloads.trace import Workload
+
+OP_CLASS = {"bn": "normalize", "layernorm": "normalize", "relu": "elementwise", "add": "elementwise",
+            "scale": "elementwise", "gelu": "transcendental", "softmax": "transcendental",
+            "loss": "transcendental", "maxpool": "pooling", "avgpool": "pooling"}
+"""The cost class (``vector_engine.cycles_per_element``) of each operator kind."""
+
+ELEMENTWISE = {"relu", "add", "scale"}
+
+
+@dataclass(frozen=True)
+class Passes:
+    """One operator in one direction, per instance of the whole batch (bytes, lane-cycles)."""
+
+    passes: int
+    main_in: float      # bytes of the main input, read by every pass
+    extra_in: float     # bytes of the other operands, read by every pass
+    out: float          # bytes of the output, written by the last pass
+    side_out: float     # bytes of side tensors (mask, argmax, a kept residual sum), last pass
+    work: float         # lane-cycles of one pass
+    elements: float     # lane operations of one pass (for energy)
+
+
+def op_passes(op: Op, backward: bool, arch: Arch, batch: int, training: bool) -> Passes:
+    """The passes of ``op`` over the whole batch (table in the module docstring)."""
+    b = arch.operand_bytes
+    n = batch * op.repeat
+    E, O = op.elements * n, op.out_elements * n
+    cost = getattr(arch.vector_engine.cycles_per_element, OP_CLASS[op.kind])
+    kind = op.kind
+    if not backward:
+        passes = 2 if kind == "bn" and training else 1
+        extra = E * b if kind == "add" else 0.0
+        side = (E / 8 if kind == "relu" and training else 0.0) + (O if kind == "maxpool" and training else 0.0)
+        out = 4.0 * n if kind == "loss" else O * b
+        return Passes(passes, E * b, extra, out, side, E * cost, E)
+    if kind in ("maxpool", "avgpool"):
+        extra = O if kind == "maxpool" else 0.0
+        return Passes(1, O * b, extra, E * b, 0.0, E * cost, E)
+    passes = 2 if kind == "bn" else 1
+    extra = {"bn": E * b, "relu": E / 8, "add": E * b, "softmax": E * b, "layernorm": E * b, "gelu": E * b,
+             "scale": 0.0, "loss": 0.0}[kind]
+    return Passes(passes, E * b, extra, E * b, 0.0, E * cost, E)
+
+
+@dataclass(frozen=True)
+class VectorJob:
+    """Operators run together as one job on the vector engine."""
+
+    name: str            # the operators' names joined by "+"
+    kinds: str           # their kinds joined by "+"
+    layer: int           # the GEMM layer the group follows (-1: before the first GEMM)
+    phase: str           # "FF" or "BP"
+    read_bytes: float
+    write_bytes: float
+    lane_cycles: float   # all passes' lane-cycles (divide by the lanes for cycles)
+    lane_ops: float      # all passes' lane operations (energy)
+    epilogue_cycles: float  # lane-cycles run in the array's output path, overlapping the GEMM
+
+    @property
+    def ops(self) -> list[str]:
+        return self.name.split("+")
+
+
+def vector_jobs(workload: Workload, arch: Arch) -> list[VectorJob]:
+    """Every vector job of one iteration: forward groups in order, then backward groups."""
+    training = workload.meta.mode == "training"
+    batch = workload.meta.batch_size
+    index = {layer.name: i for i, layer in enumerate(workload.layers)}
+    groups: dict[int, list[Op]] = {}
+    for op in workload.ops:
+        groups.setdefault(index.get(op.after, -1), []).append(op)
+    fusion = arch.vector_engine.fusion
+    jobs = []
+    for backward in (False, True) if training else (False,):
+        for layer, ops in sorted(groups.items(), reverse=backward):
+            if backward and layer < 0:
+                continue        # operators before the first GEMM need no gradient
+            runs = _runs(ops, fusion != "none")
+            for run in runs[::-1] if backward else runs:
+                passes = [op_passes(op, backward, arch, batch, training) for op in run.ops]
+                first = fusion == "array_output" and not backward and run.ops[0] is ops[0]
+                jobs.append(_fuse(run, passes, backward, layer, first))
+    return jobs
+
+
+@dataclass(frozen=True)
+class _Run:
+    ops: list[Op]
+    host: int           # position of the host operator in ``ops``
+
+
+def _runs(ops: list[Op], fuse: bool) -> list[_Run]:
+    """Cut a group into jobs: each host with the elementwise operators fused around it."""
+    if not fuse:
+        return [_Run([op], 0) for op in ops]
+    hosts = [i for i, op in enumerate(ops) if op.kind not in ELEMENTWISE] or [0]
+    runs, start = [], 0
+    for number, host in enumerate(hosts):
+        end = hosts[number + 1] if number + 1 < len(hosts) else len(ops)
+        runs.append(_Run(ops[start:end], host - start))
+        start = end
+    return runs
+
+
+def _fuse(run: _Run, passes: list[Passes], backward: bool, layer: int, epilogue: bool) -> VectorJob:
+    """One job of a run. Forward, the operators before the host feed it and those after it
+    take its output; backward the roles swap (the gradient flows the other way)."""
+    host = passes[run.host]
+    feed, take = passes[:run.host], passes[run.host + 1:]
+    if backward:
+        feed, take = take[::-1], feed[::-1]
+    # a fused add's result also leaves for the other branch: forward the residual stream an add
+    # before the host carries on; backward the gradient an add after the host forks to the shortcut
+    fused_adds = run.ops[run.host + 1:] if backward else run.ops[:run.host]
+    kept = sum(op_out for op_out, op in zip([p.out for p in passes], run.ops) if op in fused_adds and op.kind == "add")
+    main = feed[0].main_in if feed else host.main_in
+    per_pass_in = main + sum(p.extra_in for p in feed) + host.extra_in
+    per_pass_work = max([host.work] + [p.work for p in feed])
+    per_pass_ops = host.elements + sum(p.elements for p in feed)
+    reads = host.passes * per_pass_in + sum(p.extra_in for p in take)
+    writes = (take[-1].out if take else host.out) + sum(p.side_out for p in passes) + kept
+    last = max([per_pass_work] + [p.work for p in take])          # the fused operators' stages
+    work = (host.passes - 1) * per_pass_work + last
+    lane_ops = host.passes * per_pass_ops + sum(p.elements for p in take)
+    hidden = 0.0
+    if epilogue:   # the first pass reads the GEMM's output on its way out of the array
+        reads -= main
+        hidden = per_pass_work if host.passes > 1 else last
+    return VectorJob("+".join(op.name for op in run.ops), "+".join(op.kind for op in run.ops), layer,
+                     "BP" if backward else "FF", reads, writes, work, lane_ops, hidden)

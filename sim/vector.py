@@ -1,0 +1,132 @@
+"""Vector-engine jobs in the schedule: their cycles, DRAM bytes, energy and where they sit.
+
+A job (:func:`sparseloom.dataflow.ops.vector_jobs`) takes ``job_launch_cycles`` plus the larger of
+its lane cycles and its DRAM time (:mod:`.dram`). Its place: a forward job waits for the GEMM of
+the layer its group follows and the next layer's forward GEMM waits for it (a group after the
+last layer blocks the first backward GEMM). A backward job waits for the backward-data GEMM of
+the next layer, the one that produces its gradient, and blocks its own layer's first backward
+GEMM; so it overlaps the next layer's weight-gradient GEMM, the only independent array work.
+The engine runs its jobs one at a time in that order. A GEMM that waits for a job pays
+``barrier_cycles`` on top; every GEMM pays ``job_launch_cycles``.
+
+The analytic fidelity places the jobs by this list schedule with each GEMM's analytic cycles
+(DRAM shared between an overlapping job and GEMM is not charged there; the event fidelity does).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..arch.schema import Arch
+from ..dataflow.gemms import GemmTable
+from ..dataflow.ops import VectorJob, vector_jobs
+from ..workloads.trace import Workload
+from .dram import dram_cycles
+
+NONE = -1
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Per job: the GEMM row it waits for and the GEMM row that waits for it (``NONE``: none)."""
+
+    jobs: list[VectorJob]
+    rows: pd.DataFrame        # one side-table row per job (engine ``vector``)
+    wait_for: np.ndarray
+    blocks: np.ndarray
+
+    def blockers(self, n_gemms: int) -> list[list[int]]:
+        """Per GEMM row, the jobs it waits for."""
+        out: list[list[int]] = [[] for _ in range(n_gemms)]
+        for j, k in enumerate(self.blocks):
+            if k != NONE:
+                out[k].append(j)
+        return out
+
+
+def place_vector_jobs(workload: Workload, arch: Arch, g: GemmTable, order: np.ndarray,
+                      gemm_array_cycles: np.ndarray) -> Placement:
+    """The iteration's vector jobs with their costs and their place among the GEMMs ``g``."""
+    jobs = vector_jobs(workload, arch)
+    row_of = {(int(layer), str(phase)): i for i, (layer, phase) in enumerate(zip(g.layer, g.phase))}
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    last = len(workload.layers) - 1
+    wait_for, blocks = np.full(len(jobs), NONE), np.full(len(jobs), NONE)
+    for j, job in enumerate(jobs):
+        if job.phase == "FF":
+            wait_for[j] = row_of.get((job.layer, "FF"), NONE)
+            nxt = row_of.get((job.layer + 1, "FF"))
+            if nxt is None:
+                nxt = _first_backward(row_of, rank, last)
+            blocks[j] = NONE if nxt is None else nxt
+        else:
+            producer = row_of.get((job.layer + 1, "BP"), row_of.get((job.layer + 1, "WU")))
+            wait_for[j] = row_of[(job.layer, "FF")] if job.layer == last or producer is None else producer
+            blocked = _first_backward(row_of, rank, job.layer)
+            blocks[j] = NONE if blocked is None else blocked
+    lanes = arch.vector_engine.lanes
+    busy = np.array([np.ceil((job.lane_cycles - job.epilogue_cycles) / lanes) for job in jobs], np.int64)
+    epilogue = np.array([np.ceil(job.epilogue_cycles / lanes) for job in jobs], np.int64)
+    producer_cycles = np.array([gemm_array_cycles[k] if k != NONE else 0 for k in wait_for], np.int64)
+    busy += np.maximum(0, epilogue - producer_cycles)    # an output path slower than the array holds it up
+    read = np.array([job.read_bytes for job in jobs], float)
+    write = np.array([job.write_bytes for job in jobs], float)
+    memory = np.ceil(dram_cycles(arch, read, write)).astype(np.int64) if len(jobs) else np.zeros(0, np.int64)
+    launch = arch.control.job_launch_cycles
+    stall_dram = np.maximum(0, memory - busy)
+    e = arch.energy
+    rows = pd.DataFrame({
+        "layer": [job.layer for job in jobs], "name": [job.name for job in jobs],
+        "phase": [job.phase for job in jobs], "engine": "vector",
+        "cycles": launch + busy + stall_dram, "busy": busy, "stall_dram": stall_dram,
+        "stall_control": np.full(len(jobs), launch, np.int64),
+        "dram_read_bytes": read, "dram_write_bytes": write, "compulsory_bytes": read + write,
+        "energy_side_pj": np.array([job.lane_ops for job in jobs], float) * e.vector_pj_per_element,
+        "energy_dram_pj": (read + write) * e.dram_pj_per_byte,
+    })
+    return Placement(jobs, rows, wait_for, blocks)
+
+
+def _first_backward(row_of: dict, rank: np.ndarray, layer: int):
+    """The GEMM row of ``layer``'s backward pass that runs first (None: it has none)."""
+    rows = [row_of[(layer, p)] for p in ("BP", "WU") if (layer, p) in row_of]
+    return min(rows, key=lambda r: rank[r]) if rows else None
+
+
+def list_schedule(p: Placement, order: np.ndarray, gemm_cycles: np.ndarray, arch: Arch, before: np.ndarray):
+    """Analytic placement: per GEMM row its wait for vector jobs and its control cycles, and the
+    vector tail after the last GEMM. Jobs run in order on one engine, GEMMs in ``order``; a GEMM's
+    ``before`` cycles (waiting for its weights' pruning) pass while the vector engine works."""
+    n = len(gemm_cycles)
+    job_cycles = p.rows.cycles.to_numpy() if len(p.rows) else np.zeros(0, np.int64)
+    job_end = np.full(len(p.jobs), -1, np.int64)
+    gemm_end = np.zeros(n, np.int64)
+    waits, control = np.zeros(n, np.int64), np.full(n, arch.control.job_launch_cycles, np.int64)
+    blockers = p.blockers(n)
+    state = {"vector": 0, "next": 0}
+
+    def run_jobs_through(last_job: int):
+        while state["next"] <= last_job:
+            j = state["next"]
+            release = gemm_end[p.wait_for[j]] if p.wait_for[j] != NONE else 0
+            start = max(state["vector"], release)
+            job_end[j] = state["vector"] = start + job_cycles[j]
+            state["next"] += 1
+
+    array_free = 0
+    for k in order:
+        array_free += before[k]
+        if blockers[k]:
+            run_jobs_through(max(blockers[k]))
+            ready = max(int(job_end[j]) for j in blockers[k])
+            if ready > array_free:
+                waits[k] = ready - array_free
+                control[k] += arch.control.barrier_cycles
+        gemm_end[k] = array_free + waits[k] + control[k] + gemm_cycles[k]
+        array_free = gemm_end[k]
+    run_jobs_through(len(p.jobs) - 1)
+    tail = max(0, int(job_end.max()) - array_free) if len(p.jobs) else 0
+    return waits, control, tail
