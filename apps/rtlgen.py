@@ -85,9 +85,11 @@ def main(argv: list[str] | None = None) -> int:
           f"{arch.name}'s own {arch.array.operand_dtype}/{arch.array.accumulator_dtype} datapath needs a "
           "floating-point PE, which is not generated yet")
     plural = "s" if cfg.acc_latency != 1 else ""
+    stages = "s" if cfg.mac_stages != 1 else ""
     print(f"array: {cfg.rows}x{cfg.cols}, {cfg.lanes}:1 activation multiplexers (N:M up to M={cfg.lanes}); "
-          f"the whole-GEMM engines' (ws_gemm, os_gemm) accumulator adder: {cfg.acc_latency} cycle{plural} "
-          "(array.accumulator_latency_cycles); the single-tile ws_engine/os_array: a 1-cycle result register")
+          f"the whole-GEMM engines' (ws_gemm, os_gemm, flex_gemm) accumulator adder: {cfg.acc_latency} cycle{plural} "
+          f"(array.accumulator_latency_cycles), MAC pipeline: {cfg.mac_stages} stage{stages} "
+          "(array.mac_pipeline_stages); the single-tile ws_engine/os_array: a 1-cycle result register, one MAC stage")
     out = args.output
     try:
         if not args.no_synth:              # fail before writing anything when the FPGA tools are missing

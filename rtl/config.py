@@ -20,6 +20,10 @@ class RtlConfig:
     # ``arrays.py`` have a one-cycle result register and are timed with 1
     acc_latency: int = 1
     weight_double_buffer: bool = False    # shadow weight registers (``array.weight_double_buffer``)
+    # the whole-GEMM engines' PE: register stages of the multiply-accumulate
+    # (``array.mac_pipeline_stages``; 1: select, multiply and add in one cycle); the single-tile
+    # arrays of ``arrays.py`` have one
+    mac_stages: int = 1
 
     @property
     def index_bits(self) -> int:
@@ -35,4 +39,4 @@ def rtl_config(arch: Arch, source: str = "arch") -> RtlConfig:
                                         "rtl.accumulator_bits (an integer datapath)")
     return RtlConfig(arch.array.rows, arch.array.cols, arch.sparsity.max_m, arch.rtl.operand_bits,
                      arch.rtl.accumulator_bits, arch.array.accumulator_latency_cycles,
-                     arch.array.weight_double_buffer)
+                     arch.array.weight_double_buffer, arch.array.mac_pipeline_stages)

@@ -8,6 +8,7 @@ from ..arch.schema import NMPattern
 from .arrays import OutputStationaryArray
 from .config import RtlConfig
 from .flex_gemm_engine import FlexibleGemmEngine
+from .gemm_core import MODES, GemmEngine
 from .gemm_engine import WeightStationaryGemmEngine
 from .os_gemm_engine import OutputStationaryGemmEngine
 from .pruning import PruningLane
@@ -15,7 +16,7 @@ from .top import WeightStationaryEngine
 
 
 GENERATED_DATAFLOWS = ("weight_stationary", "output_stationary")
-FLEX_MODES = {"0": "weight_stationary", "1": "output_stationary"}   # FlexibleGemmEngine's mode at start
+FLEX_MODES = MODES   # FlexibleGemmEngine's mode at start
 BOARD_ENGINES = ("ws_gemm", "os_gemm")   # the whole-GEMM engine a placed FPGA build wraps, first found
 
 
@@ -27,9 +28,10 @@ def board_engine(tops: dict[str, wiring.Component]) -> str:
 
 def designs(cfg: RtlConfig, dataflows: list[str], patterns: list[NMPattern]) -> dict[str, wiring.Component]:
     """Top-level name -> component: the arrays the arch's dataflows need (for weight-stationary the
-    single-tile stream engine and the whole-GEMM engine, whose accumulator latency and weight double
-    buffer are the arch's; for output-stationary the single-tile array and the whole-GEMM engine
-    with the arch's adder latency and L accumulators per PE; with both dataflows also the flexible
+    single-tile stream engine and the whole-GEMM engine, whose accumulator latency, MAC pipeline and
+    weight double buffer are the arch's; for output-stationary the single-tile array and the
+    whole-GEMM engine with the arch's adder latency, MAC pipeline and L accumulators per PE; with
+    both dataflows also the flexible
     whole-GEMM engine, one array switched between them at each GEMM's start) and a pruning lane per
     sparse pattern."""
     out: dict[str, wiring.Component] = {}
@@ -52,24 +54,26 @@ def params(cfg: RtlConfig, dataflows: list[str], tops: dict[str, wiring.Componen
     engines = {}
     for name, comp in tops.items():
         entry = {"class": type(comp).__name__}
-        if isinstance(comp, FlexibleGemmEngine):
-            entry.update(dataflows=list(FLEX_MODES.values()), mode=FLEX_MODES, acc_latency=cfg.acc_latency,
-                         weight_double_buffer=comp.shadow, max_m=comp.max_m, max_n=comp.max_n, max_k=comp.max_k,
-                         max_chunk=comp.max_chunk, max_group=comp.max_group)
-        elif isinstance(comp, WeightStationaryGemmEngine):
-            entry.update(dataflow="weight_stationary", acc_latency=cfg.acc_latency, weight_double_buffer=comp.shadow,
-                         max_m=comp.max_m, max_n=comp.max_n, max_k=comp.max_k, max_chunk=comp.max_chunk)
-        elif isinstance(comp, OutputStationaryGemmEngine):
-            entry.update(dataflow="output_stationary", acc_latency=cfg.acc_latency, max_m=comp.max_m,
-                         max_n=comp.max_n, max_k=comp.max_k, max_group=comp.max_group)
+        if isinstance(comp, GemmEngine):
+            if len(comp.dataflows) > 1:
+                entry.update(dataflows=list(comp.dataflows), mode=FLEX_MODES)
+            else:
+                entry.update(dataflow=comp.dataflows[0])
+            entry.update(acc_latency=cfg.acc_latency, mac_pipeline_stages=cfg.mac_stages)
+            if comp.has_ws:
+                entry.update(weight_double_buffer=comp.shadow)
+            entry.update(max_m=comp.max_m, max_n=comp.max_n, max_k=comp.max_k)
+            entry.update({key: getattr(comp, key) for key in ("max_chunk", "max_group") if getattr(comp, key)})
+            # amaranth.lib.stream ports; the engine stalls while the result stream is not ready
+            entry.update(streams={"w": "in", "a": "in", "result": "out"}, result_backpressure=True)
         elif isinstance(comp, (WeightStationaryEngine, OutputStationaryArray)):
             entry.update(dataflow="weight_stationary" if isinstance(comp, WeightStationaryEngine)
-                         else "output_stationary", acc_latency=1, single_tile=True)
+                         else "output_stationary", acc_latency=1, mac_pipeline_stages=1, single_tile=True)
         elif isinstance(comp, PruningLane):
             entry.update(n=comp.n, m=comp.m)
         engines[name] = entry
     return {"arch": str(source), "rows": cfg.rows, "cols": cfg.cols, "lanes": cfg.lanes, "op_bits": cfg.op_bits,
-            "acc_bits": cfg.acc_bits, "acc_latency": cfg.acc_latency,
+            "acc_bits": cfg.acc_bits, "acc_latency": cfg.acc_latency, "mac_pipeline_stages": cfg.mac_stages,
             "weight_double_buffer": cfg.weight_double_buffer,
             "dataflows": [f for f in dataflows if f in GENERATED_DATAFLOWS], "engines": engines}
 

@@ -3,7 +3,7 @@
 ``start``). Each GEMM's vectors are exactly what ``run_gemm`` / ``run_os_gemm`` play."""
 from __future__ import annotations
 
-from .gemm_check import GemmRun, drive_jobs, run_gemm
+from .gemm_check import GemmRun, drive_jobs, new_result, run_gemm
 from .os_gemm_check import run_os_gemm
 
 
@@ -16,16 +16,16 @@ class _Record:
     def __init__(self, mode: int):
         self.mode, self.job = mode, None
 
-    def __call__(self, dut, start, streams, cols, take, limit, bubbles=0.0, seed=0, gaps=None):
+    def __call__(self, dut, start, streams, cols, take, limit, bubbles=0.0, seed=0, gaps=None, ready=None):
         self.job = dict(start={**start, "mode": self.mode}, streams=streams, take=take, limit=limit,
-                        bubbles=bubbles, seed=seed, gaps=gaps)
-        return {"last": -1, "done": -1, "writes": 0, "cycles": 0, "stalls": 0, "log": []}
+                        bubbles=bubbles, seed=seed, gaps=gaps, ready=ready)
+        return new_result()
 
 
 def run_flex(cfg, dut, gemms: list[tuple], jobs_driver=drive_jobs) -> list[GemmRun]:
     """``gemms``: ``("weight_stationary" | "output_stationary", a, values, index, n_keep, m_group,
     kwargs)``, kwargs as ``run_gemm`` / ``run_os_gemm`` take them (``chunk``, ``interleave``,
-    ``group``, ``gaps``). ``jobs_driver``: :func:`.gemm_check.drive_jobs` (amaranth.sim) or a
+    ``group``, ``gaps``, ``ready``). ``jobs_driver``: :func:`.gemm_check.drive_jobs` (amaranth.sim) or a
     :meth:`.verilog_check.VerilogSim.jobs` (the exported Verilog)."""
     runs, jobs = [], []
     for flow, a, values, index, n, m, kw in gemms:
@@ -42,5 +42,5 @@ def run_flex(cfg, dut, gemms: list[tuple], jobs_driver=drive_jobs) -> list[GemmR
             job["gaps"] = [[row[names.index(name)] for name in STREAMS] for row in job["gaps"]]
     for run, res in zip(runs, jobs_driver(dut, jobs, cfg.cols)):
         run.last_write, run.done, run.writes, run.cycles = res["last"], res["done"], res["writes"], res["cycles"]
-        run.stalls, run.log = res["stalls"], res["log"]
+        run.stalls, run.log, run.held = res["stalls"], res["log"], res["held"]
     return runs

@@ -49,83 +49,98 @@ class GemmRun:
     done: int                # the cycle ``done`` was seen (equals last_write)
     writes: int              # accumulator writes (k-tiles x m x n)
     cycles: int              # clock edges simulated until done
-    stalls: int              # cycles the engine waited for a stream transfer
-    log: list = field(default_factory=list)   # every result shown: (cycle, column, raw bits)
+    stalls: int              # cycles the engine waited (a stream transfer missing, or a result not taken)
+    log: list = field(default_factory=list)   # every result taken: (cycle, column, raw bits)
+    held: int = 0            # cycles the result stream was valid and not ready
 
 
 def drive(dut, start: dict, streams: dict, cols: int, take, limit: int, bubbles: float = 0.0, seed: int = 0,
-          gaps=None) -> dict:
+          gaps=None, ready=None) -> dict:
     """Run ``dut`` through one GEMM in amaranth.sim: pulse ``start`` with the ``start`` ports, then
-    offer each stream's items in order (``streams[name]``: a list of items, each a tuple of
-    (port, value); the stream's ports are ``<name>_valid``/``<name>_ready``), not valid with
-    probability ``bubbles`` or where ``gaps[cycle][s]`` (stream s, in ``streams`` order) is set;
-    ``take(r)`` gets every valid ``result[c]``. Returns the cycle of the
-    last result (``last``, counted from the first cycle after ``start``), the cycle ``done`` was seen, the
-    results seen (``writes``, and each as (cycle, column, raw bits) in ``log``), the cycles simulated
-    and the stalled cycles. :class:`.verilog_check.VerilogSim` does the same in a Verilog simulator."""
-    job = dict(start=start, streams=streams, take=take, limit=limit, bubbles=bubbles, seed=seed, gaps=gaps)
+    offer each input stream's payloads in order (``streams[name]``: the payloads of stream
+    ``dut.<name>``). A payload once offered stays valid until it is taken (the stream rules); a
+    new one is not offered with probability ``bubbles`` or where ``gaps[cycle][s]`` (stream s, in
+    ``streams`` order) is set. ``dut.result.ready`` is low where ``ready[cycle]`` is false (high
+    past its end, and always without it); ``take(r)`` gets every column record of every result
+    transferred. Returns the cycle of the last result (``last``, counted from the first cycle
+    after ``start``), the cycle ``done`` was seen, the results taken (``writes``, and each as
+    (cycle, column, raw bits) in ``log``), the cycles simulated, the stalled cycles and the cycles
+    the result was held (valid, not ready). :class:`.verilog_check.VerilogSim` does the same in a
+    Verilog simulator."""
+    job = dict(start=start, streams=streams, take=take, limit=limit, bubbles=bubbles, seed=seed, gaps=gaps,
+               ready=ready)
     return drive_jobs(dut, [job], cols)[0]
+
+
+def new_result() -> dict:
+    return {"last": -1, "done": -1, "writes": 0, "cycles": 0, "stalls": 0, "held": 0, "log": []}
 
 
 def drive_jobs(dut, jobs: list[dict], cols: int) -> list[dict]:
     """:func:`drive` for several GEMMs one after another in one simulation (each job a dict of
     drive's arguments: ``start``, ``streams``, ``take``, ``limit`` and optionally ``bubbles``,
-    ``seed``, ``gaps``), one idle cycle between a ``done`` and the next ``start``; cycles are
+    ``seed``, ``gaps``, ``ready``), the next ``start`` in the cycle after a ``done``; cycles are
     counted per job from the first cycle after its ``start``."""
     results = []
 
     async def run(ctx, job, res):
         start, streams, take, limit = job["start"], job["streams"], job["take"], job["limit"]
-        bubbles, gaps = job.get("bubbles", 0.0), job.get("gaps")
+        bubbles, gaps, ready = job.get("bubbles", 0.0), job.get("gaps"), job.get("ready")
         rng = np.random.default_rng(job.get("seed", 0))
         if bubbles:
             limit = int(limit / (1 - bubbles) ** 2) + 100
+        if ready is not None:
+            limit += len(ready)
         names = list(streams)
-        for name in names:
-            ctx.set(getattr(dut, f"{name}_valid"), 0)
+        ports = {name: getattr(dut, name) for name in names}
+        for port in ports.values():
+            ctx.set(port.valid, 0)
+        ctx.set(dut.result.ready, 1)
         ctx.set(dut.start, 1)
         for port, value in start.items():
             ctx.set(getattr(dut, port), value)
         await ctx.tick()
         ctx.set(dut.start, 0)
-        cycle, at = 0, dict.fromkeys(names, 0)
+        cycle, at, offered = 0, dict.fromkeys(names, 0), dict.fromkeys(names, False)
         while res["done"] < 0:
-            offered = {}
             for s, name in enumerate(names):
                 items = streams[name]
-                held = gaps is not None and cycle < len(gaps) and bool(gaps[cycle][s])
-                ok = at[name] < len(items) and not held and not (bubbles and rng.random() < bubbles)
-                ctx.set(getattr(dut, f"{name}_valid"), int(ok))
+                if not offered[name]:
+                    held = gaps is not None and cycle < len(gaps) and bool(gaps[cycle][s])
+                    offered[name] = at[name] < len(items) and not held and not (bubbles and rng.random() < bubbles)
+                ctx.set(ports[name].valid, int(offered[name]))
                 if at[name] < len(items):
-                    for port, value in items[at[name]]:
-                        ctx.set(getattr(dut, port), value)
-                offered[name] = ok
-            taken = {name: offered[name] and ctx.get(getattr(dut, f"{name}_ready")) for name in names}
+                    ctx.set(ports[name].payload, items[at[name]])
+            taking = ready is None or cycle >= len(ready) or bool(ready[cycle])
+            ctx.set(dut.result.ready, int(taking))
+            taken = {name: offered[name] and ctx.get(ports[name].ready) for name in names}
             res["stalls"] += ctx.get(dut.stall)
-            await ctx.tick()
-            cycle += 1
-            for name in names:
-                at[name] += bool(taken[name])
-            result = ctx.get(dut.result)
-            for c in range(cols):
-                if result[c].valid:
-                    res["writes"] += 1
-                    res["last"] = cycle
-                    res["log"].append((cycle, c, result[c].as_bits()))
-                    take(result[c])
+            if ctx.get(dut.result.valid):
+                if taking:
+                    result = ctx.get(dut.result.payload).columns
+                    for c in range(cols):
+                        if result[c].keep:
+                            res["writes"] += 1
+                            res["last"] = cycle
+                            res["log"].append((cycle, c, result[c].as_bits()))
+                            take(result[c])
+                else:
+                    res["held"] += 1
             if ctx.get(dut.done):
                 res["done"] = cycle
+            await ctx.tick()
+            for name in names:
+                if taken[name]:
+                    at[name] += 1
+                    offered[name] = False
+            cycle += 1
             if cycle > limit:
                 raise RuntimeError(f"GEMM did not finish in {limit} cycles")
-        res["cycles"] = cycle
+        res["cycles"] = res["done"]
 
     async def bench(ctx):
-        for i, job in enumerate(jobs):
-            if i:
-                for name in job["streams"]:
-                    ctx.set(getattr(dut, f"{name}_valid"), 0)
-                await ctx.tick()
-            res = {"last": -1, "done": -1, "writes": 0, "cycles": 0, "stalls": 0, "log": []}
+        for job in jobs:
+            res = new_result()
             results.append(res)
             await run(ctx, job, res)
 
@@ -138,13 +153,14 @@ def drive_jobs(dut, jobs: list[dict], cols: int) -> list[dict]:
 
 def run_gemm(cfg: RtlConfig, a: np.ndarray, values: np.ndarray, index: np.ndarray, n_keep: int, m_group: int,
              chunk: int | None = None, interleave: bool = True, *, shadow: bool | None = None, early: int = 0,
-             bubbles: float = 0.0, seed: int = 0, gaps=None, dut: WeightStationaryGemmEngine | None = None,
-             driver=drive) -> GemmRun:
+             bubbles: float = 0.0, seed: int = 0, gaps=None, ready=None,
+             dut: WeightStationaryGemmEngine | None = None, driver=drive) -> GemmRun:
     """C = A @ W for W in N:M-compressed form (``values``/``index`` [k_exec x n]); ``chunk``
-    rows of A per chunk (default all). ``bubbles``: the probability that a stream is not valid
-    in a cycle (the engine must stall and stay exact); ``gaps``: per cycle, the streams (w, a)
-    held not valid. ``dut``: the engine to run (default one sized to the GEMM); ``driver``:
-    :func:`drive` (amaranth.sim) or a :class:`.verilog_check.VerilogSim`."""
+    rows of A per chunk (default all). ``bubbles``: the probability that a stream offers no new
+    item in a cycle (the engine must stall and stay exact); ``gaps``: per cycle, the streams
+    (w, a) that offer no new item; ``ready``: per cycle, whether the result stream is ready.
+    ``dut``: the engine to run (default one sized to the GEMM); ``driver``: :func:`drive`
+    (amaranth.sim) or a :class:`.verilog_check.VerilogSim`."""
     M, (K, N) = a.shape[0], values.shape
     if m_group > cfg.lanes:
         raise ValueError(f"{n_keep}:{m_group} needs {m_group} lanes; the array has {cfg.lanes}")
@@ -170,13 +186,17 @@ def run_gemm(cfg: RtlConfig, a: np.ndarray, values: np.ndarray, index: np.ndarra
     if dut is None:
         dut = WeightStationaryGemmEngine(cfg, max_m=M, max_n=N, max_k=K, max_chunk=chunk, shadow=shadow, early=early)
     out = np.zeros((M, N), np.int64)
-    limit = 4 * len(tiles) * (chunk + 2 * R + C + cfg.acc_latency) + 100
+    limit = 4 * len(tiles) * (chunk + 2 * R + C + cfg.acc_latency + cfg.mac_stages) + 100
 
     def take(r):
         if r.final:
             out[r.row, r.col] = r.value
 
     res = driver(dut, dict(m=M, n=N, k=K, chunk=chunk, interleave=int(interleave)),
-                 {"w": [(("w_values", v), ("w_index", i)) for v, i in w_items],
-                  "a": [(("a_lanes", lanes),) for lanes in a_items]}, C, take, limit, bubbles, seed, gaps=gaps)
-    return GemmRun(out, res["last"], res["done"], res["writes"], res["cycles"], res["stalls"], res["log"])
+                 {"w": [{"values": v, "index": i} for v, i in w_items], "a": [{"lanes": lanes} for lanes in a_items]},
+                 C, take, limit, bubbles, seed, gaps=gaps, ready=ready)
+    return run_of(out, res)
+
+
+def run_of(out: np.ndarray, res: dict) -> GemmRun:
+    return GemmRun(out, res["last"], res["done"], res["writes"], res["cycles"], res["stalls"], res["log"], res["held"])

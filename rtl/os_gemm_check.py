@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .config import RtlConfig
-from .gemm_check import GemmRun, _pad, drive
+from .gemm_check import GemmRun, _pad, drive, run_of
 from .os_gemm_engine import OutputStationaryGemmEngine
 
 
@@ -21,11 +21,12 @@ def output_tiles(cfg: RtlConfig, m: int, n: int) -> list[tuple[int, int]]:
 
 def run_os_gemm(cfg: RtlConfig, a: np.ndarray, values: np.ndarray, index: np.ndarray, n_keep: int, m_group: int,
                 interleave: bool = True, group: int | None = None, *, max_group: int | None = None,
-                bubbles: float = 0.0, seed: int = 0, gaps=None, dut: OutputStationaryGemmEngine | None = None,
-                driver=drive) -> GemmRun:
+                bubbles: float = 0.0, seed: int = 0, gaps=None, ready=None,
+                dut: OutputStationaryGemmEngine | None = None, driver=drive) -> GemmRun:
     """C = A @ W for W in N:M-compressed form (``values``/``index`` [k_exec x n]); ``group``
     output tiles per interleave group (default L, clamped to the tiles there are). ``gaps``: per
-    cycle, the streams (a, w) held not valid; ``driver``: :func:`.gemm_check.drive` (amaranth.sim)
+    cycle, the streams (a, w) that offer no new item; ``ready``: per cycle, whether the result
+    stream is ready; ``driver``: :func:`.gemm_check.drive` (amaranth.sim)
     or a :class:`.verilog_check.VerilogSim`."""
     M, (K, N) = a.shape[0], values.shape
     if m_group > cfg.lanes:
@@ -45,8 +46,8 @@ def run_os_gemm(cfg: RtlConfig, a: np.ndarray, values: np.ndarray, index: np.nda
                     if m0 + r < M:
                         vec[:m_group] = [int(v) for v in a[m0 + r, lo:lo + m_group]]
                     lanes.append(vec)
-                a_items.append((("a_lanes", lanes),))
-                w_items.append((("w_values", _pad(values[s, n0:n0 + C], C)), ("w_index", _pad(index[s, n0:n0 + C], C))))
+                a_items.append({"lanes": lanes})
+                w_items.append({"values": _pad(values[s, n0:n0 + C], C), "index": _pad(index[s, n0:n0 + C], C)})
     if dut is None:
         dut = OutputStationaryGemmEngine(cfg, max_m=M, max_n=N, max_k=K, max_group=max_group or max(g, L))
     out = np.full((M, N), np.iinfo(np.int64).min, np.int64)
@@ -56,9 +57,9 @@ def run_os_gemm(cfg: RtlConfig, a: np.ndarray, values: np.ndarray, index: np.nda
         out[r.row, r.col] = r.value
         seen[r.row, r.col] += 1
 
-    limit = len(tiles) * (K * max(g, L) + g * R + 2 * (R + C + L)) + 100
+    limit = len(tiles) * (K * max(g, L) + g * R + 2 * (R + C + L + cfg.mac_stages)) + 100
     res = driver(dut, dict(m=M, n=N, k=K, group=g, interleave=int(interleave)), {"a": a_items, "w": w_items},
-                 C, take, limit, bubbles, seed, gaps=gaps)
+                 C, take, limit, bubbles, seed, gaps=gaps, ready=ready)
     if res["done"] >= 0 and (seen != 1).any():       # (a recording driver runs the GEMM later)
         raise AssertionError(f"outputs shown {seen.min()} to {seen.max()} times (expected once each)")
-    return GemmRun(out, res["last"], res["done"], res["writes"], res["cycles"], res["stalls"], res["log"])
+    return run_of(out, res)

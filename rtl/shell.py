@@ -21,8 +21,9 @@ class ByteShell(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.inner = inner = self.inner
-        ins = [getattr(inner, name) for name, member in inner.signature.members.items() if member.flow == wiring.In]
-        outs = [getattr(inner, name) for name, member in inner.signature.members.items() if member.flow == wiring.Out]
+        ports = list(inner.signature.flatten(inner))      # stream ports: their payload, valid and ready
+        ins = [value for _, member, value in ports if member.flow == wiring.In]
+        outs = [value for _, member, value in ports if member.flow == wiring.Out]
         in_bits = sum(len(Value.cast(s)) for s in ins)
         out_bits = sum(len(Value.cast(s)) for s in outs)
         frame = Signal(max(in_bits, 8))

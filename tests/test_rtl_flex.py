@@ -35,12 +35,14 @@ SEQUENCE = [
     (WS, 4, 5, 5, 1, 1, dict(chunk=2, interleave=False)),
     (OS, 6, 8, 7, 2, 4, dict(interleave=True, group=2, gaps=np.random.default_rng(3).random((300, 2)) < 0.25)),
     (WS, 5, 12, 7, 2, 4, dict(chunk=4, interleave=True, gaps=np.random.default_rng(4).random((300, 2)) < 0.25)),
+    (OS, 5, 8, 6, 2, 4, dict(interleave=True, ready=np.random.default_rng(5).random(300) < 0.6)),
+    (WS, 5, 12, 7, 2, 4, dict(chunk=3, interleave=False, ready=np.random.default_rng(6).random(300) < 0.6)),
 ]
 
 
-@pytest.mark.parametrize("db", [True, False])
-def test_one_array_runs_both_dataflows(db):
-    cfg = RtlConfig(3, 3, 4, 8, 32, 3, db)
+@pytest.mark.parametrize("db, stages", [(True, 1), (False, 1), (True, 3)])
+def test_one_array_runs_both_dataflows(db, stages):
+    cfg = RtlConfig(3, 3, 4, 8, 32, 3, db, stages)
     flex = FlexibleGemmEngine(cfg, **LIMITS, max_chunk=4, max_group=3)
     gemms = [(flow, *operands(i, rows, k, cols, n, m), n, m, kw)
              for i, (flow, rows, k, cols, n, m, kw) in enumerate(SEQUENCE)]
@@ -56,11 +58,11 @@ def test_one_array_runs_both_dataflows(db):
             group = kw.get("group")
         # the same results in the same cycles and columns as the dedicated engine
         assert [(cy, c) for cy, c, _ in run.log] == [(cy, c) for cy, c, _ in alone.log], flow
-        assert (run.done, run.writes, run.stalls) == (alone.done, alone.writes, alone.stalls)
+        assert (run.done, run.writes, run.stalls, run.held) == (alone.done, alone.writes, alone.stalls, alone.held)
         t = array_cycles(cfg.rows, cfg.cols, flow, a.shape[0], values.shape[1], values.shape[0], cfg.acc_latency,
-                         kw["interleave"], db and flow == WS, group)
+                         kw["interleave"], db and flow == WS, group, mac_pipeline_stages=stages)
         assert run.done == int(t.cycles) + run.stalls
-        assert (run.stalls > 0) == ("gaps" in kw)
+        assert (run.stalls > 0) == ("gaps" in kw or "ready" in kw) and (run.held > 0) == ("ready" in kw)
 
 
 def multipliers(comp, op_bits: int) -> int:

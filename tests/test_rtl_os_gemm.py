@@ -21,7 +21,7 @@ def check(cfg: RtlConfig, rows, k, cols, n, m, interleave, group, seed=0, **kw):
     np.testing.assert_array_equal(run.out, ref.nm_gemm(a, values, index, n, m))
     assert run.writes == rows * cols                                       # every output once
     t = array_cycles(cfg.rows, cfg.cols, "output_stationary", rows, cols, values.shape[0], cfg.acc_latency,
-                     interleave, False, group)
+                     interleave, False, group, mac_pipeline_stages=cfg.mac_stages)
     assert run.done == int(t.cycles) + run.stalls, (cfg, rows, k, cols, n, m, interleave, group)
     # the drain reads all R rows of the last group (as the model counts): the last output shows in
     # its last cycle when the last tiles are full, earlier by the empty rows/columns of edge tiles
@@ -56,7 +56,7 @@ def test_random_shapes():
     for _ in range(10):
         R, C = (int(v) for v in rng.integers(2, 5, 2))
         n, m = [(1, 1), (2, 4), (1, 4), (2, 8)][rng.integers(4)]
-        cfg = RtlConfig(R, C, 8 if m > 4 else 4, 8, 32, int(rng.integers(1, 6)), False)
+        cfg = RtlConfig(R, C, 8 if m > 4 else 4, 8, 32, int(rng.integers(1, 6)), False, int(rng.integers(1, 5)))
         rows, k, cols = int(rng.integers(1, 12)), int(rng.integers(1, 25)), int(rng.integers(1, 12))
         tiles = len(output_tiles(cfg, rows, cols))
         g = int(rng.integers(1, tiles + 1)) if rng.integers(2) else None
@@ -74,3 +74,20 @@ def test_stalled_streams_keep_the_results_exact():
     cfg = RtlConfig(3, 3, 4, 8, 32, 3, False)
     run, t = check(cfg, 7, 12, 7, 2, 4, True, 2, seed=3, bubbles=0.3)
     assert run.stalls > 0
+
+
+@pytest.mark.parametrize("stages", [2, 3, 5])
+@pytest.mark.parametrize("case", [2, 3, 6, 8])
+def test_pipelined_mac(case, stages):
+    # the MAC stages delay every sum, not the dependent issue (the accumulation loop skips them)
+    R, C, lanes, L, interleave, g, rows, k, cols, n, m = CASES[case]
+    check(RtlConfig(R, C, lanes, 8, 32, L, False, stages), rows, k, cols, n, m, interleave, g, seed=rows * k + cols)
+
+
+def test_result_backpressure_holds_the_engine():
+    # the drain waits while the result stream is not ready: every output once, exact, and the
+    # last drain exactly one cycle later per cycle a result waited
+    cfg = RtlConfig(3, 3, 4, 8, 32, 3, False, 3)
+    ready = np.random.default_rng(8).random(400) < 0.5
+    run, t = check(cfg, 7, 12, 8, 2, 4, True, 2, seed=4, ready=ready)
+    assert run.held > 0 and run.stalls == run.held

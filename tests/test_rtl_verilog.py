@@ -43,58 +43,63 @@ def gaps_for(seed: int, cycles: int = 400):
 
 def same(amaranth, verilog, a, values, index, n, m):
     assert verilog.log == amaranth.log                 # every result: cycle, column, all bits
-    assert (verilog.done, verilog.last_write, verilog.writes, verilog.stalls) == \
-        (amaranth.done, amaranth.last_write, amaranth.writes, amaranth.stalls)
+    assert (verilog.done, verilog.last_write, verilog.writes, verilog.stalls, verilog.held) == \
+        (amaranth.done, amaranth.last_write, amaranth.writes, amaranth.stalls, amaranth.held)
     np.testing.assert_array_equal(verilog.out, ref.nm_gemm(a, values, index, n, m))
     np.testing.assert_array_equal(verilog.out, amaranth.out)
 
 
-WS = RtlConfig(3, 3, 4, 8, 32, 3, True)
-# (rows of A, dense K, columns, N, M, chunk, interleave, gaps)
+WS = RtlConfig(3, 3, 4, 8, 32, 3, True, 3)      # 3 MAC stages: operand and product registered
+# (rows of A, dense K, columns, N, M, chunk, interleave, gaps, result not ready now and then)
 WS_CASES = [
-    (5, 12, 7, 2, 4, 3, True, False),     # 2:4: 2 k-tiles, 3 column tiles, chunks 3 and 2
-    (4, 5, 5, 1, 1, 2, False, False),     # dense, interleave off, partial k-tile and column tile
-    (5, 12, 7, 2, 4, 3, True, True),      # 2:4 with both streams held not valid now and then
+    (5, 12, 7, 2, 4, 3, True, False, False),     # 2:4: 2 k-tiles, 3 column tiles, chunks 3 and 2
+    (4, 5, 5, 1, 1, 2, False, False, False),     # dense, interleave off, partial k-tile and column tile
+    (5, 12, 7, 2, 4, 3, True, True, False),      # 2:4 with both streams holding items back now and then
+    (5, 12, 7, 2, 4, 3, False, True, True),      # and the result stream not ready now and then
 ]
+
+
+def ready_for(seed: int, cycles: int = 400):
+    return np.random.default_rng(seed).random(cycles) < 0.6
 
 
 def test_ws_gemm_verilog_matches_amaranth(simulator, builds):
     dut = designs(WS, ["weight_stationary"], [])["ws_gemm"]
     sim = VerilogSim(simulator, builds, "ws_gemm")
-    for i, (rows, k, cols, n, m, chunk, interleave, gap) in enumerate(WS_CASES):
+    for i, (rows, k, cols, n, m, chunk, interleave, gap, hold) in enumerate(WS_CASES):
         a, values, index = operands(i, rows, k, cols, n, m)
-        gaps = gaps_for(i) if gap else None
-        am = run_gemm(WS, a, values, index, n, m, chunk, interleave, dut=dut, gaps=gaps)
-        vl = run_gemm(WS, a, values, index, n, m, chunk, interleave, dut=dut, gaps=gaps, driver=sim)
+        kw = dict(dut=dut, gaps=gaps_for(i) if gap else None, ready=ready_for(i) if hold else None)
+        am = run_gemm(WS, a, values, index, n, m, chunk, interleave, **kw)
+        vl = run_gemm(WS, a, values, index, n, m, chunk, interleave, **kw, driver=sim)
         same(am, vl, a, values, index, n, m)
         t = array_cycles(WS.rows, WS.cols, "weight_stationary", rows, cols, values.shape[0], WS.acc_latency,
-                         interleave, WS.weight_double_buffer, chunk)
+                         interleave, WS.weight_double_buffer, chunk, mac_pipeline_stages=WS.mac_stages)
         assert vl.done == int(t.cycles) + vl.stalls
-        assert (vl.stalls > 0) == gap
+        assert (vl.stalls > 0) == gap and (vl.held > 0) == hold
 
 
-OS = RtlConfig(4, 4, 4, 8, 32, 3, False)
-# (rows of A, dense K, columns, N, M, interleave, group, gaps)
+OS = RtlConfig(4, 4, 4, 8, 32, 3, False, 2)     # 2 MAC stages: operand registered
+# (rows of A, dense K, columns, N, M, interleave, group, gaps, result not ready now and then)
 OS_CASES = [
-    (6, 8, 7, 2, 4, True, None, False),   # 2:4, 4 tiles in groups of L = 3 and a remainder of 1
-    (5, 3, 6, 1, 1, False, None, False),  # dense, one tile after another, partial tiles
-    (6, 8, 7, 2, 4, True, 2, True),       # groups of 2, streams held not valid now and then
+    (6, 8, 7, 2, 4, True, None, False, False),   # 2:4, 4 tiles in groups of L = 3 and a remainder of 1
+    (5, 3, 6, 1, 1, False, None, False, True),   # dense, one tile after another, partial tiles
+    (6, 8, 7, 2, 4, True, 2, True, False),       # groups of 2, streams holding items back now and then
 ]
 
 
 def test_os_gemm_verilog_matches_amaranth(simulator, builds):
     dut = designs(OS, ["output_stationary"], [])["os_gemm"]
     sim = VerilogSim(simulator, builds, "os_gemm")
-    for i, (rows, k, cols, n, m, interleave, group, gap) in enumerate(OS_CASES):
+    for i, (rows, k, cols, n, m, interleave, group, gap, hold) in enumerate(OS_CASES):
         a, values, index = operands(10 + i, rows, k, cols, n, m)
-        gaps = gaps_for(10 + i) if gap else None
-        am = run_os_gemm(OS, a, values, index, n, m, interleave, group, dut=dut, gaps=gaps)
-        vl = run_os_gemm(OS, a, values, index, n, m, interleave, group, dut=dut, gaps=gaps, driver=sim)
+        kw = dict(dut=dut, gaps=gaps_for(10 + i) if gap else None, ready=ready_for(10 + i) if hold else None)
+        am = run_os_gemm(OS, a, values, index, n, m, interleave, group, **kw)
+        vl = run_os_gemm(OS, a, values, index, n, m, interleave, group, **kw, driver=sim)
         same(am, vl, a, values, index, n, m)
         t = array_cycles(OS.rows, OS.cols, "output_stationary", rows, cols, values.shape[0], OS.acc_latency,
-                         interleave, False, group)
+                         interleave, False, group, mac_pipeline_stages=OS.mac_stages)
         assert vl.done == int(t.cycles) + vl.stalls
-        assert (vl.stalls > 0) == gap
+        assert (vl.stalls > 0) == (gap or hold) and (vl.held > 0) == hold
 
 
 def test_the_verilog_run_sees_a_broken_design(builds):
@@ -122,7 +127,7 @@ def test_flexible_engine_verilog_switches_dataflows_like_amaranth(simulator, bui
     dut = FlexibleGemmEngine(cfg, max_m=8, max_n=8, max_k=16, max_chunk=4, max_group=3)
     spec = [("weight_stationary", 5, 12, 7, 2, 4, dict(chunk=3, interleave=True)),
             ("output_stationary", 6, 8, 7, 2, 4, dict(interleave=True, gaps=gaps_for(21))),
-            ("output_stationary", 5, 3, 6, 1, 1, dict(interleave=False)),
+            ("output_stationary", 5, 3, 6, 1, 1, dict(interleave=False, ready=ready_for(22))),
             ("weight_stationary", 4, 5, 5, 1, 1, dict(chunk=2, interleave=False))]
     gemms = [(flow, *operands(20 + i, rows, k, cols, n, m), n, m, kw)
              for i, (flow, rows, k, cols, n, m, kw) in enumerate(spec)]
@@ -130,4 +135,4 @@ def test_flexible_engine_verilog_switches_dataflows_like_amaranth(simulator, bui
     vl = run_flex(cfg, dut, gemms, VerilogSim(simulator, builds, "flex_gemm").jobs)
     for (flow, a, values, index, n, m, kw), x, y in zip(gemms, am, vl):
         same(x, y, a, values, index, n, m)
-    assert vl[1].stalls > 0
+    assert vl[1].stalls > 0 and vl[2].held > 0

@@ -59,7 +59,7 @@ def test_params_json_drives_the_model_and_the_rtl(tmp_path, capsys):
     assert "ws_gemm, os_gemm" in out and "4 cycles" in out
     p = json.loads((tmp_path / "params.json").read_text())
     assert (p["rows"], p["cols"], p["lanes"], p["op_bits"], p["acc_bits"]) == (3, 3, 8, 8, 32)
-    assert (p["acc_latency"], p["weight_double_buffer"]) == (4, True)
+    assert (p["acc_latency"], p["weight_double_buffer"], p["mac_pipeline_stages"]) == (4, True, 1)
     assert p["dataflows"] == ["weight_stationary", "output_stationary"]
     assert {"ws_engine", "ws_gemm", "os_array", "os_gemm", "flex_gemm", "prune_2of8"} <= set(p["engines"])
     assert p["engines"]["os_gemm"]["max_group"] == 4 and p["engines"]["ws_gemm"]["weight_double_buffer"]
@@ -102,3 +102,34 @@ def test_the_ecp5_board_wraps_the_whole_gemm_engine():
 
     assert board_engine({"ws_engine": 0, "ws_gemm": 1, "os_array": 2, "os_gemm": 3, "flex_gemm": 4}) == "ws_gemm"
     assert board_engine({"os_array": 2, "os_gemm": 3}) == "os_gemm"
+
+
+def test_the_arch_sets_the_mac_pipeline(sat_data, write_yaml, tmp_path, capsys):
+    # array.mac_pipeline_stages: 3 builds every whole-GEMM engine with its operand and product
+    # registered, says so, and the engine built from params.json ends where the model says for 3
+    sat_data["array"]["mac_pipeline_stages"] = 3
+    assert main([str(write_yaml(sat_data)), "-o", str(tmp_path), "--array", "3x3", "--no-synth"]) == 0
+    assert "MAC pipeline: 3 stages" in capsys.readouterr().out
+    p = json.loads((tmp_path / "params.json").read_text())
+    assert p["mac_pipeline_stages"] == 3
+    for name in ("ws_gemm", "os_gemm", "flex_gemm"):
+        assert p["engines"][name]["mac_pipeline_stages"] == 3 and p["engines"][name]["result_backpressure"]
+    assert p["engines"]["ws_engine"]["mac_pipeline_stages"] == 1          # the single-tile engine: one stage
+    cfg = RtlConfig(p["rows"], p["cols"], p["lanes"], p["op_bits"], p["acc_bits"], p["acc_latency"],
+                    p["weight_double_buffer"], p["mac_pipeline_stages"])
+    rng = np.random.default_rng(3)
+    w = rng.integers(-128, 128, (16, 5))
+    mask = ref.topn_mask(w, 2, 8)
+    values, index = ref.nm_compress(w * mask, mask, 2, 8)
+    a = rng.integers(-128, 128, (7, 16))
+    got = run_gemm(cfg, a, values, index, 2, 8, 3, False)
+    np.testing.assert_array_equal(got.out, ref.nm_gemm(a, values, index, 2, 8))
+    deep, one = (int(array_cycles(3, 3, "weight_stationary", 7, 5, values.shape[0], p["acc_latency"], False, True, 3,
+                                  mac_pipeline_stages=s).cycles) for s in (3, 1))
+    assert got.done == deep > one
+
+
+def test_refuses_a_mac_without_its_adder_stage(sat_data, write_yaml, tmp_path, capsys):
+    sat_data["array"]["mac_pipeline_stages"] = 0
+    path = write_yaml(sat_data)
+    refused(capsys, [str(path), "-o", str(tmp_path / "out"), "--no-synth"], str(path), "array.mac_pipeline_stages")
