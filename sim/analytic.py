@@ -20,7 +20,10 @@ from ..dataflow.schedule import Schedule
 from ..workloads.trace import Workload
 from .results import Result, finish, prepare
 from .side_engines import share, sparse_copies
+from .dram import dram_cycles
+from .steps import gemm_steps
 from .vector import list_schedule
+from ..dataflow.flows import rows_of
 
 
 def simulate_analytic(arch: Arch, workload: Workload, schedule: Schedule | None = None) -> Result:
@@ -37,11 +40,22 @@ def simulate_analytic(arch: Arch, workload: Workload, schedule: Schedule | None 
         rows["cycles"] += rows.stall_pruning
         exposed["pruning"] = 0
     pruning = rows.stall_pruning.to_numpy()
-    waits, control, tail = list_schedule(p.vector, p.schedule.order, rows.cycles.to_numpy() - pruning, arch, pruning)
+    waits, control, hidden, tail = list_schedule(p.vector, p.schedule.order, rows.cycles.to_numpy() - pruning, arch,
+                                                 pruning, rows.stall_dram.to_numpy(), _first_load_cycles(arch, p))
     rows["stall_vector"], rows["stall_control"] = waits, control
-    rows["cycles"] += waits + control
+    rows["stall_dram"] -= hidden
+    rows["cycles"] += waits + control - hidden
     exposed["vector"] = tail
     return finish(arch, workload, "analytic", p, rows, pd.concat([p.side, p.vector.rows], ignore_index=True), exposed)
+
+
+def _first_load_cycles(arch: Arch, p) -> int:
+    """DRAM cycles of the operands the first GEMM's first step needs before it starts."""
+    if not len(p.schedule.order):
+        return 0
+    first = p.schedule.order[:1]
+    steps = gemm_steps(p.schedule.gemms.take(first), rows_of(p.cost.traffic, first), arch)
+    return int(np.ceil(dram_cycles(arch, steps.load[0], 0)))
 
 
 def _pruning_waits(workload: Workload, side: pd.DataFrame, rows: pd.DataFrame) -> np.ndarray:

@@ -153,6 +153,9 @@ def _notes(arch: Arch, workload: Workload, gemms: pd.DataFrame) -> list[str]:
     supported = ", ".join(arch.sparsity.nm_patterns)
     notes = [f"{len(where)} GEMMs with {want} weights run as {got} (the array supports {supported}), "
              f"e.g. {', '.join(where[:3])}" for (want, got), where in runs.items()]
+    if not workload.ops:
+        notes.append("the trace has no non-GEMM operators (no ops.csv): batch-norm, activations, pooling, "
+                     "normalisation and the loss are not in these results")
     if workload.meta.sparsity.method == "unstructured" and arch.sparsity.unstructured_format == "none":
         notes.append("unstructured weights run dense: the array stores no unstructured format "
                      "(sparsity.unstructured_format is none)")

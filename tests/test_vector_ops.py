@@ -1,0 +1,145 @@
+"""The non-GEMM operators on the vector engine: bytes and lane cycles by hand, fusion, placement,
+bandwidth, and that sparsity leaves them alone."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sparseloom.arch.schema import NMPattern, load_arch
+from sparseloom.dataflow.ops import vector_jobs
+from sparseloom.sim.simulate import simulate, speedup_over_dense
+from sparseloom.workloads.ops import Op
+from sparseloom.workloads.trace import Layer, Provenance, Sparsity, Workload, WorkloadMeta, load_workload
+
+from .conftest import RESNET50_2OF8, SAT
+
+BASE = load_arch(SAT)
+
+
+def with_vector(arch, **fields):
+    return replace(arch, vector_engine=replace(arch.vector_engine, **fields))
+
+
+def small(ops, mode="training", batch=2, nm="dense") -> Workload:
+    """conv a (8 -> 16 channels, 3x3 on 8x8) then its operators, then conv b (16 -> 16)."""
+    pattern = NMPattern.parse(nm)
+    layers = [Layer("a", "conv", 8, 16, 3, 3, 1, 1, 8, 8, input_grad=0, fwd_nm=pattern),
+              Layer("b", "conv", 16, 16, 3, 3, 1, 1, 8, 8, fwd_nm=pattern, bwd_nm=pattern)]
+    meta = WorkloadMeta("small", "small", "none", [8, 8, 8], batch, mode, Sparsity("dense", nm), Provenance("none", "test"))
+    return Workload(meta, layers, None, ops)
+
+
+E = 16 * 8 * 8                      # elements of conv a's output per sample
+BN_RELU = [Op("a.bn", "bn", "a", E, E, 16), Op("a.relu", "relu", "a", E, E)]
+
+
+def jobs(fusion, ops=BN_RELU, mode="training"):
+    return {(j.phase, j.kinds): j for j in vector_jobs(small(ops, mode), with_vector(BASE, fusion=fusion))}
+
+
+def test_bytes_and_lane_cycles_by_hand_for_each_fusion_policy():
+    x = 2 * E * 2                   # one FP16 tensor of the batch of 2: 4,096 bytes
+    mask = 2 * E / 8                # ReLU's 1-bit mask: 256 bytes
+    none = jobs("none")
+    # BN forward: a statistics pass and an apply pass each read x; the apply pass writes y
+    assert (none["FF", "bn"].read_bytes, none["FF", "bn"].write_bytes) == (2 * x, x)
+    assert none["FF", "bn"].lane_cycles == 2 * (2 * E)
+    assert (none["FF", "relu"].read_bytes, none["FF", "relu"].write_bytes) == (x, x + mask)
+    # backward: ReLU reads dy and its mask; BN's two passes each read dy and x, the second writes dx
+    assert (none["BP", "relu"].read_bytes, none["BP", "relu"].write_bytes) == (x + mask, x)
+    assert (none["BP", "bn"].read_bytes, none["BP", "bn"].write_bytes) == (2 * (x + x), x)
+    # BN+ReLU fused: ReLU rides on the apply pass (no re-read, no intermediate write) and backward
+    # on both BN passes (each reads dy and the mask instead of ReLU's output gradient)
+    fused = jobs("bn_relu")
+    assert set(fused) == {("FF", "bn+relu"), ("BP", "bn+relu")}
+    assert (fused["FF", "bn+relu"].read_bytes, fused["FF", "bn+relu"].write_bytes) == (2 * x, x + mask)
+    assert fused["FF", "bn+relu"].lane_cycles == 2 * (2 * E)       # a lane streams through both stages
+    assert (fused["BP", "bn+relu"].read_bytes, fused["BP", "bn+relu"].write_bytes) == (2 * (x + mask + x), x)
+    # in the array's output path the statistics pass reads the GEMM's output as it leaves the array
+    out = jobs("array_output")
+    assert out["FF", "bn+relu"].read_bytes == x and out["FF", "bn+relu"].epilogue_cycles == 2 * E
+    assert out["BP", "bn+relu"].read_bytes == fused["BP", "bn+relu"].read_bytes   # backward has no output path
+
+
+def test_inference_batch_norm_is_one_affine_pass_and_relu_keeps_no_mask():
+    x = 2 * E * 2
+    none = jobs("none", mode="inference")
+    assert set(none) == {("FF", "bn"), ("FF", "relu")}
+    assert (none["FF", "bn"].read_bytes, none["FF", "bn"].write_bytes) == (x, x)
+    assert none["FF", "relu"].write_bytes == x
+
+
+def test_fused_residual_add_and_attention_scale():
+    x = 2 * E * 2
+    ops = [Op("a.bn", "bn", "a", E, E, 16), Op("a.add", "add", "a", E, E), Op("a.relu", "relu", "a", E, E)]
+    ff, bp = jobs("bn_relu", ops)["FF", "bn+add+relu"], jobs("bn_relu", ops)["BP", "bn+add+relu"]
+    assert (ff.read_bytes, ff.write_bytes) == (2 * x + x, x + 2 * E / 8)        # plus the shortcut's tensor
+    # backward: the gradient at the add forks to the shortcut, so it is written beside BN's dx
+    assert (bp.read_bytes, bp.write_bytes) == (2 * (x + 2 * E / 8 + x + x), x + x)
+    attention = [Op("a.scale", "scale", "a", E, E), Op("a.softmax", "softmax", "a", E, E, 16)]
+    ff = jobs("bn_relu", attention)["FF", "scale+softmax"]
+    assert (ff.read_bytes, ff.write_bytes) == (x, x)                            # scaled on the way in
+    assert ff.lane_cycles == 2 * E * BASE.vector_engine.cycles_per_element.transcendental
+
+
+def test_a_memory_bound_batch_norm_takes_half_the_cycles_at_twice_the_bandwidth():
+    big = small([Op("a.bn", "bn", "a", E, E, 16)], batch=4096)
+    arch = with_vector(BASE, lanes=1 << 20)           # lanes to spare: DRAM bounds it
+    four = simulate(arch, big).side
+    eight = simulate(replace(arch, dram=replace(arch.dram, channels=8)), big).side
+    launch = BASE.control.job_launch_cycles
+    for phase in ("FF", "BP"):
+        c4 = int(four[(four.engine == "vector") & (four.phase == phase)].cycles.iloc[0]) - launch
+        c8 = int(eight[(eight.engine == "vector") & (eight.phase == phase)].cycles.iloc[0]) - launch
+        assert c4 > 1000 and abs(c4 - 2 * c8) <= 1
+
+
+def test_the_array_waits_for_forward_jobs_and_backward_jobs_overlap_the_next_weight_gradient():
+    w = small(BN_RELU, batch=64)
+    r = simulate(BASE, w)
+    g = r.gemms.set_index(["name", "phase"])
+    vec = r.side[r.side.engine == "vector"].set_index("phase")
+    ff_job, bp_job = int(vec.loc["FF"].cycles), int(vec.loc["BP"].cycles)
+    # b's forward GEMM waits out the whole forward job (and pays a barrier)
+    assert g.loc[("b", "FF")].stall_vector == ff_job
+    assert g.loc[("b", "FF")].stall_control == BASE.control.job_launch_cycles + BASE.control.barrier_cycles
+    # the backward job starts when b's BP ends and runs beside b's WU; a's WU waits for the rest
+    expected = max(0, bp_job - int(g.loc[("b", "WU")].cycles - g.loc[("b", "WU")].stall_control))
+    assert g.loc[("a", "WU")].stall_vector == expected
+    assert r.totals["stall_vector"] == ff_job + expected
+    assert r.totals["cycles"] == r.totals["gemm_cycles"] + r.totals["non_gemm_cycles"]
+
+
+def test_non_gemm_time_is_the_same_dense_and_sparse():
+    w = load_workload(RESNET50_2OF8)
+    sparse, dense = simulate(BASE, w), simulate(BASE, w.densified())
+    columns = ["name", "phase", "cycles", "busy", "dram_read_bytes", "dram_write_bytes", "energy_side_pj"]
+    s, d = (r.side[r.side.engine == "vector"][columns].reset_index(drop=True) for r in (sparse, dense))
+    assert len(s) > 100 and s.equals(d)
+    assert sparse.totals["stall_vector"] == dense.totals["stall_vector"]
+    bounds = speedup_over_dense(BASE, w, sparse, dense)
+    assert bounds["speedup"] <= bounds["iteration_ideal_speedup"] < bounds["ideal_speedup"]
+    assert not bounds["above_ideal"]
+
+
+def test_a_trace_without_operators_says_so():
+    r = simulate(BASE, small([]))
+    assert not (r.side.engine == "vector").any() and r.totals["non_gemm_cycles"] < 10_000
+    assert any("no non-GEMM operators" in note for note in r.notes)
+
+
+@settings(max_examples=80, deadline=None)
+@given(fusion=st.sampled_from(["none", "bn_relu", "array_output"]), lanes=st.sampled_from([1, 16, 128, 4096]),
+       gbyte_s=st.sampled_from([0.5, 4.0, 19.2]), batch=st.integers(1, 64),
+       mode=st.sampled_from(["training", "inference"]))
+def test_event_never_faster_than_analytic_with_operators(fusion, lanes, gbyte_s, batch, mode):
+    arch = with_vector(replace(BASE, dram=replace(BASE.dram, channel_bandwidth_gbyte_s=gbyte_s)), fusion=fusion, lanes=lanes)
+    ops = BN_RELU + [Op("b.bn", "bn", "b", E, E, 16), Op("b.pool", "avgpool", "b", E, 16), Op("b.loss", "loss", "b", 16, 1)]
+    w = small(ops, mode, batch)
+    analytic, event = simulate(arch, w, "analytic"), simulate(arch, w, "event")
+    assert event.totals["cycles"] >= analytic.totals["cycles"]
+    assert analytic.totals["cycles"] >= analytic.totals["gemm_cycles"]
+    assert event.totals["vector_busy_cycles"] >= analytic.totals["vector_busy_cycles"]
