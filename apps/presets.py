@@ -43,7 +43,7 @@ def evaluate() -> dict:
             dense = simulate(arch, inference(base, "dense", batch))
             for nm in PATTERNS:
                 sparse = simulate(arch, inference(base, nm, batch))
-                executed = sorted({p for p in sparse.rows[sparse.rows.engine == "array"].pattern if p != "dense"})
+                executed = sorted({p for p in sparse.gemms.pattern if p != "dense"})
                 ideal = sparse.totals["dense_macs"] / sparse.totals["useful_macs"]
                 speedup = dense.totals["cycles"] / sparse.totals["cycles"]
                 gap = {c: v - cycle_categories(dense)[c] / ideal for c, v in cycle_categories(sparse).items()}

@@ -306,6 +306,11 @@ class Arch:
         return next(b for b in self.buffers if operand in b.holds)
 
     @property
+    def mapping_dataflows(self) -> list[str]:
+        """The dataflows a GEMM may be mapped in: the array's, and the vector lanes where they run GEMMs."""
+        return self.array.dataflows + (["vector_lanes"] if self.vector_engine.runs_gemms else [])
+
+    @property
     def pes(self) -> int:
         return self.array.rows * self.array.cols
 

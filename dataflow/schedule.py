@@ -135,9 +135,9 @@ def _entry(path, where, entry) -> dict:
 
 def _mapping(path, where, entry, arch: Arch, name: str) -> tuple:
     flow, chunk, order, interleave = entry["dataflow"], entry["chunk"], entry["loop_order"], entry["interleave"]
-    if flow not in arch.array.dataflows:
+    if flow not in arch.mapping_dataflows:
         raise InputError(path, f"{where}.dataflow", f"{name}: expected one of {arch.name}'s dataflows "
-                                                    f"({', '.join(arch.array.dataflows)}), got {flow!r}")
+                                                    f"({', '.join(arch.mapping_dataflows)}), got {flow!r}")
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
         raise InputError(path, f"{where}.chunk", f"{name}: expected an integer >= 1 ({FLOWS[flow].chunk_meaning}), "
                                                  f"got {chunk!r}")

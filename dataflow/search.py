@@ -63,7 +63,7 @@ def _distinct(g: GemmTable) -> tuple[np.ndarray, np.ndarray]:
 
 def _search(g: GemmTable, arch: Arch, cost: Cost) -> Choice:
     interleaves = (True, False) if arch.dataflow_options.interleave else (False,)
-    combos = [(i, f, il) for i in range(len(g)) for f in arch.array.dataflows for il in interleaves]
+    combos = [(i, f, il) for i in range(len(g)) for f in arch.mapping_dataflows for il in interleaves]
     base = g.take(np.array([c[0] for c in combos], np.int64))
     flows = np.array([c[1] for c in combos])
     il = np.array([c[2] for c in combos], bool)

@@ -21,7 +21,7 @@ def explain_text(result: Result, layer_name: str) -> str:
              + ("mappings from the offline search (cost: cycles, then array cycles, DRAM bytes, energy)"
                 if schedule.choice else f"mappings from the schedule file {schedule.source}" if schedule.source
                 else "offline scheduling off: the fixed default mapping per phase")]
-    for row in result.rows[(result.rows.layer == index) & (result.rows.engine == "array")].itertuples():
+    for row in result.gemms[result.gemms.layer == index].itertuples():
         gemm = int(np.flatnonzero((schedule.gemms.layer == index) & (schedule.gemms.phase == row.phase))[0])
         lines += ["", f"{row.phase}: GEMM M={row.m} N={row.n} K={row.k} ({row.pattern}, executes K={row.k_eff})"
                   + (f" x{row.count}" if row.count > 1 else "")]
@@ -38,7 +38,7 @@ def explain_text(result: Result, layer_name: str) -> str:
         if len(ranking) > 1:
             shown.append(("runner-up", ranking[1]))
         flows = schedule.choice.candidates.dataflow
-        for name in arch.array.dataflows:   # the best of every other dataflow, beside the chosen
+        for name in arch.mapping_dataflows:   # the best of every other dataflow, beside the chosen
             best = next((c for c in ranking if flows[c] == name), None)
             if best is not None and best not in ranking[:2] and name != flows[ranking[0]]:
                 shown.append(("best " + SHORT_DATAFLOW[name], best))

@@ -29,7 +29,7 @@ def cycle_categories(result: Result) -> dict[str, float]:
     """The iteration's cycles split into CATEGORIES (they add up to the total)."""
     t, pes = result.totals, result.arch.pes
     useful = t["useful_macs"] / pes
-    rows = result.rows[result.rows.engine == "array"]
+    rows = result.gemms
     return {"useful MACs": useful, "wasted MAC slots": rows.busy.sum() - useful,
             "fill/drain": t["stall_fill_drain"], "adder hazard": t["stall_acc_hazard"], "buffer": t["stall_buffer"],
             "DRAM": t["stall_dram"], "pruning": t["stall_pruning"], "non-GEMM": t["stall_vector"],

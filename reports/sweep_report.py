@@ -153,7 +153,7 @@ def _bottleneck(ok: pd.DataFrame, params: list[str], out: Path) -> list[str]:
 
 
 def _layer_breakdown(result: Result, path: Path) -> None:
-    rows = result.rows[result.rows.engine == "array"]
+    rows = result.gemms
     causes = ["busy", "stall_fill_drain", "stall_acc_hazard", "stall_buffer", "stall_dram", "stall_pruning"]
     per_layer = rows.groupby("layer", sort=True)[causes].sum()
     names = [result.workload.layers[i].name for i in per_layer.index]

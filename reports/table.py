@@ -15,7 +15,7 @@ def describe(result: Result) -> list[str]:
     """What was modelled: the arch, the workload and the sparsity and dataflow assumptions."""
     a, w = result.arch, result.workload
     meta = w.meta
-    arrays = result.rows[result.rows.engine == "array"]
+    arrays = result.gemms
     flows = ", ".join(f"{phase} {'/'.join(sorted(SHORT_DATAFLOW[d] for d in set(arrays.dataflow[arrays.phase == phase])))}"
                       for phase in ("FF", "BP", "WU") if (arrays.phase == phase).any())
     return [
@@ -63,11 +63,12 @@ def text_table(result: Result, speedup: dict) -> str:
     for r in rows.itertuples(index=False):
         stalls = {c[6:]: getattr(r, c) for c in causes}
         cause, worst = max(stalls.items(), key=lambda kv: kv[1])
-        util = f"{r.macs / (pes * r.cycles):.0%}" if r.engine == "array" else "-"
+        gemm = isinstance(r.dataflow, str)
+        util = f"{r.macs / (pes * r.cycles):.0%}" if gemm and r.engine == "array" else "-"
         flow = SHORT_DATAFLOW.get(r.dataflow, "-") if isinstance(r.dataflow, str) else "-"
         pattern = r.pattern if isinstance(r.pattern, str) else "-"
-        macs = _fmt(r.macs) if r.engine == "array" else "-"
-        name = r.name if r.engine != "vector" else "  > " + "+".join(op.rsplit(".", 1)[-1] for op in r.name.split("+"))
+        macs = _fmt(r.macs) if gemm else "-"
+        name = r.name if gemm or r.engine != "vector" else "  > " + "+".join(op.rsplit(".", 1)[-1] for op in r.name.split("+"))
         lines.append(f"{name[:23]:<24}{r.phase:<7}{flow:<5}{pattern:<6}{macs:>8}{_fmt(r.cycles):>9}{util:>7}"
                      f"{_fmt(sum(stalls.values())):>9}  {cause if worst else '-':<11}{_fmt(r.dram_read_bytes + r.dram_write_bytes, 'B'):>8}")
     t = result.totals

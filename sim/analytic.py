@@ -41,7 +41,8 @@ def simulate_analytic(arch: Arch, workload: Workload, schedule: Schedule | None 
         exposed["pruning"] = 0
     pruning = rows.stall_pruning.to_numpy()
     waits, control, hidden, tail = list_schedule(p.vector, p.schedule.order, rows.cycles.to_numpy() - pruning, arch,
-                                                 pruning, rows.stall_dram.to_numpy(), _first_load_cycles(arch, p))
+                                                 pruning, rows.stall_dram.to_numpy(), _first_load_cycles(arch, p),
+                                                 p.schedule.gemms.dataflow == "vector_lanes")
     rows["stall_vector"], rows["stall_control"] = waits, control
     rows["stall_dram"] -= hidden
     rows["cycles"] += waits + control - hidden

@@ -27,7 +27,7 @@ _ROW_KEYS = _cols(
     ("layer", "index", "the layer's position in the trace"),
     ("name", "text", "the layer's name"),
     ("phase", "text", "FF, BP, WU (array GEMMs); PRUNE, UPDATE (side engines); FF, BP (vector jobs)"),
-    ("engine", "text", "array, pruning, update or vector"),
+    ("engine", "text", "array or vector (GEMMs: the dataflow vector_lanes runs on the vector engine); pruning, update or vector (side jobs)"),
 )
 
 GEMM = _ROW_KEYS + _cols(
@@ -79,8 +79,8 @@ TOTALS = _cols(
     ("macs", "MACs", "MACs issued"),
     ("useful_macs", "MACs", "MACs on the workload's own nonzeros"),
     ("dense_macs", "MACs", "MACs of the dense iteration"),
-    ("utilisation", "fraction", "issued MACs / (PEs x cycles)"),
-    ("effective_utilisation", "fraction", "useful MACs / (PEs x cycles)"),
+    ("utilisation", "fraction", "MACs the array issues / (PEs x cycles); GEMMs on the vector lanes not counted"),
+    ("effective_utilisation", "fraction", "useful MACs on the array / (PEs x cycles)"),
     ("dense_equivalent_tmacs", "TMAC/s", "dense MACs per second"),
     ("dram_bytes", "B", "DRAM bytes moved"),
     ("compulsory_bytes", "B", "every DRAM operand moved once"),

@@ -66,6 +66,7 @@ def simulate_event(arch: Arch, workload: Workload, timeline_path: Path | None = 
     side = _SideEngines(env, arch, workload, p.side, dram, timeline)
     vector = _VectorEngine(env, arch, p.vector, dram, warm, timeline)
     blockers = p.vector.blockers(n)
+    on_lanes = g.dataflow == "vector_lanes"
 
     def loader():
         for i in range(count):
@@ -89,7 +90,10 @@ def simulate_event(arch: Arch, workload: Workload, timeline_path: Path | None = 
                 start = env.now
                 if blockers[k]:
                     yield env.all_of([vector.done[j] for j in blockers[k]])
-                    stall["vector"][k] += env.now - start
+                if on_lanes[k]:                     # a GEMM mapped onto the vector engine holds it
+                    lanes_held = vector.lanes.request()
+                    yield lanes_held
+                stall["vector"][k] += env.now - start
                 control = arch.control.job_launch_cycles + (arch.control.barrier_cycles if env.now > start else 0)
                 stall["control"][k] += control
                 yield env.timeout(control)
@@ -113,6 +117,8 @@ def simulate_event(arch: Arch, workload: Workload, timeline_path: Path | None = 
             written[i] = env.timeout(dram.transfer(env.now, write[i], write=True) - env.now)
             if last[i]:
                 gemm_end[k] = env.now
+                if on_lanes[k]:
+                    vector.lanes.release(lanes_held)
                 vector.release(k)
                 if g.phase[k] == "WU":
                     layer = int(g.layer[k])
@@ -143,6 +149,7 @@ class _VectorEngine:
         self.released = [warm if k == NONE else env.event() for k in placement.wait_for]
         self.done = [env.event() for _ in placement.jobs]
         self.rows = placement.rows.copy()
+        self.lanes = simpy.Resource(env, 1)      # held by each job, and by a GEMM mapped onto the lanes
         self.last_end = 0
         env.process(self._run())
 
@@ -156,12 +163,15 @@ class _VectorEngine:
         for j, job in enumerate(self.p.jobs):
             if not self.released[j].processed:
                 yield self.released[j]
+            held = self.lanes.request()
+            yield held
             start = self.env.now
             busy = int(self.rows.busy.iat[j])
             read = self.dram.transfer(start + launch, job.read_bytes)
             written = self.dram.transfer(start + launch, job.write_bytes, write=True)
             end = max(start + launch + busy, read, written)
             yield self.env.timeout(end - start)
+            self.lanes.release(held)
             cycles[j], stall_dram[j] = end - start, end - start - launch - busy
             if self.timeline:
                 self.timeline.add("vector engine", f"{job.phase} {job.name}", start, end)

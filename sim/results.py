@@ -66,7 +66,7 @@ def prepare(arch: Arch, workload: Workload, schedule: Schedule | None = None) ->
     buffer_bytes = {name: (tr.buffer_read[name] + tr.buffer_write[name]) * cnt for name in tr.buffer_read}
     rows = pd.DataFrame({
         "layer": g.layer, "name": [workload.layers[i].name for i in g.layer], "phase": g.phase,
-        "engine": "array", "dataflow": g.dataflow, "chunk": g.chunk, "n_outer": g.n_outer,
+        "engine": np.where(g.dataflow == "vector_lanes", "vector", "array"), "dataflow": g.dataflow, "chunk": g.chunk, "n_outer": g.n_outer,
         "interleave": g.interleave,
         "pattern": g.pattern, "stored": g.stored,
         "m": g.m, "n": g.n, "k": g.k, "k_eff": g.k_eff, "count": cnt,
@@ -110,6 +110,7 @@ def _totals(arch: Arch, gemms: pd.DataFrame, side: pd.DataFrame, exposed: dict[s
     cycles = array_cycles_total + sum(exposed.values())
     waits = int(gemms.stall_pruning.sum() + gemms.stall_vector.sum() + gemms.stall_control.sum())
     vector = side[side.engine == "vector"]
+    on_array = gemms[gemms.engine == "array"]
     seconds = cycles / (arch.clock_mhz * 1e6)
     pe_cycles = arch.pes * cycles
     stalls = {f"stall_{c}": int(gemms[f"stall_{c}"].sum()) if f"stall_{c}" in gemms else 0 for c in STALL_CAUSES}
@@ -128,8 +129,8 @@ def _totals(arch: Arch, gemms: pd.DataFrame, side: pd.DataFrame, exposed: dict[s
         "macs": int(gemms.macs.sum()),
         "useful_macs": int(gemms.useful_macs.sum()),
         "dense_macs": int(gemms.dense_macs.sum()),
-        "utilisation": gemms.macs.sum() / pe_cycles,
-        "effective_utilisation": gemms.useful_macs.sum() / pe_cycles,
+        "utilisation": on_array.macs.sum() / pe_cycles,
+        "effective_utilisation": on_array.useful_macs.sum() / pe_cycles,
         "dense_equivalent_tmacs": gemms.dense_macs.sum() / seconds / 1e12,
         "dram_bytes": float(sum(t.dram_read_bytes.sum() + t.dram_write_bytes.sum() for t in (gemms, side))),
         "compulsory_bytes": float(gemms.compulsory_bytes.sum() + side.compulsory_bytes.sum()),

@@ -97,7 +97,7 @@ def _first_backward(row_of: dict, rank: np.ndarray, layer: int):
 
 
 def list_schedule(p: Placement, order: np.ndarray, gemm_cycles: np.ndarray, arch: Arch, before: np.ndarray,
-                  stall_dram: np.ndarray, prefetch: int = 0):
+                  stall_dram: np.ndarray, prefetch: int = 0, on_lanes: np.ndarray | None = None):
     """Analytic placement: per GEMM row its wait for vector jobs, its control cycles and the DRAM
     stall it hides, and the vector tail after the last GEMM. Jobs run in order on one engine,
     GEMMs in ``order``; a GEMM's ``before`` cycles (waiting for its weights' pruning) pass while
@@ -106,7 +106,9 @@ def list_schedule(p: Placement, order: np.ndarray, gemm_cycles: np.ndarray, arch
     off their DRAM stalls (``stall_dram``); the first GEMM loads during the previous iteration's
     vector tail and the ``prefetch`` cycles its first step's operands take while the previous
     iteration's last GEMM computes (steady state, as the event fidelity starts). The vector jobs' own DRAM use is not
-    charged against that overlap, so this stays a lower bound of the event fidelity."""
+    charged against that overlap, so this stays a lower bound of the event fidelity. A GEMM
+    ``on_lanes`` (mapped onto the vector engine) first lets the jobs already released finish and
+    holds the engine until it ends."""
     n = len(gemm_cycles)
     hidden = np.zeros(n, np.int64)
     job_cycles = p.rows.cycles.to_numpy() if len(p.rows) else np.zeros(0, np.int64)
@@ -115,10 +117,13 @@ def list_schedule(p: Placement, order: np.ndarray, gemm_cycles: np.ndarray, arch
     waits, control = np.zeros(n, np.int64), np.full(n, arch.control.job_launch_cycles, np.int64)
     blockers = p.blockers(n)
     state = {"vector": 0, "next": 0}
+    ran = np.zeros(n, bool)
 
-    def run_jobs_through(last_job: int):
+    def run_jobs_through(last_job: int, released_only: bool = False):
         while state["next"] <= last_job:
             j = state["next"]
+            if released_only and p.wait_for[j] != NONE and not ran[p.wait_for[j]]:
+                return
             release = gemm_end[p.wait_for[j]] if p.wait_for[j] != NONE else 0
             start = max(state["vector"], release)
             job_end[j] = state["vector"] = start + job_cycles[j]
@@ -133,8 +138,14 @@ def list_schedule(p: Placement, order: np.ndarray, gemm_cycles: np.ndarray, arch
             if ready > array_free:
                 waits[k] = ready - array_free
                 control[k] += arch.control.barrier_cycles
+        if on_lanes is not None and on_lanes[k]:
+            run_jobs_through(len(p.jobs) - 1, released_only=True)
+            waits[k] = max(waits[k], state["vector"] - array_free)
         gemm_end[k] = array_free + waits[k] + control[k] + gemm_cycles[k]
         array_free = gemm_end[k]
+        ran[k] = True
+        if on_lanes is not None and on_lanes[k]:
+            state["vector"] = gemm_end[k]
     run_jobs_through(len(p.jobs) - 1)
     tail = max(0, int(job_end.max()) - array_free) if len(p.jobs) else 0
     # DRAM traffic overlaps the array's waits: the GEMM before a wait writes back into it, the one

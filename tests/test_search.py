@@ -9,7 +9,7 @@ import pytest
 from sparseloom.arch.schema import NMPattern, load_arch
 from sparseloom.dataflow.gemms import build_gemms
 from sparseloom.dataflow.search import search
-from sparseloom.dataflow.flows import FLOWS
+from sparseloom.dataflow.flows import FLOWS, NAMES
 from sparseloom.dataflow.tiling import max_chunk, tile_fits
 from sparseloom.sim.ablation import with_options
 from sparseloom.sim.cost import gemm_cost
@@ -39,7 +39,7 @@ def small_workload(batch=2) -> Workload:
     replace(BASE, array=replace(BASE.array, rows=8, cols=4)),
     replace(BASE, buffers=[replace(b, size_kib=1) for b in BASE.buffers]),
     with_options(replace(BASE, array=replace(BASE.array, rows=4, cols=4)), interleave=False),
-    replace(BASE, array=replace(BASE.array, rows=8, cols=8, dataflows=list(FLOWS))),
+    replace(BASE, array=replace(BASE.array, rows=8, cols=8, dataflows=list(NAMES))),
 ])
 def test_brute_force_optimum(arch):
     g = build_gemms(small_workload(), arch)
@@ -49,7 +49,7 @@ def test_brute_force_optimum(arch):
         # every dataflow x interleave x loop order x chunk length over the whole streamed axis
         def lengths(f):  # every chunk the dataflow can mean, 1 to all of what it counts
             return range(1, int(FLOWS[f].chunk_extent(g.take(np.array([i])), arch)[0]) + 1)
-        flows, tiles, orders, ils = zip(*[(f, t, o, il) for f in arch.array.dataflows for o in (False, True)
+        flows, tiles, orders, ils = zip(*[(f, t, o, il) for f in arch.mapping_dataflows for o in (False, True)
                                           for il in interleaves for t in lengths(f)])
         every = g.take(np.full(len(flows), i)).mapped(np.array(flows), np.array(tiles), np.array(orders), np.array(ils))
         legal = tile_fits(every, arch)

@@ -134,7 +134,7 @@ def test_area_model_prices_every_dataflow():
     from dataclasses import replace
 
     from sparseloom.arch.schema import load_arch
-    from sparseloom.dataflow.flows import FLOWS
+    from sparseloom.dataflow.flows import NAMES
     from sparseloom.explore.area import area
 
     from .conftest import SAT
@@ -142,6 +142,6 @@ def test_area_model_prices_every_dataflow():
     sat = load_arch(SAT)
     ws_only = area(replace(sat, array=replace(sat.array, dataflows=["weight_stationary"])))
     is_only = area(replace(sat, array=replace(sat.array, dataflows=["input_stationary"])))
-    every = area(replace(sat, array=replace(sat.array, dataflows=list(FLOWS))))
+    every = area(replace(sat, array=replace(sat.array, dataflows=list(NAMES))))
     assert is_only == ws_only                                   # priced as weight-stationary PEs
     assert every["lut"] >= max(ws_only["lut"], area(sat)["lut"]) > 0

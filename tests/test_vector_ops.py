@@ -143,3 +143,39 @@ def test_event_never_faster_than_analytic_with_operators(fusion, lanes, gbyte_s,
     assert event.totals["cycles"] >= analytic.totals["cycles"]
     assert analytic.totals["cycles"] >= analytic.totals["gemm_cycles"]
     assert event.totals["vector_busy_cycles"] >= analytic.totals["vector_busy_cycles"]
+
+
+def depthwise(batch=8, groups=64) -> Workload:
+    layers = [Layer("pw", "conv", 64, 64, input_grad=0, H=56, W=56),
+              Layer("dw", "conv", groups, groups, 3, 3, 1, 1, 56, 56, groups=groups)]
+    meta = WorkloadMeta("dw", "dw", "none", [64, 56, 56], batch, "training", Sparsity("dense", "dense"),
+                        Provenance("none", "test"))
+    return Workload(meta, layers, None, [Op("dw.bn", "bn", "dw", groups * 56 * 56, groups * 56 * 56, groups)])
+
+
+def test_lane_timing_by_hand():
+    from sparseloom.dataflow.flows import FLOWS, Machine, Shape
+
+    machine, lanes = Machine.of(BASE), BASE.vector_engine.lanes            # 128 lanes, adder latency 4
+    t = FLOWS["vector_lanes"].timing(machine, Shape.of([8 * 56 * 56, 1], [1, 9], [9, 8 * 56 * 56]))
+    # forward: 25,088 outputs of 9 MACs over 128 lanes; 4 partial sums per lane, a 2-level tree
+    assert t.busy[0] == -(-8 * 56 * 56 * 9 // lanes) and t.cycles[0] == t.busy[0] + 4 + 4 * 2
+    # a depthwise weight gradient: 9 outputs of 25,088 MACs, each split over 14 lanes of 4 sums
+    assert t.busy[1] == -(-9 * 8 * 56 * 56 // lanes) and t.cycles[1] == t.busy[1] + 4 + 4 * 6   # log2(56) -> 6
+
+
+def test_depthwise_runs_on_the_lanes_and_holds_them():
+    w = depthwise()
+    r = simulate(BASE, w)
+    g = r.gemms.set_index(["name", "phase"])
+    assert {g.loc[("dw", p)].dataflow for p in ("FF", "BP", "WU")} == {"vector_lanes"}
+    assert g.loc[("dw", "FF")].engine == "vector" and g.loc[("pw", "FF")].dataflow != "vector_lanes"
+    off = simulate(with_vector(BASE, runs_gemms=False), w)
+    assert "vector_lanes" not in set(off.gemms.dataflow)
+    assert off.gemms.set_index(["name", "phase"]).loc[("dw", "FF")].cycles > 5 * g.loc[("dw", "FF")].cycles
+    # the lanes do one thing at a time: dw's backward GEMMs wait for the BN backward job they follow
+    bp_job = r.side[(r.side.engine == "vector") & (r.side.phase == "BP")]
+    assert g.loc[("dw", "BP")].stall_vector >= int(bp_job.cycles.iloc[0]) - BASE.control.barrier_cycles
+    for gbyte_s in (0.5, 19.2):
+        arch = replace(BASE, dram=replace(BASE.dram, channel_bandwidth_gbyte_s=gbyte_s))
+        assert simulate(arch, w, "event").totals["cycles"] >= simulate(arch, w, "analytic").totals["cycles"]

@@ -14,10 +14,14 @@ import numpy as np
 from .base import ArrayTiming, Dataflow, Machine, Reuse, Shape
 from .input_stationary import InputStationary
 from .output_stationary import OutputStationary
+from .vector_lanes import VectorLanes
 from .weight_stationary import WeightStationary
 
-FLOWS: dict[str, Dataflow] = {f.name: f for f in (WeightStationary(), OutputStationary(), InputStationary())}
-NAMES = tuple(FLOWS)
+FLOWS: dict[str, Dataflow] = {f.name: f for f in (WeightStationary(), OutputStationary(), InputStationary(),
+                                                  VectorLanes())}
+NAMES = tuple(name for name in FLOWS if name != "vector_lanes")
+"""The systolic array's dataflows (what ``array.dataflows`` may list); ``vector_lanes`` maps a GEMM
+onto the vector engine instead (:attr:`Arch.mapping_dataflows`)."""
 
 
 def flow(name: str) -> Dataflow:

@@ -43,6 +43,8 @@ class Machine:
     # before the adder delay every product by ``mac_pipeline_stages - 1`` cycles but stay off the
     # partial-sum and accumulator loops, so they add latency, not issue slots (see each dataflow)
     mac_pipeline_stages: int = 1
+    vector_lanes: int = 0            # the vector engine's lanes (GEMMs mapped onto them)
+    vector_mac_cycles: float = 1.0   # a lane's cycles per multiply-accumulate
 
     @property
     def mac_delay(self) -> int:
@@ -52,7 +54,9 @@ class Machine:
     @classmethod
     def of(cls, arch) -> "Machine":
         a = arch.array
-        return cls(a.rows, a.cols, a.accumulator_latency_cycles, a.weight_double_buffer, a.mac_pipeline_stages)
+        v = arch.vector_engine
+        return cls(a.rows, a.cols, a.accumulator_latency_cycles, a.weight_double_buffer, a.mac_pipeline_stages,
+                   v.lanes, v.cycles_per_element.mac)
 
 
 @dataclass(frozen=True)
