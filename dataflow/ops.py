@@ -43,6 +43,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..arch.schema import Arch
 from ..workloads.ops import Op
 from ..workloads.trace import Workload
@@ -53,6 +55,7 @@ OP_CLASS = {"bn": "normalize", "layernorm": "normalize", "relu": "elementwise", 
 """The cost class (``vector_engine.cycles_per_element``) of each operator kind."""
 
 ELEMENTWISE = {"relu", "add", "scale"}
+NONE = -1
 
 
 @dataclass(frozen=True)
@@ -176,3 +179,44 @@ def _fuse(run: _Run, passes: list[Passes], backward: bool, layer: int, epilogue:
         hidden = per_pass_work if host.passes > 1 else last
     return VectorJob("+".join(op.name for op in run.ops), "+".join(op.kind for op in run.ops), layer,
                      "BP" if backward else "FF", reads, writes, work, lane_ops, hidden)
+
+
+@dataclass(frozen=True)
+class JobPlaces:
+    """The vector jobs of a schedule and, per job, the GEMM row it waits for and the GEMM row that
+    waits for it (``NONE``: none)."""
+
+    jobs: list[VectorJob]
+    wait_for: np.ndarray
+    blocks: np.ndarray
+
+
+def place_jobs(workload: Workload, arch: Arch, g, order: np.ndarray) -> JobPlaces:
+    """Where each vector job sits among the GEMMs ``g`` (run in ``order``).
+
+    A forward job waits for the GEMM of the layer its group follows, and the next layer's forward
+    GEMM waits for it (a group after the last layer holds the first backward GEMM). A backward
+    job waits for the next layer's backward-data GEMM, which produces its gradient, and holds its
+    own layer's first backward GEMM: it overlaps the next layer's weight-gradient GEMM, the only
+    independent array work.
+    """
+    jobs = vector_jobs(workload, arch)
+    row_of = {(int(layer), str(phase)): i for i, (layer, phase) in enumerate(zip(g.layer, g.phase))}
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    last = len(workload.layers) - 1
+
+    def first_backward(layer: int):
+        rows = [row_of[(layer, p)] for p in ("BP", "WU") if (layer, p) in row_of]
+        return min(rows, key=lambda r: rank[r]) if rows else NONE
+
+    wait_for, blocks = np.full(len(jobs), NONE), np.full(len(jobs), NONE)
+    for j, job in enumerate(jobs):
+        if job.phase == "FF":
+            wait_for[j] = row_of.get((job.layer, "FF"), NONE)
+            blocks[j] = row_of.get((job.layer + 1, "FF"), first_backward(last))
+        else:
+            producer = row_of.get((job.layer + 1, "BP"), row_of.get((job.layer + 1, "WU")))
+            wait_for[j] = row_of[(job.layer, "FF")] if job.layer == last or producer is None else producer
+            blocks[j] = first_backward(job.layer)
+    return JobPlaces(jobs, wait_for, blocks)

@@ -13,7 +13,7 @@ and the workload and names the GEMM and the limit broken. The order is the train
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from ..core.typed_yaml import read_yaml
 from ..workloads.trace import Workload
 from .flows import FLOWS
 from .gemms import GemmTable, build_gemms, gemm_names
+from .ops import NONE, JobPlaces, place_jobs
 from .search import Choice, Cost, search
 from .tiling import capacity_error, tile_fits
 
@@ -33,6 +34,11 @@ class Schedule:
     order: np.ndarray         # rows of ``gemms`` in execution order
     choice: Choice | None     # the search behind it (None without offline scheduling or when loaded)
     source: str = ""          # the file it was loaded from ("" if made by the compiler)
+    vector: JobPlaces | None = None   # the vector-engine jobs and their places among the GEMMs
+
+
+def _with_jobs(schedule: Schedule, workload: Workload, arch: Arch) -> Schedule:
+    return replace(schedule, vector=place_jobs(workload, arch, schedule.gemms, schedule.order))
 
 
 def make_schedule(workload: Workload, arch: Arch, cost: Cost) -> Schedule:
@@ -43,12 +49,12 @@ def make_schedule(workload: Workload, arch: Arch, cost: Cost) -> Schedule:
         if not fits.all():
             first = int(np.argmin(fits))
             raise capacity_error(default.take(np.array([first])), arch, gemm_names(default, workload)[first])
-        return Schedule(default, order, None)
+        return _with_jobs(Schedule(default, order, None), workload, arch)
     choice = search(default, arch, cost)
     if (choice.best < 0).any():
         missing = int(np.flatnonzero(choice.best < 0)[0])
         raise CapacityError(f"{gemm_names(default, workload)[missing]}: no mapping fits {arch.name}'s buffers")
-    return Schedule(choice.chosen(default), order, choice)
+    return _with_jobs(Schedule(choice.chosen(default), order, choice), workload, arch)
 
 
 def training_order(g: GemmTable) -> np.ndarray:
@@ -79,9 +85,33 @@ def schedule_yaml(schedule: Schedule, workload: Workload, arch: Arch) -> str:
             "# output_stationary output tiles per interleave group), loop_order (rows_of_a | columns_of_b),\n"
             "# interleave (only if the arch's dataflow_options.interleave is on) and executes (an N:M pattern the\n"
             "# arch supports that holds the layer's own pattern; it fixes the copy the GEMM reads).\n")
+    head += ("# vector_jobs: the non-GEMM operators, one job each (fused where the arch's vector_engine.fusion\n"
+             "# says), with the GEMM each waits for and the GEMM that waits for it. Derived from the arch and the\n"
+             "# trace, not editable here: a loaded schedule must list the same jobs (change the fusion instead).\n")
     body = {"schedule": SCHEDULE_VERSION, "arch": arch.name, "workload": workload.meta.name,
-            "batch": workload.meta.batch_size, "gemms": entries}
+            "batch": workload.meta.batch_size, "gemms": entries, "vector_jobs": _job_entries(schedule, workload)}
     return head + yaml.safe_dump(body, sort_keys=False, width=120)
+
+
+def _job_entries(schedule: Schedule, workload: Workload) -> list[dict]:
+    names = gemm_names(schedule.gemms, workload)
+    v = schedule.vector
+    return [{"ops": job.name, "phase": job.phase, "after": names[w] if w != NONE else "start",
+             "before": names[b] if b != NONE else "end"} for job, w, b in zip(v.jobs, v.wait_for, v.blocks)]
+
+
+def _check_jobs(path, listed, schedule: Schedule, workload: Workload, arch: Arch) -> None:
+    if listed is None:
+        return
+    derived = _job_entries(schedule, workload)
+    if not isinstance(listed, list) or len(listed) != len(derived):
+        raise InputError(path, "vector_jobs", f"expected the {len(derived)} vector jobs {arch.name}'s fusion "
+                                              f"({arch.vector_engine.fusion}) gives, got "
+                                              f"{len(listed) if isinstance(listed, list) else type(listed).__name__}")
+    for position, (got, want) in enumerate(zip(listed, derived)):
+        if got != want:
+            raise InputError(path, f"vector_jobs[{position}]", f"expected {want} (jobs follow from the arch's "
+                                                               f"vector_engine.fusion; change it there), got {got}")
 
 
 def load_schedule(path, workload: Workload, arch: Arch) -> Schedule:
@@ -120,7 +150,9 @@ def load_schedule(path, workload: Workload, arch: Arch) -> Schedule:
         bad = int(np.argmin(fits))
         position = int(np.flatnonzero(order == bad)[0])
         raise capacity_error(g.take(np.array([bad])), arch, names[bad], f"{path}: gemms[{position}]")
-    return Schedule(g, order, None, str(path))
+    schedule = _with_jobs(Schedule(g, order, None, str(path)), workload, arch)
+    _check_jobs(path, data.get("vector_jobs"), schedule, workload, arch)
+    return schedule
 
 
 _KEYS = ("layer", "phase", "dataflow", "chunk", "loop_order", "interleave", "executes")

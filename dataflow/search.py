@@ -63,7 +63,8 @@ def _distinct(g: GemmTable) -> tuple[np.ndarray, np.ndarray]:
 
 def _search(g: GemmTable, arch: Arch, cost: Cost) -> Choice:
     interleaves = (True, False) if arch.dataflow_options.interleave else (False,)
-    combos = [(i, f, il) for i in range(len(g)) for f in arch.mapping_dataflows for il in interleaves]
+    combos = [(i, f, il) for i in range(len(g)) for f in arch.mapping_dataflows
+              for il in (interleaves if FLOWS[f].mapping_options else (False,))]
     base = g.take(np.array([c[0] for c in combos], np.int64))
     flows = np.array([c[1] for c in combos])
     il = np.array([c[2] for c in combos], bool)
@@ -73,7 +74,8 @@ def _search(g: GemmTable, arch: Arch, cost: Cost) -> Choice:
     options = [(i, g.dataflow[i], int(g.chunk[i]), bool(g.n_outer[i]), bool(g.interleave[i])) for i in range(len(g))]
     for row, (i, f, interleave) in enumerate(combos):   # the defaults first: ties keep them
         lengths = FLOWS[f].chunk_candidates(int(extent[row]), int(longest[row]), arch)
-        options += [(i, f, length, n_outer, interleave) for n_outer in (False, True) for length in lengths]
+        orders = (False, True) if FLOWS[f].mapping_options else (False,)
+        options += [(i, f, length, n_outer, interleave) for n_outer in orders for length in lengths]
     unique = list(dict.fromkeys(options))                   # a default may repeat a searched one
     gemm = np.array([u[0] for u in unique], np.int64)
     candidates = g.take(gemm).mapped(np.array([u[1] for u in unique]), np.array([u[2] for u in unique], np.int64),

@@ -81,7 +81,7 @@ def prepare(arch: Arch, workload: Workload, schedule: Schedule | None = None) ->
         "energy_buffer_pj": c.energy_buffer_pj,
         "energy_dram_pj": c.energy_dram_pj,
     })
-    vector = place_vector_jobs(workload, arch, g, schedule.order, c.array)
+    vector = place_vector_jobs(arch, schedule.vector, c.array)
     return Prepared(schedule, c, rows, side_engine_rows(workload, arch, g), vector)
 
 

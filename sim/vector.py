@@ -1,13 +1,10 @@
-"""Vector-engine jobs in the schedule: their cycles, DRAM bytes, energy and where they sit.
+"""Vector-engine jobs in the schedule: their cycles, DRAM bytes, energy, and the analytic placement.
 
-A job (:func:`sparseloom.dataflow.ops.vector_jobs`) takes ``job_launch_cycles`` plus the larger of
-its lane cycles and its DRAM time (:mod:`.dram`). Its place: a forward job waits for the GEMM of
-the layer its group follows and the next layer's forward GEMM waits for it (a group after the
-last layer blocks the first backward GEMM). A backward job waits for the backward-data GEMM of
-the next layer, the one that produces its gradient, and blocks its own layer's first backward
-GEMM; so it overlaps the next layer's weight-gradient GEMM, the only independent array work.
-The engine runs its jobs one at a time in that order. A GEMM that waits for a job pays
-``barrier_cycles`` on top; every GEMM pays ``job_launch_cycles``.
+A job (:func:`sparseloom.dataflow.ops.vector_jobs`, placed by the schedule:
+:func:`sparseloom.dataflow.ops.place_jobs`) takes ``job_launch_cycles`` plus the larger of its
+lane cycles and its DRAM time (:mod:`.dram`). The engine runs its jobs one at a time in the
+schedule's order. A GEMM that waits for a job pays ``barrier_cycles`` on top; every GEMM pays
+``job_launch_cycles``.
 
 The analytic fidelity places the jobs by this list schedule with each GEMM's analytic cycles
 (DRAM shared between an overlapping job and GEMM is not charged there; the event fidelity does).
@@ -20,12 +17,8 @@ import numpy as np
 import pandas as pd
 
 from ..arch.schema import Arch
-from ..dataflow.gemms import GemmTable
-from ..dataflow.ops import VectorJob, vector_jobs
-from ..workloads.trace import Workload
+from ..dataflow.ops import NONE, JobPlaces, VectorJob
 from .dram import dram_cycles
-
-NONE = -1
 
 
 @dataclass(frozen=True)
@@ -46,27 +39,10 @@ class Placement:
         return out
 
 
-def place_vector_jobs(workload: Workload, arch: Arch, g: GemmTable, order: np.ndarray,
-                      gemm_array_cycles: np.ndarray) -> Placement:
-    """The iteration's vector jobs with their costs and their place among the GEMMs ``g``."""
-    jobs = vector_jobs(workload, arch)
-    row_of = {(int(layer), str(phase)): i for i, (layer, phase) in enumerate(zip(g.layer, g.phase))}
-    rank = np.empty(len(order), np.int64)
-    rank[order] = np.arange(len(order))
-    last = len(workload.layers) - 1
-    wait_for, blocks = np.full(len(jobs), NONE), np.full(len(jobs), NONE)
-    for j, job in enumerate(jobs):
-        if job.phase == "FF":
-            wait_for[j] = row_of.get((job.layer, "FF"), NONE)
-            nxt = row_of.get((job.layer + 1, "FF"))
-            if nxt is None:
-                nxt = _first_backward(row_of, rank, last)
-            blocks[j] = NONE if nxt is None else nxt
-        else:
-            producer = row_of.get((job.layer + 1, "BP"), row_of.get((job.layer + 1, "WU")))
-            wait_for[j] = row_of[(job.layer, "FF")] if job.layer == last or producer is None else producer
-            blocked = _first_backward(row_of, rank, job.layer)
-            blocks[j] = NONE if blocked is None else blocked
+def place_vector_jobs(arch: Arch, placement: JobPlaces, gemm_array_cycles: np.ndarray) -> Placement:
+    """The schedule's vector jobs with their costs (``gemm_array_cycles``: each GEMM's array
+    cycles, which an output-path job overlaps)."""
+    jobs, wait_for, blocks = placement.jobs, placement.wait_for, placement.blocks
     lanes = arch.vector_engine.lanes
     busy = np.array([np.ceil((job.lane_cycles - job.epilogue_cycles) / lanes) for job in jobs], np.int64)
     epilogue = np.array([np.ceil(job.epilogue_cycles / lanes) for job in jobs], np.int64)
@@ -88,12 +64,6 @@ def place_vector_jobs(workload: Workload, arch: Arch, g: GemmTable, order: np.nd
         "energy_dram_pj": (read + write) * e.dram_pj_per_byte,
     })
     return Placement(jobs, rows, wait_for, blocks)
-
-
-def _first_backward(row_of: dict, rank: np.ndarray, layer: int):
-    """The GEMM row of ``layer``'s backward pass that runs first (None: it has none)."""
-    rows = [row_of[(layer, p)] for p in ("BP", "WU") if (layer, p) in row_of]
-    return min(rows, key=lambda r: rank[r]) if rows else None
 
 
 def list_schedule(p: Placement, order: np.ndarray, gemm_cycles: np.ndarray, arch: Arch, before: np.ndarray,

@@ -142,3 +142,23 @@ def test_resized_sat_runs_in_both_fidelities(resnet, fidelity):
     result = simulate(arch, resnet, fidelity)
     assert result.totals["cycles"] * arch.pes >= result.totals["macs"]
     assert (result.rows.cycles >= 0).all()
+
+
+def test_the_schedule_lists_its_vector_jobs_and_refuses_other_ones(resnet, tmp_path):
+    first = simulate(BASE, resnet)
+    text = schedule_yaml(first.schedule, resnet, BASE)
+    data = yaml.safe_load(text)
+    jobs = data["vector_jobs"]
+    assert len(jobs) == int((first.side.engine == "vector").sum()) > 100
+    assert jobs[0] == {"ops": "conv1.bn+conv1.relu", "phase": "FF", "after": "layer conv1 FF",
+                       "before": "layer layer1.0.conv1 FF"}
+    # the stem's backward jobs wait for the gradient of layer1.0.conv1 and hold the stem's WU
+    assert jobs[-1] == {"ops": "conv1.bn+conv1.relu", "phase": "BP", "after": "layer layer1.0.conv1 BP",
+                        "before": "layer conv1 WU"}
+    # the max-pool after the stem is its own job under bn_relu fusion, waiting for the stem's GEMM
+    assert jobs[1]["ops"] == "conv1.maxpool" and jobs[1]["after"] == "layer conv1 FF"
+    data["vector_jobs"][0]["ops"] = "conv1.bn"
+    path = tmp_path / "edited.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(InputError, match=r"vector_jobs\[0\]: expected .*change it there"):
+        load_schedule(path, resnet, BASE)

@@ -108,6 +108,7 @@ class Dataflow:
     stream_axis: str          # "m" or "n": the GEMM axis event steps cut
     chunk_meaning: str        # what the mapping's ``chunk`` counts, in words
     area_proxy: str           # the synthesised PE type the area model prices this dataflow's PEs by
+    mapping_options = True    # whether loop order and interleave mean anything for it (the search tries them)
 
     def timing(self, machine: Machine, shape: Shape) -> ArrayTiming:
         raise NotImplementedError

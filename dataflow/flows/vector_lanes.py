@@ -25,6 +25,7 @@ class VectorLanes(Dataflow):
     name, short, title = "vector_lanes", "VL", "vector-lane"
     stream_axis, area_proxy = "m", "vector"
     chunk_meaning = "rows of A per step (the whole GEMM)"
+    mapping_options = False   # no loop order, no interleave: one output per lane
 
     def timing(self, machine, shape) -> ArrayTiming:
         lanes, L = max(int(machine.vector_lanes), 1), _int(machine.acc_latency)
@@ -74,4 +75,4 @@ class VectorLanes(Dataflow):
         v = arch.vector_engine
         macs = int(g.m[0]) * int(g.n[0]) * int(g.k[0])
         return (f"on the vector engine's {v.lanes} lanes, one output element per lane: {macs:,} dense MACs "
-                f"at {v.cycles_per_element.mac:g} cycles each")
+                f"at {v.cycles_per_element.mac:g} cycle(s) each")
