@@ -128,11 +128,11 @@ class GemmEngine(wiring.Component):
 
         # the result register: one transfer of C columns a cycle, held while ``ready`` is low
         shown = Signal(self.result_layout)
-        core.d.sync += shown.columns.eq(running_ones([ctl.result_next for ctl, _ in controllers]))
+        nxt = Signal(data.ArrayLayout(self.column_layout, cfg.cols))
+        core.d.comb += nxt.eq(running_ones([ctl.result_next for ctl, _ in controllers]))
+        keep = Signal()                                # any column of ``shown`` carries a result
+        core.d.sync += [shown.columns.eq(nxt), keep.eq(Cat(nxt[c].keep for c in range(cfg.cols)).any())]
         pending = Signal()                             # ``shown`` holds results not yet taken
-        keep = 0
-        for c in range(cfg.cols):
-            keep = keep | shown.columns[c].keep
         held = Signal()
         outer.d.comb += [self.result.payload.eq(shown), self.result.valid.eq(pending & keep),
                          held.eq(self.result.valid & ~self.result.ready)]

@@ -1,13 +1,19 @@
 """The weight-stationary tile-issue controller of the whole-GEMM engines (see
 :mod:`.gemm_engine` for the schedule it keeps): the recurrence of ``dataflow.flows.stationary``
-as hardware, with every wait counted down relative to the cycle it started (no absolute time
-and no wide comparator on the issue path):
+as hardware, built so that nothing wide sits between two registers on the issue path:
 
-- ``run_left``: cycles until the running tile's stream is over (``run_i`` after its issue);
+- every wait is counted down relative to the cycle it started (no absolute time, no wide
+  comparator): ``run_left``, the cycles until the running tile's stream is over (``run_i``
+  after its issue); ``end_left``, the cycles until the last issued tile's last accumulator write
+  (an issue joins it a cycle late, ``issued`` holding ``finished`` back meanwhile);
 - the accumulator hazard: a shift register of the column tiles issued in the last ``L - 1``
   cycles; a dependent tile waits while its column tile is among them (``S_dep + L``);
-- ``end_left``: cycles until the last issued tile's last accumulator write.
-"""
+- the tile walk (:class:`TileOrder`) keeps each loop's tile size and last-tile flag in registers;
+- ``issue`` itself is a register: the cycle before, every term of it is computed as it will be
+  after the clock edge (the same decision, made one cycle early);
+- the accumulator banks are read two cycles ahead into a register (block RAM's slow output
+  ends at a register) with the two writes the read cannot see forwarded.
+""""""
 from __future__ import annotations
 
 from amaranth import Cat, Elaboratable, Module, Mux, Signal, unsigned
@@ -18,72 +24,102 @@ from .engine_common import bits, delay
 from .pe_array import WS_PORTS
 
 
+class _Axis:
+    """One loop of the tile walk: ``rem`` units left, the tile's ``size`` (min(rem, step)) and
+    ``last`` (rem <= step), all three registers; every value they may take next is computed from
+    registers, so the step itself is a multiplexer (nothing wide between an advance and a register)."""
+
+    def __init__(self, width: int, step, total, name: str):
+        self.step, self.total, self.mod = step, total, None
+        self.rem, self.size, self.last = Signal(width, name=f"{name}_rem"), Signal(width, name=f"{name}_size"), \
+            Signal(name=f"{name}_last")
+        self.after = Signal(width, name=f"{name}_after")
+
+    def build(self, mod: Module):
+        self.mod = mod
+        mod.d.comb += self.after.eq(self.rem - self.step)
+
+    def begin(self, total=None, step=None):
+        total = self.total if total is None else total
+        step = self.step if step is None else step
+        self.mod.d.sync += [self.rem.eq(total), self.size.eq(Mux(total < step, total, step)), self.last.eq(total <= step)]
+
+    def next(self):
+        after, step = self.after, self.step
+        self.mod.d.sync += [self.rem.eq(after), self.size.eq(Mux(after < step, after, step)), self.last.eq(after <= step)]
+
+
 class TileOrder(Elaboratable):
-    """The tiles of a GEMM in issue order: ``restart`` begins at the first, ``advance`` steps."""
+    """The tiles of a GEMM in issue order: ``restart`` begins at the first, ``advance`` steps.
+    ``s``, ``kt``, ``xt`` (the tile's rows of A, executed rows and columns) and ``last_*`` are
+    registers."""
 
     def __init__(self, R, C, dims, m, n, k, chunk, interleave, first):
-        self.R, self.C = R, C
-        self.first = first             # (m, n, k) to restart with: the ports, latched into m, n, k meanwhile
+        self.R, self.C, self.dims = R, C, dims
+        self.first = first             # (m, n, k, chunk) to restart with: the ports, latched into m, n, k, chunk meanwhile
         self.m, self.n, self.k, self.chunk, self.interleave = m, n, k, chunk, interleave
         mb, nb, kb = dims
         self.restart, self.advance = Signal(), Signal()
         self.valid = Signal()
-        self.c0, self.m_rem = Signal(mb), Signal(mb)
-        self.kr, self.jz = Signal(kb), Signal()
-        self.t, self.x0, self.xr = Signal(nb), Signal(nb), Signal(nb)
-        self.s, self.kt, self.xt = Signal(mb), Signal(range(R + 1)), Signal(range(C + 1))
-        self.last_k, self.last_x, self.last_chunk = Signal(), Signal(), Signal()
+        self.c0, self.jz = Signal(mb), Signal()
+        self.t, self.x0 = Signal(nb), Signal(nb)
+        self.axes = _Axis(mb, chunk, m, "m"), _Axis(kb, R, k, "k"), _Axis(nb, C, n, "x")
+        self.s, self.kt, self.xt = (a.size for a in self.axes)
+        self.last_chunk, self.last_k, self.last_x = (a.last for a in self.axes)
 
     def elaborate(self, platform):
         mod = Module()
         R, C = self.R, self.C
-        mod.d.comb += [
-            self.s.eq(Mux(self.m_rem < self.chunk, self.m_rem, self.chunk)),
-            self.kt.eq(Mux(self.kr < R, self.kr, R)),
-            self.xt.eq(Mux(self.xr < C, self.xr, C)),
-            self.last_k.eq(self.kr <= R), self.last_x.eq(self.xr <= C),
-            self.last_chunk.eq(self.m_rem <= self.chunk),
-        ]
+        chunks, ks, xs = self.axes
+        for axis in self.axes:
+            axis.build(mod)
 
         def next_k():
-            mod.d.sync += [self.kr.eq(self.kr - R), self.jz.eq(0)]
+            ks.next()
+            mod.d.sync += self.jz.eq(0)
 
         def next_x():
-            mod.d.sync += [self.t.eq(self.t + 1), self.x0.eq(self.x0 + C), self.xr.eq(self.xr - C)]
+            xs.next()
+            mod.d.sync += [self.t.eq(self.t + 1), self.x0.eq(self.x0 + C)]
 
         def reset_k():
-            mod.d.sync += [self.kr.eq(self.k), self.jz.eq(1)]
+            ks.begin()
+            mod.d.sync += self.jz.eq(1)
 
         def reset_x():
-            mod.d.sync += [self.t.eq(0), self.x0.eq(0), self.xr.eq(self.n)]
+            xs.begin()
+            mod.d.sync += [self.t.eq(0), self.x0.eq(0)]
 
         def next_chunk():
-            with mod.If(self.last_chunk):
+            with mod.If(chunks.last):
                 mod.d.sync += self.valid.eq(0)
             with mod.Else():
-                mod.d.sync += [self.c0.eq(self.c0 + self.chunk), self.m_rem.eq(self.m_rem - self.chunk)]
+                chunks.next()
+                mod.d.sync += self.c0.eq(self.c0 + self.chunk)
 
         with mod.If(self.restart):
-            m0, n0, k0 = self.first
-            mod.d.sync += [self.valid.eq(1), self.c0.eq(0), self.m_rem.eq(m0), self.kr.eq(k0), self.jz.eq(1),
-                           self.t.eq(0), self.x0.eq(0), self.xr.eq(n0)]
+            m0, n0, k0, chunk0 = self.first
+            chunks.begin(m0, chunk0)
+            ks.begin(k0)
+            xs.begin(n0)
+            mod.d.sync += [self.valid.eq(1), self.c0.eq(0), self.jz.eq(1), self.t.eq(0), self.x0.eq(0)]
         with mod.Elif(self.advance & self.valid):
             with mod.If(self.interleave):             # k-tile outer, column tile inner
-                with mod.If(~self.last_x):
+                with mod.If(~xs.last):
                     next_x()
                 with mod.Else():
                     reset_x()
-                    with mod.If(~self.last_k):
+                    with mod.If(~ks.last):
                         next_k()
                     with mod.Else():
                         reset_k()
                         next_chunk()
             with mod.Else():                          # column tile outer, k-tile inner
-                with mod.If(~self.last_k):
+                with mod.If(~ks.last):
                     next_k()
                 with mod.Else():
                     reset_k()
-                    with mod.If(~self.last_x):
+                    with mod.If(~xs.last):
                         next_x()
                     with mod.Else():
                         reset_x()
@@ -126,37 +162,35 @@ class WsController(Elaboratable):
         cfg_chunk, cfg_il = Signal(range(self.max_chunk + 1)), Signal()
         running = self.running
         order = dict(R=R, C=C, dims=(mb, nb, kb), m=cfg_m, n=cfg_n, k=cfg_k, chunk=cfg_chunk, interleave=cfg_il,
-                     first=(self.m, self.n, self.k))
+                     first=(self.m, self.n, self.k, self.chunk))
         m.submodules.issue = I = TileOrder(**order)         # the next tile to issue
         m.submodules.load = P = TileOrder(**order)          # the tile loading, or the next to load
         ahead = Signal()                     # P is one tile past I: tile I's weights are loaded
         loading, pl_pos = Signal(), Signal(range(R + 1))
         run_left, end_left = Signal(range(self.longest + 1)), Signal(range(self.longest + 1))
+        issued, tile_end = Signal(), Signal(range(self.longest + 1))     # the last cycle's issue, its end
         window = max(L - 1 - self.early, 0)  # cycles a dependent tile stays behind its predecessor's issue
         recent = [Signal(data.StructLayout({"valid": 1, "t": unsigned(tb)}), name=f"issued_{j}") for j in range(window)]
 
         with m.If(self.start):
             m.d.sync += [cfg_m.eq(self.m), cfg_n.eq(self.n), cfg_k.eq(self.k), cfg_chunk.eq(self.chunk),
                          cfg_il.eq(self.interleave), running.eq(1), ahead.eq(0), loading.eq(0),
-                         pl_pos.eq(0), run_left.eq(0), end_left.eq(0)]
+                         pl_pos.eq(0), run_left.eq(0), end_left.eq(0), issued.eq(0)]
             m.d.sync += [r.valid.eq(0) for r in recent]
         m.d.comb += [I.restart.eq(self.start), P.restart.eq(self.start)]
 
-        # tile issue: weights loaded, the previous tile's run over, the accumulator hazard cleared
+        # tile issue: weights loaded, the previous tile's run over, the accumulator hazard cleared;
+        # decided the cycle before (``issue`` is a register: see its next value below)
         run_ok = run_left == 0
-        blocked = 0
-        for r in recent:
-            blocked = blocked | (r.valid & (r.t == I.t))
-        dep_ok = I.jz | ~blocked
         issue = Signal()
-        m.d.comb += issue.eq(running & I.valid & ahead & run_ok & dep_ok)
         m.d.comb += I.advance.eq(issue)
         run = Mux(cfg_il, I.s, I.s + (R - 2 + D) + I.xt)
-        tile_end = I.s + I.xt + (R - 2 + L + D)            # from the issue to the tile's last write
+        # the last issue's end joins end_left a cycle late (and holds finished back meanwhile)
         with m.If(~self.start):
             m.d.sync += run_left.eq(Mux(issue, run - 1, Mux(run_ok, 0, run_left - 1)))
+            m.d.sync += [issued.eq(issue), tile_end.eq(I.s + I.xt + (R - 2 + L + D))]   # issue to last write
             later = Mux(end_left == 0, 0, end_left - 1)
-            m.d.sync += end_left.eq(Mux(issue & (tile_end - 1 > later), tile_end - 1, later))
+            m.d.sync += end_left.eq(Mux(issued & (tile_end - 2 > later), tile_end - 2, later))
             if recent:
                 m.d.sync += [recent[0].valid.eq(issue), recent[0].t.eq(I.t)]
                 m.d.sync += [recent[j].eq(recent[j - 1]) for j in range(1, len(recent))]
@@ -174,10 +208,36 @@ class WsController(Elaboratable):
         m.d.comb += P.advance.eq(pl_last)
         with m.If(inject):
             m.d.sync += [loading.eq(~pl_last), pl_pos.eq(pos + 1)]
-        with m.If(pl_last & ~issue):
-            m.d.sync += ahead.eq(1)
-        with m.Elif(issue & ~pl_last):
-            m.d.sync += ahead.eq(0)
+        ahead_next = Mux(self.start, 0, Mux(pl_last & ~issue, 1, Mux(issue & ~pl_last, 0, ahead)))
+        m.d.sync += ahead.eq(ahead_next)
+
+        # the next cycle's issue: every term as it will be after this cycle's edge. The hazard:
+        # the next tile is blocked while its column tile is among the issues of the last L - 1
+        # cycles (then: this cycle's issue and all but the oldest of ``recent``)
+        def among(t, entries):
+            hit = 0
+            for r in entries:
+                hit = hit | (r.valid & (r.t == t))
+            return hit
+
+        older = recent[:-1]
+        if window:
+            # after an issue the next tile is: interleave, the next column tile (same k-tile start:
+            # jz kept) or the first of the next k-tile (dependent); one after another, the next
+            # k-tile of the same column tile (dependent on the tile issuing now) or a new column
+            # tile (jz); without an issue, the same tile
+            dep_after_issue = Mux(cfg_il, Mux(~I.last_x, I.jz | ~among(I.t + 1, older),
+                                              Mux(~I.last_k, ~((I.t == 0) | among(0, older)), 1)),
+                                  Mux(~I.last_k, 0, 1))
+            dep_next = Mux(issue, dep_after_issue, I.jz | ~among(I.t, older))
+        else:
+            dep_next = 1
+        valid_next = I.valid & ~(issue & I.last_x & I.last_k & I.last_chunk)
+        run_ok_next = Mux(issue, run == 1, run_left <= 1)
+        with m.If(self.start):
+            m.d.sync += issue.eq(0)
+        with m.Else():
+            m.d.sync += issue.eq(running & valid_next & ahead_next & run_ok_next & dep_next)
         m.d.comb += [array.w_inj.eq(inject), array.w_pos.eq(pos),
                      array.w_top.eq(self.w_values), array.idx_top.eq(self.w_index)]
 
@@ -205,34 +265,53 @@ class WsController(Elaboratable):
                 m.d.comb += array.act[r].eq(self.a_lanes[r])
         m.d.comb += array.sw.eq(issue)
 
-        # accumulator: one bank per array column, address (column tile, row in chunk); the bank is
-        # read a cycle ahead (synchronous, transparent to its own write port, so block RAM fits):
-        # the row's tag is known a cycle before its partial sum leaves the bottom row
+        # accumulator: one bank per array column, address (column tile, row in chunk). Where the
+        # array is deep enough (R + D >= 2) the bank is read two cycles ahead, without read-write
+        # transparency, into a register (block RAM's slow output then ends at a register), and
+        # the two writes the read cannot see (at its own edge and the next) are forwarded from
+        # registers; else it is read a cycle ahead, transparent to its own write port. Either way
+        # the adder sees every write up to the edge before, as the hazard S_dep + L assumes.
+        ahead = R - 2 + D >= 0
+        t_read = delay(m, cur, R - 2 + D, tag) if ahead else None
         t_ahead = delay(m, cur, R - 1 + D, tag)
+        value = array.psum.shape().elem_shape
         for c in range(C):
             if c:
                 t_ahead = delay(m, t_ahead, 1, tag)
+                t_read = delay(m, t_read, 1, tag) if ahead else None
             tg = delay(m, t_ahead, 1, tag)
-            bank = Memory(shape=array.psum.shape().elem_shape, depth=(1 << qb) * self.tx_max, init=[],
-                          attrs={"ram_style": "block"})
+            bank = Memory(shape=value, depth=(1 << qb) * self.tx_max, init=[], attrs={"ram_style": "block"})
             m.submodules[f"acc_{c}"] = bank
             wr = bank.write_port()
-            rd = bank.read_port(transparent_for=(wr,))
-            m.d.comb += rd.addr.eq(Cat(t_ahead.q, t_ahead.t))
+            if ahead:
+                rd = bank.read_port()
+                read_at, next_at = Cat(t_read.q, t_read.t), Cat(t_ahead.q, t_ahead.t)
+                m.d.comb += rd.addr.eq(read_at)
+                read = delay(m, rd.data, 1, value)
+                seen = [Signal(name=f"fwd{j}_{c}") for j in range(3)]     # a write the read missed, and its value
+                kept = [Signal(value, name=f"fwd{j}_value_{c}") for j in range(3)]
+                m.d.sync += [seen[0].eq(wr.en & (wr.addr == read_at)), kept[0].eq(wr.data),   # at the read's edge
+                             seen[1].eq(seen[0]), kept[1].eq(kept[0]),
+                             seen[2].eq(wr.en & (wr.addr == next_at)), kept[2].eq(wr.data)]   # at the next edge
+                old = Mux(seen[2], kept[2], Mux(seen[1], kept[1], read))
+            else:
+                rd = bank.read_port(transparent_for=(wr,))
+                m.d.comb += rd.addr.eq(Cat(t_ahead.q, t_ahead.t))
+                old = rd.data
             addr = Cat(tg.q, tg.t)
             stage = data.StructLayout({"en": 1, "final": 1, "addr": len(addr), "row": unsigned(mb),
-                                       "col": unsigned(nb), "value": array.psum.shape().elem_shape})
+                                       "col": unsigned(nb), "value": value})
             s0 = Signal(stage)
             m.d.comb += [s0.en.eq(tg.valid & (tg.xt > c)), s0.final.eq(tg.final), s0.addr.eq(addr),
                          s0.row.eq(tg.c0 + tg.q), s0.col.eq(tg.x0 + c),
-                         s0.value.eq(array.psum[c] + Mux(tg.acc, rd.data, 0))]
+                         s0.value.eq(array.psum[c] + Mux(tg.acc, old, 0))]
             last = delay(m, s0, L - 1, stage)      # register stages after the add
             m.d.comb += [wr.addr.eq(last.addr), wr.data.eq(last.value), wr.en.eq(last.en)]
             o = self.result_next[c]
             m.d.comb += [o.keep.eq(last.en), o.final.eq(last.final), o.row.eq(last.row),
                          o.col.eq(last.col), o.value.eq(last.value)]
 
-        m.d.comb += self.finished.eq(running & ~self.start & ~I.valid & (end_left == 0))
+        m.d.comb += self.finished.eq(running & ~self.start & ~I.valid & ~issued & (end_left == 0))
         with m.If(self.finished):
             m.d.sync += running.eq(0)
         m.d.comb += [self.need_w.eq(inject), self.need_a.eq(streaming)]
