@@ -13,7 +13,7 @@ as hardware, built so that nothing wide sits between two registers on the issue 
   after the clock edge (the same decision, made one cycle early);
 - the accumulator banks are read two cycles ahead into a register (block RAM's slow output
   ends at a register) with the two writes the read cannot see forwarded.
-""""""
+"""
 from __future__ import annotations
 
 from amaranth import Cat, Elaboratable, Module, Mux, Signal, unsigned
