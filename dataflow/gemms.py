@@ -24,6 +24,7 @@ from ..arch.schema import Arch, NMPattern
 from ..workloads.trace import Layer, Workload
 from .mapping import default_dataflow
 from .formats import MASK_FORMATS, nm
+from .residency import resident_outputs
 from .tiling import default_chunk
 
 PHASES = ("FF", "BP", "WU")
@@ -66,6 +67,8 @@ class GemmTable:
     chunk: np.ndarray        # length of the dataflow's streamed axis per chunk (see tiling)
     n_outer: np.ndarray      # loop order: True walks the columns of B outermost, False the rows of A
     interleave: np.ndarray   # SAT's interleave mapping on for this GEMM
+    a_onchip: np.ndarray     # A is the previous layer's output, still on chip (:mod:`.residency`)
+    c_onchip: np.ndarray     # C stays on chip for the next layer and is not written to DRAM
 
     def __len__(self) -> int:
         return len(self.m)
@@ -98,6 +101,11 @@ def build_gemms(workload: Workload, arch: Arch, executes: dict | None = None) ->
     cols = {name: np.array([row[name] for row in rows]) for name in rows[0]}
     if workload.meta.sparsity.method == "unstructured" and arch.sparsity.unstructured_format != "none":
         _unstructured(cols, workload, arch)
+    resident = resident_outputs(workload, arch)
+    forward = cols["phase"] == "FF"
+    previous = np.maximum(cols["layer"] - 1, 0)
+    cols["a_onchip"] = forward & (cols["layer"] > 0) & resident[previous]
+    cols["c_onchip"] = forward & resident[cols["layer"]] & (not training)
     cols["n_outer"] = np.zeros(len(rows), bool)
     cols["interleave"] = np.full(len(rows), arch.dataflow_options.interleave)
     cols["chunk"] = cols["m"].copy()

@@ -35,7 +35,9 @@ to the shortcut. ``array_output`` fuses as ``bn_relu`` and also
 runs a group's first forward pass in the array's output path while the GEMM produces it: it reads
 no main input from DRAM and its time overlaps the GEMM's (batch-norm's statistics are gathered
 there; its apply pass must wait for the whole batch). A job's time is the larger of its lane
-cycles and its DRAM time; :mod:`sparseloom.sim` places it. A lane streams each element of a pass
+cycles and its DRAM time; :mod:`sparseloom.sim` places it. Where a group's tensor is resident
+on chip (:mod:`.residency`) its forward jobs read it from the buffer (and in inference leave
+their output there). A lane streams each element of a pass
 through the fused operators' stages, so a fused pass costs its slowest operator's cycles per
 element (elements x cycles per element / lanes), not their sum.
 """
@@ -48,6 +50,7 @@ import numpy as np
 from ..arch.schema import Arch
 from ..workloads.ops import Op
 from ..workloads.trace import Workload
+from .residency import resident_outputs
 
 OP_CLASS = {"bn": "normalize", "layernorm": "normalize", "relu": "elementwise", "add": "elementwise",
             "scale": "elementwise", "gelu": "transcendental", "softmax": "transcendental",
@@ -106,6 +109,7 @@ class VectorJob:
     lane_cycles: float   # all passes' lane-cycles (divide by the lanes for cycles)
     lane_ops: float      # all passes' lane operations (energy)
     epilogue_cycles: float  # lane-cycles run in the array's output path, overlapping the GEMM
+    onchip_saved: float = 0.0  # DRAM bytes a resident activation saves
 
     @property
     def ops(self) -> list[str]:
@@ -121,16 +125,18 @@ def vector_jobs(workload: Workload, arch: Arch) -> list[VectorJob]:
     for op in workload.ops:
         groups.setdefault(index.get(op.after, -1), []).append(op)
     fusion = arch.vector_engine.fusion
+    resident = resident_outputs(workload, arch)
     jobs = []
     for backward in (False, True) if training else (False,):
         for layer, ops in sorted(groups.items(), reverse=backward):
             if backward and layer < 0:
                 continue        # operators before the first GEMM need no gradient
             runs = _runs(ops, fusion != "none")
+            onchip = not backward and layer >= 0 and bool(resident[layer])
             for run in runs[::-1] if backward else runs:
                 passes = [op_passes(op, backward, arch, batch, training) for op in run.ops]
                 first = fusion == "array_output" and not backward and run.ops[0] is ops[0]
-                jobs.append(_fuse(run, passes, backward, layer, first))
+                jobs.append(_fuse(run, passes, backward, layer, first, onchip, onchip and not training))
     return jobs
 
 
@@ -153,9 +159,12 @@ def _runs(ops: list[Op], fuse: bool) -> list[_Run]:
     return runs
 
 
-def _fuse(run: _Run, passes: list[Passes], backward: bool, layer: int, epilogue: bool) -> VectorJob:
+def _fuse(run: _Run, passes: list[Passes], backward: bool, layer: int, epilogue: bool,
+          onchip_in: bool = False, onchip_out: bool = False) -> VectorJob:
     """One job of a run. Forward, the operators before the host feed it and those after it
-    take its output; backward the roles swap (the gradient flows the other way)."""
+    take its output; backward the roles swap (the gradient flows the other way). ``onchip_in``:
+    the main input is a resident activation (:mod:`.residency`), read from the buffer;
+    ``onchip_out``: the output stays there too (inference)."""
     host = passes[run.host]
     feed, take = passes[:run.host], passes[run.host + 1:]
     if backward:
@@ -169,16 +178,20 @@ def _fuse(run: _Run, passes: list[Passes], backward: bool, layer: int, epilogue:
     per_pass_work = max([host.work] + [p.work for p in feed])
     per_pass_ops = host.elements + sum(p.elements for p in feed)
     reads = host.passes * per_pass_in + sum(p.extra_in for p in take)
-    writes = (take[-1].out if take else host.out) + sum(p.side_out for p in passes) + kept
+    out = take[-1].out if take else host.out
+    writes = out + sum(p.side_out for p in passes) + kept
+    saved = (host.passes * main if onchip_in else 0.0) + (out if onchip_out else 0.0)
+    reads -= host.passes * main if onchip_in else 0.0
+    writes -= out if onchip_out else 0.0
     last = max([per_pass_work] + [p.work for p in take])          # the fused operators' stages
     work = (host.passes - 1) * per_pass_work + last
     lane_ops = host.passes * per_pass_ops + sum(p.elements for p in take)
     hidden = 0.0
     if epilogue:   # the first pass reads the GEMM's output on its way out of the array
-        reads -= main
+        reads -= 0 if onchip_in else main
         hidden = per_pass_work if host.passes > 1 else last
     return VectorJob("+".join(op.name for op in run.ops), "+".join(op.kind for op in run.ops), layer,
-                     "BP" if backward else "FF", reads, writes, work, lane_ops, hidden)
+                     "BP" if backward else "FF", reads, writes, work, lane_ops, hidden, saved)
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,8 @@ def totals_lines(t: dict, speedup: dict) -> list[str]:
         f"util      {t['utilisation']:.1%} of PE-cycles issue MACs; effective (useful) {t['effective_utilisation']:.1%}; "
         f"dense-equivalent throughput {t['dense_equivalent_tmacs']:.3f} TMAC/s",
         f"stalls    {stalls}",
-        f"DRAM      {_fmt(t['dram_bytes'], 'B')} moved; compulsory {_fmt(t['compulsory_bytes'], 'B')}",
+        f"DRAM      {_fmt(t['dram_bytes'], 'B')} moved; compulsory {_fmt(t['compulsory_bytes'], 'B')}; "
+        f"{_fmt(t['onchip_saved_bytes'], 'B')} saved by activations kept on chip",
         f"energy    {t['energy_uj'] / 1e3:.2f} mJ (MACs {t['energy_compute_uj'] / 1e3:.2f}, "
         f"buffers {t['energy_buffer_uj'] / 1e3:.2f}, DRAM {t['energy_dram_uj'] / 1e3:.2f}, "
         f"pruning, update and vector {t['energy_side_uj'] / 1e3:.2f})",

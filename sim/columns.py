@@ -84,6 +84,7 @@ TOTALS = _cols(
     ("dense_equivalent_tmacs", "TMAC/s", "dense MACs per second"),
     ("dram_bytes", "B", "DRAM bytes moved"),
     ("compulsory_bytes", "B", "every DRAM operand moved once"),
+    ("onchip_saved_bytes", "B", "DRAM bytes activations kept on chip for the next layer save"),
     *((f"stall_{c}", "cycles", f"cycles lost to {c.replace('_', ' ')}") for c in STALL_CAUSES),
     ("energy_uj", "uJ", "all energy"),
     ("energy_compute_uj", "uJ", "MAC energy"),

@@ -95,7 +95,9 @@ def finish(arch: Arch, workload: Workload, fidelity: str, prepared: Prepared, ge
     gemms = _sorted(gemms)
     side = _sorted(side[side_columns()] if len(side) else pd.DataFrame({c: [] for c in side_columns()}))
     side = side.astype({c: np.int64 for c in ("layer", "cycles", "busy", "stall_dram", "stall_control")})
-    return Result(arch, workload, fidelity, gemms, side, _totals(arch, gemms, side, exposed),
+    saved = float((prepared.cost.traffic.onchip_saved * prepared.schedule.gemms.count).sum()
+                  + sum(job.onchip_saved for job in prepared.vector.jobs))
+    return Result(arch, workload, fidelity, gemms, side, _totals(arch, gemms, side, exposed, saved),
                   _notes(arch, workload, gemms), prepared.schedule)
 
 
@@ -105,7 +107,7 @@ def _sorted(table: pd.DataFrame) -> pd.DataFrame:
                              kind="stable").reset_index(drop=True)
 
 
-def _totals(arch: Arch, gemms: pd.DataFrame, side: pd.DataFrame, exposed: dict[str, int]) -> dict:
+def _totals(arch: Arch, gemms: pd.DataFrame, side: pd.DataFrame, exposed: dict[str, int], onchip_saved: float) -> dict:
     array_cycles_total = int(gemms.cycles.sum())
     cycles = array_cycles_total + sum(exposed.values())
     waits = int(gemms.stall_pruning.sum() + gemms.stall_vector.sum() + gemms.stall_control.sum())
@@ -134,6 +136,7 @@ def _totals(arch: Arch, gemms: pd.DataFrame, side: pd.DataFrame, exposed: dict[s
         "dense_equivalent_tmacs": gemms.dense_macs.sum() / seconds / 1e12,
         "dram_bytes": float(sum(t.dram_read_bytes.sum() + t.dram_write_bytes.sum() for t in (gemms, side))),
         "compulsory_bytes": float(gemms.compulsory_bytes.sum() + side.compulsory_bytes.sum()),
+        "onchip_saved_bytes": onchip_saved,
         **stalls,
         "energy_uj": sum(energy.values()),
         **energy,

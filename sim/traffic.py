@@ -27,6 +27,7 @@ class Traffic:
     dram_read: np.ndarray
     dram_write: np.ndarray
     compulsory: np.ndarray           # every DRAM operand moved exactly once
+    onchip_saved: np.ndarray         # DRAM bytes a resident activation saves (:mod:`..dataflow.residency`)
     buffer_read: dict[str, np.ndarray]
     buffer_write: dict[str, np.ndarray]
 
@@ -85,5 +86,9 @@ def gemm_traffic(g: GemmTable, arch: Arch) -> Traffic:
                                 (outb, r.psum_reads + c_bytes, r.psum_writes)):
         reads[buffer.name] = reads[buffer.name] + read
         writes[buffer.name] = writes[buffer.name] + write
-    return Traffic(a_fetches * a_bytes, b_fetches * b_bytes, a_fetches, b_fetches, r.b_to_array / np.maximum(b_stream, 1e-30),
-                   a_fetches * a_bytes + b_fetches * b_bytes, c_bytes, a_bytes + b_bytes + c_bytes, reads, writes)
+    # an operand resident on chip (the previous layer's output; an output kept for the next) skips DRAM
+    a_dram = np.where(g.a_onchip, 0, a_bytes)
+    c_dram = np.where(g.c_onchip, 0, c_bytes)
+    return Traffic(a_fetches * a_dram, b_fetches * b_bytes, a_fetches, b_fetches, r.b_to_array / np.maximum(b_stream, 1e-30),
+                   a_fetches * a_dram + b_fetches * b_bytes, c_dram, a_dram + b_bytes + c_dram,
+                   a_fetches * (a_bytes - a_dram) + c_bytes - c_dram, reads, writes)

@@ -36,8 +36,12 @@ E = 16 * 8 * 8                      # elements of conv a's output per sample
 BN_RELU = [Op("a.bn", "bn", "a", E, E, 16), Op("a.relu", "relu", "a", E, E)]
 
 
+# an input buffer too small to keep a's output on chip (4 KiB, 2 KiB usable): every tensor in DRAM
+OFF_CHIP = replace(BASE, buffers=[replace(b, size_kib=4) if "input" in b.holds else b for b in BASE.buffers])
+
+
 def jobs(fusion, ops=BN_RELU, mode="training"):
-    return {(j.phase, j.kinds): j for j in vector_jobs(small(ops, mode), with_vector(BASE, fusion=fusion))}
+    return {(j.phase, j.kinds): j for j in vector_jobs(small(ops, mode), with_vector(OFF_CHIP, fusion=fusion))}
 
 
 def test_bytes_and_lane_cycles_by_hand_for_each_fusion_policy():
@@ -179,3 +183,36 @@ def test_depthwise_runs_on_the_lanes_and_holds_them():
     for gbyte_s in (0.5, 19.2):
         arch = replace(BASE, dram=replace(BASE.dram, channel_bandwidth_gbyte_s=gbyte_s))
         assert simulate(arch, w, "event").totals["cycles"] >= simulate(arch, w, "analytic").totals["cycles"]
+
+
+def test_activations_stay_on_chip_when_they_fit():
+    x = 2 * E * 2                                     # a's output for the batch of 2, FP16
+    for mode in ("inference", "training"):
+        r = simulate(with_vector(BASE, fusion="bn_relu"), small(BN_RELU, mode))
+        g = r.gemms.set_index(["name", "phase"])
+        job = r.side[(r.side.engine == "vector") & (r.side.phase == "FF")].iloc[0]
+        input_bytes = 2 * 8 * 8 * 8 * 2               # a reads its own input from DRAM
+        assert g.loc[("a", "FF")].dram_read_bytes == input_bytes + 16 * 8 * 9 * 2
+        assert g.loc[("b", "FF")].dram_read_bytes == 16 * 16 * 9 * 2          # weights only: A is on chip
+        assert job.dram_read_bytes == 0                                        # both BN passes read the buffer
+        if mode == "inference":   # nothing of the chain goes to DRAM
+            assert g.loc[("a", "FF")].dram_write_bytes == 0 and job.dram_write_bytes == 0
+            # a's write, the one affine BN pass's read and the fused ReLU's write, b's read
+            assert r.totals["onchip_saved_bytes"] == x + x + x + x
+        else:                     # the forward pass stashes them for the backward pass
+            assert g.loc[("a", "FF")].dram_write_bytes == x and job.dram_write_bytes == x + 2 * E / 8
+            assert r.totals["onchip_saved_bytes"] == 2 * x + x                # BN's two reads, b's read
+    # not when the tensor does not fit the input buffer's usable half
+    r = simulate(OFF_CHIP, small(BN_RELU, "inference"))
+    assert r.totals["onchip_saved_bytes"] == 0 and r.gemms.dram_write_bytes.iloc[0] > 0
+
+
+def test_a_residual_branch_is_not_taken_for_the_next_layer():
+    from sparseloom.dataflow.residency import resident_outputs
+
+    w = load_workload(RESNET50_2OF8)
+    big = replace(BASE, buffers=[replace(b, size_kib=1 << 20) for b in BASE.buffers])
+    resident = dict(zip((layer.name for layer in w.layers), resident_outputs(w, big)))
+    assert resident["layer1.0.conv1"] and resident["layer1.0.conv2"]
+    assert not resident["layer1.0.conv3"]             # the downsample reads the block's input, not conv3's output
+    assert resident["layer1.0.downsample"]            # the block's sum feeds layer1.1.conv1
