@@ -4,8 +4,10 @@ Pruning: each pruned direction of a layer (forward copy, and backward copy when 
 backward-data GEMM) streams every weight through a lane's top-N sorter, ``cycles_per_element``
 each (one group of M in M cycles), and writes the copy its GEMM reads. With pre-generation the pruning is fused with the weight
 update and reads no weights of its own; without it, it reads the master weights again.
-Weight update (SGD with momentum, in ``weight_update.precision``): reads weight, momentum and
-gradient, writes weight and momentum, and writes the FP16 working copy for a dense direction.
+Weight update (the trace's optimizer, in ``weight_update.precision``): SGD with momentum reads
+weight, momentum and gradient and writes weight and momentum; AdamW reads and writes both
+moments as well, at ``adamw_cycles_per_element`` (its update energy scales by the same ratio);
+either writes the FP16 working copy for a dense direction.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..arch.schema import DTYPE_BYTES, Arch
+from ..core.errors import InputError
 from ..dataflow.gemms import GemmTable
 from ..workloads.trace import Workload
 from .dram import dram_cycles as dram_cycles_of
@@ -33,6 +36,7 @@ def side_engine_rows(workload: Workload, arch: Arch, g: GemmTable) -> pd.DataFra
     master = DTYPE_BYTES[arch.weight_update.precision]
     pu, wu, energy = arch.pruning_unit, arch.weight_update, arch.energy
     copy_bytes = weight_copy_bytes(g, arch) * g.count
+    states, cycles = optimizer_cost(workload, arch)
     records = []
     for index, layer in enumerate(workload.layers):
         if not layer.has_weights:
@@ -47,9 +51,10 @@ def side_engine_rows(workload: Workload, arch: Arch, g: GemmTable) -> pd.DataFra
                                 -(-len(pruned) * elements * pu.cycles_per_element // pu.lanes),
                                 len(pruned) * elements * energy.prune_pj_per_element, read, sum(pruned), arch))
         dense_copy = len(pruned) < len(reads)
-        read, write = 3 * elements * master, 2 * elements * master + dense_copy * elements * arch.operand_bytes
-        records.append(_row(index, layer.name, "UPDATE", "update",
-                            -(-elements * wu.cycles_per_element // wu.lanes), elements * energy.update_pj_per_element,
+        read = (states + 2) * elements * master
+        write = (states + 1) * elements * master + dense_copy * elements * arch.operand_bytes
+        records.append(_row(index, layer.name, "UPDATE", "update", -(-elements * cycles // wu.lanes),
+                            elements * energy.update_pj_per_element * cycles / wu.cycles_per_element,
                             read, write, arch))
     return pd.DataFrame.from_records(records)
 
@@ -62,6 +67,20 @@ def _row(index, name, phase, engine, engine_cycles, engine_pj, read, write, arch
             "dram_read_bytes": float(read), "dram_write_bytes": float(write),
             "compulsory_bytes": float(read + write),
             "energy_side_pj": float(engine_pj), "energy_dram_pj": (read + write) * arch.energy.dram_pj_per_byte}
+
+
+def optimizer_cost(workload: Workload, arch: Arch) -> tuple[int, int]:
+    """The optimizer's state tensors per weight and the update engine's cycles per weight:
+    SGD with momentum keeps one (momentum), AdamW two (first and second moments)."""
+    wu = arch.weight_update
+    if workload.meta.optimizer == "sgd_momentum":
+        return 1, wu.cycles_per_element
+    if wu.adamw_cycles_per_element is None:
+        where = workload.path / "workload.yaml" if workload.path else workload.meta.name
+        raise InputError(where, "optimizer",
+                         f"{workload.meta.name} trains with adamw, but {arch.name}'s weight_update has no "
+                         "adamw_cycles_per_element: set it in the arch file")
+    return 2, wu.adamw_cycles_per_element
 
 
 def sparse_copies(layer) -> list[str]:

@@ -216,3 +216,17 @@ def test_a_residual_branch_is_not_taken_for_the_next_layer():
     assert resident["layer1.0.conv1"] and resident["layer1.0.conv2"]
     assert not resident["layer1.0.conv3"]             # the downsample reads the block's input, not conv3's output
     assert resident["layer1.0.downsample"]            # the block's sum feeds layer1.1.conv1
+
+
+def test_adamw_moves_both_moments_and_an_arch_without_it_says_so():
+    w = small([], batch=4)
+    sgd = simulate(BASE, w).side.set_index(["name", "phase"]).loc[("b", "UPDATE")]
+    adamw_trace = replace(w, meta=replace(w.meta, optimizer="adamw"))
+    adam = simulate(BASE, adamw_trace).side.set_index(["name", "phase"]).loc[("b", "UPDATE")]
+    weights, fp32 = 16 * 16 * 9, 4
+    assert sgd.dram_read_bytes == 3 * weights * fp32 and adam.dram_read_bytes == 4 * weights * fp32   # w, m, (v,) g
+    assert adam.dram_write_bytes - sgd.dram_write_bytes == weights * fp32                              # v
+    assert adam.busy == -(-weights * BASE.weight_update.adamw_cycles_per_element // BASE.weight_update.lanes)
+    none = replace(BASE, weight_update=replace(BASE.weight_update, adamw_cycles_per_element=None))
+    with pytest.raises(ValueError, match="optimizer: small trains with adamw.*adamw_cycles_per_element"):
+        simulate(none, adamw_trace)
