@@ -230,3 +230,34 @@ def test_adamw_moves_both_moments_and_an_arch_without_it_says_so():
     none = replace(BASE, weight_update=replace(BASE.weight_update, adamw_cycles_per_element=None))
     with pytest.raises(ValueError, match="optimizer: small trains with adamw.*adamw_cycles_per_element"):
         simulate(none, adamw_trace)
+
+
+def test_loss_pooling_and_leading_operators_by_hand():
+    x, pooled = 2 * E * 2, 2 * 16 * 2
+    ops = [Op("pre.scale", "scale", "", 8 * 8 * 8, 8 * 8 * 8), Op("a.pool", "maxpool", "a", E, 16),
+           Op("b.loss", "loss", "b", E, 1)]
+    j = jobs("none", ops)
+    assert ("FF", "scale") in j and ("BP", "scale") not in j        # before the first GEMM: no gradient
+    assert j["FF", "loss"].write_bytes == 2 * 4                     # one FP32 loss per sample
+    assert j["BP", "loss"].write_bytes == x                         # dlogits
+    # max-pool keeps a 1-byte argmax per output; its backward reads it with dy and scatters dx
+    assert (j["FF", "maxpool"].read_bytes, j["FF", "maxpool"].write_bytes) == (x, pooled + 2 * 16)
+    assert (j["BP", "maxpool"].read_bytes, j["BP", "maxpool"].write_bytes) == (pooled + 2 * 16, x)
+
+
+def test_a_fused_pass_costs_its_slowest_stage():
+    slow = replace(OFF_CHIP.vector_engine.cycles_per_element, elementwise=3)
+    arch = with_vector(OFF_CHIP, fusion="bn_relu", cycles_per_element=slow)
+    job = next(j for j in vector_jobs(small(BN_RELU), arch) if j.phase == "FF")
+    assert job.lane_cycles == 2 * E * 1 + 2 * E * 3                  # statistics pass, then the ReLU-bound apply pass
+
+
+def test_an_output_path_slower_than_the_array_holds_it_up():
+    arch = with_vector(OFF_CHIP, fusion="array_output", lanes=1)
+    r = simulate(arch, small(BN_RELU))
+    a = r.gemms.set_index(["name", "phase"]).loc[("a", "FF")]
+    array = int(a.busy + a.stall_fill_drain + a.stall_acc_hazard)
+    job = next(j for j in vector_jobs(small(BN_RELU), arch) if j.phase == "FF")
+    row = r.side[(r.side.engine == "vector") & (r.side.phase == "FF")].iloc[0]
+    assert job.epilogue_cycles > array
+    assert row.busy == (job.lane_cycles - job.epilogue_cycles) + (job.epilogue_cycles - array)
