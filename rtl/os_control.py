@@ -62,7 +62,12 @@ class OsController(Elaboratable):
         lag = L + D
         g_new = Mux(tiles_rem < cg, tiles_rem, cg)
         p_new = Mux(g_new > L, g_new, L)
-        i_new = (ck - 1) * p_new + g_new
+        # its issue length (k - 1) P + g, registered off the issue path: it lags tiles_rem by a
+        # cycle, which only a group of one issue (k = 1, where it is g) could see, as the next
+        # group starts at least I >= 2 cycles after a group that issues more
+        i_reg = Signal(range(self.max_k * max(G, L) + G + 1))
+        m.d.sync += i_reg.eq((ck - 1) * p_new + g_new)
+        i_new = Mux(ck == 1, g_new, i_reg)
         allowed = ~have_prev | Mux(il, now + lag + i_new >= next_at, now >= next_at)
         gstart = Signal()
         m.d.comb += gstart.eq(running & ~in_group & (tiles_rem != 0) & allowed)

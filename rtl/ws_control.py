@@ -103,27 +103,25 @@ class TileOrder(Elaboratable):
             ks.begin(k0)
             xs.begin(n0)
             mod.d.sync += [self.valid.eq(1), self.c0.eq(0), self.jz.eq(1), self.t.eq(0), self.x0.eq(0)]
+        def walk(inner, outer):
+            """Step the inner loop; at its last tile restart it and step the outer one, then the chunk."""
+            (inner_last, inner_next, inner_reset), (outer_last, outer_next, outer_reset) = inner, outer
+            with mod.If(~inner_last):
+                inner_next()
+            with mod.Else():
+                inner_reset()
+                with mod.If(~outer_last):
+                    outer_next()
+                with mod.Else():
+                    outer_reset()
+                    next_chunk()
+
+        columns, reduction = (xs.last, next_x, reset_x), (ks.last, next_k, reset_k)
         with mod.Elif(self.advance & self.valid):
             with mod.If(self.interleave):             # k-tile outer, column tile inner
-                with mod.If(~xs.last):
-                    next_x()
-                with mod.Else():
-                    reset_x()
-                    with mod.If(~ks.last):
-                        next_k()
-                    with mod.Else():
-                        reset_k()
-                        next_chunk()
+                walk(columns, reduction)
             with mod.Else():                          # column tile outer, k-tile inner
-                with mod.If(~ks.last):
-                    next_k()
-                with mod.Else():
-                    reset_k()
-                    with mod.If(~xs.last):
-                        next_x()
-                    with mod.Else():
-                        reset_x()
-                        next_chunk()
+                walk(reduction, columns)
         return mod
 
 
