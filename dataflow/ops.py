@@ -19,6 +19,10 @@ layernorm   x; y (the row stays on chip)             x, dy; dx
 gelu        x; y                                     x, dy; dx
 scale       x; y                                     dy; dx
 loss        logits; the loss                         logits; dlogits
+rmsnorm     x; y (the row stays on chip)             x, dy; dx
+silu        x; y                                     x, dy; dx
+mul         x, x2; y                                 dy, x, x2; dx, dx2
+embedding   the rows looked up; y                    dy; the table's gradient rows
 ==========  ======================================  =========================================
 
 Inference runs forward only, batch-norm as one affine pass and ReLU without its mask. A residual
@@ -54,10 +58,11 @@ from .residency import resident_outputs
 
 OP_CLASS = {"bn": "normalize", "layernorm": "normalize", "relu": "elementwise", "add": "elementwise",
             "scale": "elementwise", "gelu": "transcendental", "softmax": "transcendental",
-            "loss": "transcendental", "maxpool": "pooling", "avgpool": "pooling"}
+            "loss": "transcendental", "maxpool": "pooling", "avgpool": "pooling", "rmsnorm": "normalize",
+            "silu": "transcendental", "mul": "elementwise", "embedding": "elementwise"}
 """The cost class (``vector_engine.cycles_per_element``) of each operator kind."""
 
-ELEMENTWISE = {"relu", "add", "scale"}
+ELEMENTWISE = {"relu", "add", "scale", "mul"}
 NONE = -1
 
 
@@ -83,7 +88,7 @@ def op_passes(op: Op, backward: bool, arch: Arch, batch: int, training: bool) ->
     kind = op.kind
     if not backward:
         passes = 2 if kind == "bn" and training else 1
-        extra = E * b if kind == "add" else 0.0
+        extra = E * b if kind in ("add", "mul") else 0.0
         side = (E / 8 if kind == "relu" and training else 0.0) + (O if kind == "maxpool" and training else 0.0)
         out = 4.0 * n if kind == "loss" else O * b
         return Passes(passes, E * b, extra, out, side, E * cost, E)
@@ -92,8 +97,9 @@ def op_passes(op: Op, backward: bool, arch: Arch, batch: int, training: bool) ->
         return Passes(1, O * b, extra, E * b, 0.0, E * cost, E)
     passes = 2 if kind == "bn" else 1
     extra = {"bn": E * b, "relu": E / 8, "add": E * b, "softmax": E * b, "layernorm": E * b, "gelu": E * b,
-             "scale": 0.0, "loss": 0.0}[kind]
-    return Passes(passes, E * b, extra, E * b, 0.0, E * cost, E)
+             "scale": 0.0, "loss": 0.0, "rmsnorm": E * b, "silu": E * b, "mul": 2 * E * b, "embedding": 0.0}[kind]
+    out = 2 * E * b if kind == "mul" else E * b          # a product's gradient goes to both factors
+    return Passes(passes, E * b, extra, out, 0.0, E * cost, E)
 
 
 @dataclass(frozen=True)

@@ -261,3 +261,13 @@ def test_an_output_path_slower_than_the_array_holds_it_up():
     row = r.side[(r.side.engine == "vector") & (r.side.phase == "FF")].iloc[0]
     assert job.epilogue_cycles > array
     assert row.busy == (job.lane_cycles - job.epilogue_cycles) + (job.epilogue_cycles - array)
+
+
+def test_llm_operators_by_hand():
+    x = 2 * E * 2
+    ops = [Op("a.rmsnorm", "rmsnorm", "a", E, E, 16), Op("a.silu", "silu", "a", E, E), Op("a.mul", "mul", "a", E, E)]
+    j = jobs("none", ops)
+    assert (j["FF", "rmsnorm"].read_bytes, j["FF", "rmsnorm"].write_bytes) == (x, x)       # the row stays on chip
+    assert (j["FF", "mul"].read_bytes, j["FF", "mul"].write_bytes) == (2 * x, x)
+    assert (j["BP", "mul"].read_bytes, j["BP", "mul"].write_bytes) == (3 * x, 2 * x)       # dy, x, x2; dx, dx2
+    assert (j["BP", "silu"].read_bytes, j["BP", "silu"].write_bytes) == (2 * x, x)

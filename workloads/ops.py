@@ -19,7 +19,8 @@ from pathlib import Path
 
 from ..core.errors import InputError
 
-OP_KINDS = ("bn", "relu", "add", "maxpool", "avgpool", "softmax", "layernorm", "gelu", "scale", "loss")
+OP_KINDS = ("bn", "relu", "add", "maxpool", "avgpool", "softmax", "layernorm", "gelu", "scale", "loss",
+            "rmsnorm", "silu", "mul", "embedding")
 """bn: batch-norm (training: batch statistics; ``channels`` = its channels); relu (also ReLU6 and
 clamps); add: residual add of two equal tensors (also a position embedding; a broadcast bias is
 fused into its GEMM and is no operator); maxpool, avgpool (windowed, global/adaptive, or mean
@@ -28,6 +29,9 @@ heads x tokens); layernorm (``channels`` = rows, i.e. tokens); gelu; scale: a mu
 constant (attention's 1/sqrt(d)); loss: softmax cross-entropy over the logits (``elements`` =
 classes, ``out_elements`` 1), the last operator of a training trace, after the classifier; for an
 embedding model (MiniLM) the contrastive loss on its pooled embedding (``elements`` = its width).
+rmsnorm (LLaMA-style: ``channels`` = rows); silu; mul: an elementwise product of two equal
+tensors (a gated MLP's gate x up); embedding: a table lookup (``elements`` = ``out_elements`` =
+tokens x width per sample; it reads the looked-up rows and writes them).
 
 Generators name an operator after the layer it follows and its kind (``layer1.0.conv1.bn``;
 ``.2`` where that repeats), see :class:`~.network.NetworkBuilder`; names only need to be unique."""
