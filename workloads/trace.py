@@ -63,6 +63,7 @@ class WorkloadMeta:
     provenance: Provenance
     description: str = ""
     optimizer: Literal["sgd_momentum", "adamw"] = "sgd_momentum"   # the training step per weight
+    phase: Optional[Literal["training", "prefill", "decode"]] = None   # an LLM trace's phase (:mod:`.llm`); older traces: none
 
 
 @dataclass(frozen=True)
