@@ -1,7 +1,10 @@
 """``trace MODEL --nm 2:8 --method bdwp -o DIR``: a workload trace from a model's layer table.
 
 MODEL is one of the built-in layer tables, a SCALE-Sim topology CSV (imported unpadded: the
-format has no padding column) or an ONNX graph (shapes only). ``--export-scalesim FILE`` also
+format has no padding column) or an ONNX graph (shapes only). The transformer tables of
+:mod:`sparseloom.workloads.llm` (gpt2_small, llama2_7b, ...) take ``--mode training|inference
+--seq S [--decode-steps T]``: training or prefill on S tokens per sequence, or T decode steps after
+a prompt of S (``--batch`` sequences, default 1). ``--export-scalesim FILE`` also
 writes the trace's layers as a SCALE-Sim conv topology.
 """
 from __future__ import annotations
@@ -14,6 +17,7 @@ from pathlib import Path
 from ..arch.schema import NMPattern
 from ..core.errors import InputError
 from ..workloads.build import SOURCES, make_trace
+from ..workloads.llm import LLMS, llm_trace
 from ..workloads.models import MODELS
 from ..workloads.scalesim import read_scalesim, write_scalesim
 from ..workloads.trace import write_workload
@@ -21,7 +25,7 @@ from ..workloads.trace import write_workload
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="trace", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
-    p.add_argument("model", help=f"one of {', '.join(sorted(MODELS))}, digits_cnn (--source trained), minilm or "
+    p.add_argument("model", help=f"one of {', '.join(sorted(MODELS))}, a transformer ({', '.join(LLMS)}), digits_cnn (--source trained), minilm or "
                                  "efficientnet_lite0 (--source pretrained), a SCALE-Sim topology .csv or an .onnx graph")
     p.add_argument("--nm", default="2:8", help="N:M pattern, or dense (default 2:8)")
     p.add_argument("--method", choices=["bdwp", "srste", "dense"], default="bdwp")
@@ -30,7 +34,12 @@ def main(argv: list[str] | None = None) -> int:
                         "trained here with the method (needs torch and scikit-learn); pretrained: minilm or "
                         "efficientnet_lite0 pruned one-shot (needs their weight packages) (default shapes)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--batch", type=int, help="batch size (default 32; a transformer's sequences: 1)")
+    p.add_argument("--mode", choices=["training", "inference"], default="training",
+                   help="transformers: training, or inference (prefill, or decode with --decode-steps) (default training)")
+    p.add_argument("--seq", type=int, help="transformers: tokens per sequence (decode: the prompt); ViT: its 197")
+    p.add_argument("--decode-steps", type=int, default=0, metavar="T",
+                   help="transformers, --mode inference: T decode steps after the --seq prompt (default 0: prefill)")
     p.add_argument("-o", "--output", type=Path, required=True)
     p.add_argument("--export-scalesim", type=Path, metavar="FILE", help="also write the layers as a SCALE-Sim CSV")
     args = p.parse_args(argv)
@@ -39,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"trace: error: --nm: {exc}", file=sys.stderr)
         return 2
+    if args.batch is None:
+        args.batch = 1 if args.model in LLMS else 32
     if args.batch < 1:
         print(f"trace: error: --batch: expected >= 1, got {args.batch}", file=sys.stderr)
         return 2
@@ -57,6 +68,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _trace(args) -> tuple:
     """The trace and its masks.npz content (or None) for the parsed arguments."""
+    if args.model in LLMS:
+        if args.source != "shapes":
+            raise InputError(args.model, "", "the transformer tables have shapes only (--source shapes)")
+        return llm_trace(args.output.name, args.model, args.mode, args.seq, args.decode_steps, args.batch,
+                         args.method, args.nm), None
+    if args.mode != "training" or args.seq is not None or args.decode_steps:
+        raise InputError(args.model, "", "--mode inference, --seq and --decode-steps are for the transformer "
+                                         f"tables ({', '.join(LLMS)})")
     if args.source == "trained":
         if args.model != "digits_cnn":
             raise InputError(args.model, "", "--source trained is available for digits_cnn (trained here on "
