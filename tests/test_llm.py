@@ -7,10 +7,12 @@ import pytest
 
 from sparseloom.arch.schema import NMPattern, load_arch
 from sparseloom.sim.simulate import simulate
+from sparseloom.workloads.build import LLM_TRACES
 from sparseloom.workloads.llm import LLMS, forward_macs, llm_network, llm_trace, parameter_count
+from sparseloom.workloads.ops import ops_csv
 from sparseloom.workloads.trace import load_workload, write_workload
 
-from .conftest import RESNET50_2OF8, SAT
+from .conftest import RESNET50_2OF8, ROOT, SAT
 
 PUBLISHED = {                     # HuggingFace / timm counts; BERT: the paper's 110M
     "gpt2_small": 124_439_808,    # tied token embedding counted once, 1024 learned positions
@@ -170,6 +172,14 @@ def test_every_trace_loads_and_simulates(tmp_path):
         assert loaded.meta == w.meta and loaded.layers == w.layers and loaded.ops == w.ops, (model, mode, steps)
         result = simulate(arch, loaded)
         assert result is not None
+
+
+def test_committed_llm_traces_match_their_generator():
+    for spec in LLM_TRACES:
+        folder = ROOT / "workloads" / spec[0]
+        committed, fresh = load_workload(folder), llm_trace(*spec)
+        assert committed.meta == fresh.meta and committed.layers == fresh.layers, spec[0]
+        assert (folder / "ops.csv").read_text() == ops_csv(fresh.ops)
 
 
 def test_older_traces_have_no_phase():

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..arch.schema import NMPattern
 from .masks import checksum, masks_bytes, seeded_masks
+from .llm import llm_trace
 from .models import MODELS, sparsify
 from .network import ops_of, optimizer_of
 from .trace import Provenance, Sparsity, Workload, WorkloadMeta, write_workload
@@ -30,6 +31,12 @@ TRACES = [
     ("resnet9_2of8", "resnet9", "bdwp", "2:8", 128, "shapes"),
     ("vgg19_2of8", "vgg19", "bdwp", "2:8", 128, "shapes"),
     ("deit_small_2of8", "deit_small", "bdwp", "2:8", 32, "shapes"),
+]
+
+# transformer traces (:func:`.llm.llm_trace`): (trace folder, model, mode, seq, decode steps, batch, method, N:M)
+LLM_TRACES = [
+    ("gpt2_small_2of4_prefill512", "gpt2_small", "inference", 512, 0, 1, "bdwp", "2:4"),
+    ("llama2_7b_2of4_decode", "llama2_7b", "inference", 512, 128, 1, "bdwp", "2:4"),
 ]
 
 
@@ -71,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         workload, blob = make_trace(*spec)
         folder = write_workload(workload, root / spec[0], blob)
         print(f"wrote {folder}")
+    for spec in LLM_TRACES:
+        print(f"wrote {write_workload(llm_trace(*spec), root / spec[0])}")
     return 0
 
 
