@@ -117,10 +117,6 @@ class VectorJob:
     epilogue_cycles: float  # lane-cycles run in the array's output path, overlapping the GEMM
     onchip_saved: float = 0.0  # DRAM bytes a resident activation saves
 
-    @property
-    def ops(self) -> list[str]:
-        return self.name.split("+")
-
 
 def vector_jobs(workload: Workload, arch: Arch) -> list[VectorJob]:
     """Every vector job of one iteration: forward groups in order, then backward groups."""

@@ -69,7 +69,7 @@ class TileOrder(Elaboratable):
 
     def elaborate(self, platform):
         mod = Module()
-        R, C = self.R, self.C
+        C = self.C
         chunks, ks, xs = self.axes
         for axis in self.axes:
             axis.build(mod)

@@ -69,7 +69,6 @@ from typing import Literal
 
 from ..arch.schema import NMPattern
 from ..core.errors import InputError
-from .layer import Layer
 from .models import conv, linear, matmul, sparsify
 from .network import Network, NetworkBuilder
 from .ops import Op
