@@ -73,9 +73,10 @@ def list_schedule(p: Placement, order: np.ndarray, gemm_cycles: np.ndarray, arch
     GEMMs in ``order``; a GEMM's ``before`` cycles (waiting for its weights' pruning) pass while
     the vector engine works. DRAM traffic overlaps the array's waits: the GEMM before a wait writes
     its results back during it and the GEMM after it loads its operands, so up to the wait comes
-    off their DRAM stalls (``stall_dram``); the first GEMM loads during the previous iteration's
-    vector tail and the ``prefetch`` cycles its first step's operands take while the previous
-    iteration's last GEMM computes (steady state, as the event fidelity starts). The vector jobs' own DRAM use is not
+    off their DRAM stalls (``stall_dram``); the vector tail after the last GEMM is such a wait
+    between the last GEMM and the next iteration's first (steady state), and the first GEMM also
+    loads the ``prefetch`` cycles its first step's operands take while the previous iteration's
+    last GEMM computes (as the event fidelity starts). The vector jobs' own DRAM use is not
     charged against that overlap, so this stays a lower bound of the event fidelity. A GEMM
     ``on_lanes`` (mapped onto the vector engine) first lets the jobs already released finish and
     holds the engine until it ends."""
@@ -119,11 +120,11 @@ def list_schedule(p: Placement, order: np.ndarray, gemm_cycles: np.ndarray, arch
     run_jobs_through(len(p.jobs) - 1)
     tail = max(0, int(job_end.max()) - array_free) if len(p.jobs) else 0
     # DRAM traffic overlaps the array's waits: the GEMM before a wait writes back into it, the one
-    # after loads into what is left; the first GEMM loads into the previous iteration's end
+    # after loads into what is left; the iteration's end (its vector tail) works the same way
     previous = np.r_[NONE, order[:-1]]
     budgets = list(zip(previous, order, waits[order]))
-    if len(order):
-        budgets.append((NONE, order[0], tail + prefetch))
+    if len(order):   # the last GEMM writes back into the vector tail, the next iteration's first loads
+        budgets += [(order[-1], order[0], tail), (NONE, order[0], prefetch)]
     for before_wait, after_wait, budget in budgets:
         for k in (before_wait, after_wait):
             if k != NONE and budget > 0:
