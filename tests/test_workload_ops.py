@@ -183,15 +183,20 @@ def _small_cnn():
     return Small()
 
 
+def _export_small_cnn(torch, tmp_path):
+    path = tmp_path / "small.onnx"
+    # training mode keeps BatchNormalization (eval export folds it into the conv)
+    torch.onnx.export(_small_cnn().train(), torch.zeros(1, 3, 16, 16), str(path), dynamo=False,
+                      training=torch.onnx.TrainingMode.TRAINING)
+    return path
+
+
 def test_onnx_import_of_a_small_cnn(tmp_path):
     pytest.importorskip("onnx")
     torch = pytest.importorskip("torch")
     from sparseloom.workloads.onnx_import import read_onnx
 
-    path = tmp_path / "small.onnx"
-    # training mode keeps BatchNormalization (eval export folds it into the conv)
-    torch.onnx.export(_small_cnn().train(), torch.zeros(1, 3, 16, 16), str(path), dynamo=False,
-                      training=torch.onnx.TrainingMode.TRAINING)
+    path = _export_small_cnn(torch, tmp_path)
     net = read_onnx(path)
     c1, c2, fc = (layer.name for layer in net)
     assert rows(net.ops) == [
@@ -259,9 +264,7 @@ def test_trace_command_carries_onnx_ops(tmp_path):
     torch = pytest.importorskip("torch")
     from sparseloom.apps.trace import main
 
-    path = tmp_path / "small.onnx"
-    torch.onnx.export(_small_cnn().train(), torch.zeros(1, 3, 16, 16), str(path), dynamo=False,
-                      training=torch.onnx.TrainingMode.TRAINING)
+    path = _export_small_cnn(torch, tmp_path)
     assert main([str(path), "--nm", "2:4", "-o", str(tmp_path / "t")]) == 0
     w = load_workload(tmp_path / "t")
     assert [o.kind for o in w.ops] == ["bn", "relu", "maxpool", "add", "relu", "avgpool", "softmax", "loss"]
