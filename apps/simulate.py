@@ -11,9 +11,12 @@ from ..core.atomic import write_text
 from ..core.errors import CapacityError, InputError
 from ..dataflow.schedule import load_schedule, schedule_yaml
 from ..reports.explain import explain_text
+from ..reports.run import run_text
 from ..reports.table import ablation_text, csv_text, json_text, side_csv_text, text_table
 from ..sim.ablation import ablation, with_options
+from ..sim.run import simulate_run
 from ..sim.simulate import FIDELITIES, simulate, speedup_over_dense
+from ..workloads.run_schedule import FILE as RUN_FILE, load_run_schedule
 from ..workloads.trace import load_workload
 
 
@@ -94,16 +97,20 @@ def _run(args) -> int:
             print(explain_text(result, args.explain))
             return 0
         speedup = speedup_over_dense(arch, workload, result)
+        run_schedule = load_run_schedule(workload)     # the trace's sparsity schedule over a run, if any
+        run = simulate_run(arch, workload, run_schedule, args.fidelity, result) if run_schedule else None
     except (InputError, CapacityError) as exc:
         print(f"simulate: error: {exc}", file=sys.stderr)
         return 2
     printers = {"table": lambda: text_table(result, speedup), "csv": lambda: csv_text(result),
-                "json": lambda: json_text(result, speedup)}
+                "json": lambda: json_text(result, speedup, run)}
     print(printers[args.format]())
+    if run and args.format == "table":
+        print(run_text(run, str(Path(args.workload) / RUN_FILE)))
     if args.output:
         write_text(args.output / "gemms.csv", csv_text(result))
         write_text(args.output / "side_engines.csv", side_csv_text(result))
-        write_text(args.output / "summary.json", json_text(result, speedup))
+        write_text(args.output / "summary.json", json_text(result, speedup, run))
     return 0
 
 

@@ -111,7 +111,8 @@ def side_csv_text(result: Result) -> str:
     return result.side.to_csv(index=False)
 
 
-def json_text(result: Result, speedup: dict) -> str:
+def json_text(result: Result, speedup: dict, run=None) -> str:
+    """The result as JSON; ``run`` (a :class:`~sparseloom.sim.run.RunResult`) adds the run under its schedule."""
     payload = {
         "arch": result.arch.name,
         "workload": result.workload.meta.name,
@@ -121,6 +122,7 @@ def json_text(result: Result, speedup: dict) -> str:
         "notes": result.notes,
         "gemms": json.loads(result.gemms.to_json(orient="records")),
         "side": json.loads(result.side.to_json(orient="records")),
+        **({"run": run.as_dict()} if run else {}),
     }
     return json.dumps(payload, indent=1, default=_plain)
 
