@@ -115,10 +115,12 @@ def build_gemms(workload: Workload, arch: Arch, executes: dict | None = None) ->
 
 def _unstructured(cols: dict, workload: Workload, arch: Arch) -> None:
     """Compress FF and BP weights by their real masks in the arch's unstructured format
-    (:mod:`.formats`); stored as executed."""
+    (:mod:`.formats`); stored as executed, or with ``sparsity.load_compressed`` stored in that
+    format and expanded to dense before the array (Flash-LLM: load-as-sparse, compute-as-dense)."""
     masks = workload.masks()
     fmt, R, C = MASK_FORMATS[arch.sparsity.unstructured_format], arch.array.rows, arch.array.cols
-    for name in ("k_useful", "meta_bits", "stored_meta_bits"):
+    dense_compute = arch.sparsity.load_compressed
+    for name in ("k_useful", "k_stored", "meta_bits", "stored_meta_bits"):
         cols[name] = cols[name].astype(float)
     for name in ("pattern", "stored"):
         cols[name] = cols[name].astype(object)
@@ -128,6 +130,11 @@ def _unstructured(cols: dict, workload: Workload, arch: Arch) -> None:
             continue
         flat = mask.reshape(mask.shape[0], -1)
         matrix = flat.T if phase == "FF" else flat            # [reduction x columns] of this GEMM
+        if dense_compute:
+            cols["k_stored"][i], cols["stored_meta_bits"][i] = fmt.stored(matrix, R, C)
+            cols["k_useful"][i] = matrix.sum(0).mean()
+            cols["stored"][i] = "unstructured"
+            continue
         done = fmt.execute(matrix, R, C)
         cols["k_eff"][i] = cols["k_stored"][i] = done.k_exec
         cols["k_useful"][i] = done.k_useful

@@ -29,3 +29,10 @@ class MaskFormat:
 
     def execute(self, matrix: np.ndarray, rows: int, cols: int) -> Executed:
         raise NotImplementedError
+
+    def stored(self, matrix: np.ndarray, rows: int, cols: int) -> tuple[float, float]:
+        """The copy in DRAM and the weight buffer where the array does not execute this format
+        (load-as-sparse, compute-as-dense): values stored per column and metadata bits per
+        stored value. Default: as executed."""
+        done = self.execute(matrix, rows, cols)
+        return done.k_exec, done.meta_bits

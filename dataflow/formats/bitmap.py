@@ -15,3 +15,8 @@ class Bitmap(MaskFormat):
         k = matrix.shape[0]
         k_exec = min(k, max(1, int(np.ceil(fullest_column_steps(matrix, cols)))))
         return Executed(k_exec, float(matrix.sum(0).mean()), k / k_exec)
+
+    def stored(self, matrix, rows, cols):
+        """Only the nonzeros, and one bit per dense position of the column."""
+        nonzeros = max(float(matrix.sum(0).mean()), 1e-30)
+        return nonzeros, matrix.shape[0] / nonzeros

@@ -21,3 +21,7 @@ class Csr(MaskFormat):
         k = matrix.shape[0]
         k_exec = min(k, max(1, int(np.ceil(fullest_column_steps(matrix, cols)))))
         return Executed(k_exec, float(matrix.sum(0).mean()), float(np.ceil(np.log2(k))))
+
+    def stored(self, matrix, rows, cols):
+        """Only the nonzeros, each with its row index (no padding to the fullest column)."""
+        return float(matrix.sum(0).mean()), float(np.ceil(np.log2(matrix.shape[0])))
