@@ -56,6 +56,7 @@ def test_load_as_sparse_wins_when_memory_bound_and_loses_when_the_decompressor_b
 
 def test_load_compressed_needs_a_decompressor(write_yaml, sat_data):
     sat_data["sparsity"]["load_compressed"] = True
+    del sat_data["sparsity"]["decompress_elements_per_cycle"]
     with pytest.raises(InputError, match="sparsity.decompress_elements_per_cycle: expected a number > 0"):
         build(type(BASE), sat_data, "sat.yaml")
 
