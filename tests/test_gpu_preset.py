@@ -30,7 +30,7 @@ def test_llama2_decode_is_bound_by_hbm(nm):
     assert t["stall_dram"] > 0.25 * t["cycles"]                          # the array waits for HBM
 
 
-def test_two_of_four_prefill_gains_stay_below_two():
+def test_two_of_four_gains_over_a_whole_prefill_stay_below_two():
     sparse = llm_trace("p", "llama2_7b", "inference", 512, 0, 1, "bdwp", "2:4")
     s = speedup_over_dense(A100, sparse)
     assert 1.3 < s["speedup"] < 1.8 and not s["above_ideal"]
