@@ -3,6 +3,8 @@ each simulated from its own trace; bad schedules are named errors."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 import yaml
 
 from sparseloom.apps.simulate import main as simulate_main
@@ -100,3 +102,32 @@ def test_simulate_prints_the_run_and_exits_2_on_a_bad_schedule(tmp_path, capsys)
     (workload.path / FILE).write_text("phases: [{name: a, start: 0, end: 10, nm: '2:4'}, {name: b, start: 11, end: 20, nm: dense}]")
     assert simulate_main([str(SAT), str(workload.path)]) == 2
     assert "run_schedule.yaml: phases[1].start: expected it to start where phase 0" in capsys.readouterr().err
+
+
+PATTERN_TIMES: dict = {}
+
+
+def _iteration_ms(nm: str) -> float:
+    """One iteration of ResNet-9 generated at ``nm`` (dense for a decaying phase), simulated on its own."""
+    if nm not in PATTERN_TIMES:
+        method = "dense" if nm == "dense" else "bdwp"
+        PATTERN_TIMES[nm] = simulate(ARCH, make_trace("p", "resnet9", method, nm, 128)[0]).totals["time_ms"]
+    return PATTERN_TIMES[nm]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(1, 10**6), st.sampled_from(["dense", "2:4", "2:8", "1:8", "decay"])),
+                min_size=1, max_size=6))
+def test_any_schedule_sums_its_phases_and_averages_between_them(tmp_path, phases):
+    spec, start = [], 0
+    for i, (length, nm) in enumerate(phases):
+        spec.append({"name": f"p{i}", "start": start, "end": start + length, "nm": "2:8" if nm == "decay" else nm,
+                     **({"decay": True} if nm == "decay" else {})})
+        start += length
+    workload = _trace_with(tmp_path, spec)
+    run = simulate_run(ARCH, workload, load_run_schedule(workload))
+    expected = sum(length * _iteration_ms("dense" if nm == "decay" else nm) for length, nm in phases)
+    assert run.time_s == pytest.approx(expected / 1e3, rel=1e-12)
+    speedups = [p.speedup for p in run.phases]
+    assert min(speedups) * (1 - 1e-12) <= run.average_speedup <= max(speedups) * (1 + 1e-12)
+    assert not run.above_ideal
