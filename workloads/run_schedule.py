@@ -41,10 +41,6 @@ class RunPhase:
     decay: bool = False     # decaying pruned mask: weights not yet zero, executed dense
 
     @property
-    def iterations(self) -> int:
-        return self.end - self.start
-
-    @property
     def pattern(self) -> NMPattern:
         return NMPattern.parse(self.nm)
 
@@ -79,10 +75,6 @@ class RunSchedule:
         names = [p.name for p in self.phases]
         if len(set(names)) != len(names):
             yield "phases", "expected unique phase names"
-
-    @property
-    def iterations(self) -> int:
-        return self.phases[-1].end
 
 
 def load_run_schedule(workload: Workload) -> RunSchedule | None:
