@@ -1,4 +1,4 @@
-"""Llama-2-7B at 2:4 and 2:8, prefill and decode, on SAT, S4-class and A100 presets: dense vs N:M vs
+"""Llama-2-7B at 2:4 and 2:8, prefill and decode, on SAT, S4-class, A100 and H100 presets: dense vs N:M vs
 load-as-sparse.
 
     python -m sparseloom.apps.llm_showcase [-o reports/showcase/llm]
@@ -29,7 +29,7 @@ from ..sim.simulate import simulate, speedup_over_dense
 from ..workloads.llm import llm_trace
 
 REPO = Path(__file__).resolve().parent.parent
-PRESETS = [("SAT", "sat"), ("S4-class", "s4"), ("A100", "a100")]
+PRESETS = [("SAT", "sat"), ("S4-class", "s4"), ("A100", "a100"), ("H100", "h100")]
 PHASES = [("prefill", 512, 0), ("decode", 512, 128)]
 PATTERNS = ["2:4", "2:8"]
 MODES = ["dense", "N:M", "N:M, sparse load", "load-as-sparse"]

@@ -21,7 +21,7 @@ from ..workloads.models import sparsify
 from ..workloads.trace import Sparsity, Workload, load_workload
 
 REPO = Path(__file__).resolve().parent.parent
-PRESETS = ["sat", "dense_systolic", "s4", "ampere_2of4", "a100", "dense_baseline"]
+PRESETS = ["sat", "dense_systolic", "s4", "ampere_2of4", "a100", "h100", "dense_baseline"]
 MODELS = [("ResNet-50 (batch 8)", "resnet50_2of8", 8), ("MiniLM, 128 tokens (batch 8)", "minilm_2of8", 8),
           ("EfficientNet-Lite0 (batch 8)", "efficientnet_lite0_2of8", 8)]
 PATTERNS = ["2:4", "2:8", "1:8", "1:16", "1:32"]

@@ -44,8 +44,10 @@ def markdown(rows: list[dict]) -> str:
         "array runs a denser pattern: 2:8 on the A100's 2:4 tensor cores); **load-as-sparse** (Flash-LLM) "
         "computes dense: the array restricted to dense, the weights moved compressed (N kept values and "
         "ceil(log2 M)-bit indices per group of M) and expanded by the arch file's decompressor "
-        "(`sparsity.decompress_elements_per_cycle`: SAT 32, S4-class 64, A100 6,912 elements per cycle, all "
-        "estimates) before it.",
+        "(`sparsity.decompress_elements_per_cycle`: "
+        + ", ".join(f"{p} {a.sparsity.decompress_elements_per_cycle:,.0f}" for p, a in
+                    dict((r["preset"], r["arch"]) for r in rows).items())
+        + " elements per cycle, all estimates) before it.",
         "",
         "Ideal: Amdahl's bound over the whole iteration (the dense run's GEMM time divided by dense / useful "
         "MACs, its non-GEMM time kept). Floor: the run's DRAM bytes at the peak bandwidth. Where the time goes: "
