@@ -108,3 +108,18 @@ def side_columns() -> list[str]:
 
 def total_names() -> tuple[str, ...]:
     return tuple(c.name for c in TOTALS)
+
+RUN = _cols(
+    ("iterations", "count", "iterations of the whole run under its sparsity schedule (:mod:`.run`)"),
+    ("time_s", "s", "the run: each phase's iterations x its iteration's time, summed"),
+    ("energy_j", "J", "the run: each phase's iterations x its iteration's energy, summed"),
+    ("dense_time_s", "s", "the same iterations all dense"),
+    ("dense_energy_j", "J", "the same iterations all dense"),
+    ("average_speedup", "x", "dense_time_s / time_s"),
+    ("average_ideal_speedup", "x", "iterations / sum over phases of iterations / the phase's whole-iteration ideal"),
+    ("above_ideal", "bool", "average_speedup above its ideal: a model error to report"),
+    ("steady_state_speedup", "x", "one iteration of the trace's own pattern over dense"),
+    ("phases", "list", "per phase: name, start, end (exclusive), nm run, decay, time_ms and energy_uj of one "
+                       "iteration, speedup and ideal over dense, iterations"),
+)
+"""The ``run`` entry of ``simulate``'s JSON where the trace carries ``run_schedule.yaml``."""

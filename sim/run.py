@@ -74,6 +74,7 @@ class RunResult:
         return self.average_speedup > self.average_ideal * (1 + 1e-9)
 
     def as_dict(self) -> dict:
+        """The run as JSON, keyed as :data:`.columns.RUN` declares."""
         return {"iterations": self.iterations, "time_s": self.time_s, "energy_j": self.energy_j,
                 "dense_time_s": self.dense_time_s, "dense_energy_j": self.dense_energy_j,
                 "average_speedup": self.average_speedup, "average_ideal_speedup": self.average_ideal,

@@ -10,6 +10,7 @@ import yaml
 from sparseloom.apps.simulate import main as simulate_main
 from sparseloom.arch.schema import load_arch
 from sparseloom.core.errors import InputError
+from sparseloom.sim.columns import RUN
 from sparseloom.sim.run import simulate_run
 from sparseloom.sim.simulate import simulate
 from sparseloom.workloads.build import make_trace
@@ -56,6 +57,7 @@ def test_run_time_is_the_sum_of_each_phase_trace_simulated_on_its_own(tmp_path):
     assert min(speedups) <= run.average_speedup <= max(speedups)
     assert not run.above_ideal and run.average_speedup < run.steady["speedup"]
     assert [p.nm for p in run.phases] == ["dense", "2:4", "2:8", "1:8", "dense", "dense"]
+    assert tuple(run.as_dict()) == tuple(c.name for c in RUN)                  # the declared JSON keys
 
 
 def test_the_issue_example_averages_well_below_the_steady_state(tmp_path):
