@@ -243,7 +243,7 @@ class _Pipeline:
         """At virtual step ``i`` of GEMM ``k``, where the steps up to ``end`` repeat with a period
         of whole steps or instances (``context`` names that stretch): if the state repeats one
         seen at an earlier point of the stretch, skip as many whole such periods as leave the
-        steps the loader reads ahead inside it; the steps skipped."""
+        step the loader may be at inside it; the steps skipped."""
         if i - self.lookback - 1 < self.sequence.start[self.sequence.locate(i)[0]]:
             return 0                                # every event that matters must be this GEMM's
         state = self._state(i)
@@ -263,7 +263,8 @@ class _Pipeline:
             return 0
         then_step, then, then_stalls = seen
         period = i - then_step
-        periods = (end - self.in_slots - i) // period   # the loader reads up to in_slots steps ahead
+        # the loader is up to in_slots steps ahead: those steps must still be in the stretch
+        periods = (end - self.in_slots - 1 - i) // period
         if periods < 1:
             return 0
         for cause, now, before in zip(_CAUSES, stalls, then_stalls):
