@@ -59,8 +59,8 @@ def simulate_event(arch: Arch, workload: Workload, timeline_path: Path | None = 
     dram = Dram(arch, timeline)
     last = order[-1] if len(order) else 0
     # the previous iteration's last step: the same as ours; until it ends it holds one input slot
-    last_step = steps.first[last + 1] - 1 if len(order) else 0
-    warmup = int(max(steps.compute[last_step], steps.memory(last_step, int(g.count[last]) - 1))) if len(order) else 0
+    run, step = steps.first[last + 1] - 1, steps.per_instance[last] - 1
+    warmup = int(max(steps.compute[run], steps.memory(run, step, int(g.count[last]) - 1))) if len(order) else 0
     warm = env.timeout(warmup)
     side = _SideEngines(env, arch, workload, p.side, dram, timeline)
     vector = _VectorEngine(env, arch, p.vector, dram, warm, timeline)
@@ -127,14 +127,9 @@ class _Pipeline:
         self.blockers = p.vector.blockers(n)
         self.on_lanes = self.g.dataflow == "vector_lanes"
         self.history: dict = {}         # per kind of stretch: the states seen in the current one
-        self.run_end = _run_ends(steps)
+        self.run_end = (steps.start + steps.repeat).tolist()    # per run: the step after it
         self.loader_process = env.process(self._loader())
         env.process(self._array())
-
-    def _row(self, i: int) -> int:
-        """The stored step (of one instance) that virtual step ``i`` runs."""
-        position, _, j = self.sequence.locate(i)
-        return int(self.steps.first[self.sequence.order[position]]) + j
 
     def _loader(self):
         env = self.env
@@ -143,7 +138,7 @@ class _Pipeline:
             slot = self.computed[before] if before >= 0 else self.warm if before == -1 else None
             if slot is not None and not slot.processed:
                 yield slot
-            end = self.dram.transfer(env.now, self.load[self._row(self.next_load)])  # (a collapse may have
+            end = self.dram.transfer(env.now, self.load[self.sequence.locate(self.next_load)[3]])  # (a collapse may have
             if end > env.now:                                                   # moved next_load meanwhile)
                 self.load_wait = env.timeout(end - env.now)
                 yield self.load_wait
@@ -156,9 +151,8 @@ class _Pipeline:
         yield self.warm
         i = 0
         while i < len(self.sequence):
-            position, instance, j = self.sequence.locate(i)
-            k = int(self.sequence.order[position])
-            row = int(self.steps.first[k]) + j
+            position, instance, j, run = self.sequence.locate(i)
+            k = self.sequence.order[position]
             start = env.now
             if instance == 0 and j == 0:
                 yield from side.before_gemm(int(g.layer[k]), g.phase[k])
@@ -184,23 +178,23 @@ class _Pipeline:
                 if j == 0:      # instances repeat up to the GEMM's end
                     context, end = ("instances", position), self.sequence.start[position + 1]
                 else:           # steps identical to this one repeat up to the run's end
-                    end = i + self.run_end[row] - row
+                    end = i + self.run_end[run] - j
                     context = ("run", end)
                 if end - i > self.in_slots + 1:
                     i += self._skip_periods(context, i, k, end)
-            compute = self.compute[row]
-            duration = compute if self.steps.steady[k] else max(compute, self.steps.memory(row, instance))
+            compute = self.compute[run]
+            duration = compute if self.steps.steady[k] else max(compute, self.steps.memory(run, j, instance))
             stall["buffer"][k] += duration - compute
             if self.timeline:
                 self.timeline.add("PE array", f"{g.phase[k]} {self.workload.layers[g.layer[k]].name}", env.now,
                                   env.now + duration)
-            streamed = self.dram.transfer(env.now, self.stream[row])   # the rest of its operands, tile by tile
+            streamed = self.dram.transfer(env.now, self.stream[run])   # the rest of its operands, tile by tile
             yield env.timeout(duration)
             if streamed > env.now:
                 stall["dram"][k] += streamed - env.now
                 yield env.timeout(streamed - env.now)
             self.computed[i].succeed()
-            self.written[i] = env.timeout(self.dram.transfer(env.now, self.write[row], write=True) - env.now)
+            self.written[i] = env.timeout(self.dram.transfer(env.now, self.write[run], write=True) - env.now)
             if i == self.sequence.start[position + 1] - 1:     # the GEMM's last step
                 self.gemm_end[k] = env.now
                 if self.on_lanes[k]:
@@ -279,15 +273,6 @@ class _Pipeline:
         self.next_load += skipped
         history.clear()
         return skipped
-
-
-def _run_ends(steps: Steps) -> list[int]:
-    """Per stored step, the end of the run of identical steps of its instance it is in."""
-    same = np.ones(max(len(steps) - 1, 0), bool)
-    for column in (steps.gemm, steps.compute, steps.load, steps.stream, steps.write):
-        same &= column[1:] == column[:-1]
-    breaks = np.r_[np.flatnonzero(~same) + 1, len(steps)]
-    return breaks[np.searchsorted(breaks, np.arange(len(steps)), side="right")].tolist()
 
 
 class _VectorEngine:

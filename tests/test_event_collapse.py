@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -91,3 +92,24 @@ def test_work_follows_distinct_gemms_not_instances(monkeypatch):
     large = small.with_batch(8 * 64)
     assert _transfers(monkeypatch, BASE, large, collapse=False) > 60 * _transfers(monkeypatch, BASE, small, False)
     assert _transfers(monkeypatch, BASE, large) < _transfers(monkeypatch, BASE, small) + 50
+
+
+@pytest.mark.parametrize("trace", ["resnet9_2of8", "deit_small_2of8"])
+def test_steps_do_not_depend_on_how_many_are_evaluated_at_once(monkeypatch, trace):
+    """Steps are evaluated in blocks and merged into runs of identical steps: blocks of 7 steps
+    give the same runs as one block, and the runs add up to every GEMM's steps and its array cycles."""
+    from sparseloom.sim import steps as steps_module
+    from sparseloom.sim.results import prepare
+
+    w = load_workload(ROOT / "workloads" / trace)
+    p = prepare(BASE, w)
+    g = p.schedule.gemms
+    whole = steps_module.gemm_steps(g, p.cost.traffic, BASE)
+    monkeypatch.setattr(steps_module, "_BLOCK", 7)
+    small = steps_module.gemm_steps(g, p.cost.traffic, BASE)
+    for name in whole.__dataclass_fields__:
+        assert (getattr(whole, name) == getattr(small, name)).all(), name
+    assert len(whole) < whole.per_instance.sum()                 # some runs hold several steps
+    per_gemm = np.bincount(whole.gemm, whole.repeat, minlength=len(g))
+    assert (per_gemm == whole.per_instance).all()
+    assert (whole.instance_compute * g.count == p.cost.timing.cycles * g.count).all()
