@@ -13,14 +13,15 @@ its copy to be pruned first. The iteration is in steady state: its first step's 
 while the previous iteration's last step (taken to be the same as this one's) computes and holds
 one input slot; the iteration ends when every engine is done.
 
-The instances of a repeated GEMM are collapsed exactly: the model is invariant under translation
-in time, so where the whole state at the start of an instance (every scheduled event and what it
-wakes, relative to now; each DRAM channel's backlog; the loader's lead) equals the state some
-instances earlier, while nothing but the loader and the array is active and the steps ahead are
-the same GEMM's, the iteration repeats that period: the engine skips whole periods at once,
-adding their stalls and moving every scheduled event by their cycles, and steps the rest.
-``collapse=False`` steps every instance (the same numbers; tests compare the two); a timeline,
-which records every step, always does.
+The instances of a repeated GEMM, and the runs of identical steps within one instance, are
+collapsed exactly: the model is invariant under translation in time, so where the whole state at
+the start of an instance, or at a step of such a run (every scheduled event and what it wakes,
+relative to now; each DRAM channel's backlog; the loader's lead), equals the state at an earlier
+point of the same stretch, while nothing but the loader and the array has an event scheduled,
+the stretch repeats that period: the engine skips as many whole periods as keep the steps the
+loader may reach inside the stretch, adding their stalls and moving every scheduled event by
+their cycles, and steps the rest. ``collapse=False`` steps every step (the same numbers; tests
+compare the two); a timeline, which records every step, always does.
 
 Every cycle the array spends is either tile-timing cycles (busy, fill/drain, accumulator
 hazard) or a stall by cause: waiting for DRAM (a load, or a free output slot), buffer ports,
@@ -46,7 +47,7 @@ from .timeline import Timeline
 from .vector import NONE, Placement
 
 _CAUSES = ("dram", "buffer", "pruning", "vector", "control")
-_HISTORY = 512   # instance states remembered per GEMM while looking for a period
+_HISTORY = 512   # states remembered per stretch while looking for a period
 
 
 def simulate_event(arch: Arch, workload: Workload, timeline_path: Path | None = None,
