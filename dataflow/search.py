@@ -62,24 +62,7 @@ def _distinct(g: GemmTable) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _search(g: GemmTable, arch: Arch, cost: Cost) -> Choice:
-    interleaves = (True, False) if arch.dataflow_options.interleave else (False,)
-    combos = [(i, f, il) for i in range(len(g)) for f in arch.mapping_dataflows
-              for il in (interleaves if FLOWS[f].mapping_options else (False,))]
-    base = g.take(np.array([c[0] for c in combos], np.int64))
-    flows = np.array([c[1] for c in combos])
-    il = np.array([c[2] for c in combos], bool)
-    base = base.mapped(flows, base.chunk, base.n_outer, il)
-    extent = per_flow(flows, lambda f, i: f.chunk_extent(rows_of(base, i), arch))
-    longest = max_chunk(base, arch)
-    options = [(i, g.dataflow[i], int(g.chunk[i]), bool(g.n_outer[i]), bool(g.interleave[i])) for i in range(len(g))]
-    for row, (i, f, interleave) in enumerate(combos):   # the defaults first: ties keep them
-        lengths = FLOWS[f].chunk_candidates(int(extent[row]), int(longest[row]), arch)
-        orders = (False, True) if FLOWS[f].mapping_options else (False,)
-        options += [(i, f, length, n_outer, interleave) for n_outer in orders for length in lengths]
-    unique = list(dict.fromkeys(options))                   # a default may repeat a searched one
-    gemm = np.array([u[0] for u in unique], np.int64)
-    candidates = g.take(gemm).mapped(np.array([u[1] for u in unique]), np.array([u[2] for u in unique], np.int64),
-                                     np.array([u[3] for u in unique], bool), np.array([u[4] for u in unique], bool))
+    candidates, gemm = _candidates(g, arch)
     legal = tile_fits(candidates, arch)
     candidates, gemm = candidates.take(np.flatnonzero(legal)), gemm[legal]
     keys = cost(candidates)
@@ -90,3 +73,39 @@ def _search(g: GemmTable, arch: Arch, cost: Cost) -> Choice:
     best[gemm[order[first]]] = order[first]
     return Choice(candidates, gemm, order, best, np.column_stack(keys) if len(keys) else np.zeros((0, 0)),
                   np.arange(len(g)))
+
+
+def _candidates(g: GemmTable, arch: Arch) -> tuple[GemmTable, np.ndarray]:
+    """Every candidate mapping of every GEMM, and the GEMM each maps: the defaults first (ties keep
+    them), then per GEMM, per dataflow and interleave choice, per loop order, its chunk lengths,
+    except the one that repeats the default."""
+    interleaves = (True, False) if arch.dataflow_options.interleave else (False,)
+    pairs = [(f, il) for f in arch.mapping_dataflows for il in (interleaves if FLOWS[f].mapping_options else (False,))]
+    combo_gemm = np.repeat(np.arange(len(g)), len(pairs))
+    flows = np.tile(np.array([f for f, _ in pairs]), len(g))
+    il = np.tile(np.array([i for _, i in pairs], bool), len(g))
+    base = g.take(combo_gemm).mapped(flows, g.chunk[combo_gemm], g.n_outer[combo_gemm], il)
+    extent = per_flow(flows, lambda f, i: f.chunk_extent(rows_of(base, i), arch))
+    longest = max_chunk(base, arch)
+    lengths: dict[tuple, np.ndarray] = {}    # GEMMs of one shape share their chunk lengths
+    for key in zip(flows.tolist(), extent.tolist(), longest.tolist()):
+        if key not in lengths:
+            lengths[key] = np.asarray(FLOWS[key[0]].chunk_candidates(int(key[1]), int(key[2]), arch), np.int64)
+    per_combo = [lengths[key] for key in zip(flows.tolist(), extent.tolist(), longest.tolist())]
+    count = np.array([len(c) for c in per_combo], np.int64)
+    orders = np.array([2 if FLOWS[f].mapping_options else 1 for f in flows.tolist()], np.int64)
+    combo = np.repeat(np.arange(len(count)), orders * count)        # each combo: loop orders x lengths
+    offset = np.arange(len(combo)) - np.repeat(np.cumsum(orders * count) - orders * count, orders * count)
+    flat = np.concatenate(per_combo) if per_combo else np.zeros(0, np.int64)
+    chunk = flat[(np.cumsum(count) - count)[combo] + offset % np.maximum(count[combo], 1)]
+    gemm, flow, il = combo_gemm[combo], flows[combo], il[combo]
+    n_outer = offset >= count[combo]
+    # the only repeats are of a GEMM's default (each dataflow's chunk lengths are distinct)
+    new = ((flow != g.dataflow[gemm]) | (chunk != g.chunk[gemm]) | (n_outer != g.n_outer[gemm])
+           | (il != g.interleave[gemm]))
+    gemm = np.r_[np.arange(len(g)), gemm[new]]
+    flow = np.array(np.r_[g.dataflow, flow[new]].tolist())
+    chunk = np.r_[g.chunk, chunk[new]].astype(np.int64)
+    n_outer = np.r_[g.n_outer, n_outer[new]].astype(bool)
+    interleave = np.r_[g.interleave, il[new]].astype(bool)
+    return g.take(gemm).mapped(flow, chunk, n_outer, interleave), gemm

@@ -9,6 +9,7 @@ halve it); the event fidelity adds the queueing of transfers on the channels.
 """
 from __future__ import annotations
 
+import heapq
 import math
 
 import numpy as np
@@ -36,12 +37,13 @@ class Dram:
     """DRAM channels as FIFO queues; a transfer's bursts go to the channels that free up first.
 
     A channel moves one burst in ``burst_bytes`` times its cycles per byte (read or written); a
-    transfer's access latency is paid once, overlapped with other transfers.
+    transfer's access latency is paid once, overlapped with other transfers. The channels are
+    kept in a heap by the cycle they free up (ties: the lower channel first).
     """
 
     def __init__(self, arch: Arch, timeline=None):
         d = arch.dram
-        self.free = [0] * d.channels
+        self.free = [(0, channel) for channel in range(d.channels)]   # a heap
         self.burst = d.burst_bytes
         read, write = channel_cycles_per_byte(arch)
         self.cycles_per_burst = {False: d.burst_bytes * read, True: d.burst_bytes * write}
@@ -53,14 +55,25 @@ class Dram:
         if nbytes <= 0:
             return now
         bursts = math.ceil(nbytes / self.burst)
-        used = sorted(range(len(self.free)), key=self.free.__getitem__)[:min(len(self.free), bursts)]
+        used = [heapq.heappop(self.free) for _ in range(min(len(self.free), bursts))]
         each, extra = divmod(bursts, len(used))
         per_burst = self.cycles_per_burst[write]
         end = now
-        for i, channel in enumerate(used):
-            start = max(now, self.free[channel])
-            self.free[channel] = start + math.ceil((each + (i < extra)) * per_burst)
-            end = max(end, self.free[channel])
+        for i, (free, channel) in enumerate(used):
+            start = max(now, free)
+            free = start + math.ceil((each + (i < extra)) * per_burst)
+            heapq.heappush(self.free, (free, channel))
+            end = max(end, free)
             if self.timeline:
-                self.timeline.add(f"DRAM channel {channel}", "write" if write else "read", start, self.free[channel])
+                self.timeline.add(f"DRAM channel {channel}", "write" if write else "read", start, free)
         return end + self.latency
+
+    def backlog(self, now: int) -> tuple[int, ...]:
+        """The channels as every later transfer sees them: the cycles each stays busy after ``now``,
+        in increasing order (which channel is which and how long an idle one has been idle
+        change no transfer's end)."""
+        return tuple(sorted(max(free - now, 0) for free, _ in self.free))
+
+    def translate(self, cycles: int) -> None:
+        """Move every channel's queue ``cycles`` later."""
+        self.free = [(free + cycles, channel) for free, channel in self.free]

@@ -13,6 +13,16 @@ its copy to be pruned first. The iteration is in steady state: its first step's 
 while the previous iteration's last step (taken to be the same as this one's) computes and holds
 one input slot; the iteration ends when every engine is done.
 
+The instances of a repeated GEMM, and the runs of identical steps within one instance, are
+collapsed exactly: the model is invariant under translation in time, so where the whole state at
+the start of an instance, or at a step of such a run (every scheduled event and what it wakes,
+relative to now; each DRAM channel's backlog; the loader's lead), equals the state at an earlier
+point of the same stretch, while nothing but the loader and the array has an event scheduled,
+the stretch repeats that period: the engine skips as many whole periods as keep the steps the
+loader may reach inside the stretch, adding their stalls and moving every scheduled event by
+their cycles, and steps the rest. ``collapse=False`` steps every step (the same numbers; tests
+compare the two); a timeline, which records every step, always does.
+
 Every cycle the array spends is either tile-timing cycles (busy, fill/drain, accumulator
 hazard) or a stall by cause: waiting for DRAM (a load, or a free output slot), buffer ports,
 pruning. The rest of the statistics (bytes, energy) are the same counted actions as the
@@ -32,65 +42,126 @@ from ..workloads.trace import Workload
 from .dram import Dram
 from .results import Result, finish, prepare
 from .side_engines import share, sparse_copies
-from .steps import gemm_steps
+from .steps import Sequence, Steps, gemm_steps
 from .timeline import Timeline
 from .vector import NONE, Placement
 
+_CAUSES = ("dram", "buffer", "pruning", "vector", "control")
+_HISTORY = 512   # states remembered per stretch while looking for a period
+
 
 def simulate_event(arch: Arch, workload: Workload, timeline_path: Path | None = None,
-                   schedule: Schedule | None = None) -> Result:
+                   schedule: Schedule | None = None, collapse: bool = True) -> Result:
     p = prepare(arch, workload, schedule)
     g, order = p.schedule.gemms, p.schedule.order
-    rank = np.empty(len(order), np.int64)
-    rank[order] = np.arange(len(order))
     steps = gemm_steps(g, p.cost.traffic, arch)
-    perm = np.argsort(rank[steps.gemm], kind="stable")
-    gemm, compute, memory = steps.gemm[perm], steps.compute[perm], steps.memory[perm]
-    load, stream, write = steps.load[perm], steps.stream[perm], steps.write[perm]
-    last = np.r_[gemm[1:] != gemm[:-1], True]
-
     timeline = Timeline(arch.clock_mhz) if timeline_path else None
-    env = simpy.Environment()
+    env = _Environment()
     dram = Dram(arch, timeline)
-    in_slots = 2 if all(arch.buffer_for(o).double_buffered for o in ("input", "weight")) else 1
-    out_slots = 2 if arch.buffer_for("output").double_buffered else 1
-    warmup = int(max(compute[-1], memory[-1]))   # the previous iteration's last step: same as ours
-    warm = env.timeout(warmup)                      # until then it holds one input slot
-    count = len(gemm)
-    loaded = [env.event() for _ in range(count)]
-    computed = [env.event() for _ in range(count)]
-    written: list = [None] * count
-    n = len(g)
-    stall = {cause: np.zeros(n, np.int64) for cause in ("dram", "buffer", "pruning", "vector", "control")}
-    gemm_end = np.zeros(n, np.int64)
+    last = order[-1] if len(order) else 0
+    # the previous iteration's last step: the same as ours; until it ends it holds one input slot
+    run, step = steps.first[last + 1] - 1, steps.per_instance[last] - 1
+    warmup = int(max(steps.compute[run], steps.memory(run, step, int(g.count[last]) - 1))) if len(order) else 0
+    warm = env.timeout(warmup)
     side = _SideEngines(env, arch, workload, p.side, dram, timeline)
     vector = _VectorEngine(env, arch, p.vector, dram, warm, timeline)
-    blockers = p.vector.blockers(n)
-    on_lanes = g.dataflow == "vector_lanes"
+    pipeline = _Pipeline(env, arch, workload, p, steps, dram, side, vector, warm, timeline,
+                         collapse and timeline is None)
+    env.run()
 
-    def loader():
-        for i in range(count):
-            before = i - in_slots                   # the step whose input slot this one reuses
-            slot = computed[before] if before >= 0 else warm if before == -1 else None
+    rows = p.rows.copy()
+    ends = pipeline.gemm_end[order] - warmup
+    rows.loc[order, "cycles"] = np.diff(np.r_[0, ends])
+    for cause, values in pipeline.stall.items():
+        rows[f"stall_{cause}"] = values
+    array_end = int(ends[-1]) if len(ends) else 0
+    exposed = side.tail(array_end + warmup, int(env.now), vector.last_end)
+    if timeline:
+        timeline.write(timeline_path, offset=warmup)
+    return finish(arch, workload, "event", p, rows, pd.concat([side.rows(), vector.rows], ignore_index=True), exposed)
+
+
+class _Environment(simpy.Environment):
+    """simpy's environment, which can also move the present and everything scheduled in time."""
+
+    def pending(self) -> list[tuple[int, int, simpy.Event]]:
+        """The scheduled events in the order they will be processed: (time, priority, event)."""
+        return [(time, priority, event) for time, priority, _, event in sorted(self._queue)]
+
+    def translate(self, cycles: int) -> None:
+        """Make it ``cycles`` later, for every scheduled event too (their order is kept)."""
+        self._now += cycles
+        self._queue = [(time + cycles, *rest) for time, *rest in self._queue]
+
+
+class _Events(dict):
+    """Step -> an event, made when first asked for."""
+
+    def __init__(self, env):
+        super().__init__()
+        self.env = env
+
+    def __missing__(self, step: int):
+        event = self[step] = self.env.event()
+        return event
+
+
+class _Pipeline:
+    """The DMA loader and the PE array, through every step of the sequence (virtual step indices)."""
+
+    def __init__(self, env: _Environment, arch: Arch, workload: Workload, p, steps: Steps, dram: Dram, side,
+                 vector, warm, timeline, collapse: bool):
+        self.env, self.arch, self.workload, self.dram, self.side, self.vector = env, arch, workload, dram, side, vector
+        self.g, self.steps, self.warm, self.timeline, self.collapse = p.schedule.gemms, steps, warm, timeline, collapse
+        self.sequence = Sequence.of(steps, self.g, p.schedule.order)
+        self.compute, self.load = steps.compute.tolist(), steps.load.tolist()
+        self.stream, self.write = steps.stream.tolist(), steps.write.tolist()
+        self.in_slots = 2 if all(arch.buffer_for(o).double_buffered for o in ("input", "weight")) else 1
+        self.out_slots = 2 if arch.buffer_for("output").double_buffered else 1
+        self.lookback = max(self.in_slots, self.out_slots)
+        self.loaded, self.computed, self.written = _Events(env), _Events(env), {}
+        self.next_load = 0              # the step the loader loads next
+        self.load_wait = None           # the loader's wait for its current load
+        n = len(self.g)
+        self.stall = {cause: np.zeros(n, np.int64) for cause in _CAUSES}
+        self.gemm_end = np.zeros(n, np.int64)
+        self.blockers = p.vector.blockers(n)
+        self.on_lanes = self.g.dataflow == "vector_lanes"
+        self.history: dict = {}         # per kind of stretch: the states seen in the current one
+        self.run_end = (steps.start + steps.repeat).tolist()    # per run: the step after it
+        self.loader_process = env.process(self._loader())
+        env.process(self._array())
+
+    def _loader(self):
+        env = self.env
+        while self.next_load < len(self.sequence):
+            before = self.next_load - self.in_slots       # the step whose input slot this one reuses
+            slot = self.computed[before] if before >= 0 else self.warm if before == -1 else None
             if slot is not None and not slot.processed:
                 yield slot
-            end = dram.transfer(env.now, load[i])
-            if end > env.now:
-                yield env.timeout(end - env.now)
-            loaded[i].succeed()
+            end = self.dram.transfer(env.now, self.load[self.sequence.locate(self.next_load)[3]])  # (a collapse may have
+            if end > env.now:                                                   # moved next_load meanwhile)
+                self.load_wait = env.timeout(end - env.now)
+                yield self.load_wait
+                self.load_wait = None
+            self.loaded[self.next_load].succeed()
+            self.next_load += 1
 
-    def array():
-        yield warm
-        for i in range(count):
-            k = gemm[i]
+    def _array(self):
+        env, g, arch, stall, side, vector = self.env, self.g, self.arch, self.stall, self.side, self.vector
+        yield self.warm
+        i = 0
+        while i < len(self.sequence):
+            position, instance, j, run = self.sequence.locate(i)
+            k = self.sequence.order[position]
             start = env.now
-            if i == 0 or gemm[i - 1] != k:
+            if instance == 0 and j == 0:
                 yield from side.before_gemm(int(g.layer[k]), g.phase[k])
                 stall["pruning"][k] += env.now - start
                 start = env.now
-                if blockers[k]:
-                    yield env.all_of([vector.done[j] for j in blockers[k]])
-                if on_lanes[k]:                     # a GEMM mapped onto the vector engine holds it
+                if self.blockers[k]:
+                    yield env.all_of([vector.done[b] for b in self.blockers[k]])
+                if self.on_lanes[k]:                # a GEMM mapped onto the vector engine holds it
                     lanes_held = vector.lanes.request()
                     yield lanes_held
                 stall["vector"][k] += env.now - start
@@ -98,46 +169,111 @@ def simulate_event(arch: Arch, workload: Workload, timeline_path: Path | None = 
                 stall["control"][k] += control
                 yield env.timeout(control)
                 start = env.now
-            if not loaded[i].processed:
-                yield loaded[i]
-            before = i - out_slots                  # the step whose output slot this one reuses
-            if before >= 0 and not written[before].processed:
-                yield written[before]
+            if not self.loaded[i].processed:
+                yield self.loaded[i]
+            before = i - self.out_slots             # the step whose output slot this one reuses
+            if before >= 0 and not self.written[before].processed:
+                yield self.written[before]
             stall["dram"][k] += env.now - start
-            duration = max(int(compute[i]), int(memory[i]))
-            stall["buffer"][k] += duration - compute[i]
-            if timeline:
-                timeline.add("PE array", f"{g.phase[k]} {workload.layers[g.layer[k]].name}", env.now, env.now + duration)
-            streamed = dram.transfer(env.now, stream[i])   # the rest of its operands, tile by tile
+            if self.collapse and self.steps.steady[k]:
+                if j == 0:      # instances repeat up to the GEMM's end
+                    context, end = ("instances", position), self.sequence.start[position + 1]
+                else:           # steps identical to this one repeat up to the run's end
+                    end = i + self.run_end[run] - j
+                    context = ("run", end)
+                if end - i > self.in_slots + 1:
+                    i += self._skip_periods(context, i, k, end)
+            compute = self.compute[run]
+            duration = compute if self.steps.steady[k] else max(compute, self.steps.memory(run, j, instance))
+            stall["buffer"][k] += duration - compute
+            if self.timeline:
+                self.timeline.add("PE array", f"{g.phase[k]} {self.workload.layers[g.layer[k]].name}", env.now,
+                                  env.now + duration)
+            streamed = self.dram.transfer(env.now, self.stream[run])   # the rest of its operands, tile by tile
             yield env.timeout(duration)
             if streamed > env.now:
                 stall["dram"][k] += streamed - env.now
                 yield env.timeout(streamed - env.now)
-            computed[i].succeed()
-            written[i] = env.timeout(dram.transfer(env.now, write[i], write=True) - env.now)
-            if last[i]:
-                gemm_end[k] = env.now
-                if on_lanes[k]:
+            self.computed[i].succeed()
+            self.written[i] = env.timeout(self.dram.transfer(env.now, self.write[run], write=True) - env.now)
+            if i == self.sequence.start[position + 1] - 1:     # the GEMM's last step
+                self.gemm_end[k] = env.now
+                if self.on_lanes[k]:
                     vector.lanes.release(lanes_held)
                 vector.release(k)
                 if g.phase[k] == "WU":
                     layer = int(g.layer[k])
-                    written[i].callbacks.append(lambda _, layer=layer: side.after_weight_gradient(layer))
+                    self.written[i].callbacks.append(lambda _, layer=layer: side.after_weight_gradient(layer))
+            for events in (self.loaded, self.computed, self.written):   # no process looks this far back
+                events.pop(i - self.lookback - 1, None)
+            i += 1
 
-    env.process(loader())
-    env.process(array())
-    env.run()
+    def _state(self, i: int):
+        """What decides everything from virtual step ``i`` (about to compute, at the start of an
+        instance) to the end of its GEMM, relative to now; None when anything else than the loader
+        and the array has an event scheduled (a side-engine or vector job runs)."""
+        roles = {}
+        for step in range(i - self.lookback - 1, self.next_load + 1):
+            for name, events in (("loaded", self.loaded), ("computed", self.computed), ("written", self.written)):
+                if step in events:
+                    roles[id(events[step])] = (name, step - i)
+        if self.load_wait is not None:
+            roles[id(self.load_wait)] = ("load",)
+        scheduled = []
+        for time, priority, event in self.env.pending():
+            if id(event) not in roles:
+                return None
+            scheduled.append((time - self.env.now, priority, roles[id(event)]))
+        processed = tuple((name, step - i, events[step].processed)
+                          for step in range(i - self.lookback - 1, self.next_load + 1)
+                          for name, events in (("loaded", self.loaded), ("computed", self.computed),
+                                               ("written", self.written)) if step in events)
+        target = self.loader_process.target
+        if target is not None and id(target) not in roles:
+            return None
+        waits_for = roles[id(target)] if target is not None else None
+        return self.dram.backlog(self.env.now), tuple(scheduled), processed, self.next_load - i, waits_for
 
-    rows = p.rows.copy()
-    ends = gemm_end[order] - warmup
-    rows.loc[order, "cycles"] = np.diff(np.r_[0, ends])
-    for cause, values in stall.items():
-        rows[f"stall_{cause}"] = values
-    array_end = int(ends[-1]) if len(ends) else 0
-    exposed = side.tail(array_end + warmup, int(env.now), vector.last_end)
-    if timeline:
-        timeline.write(timeline_path, offset=warmup)
-    return finish(arch, workload, "event", p, rows, pd.concat([side.rows(), vector.rows], ignore_index=True), exposed)
+    def _skip_periods(self, context: tuple, i: int, k: int, end: int) -> int:
+        """At virtual step ``i`` of GEMM ``k``, where the steps up to ``end`` repeat with a period
+        of whole steps or instances (``context`` names that stretch): if the state repeats one
+        seen at an earlier point of the stretch, skip as many whole such periods as leave the
+        step the loader may be at inside it; the steps skipped."""
+        if i - self.lookback - 1 < self.sequence.start[self.sequence.locate(i)[0]]:
+            return 0                                # every event that matters must be this GEMM's
+        state = self._state(i)
+        if state is None:
+            return 0
+        history = self.history.setdefault(context[0], {})
+        if history.get("context") != context:
+            history.clear()
+            history["context"] = context
+        stalls = tuple(int(self.stall[cause][k]) for cause in _CAUSES)
+        seen = history.get(state)
+        if seen is None:
+            if len(history) > _HISTORY:
+                history.clear()
+                history["context"] = context
+            history[state] = (i, self.env.now, stalls)
+            return 0
+        then_step, then, then_stalls = seen
+        period = i - then_step
+        # the loader is up to in_slots steps ahead: those steps must still be in the stretch
+        periods = (end - self.in_slots - 1 - i) // period
+        if periods < 1:
+            return 0
+        for cause, now, before in zip(_CAUSES, stalls, then_stalls):
+            self.stall[cause][k] += periods * (now - before)
+        cycles, skipped = periods * (self.env.now - then), periods * period
+        self.env.translate(cycles)
+        self.dram.translate(cycles)
+        for events in (self.loaded, self.computed, self.written):
+            moved = {step + skipped: event for step, event in events.items() if step >= i - self.lookback - 1}
+            events.clear()
+            events.update(moved)
+        self.next_load += skipped
+        history.clear()
+        return skipped
 
 
 class _VectorEngine:
@@ -160,13 +296,14 @@ class _VectorEngine:
     def _run(self):
         launch = self.arch.control.job_launch_cycles
         cycles, stall_dram = np.zeros(len(self.done), np.int64), np.zeros(len(self.done), np.int64)
+        busy_cycles = self.rows.busy.tolist() if len(self.rows) else []
         for j, job in enumerate(self.p.jobs):
             if not self.released[j].processed:
                 yield self.released[j]
             held = self.lanes.request()
             yield held
             start = self.env.now
-            busy = int(self.rows.busy.iat[j])
+            busy = int(busy_cycles[j])
             read = self.dram.transfer(start + launch, job.read_bytes)
             written = self.dram.transfer(start + launch, job.write_bytes, write=True)
             end = max(start + launch + busy, read, written)
@@ -185,27 +322,26 @@ class _SideEngines:
 
     def __init__(self, env, arch: Arch, workload: Workload, side: pd.DataFrame, dram: Dram, timeline):
         self.env, self.arch, self.workload, self.dram, self.timeline = env, arch, workload, dram, timeline
-        self.side = side.copy()
-        if len(side):
-            self.side["cycles"] = 0
-            self.side["stall_dram"] = 0
+        self.side = side
+        self.busy = side.busy.tolist() if len(side) else []
+        self.read, self.write = (side.dram_read_bytes.tolist(), side.dram_write_bytes.tolist()) if len(side) else ([], [])
+        self.cycles, self.stall_dram = np.zeros(len(side), np.int64), np.zeros(len(side), np.int64)
         self.pruner, self.updater = simpy.Resource(env, 1), simpy.Resource(env, 1)
-        self.index = {(r.layer, r.phase): i for i, r in enumerate(self.side.itertuples())} if len(side) else {}
+        self.index = {(layer, phase): i for i, (layer, phase) in enumerate(zip(side.layer, side.phase))} if len(side) else {}
         self.last_finish = ("update", 0)
 
     def _job(self, resource, key, part: int, parts: int, engine: str):
         """Run part ``part`` of ``parts`` of a side-engine row's work (engine time beside its DRAM traffic)."""
         i = self.index[key]
-        row = self.side.iloc[i]
         with resource.request() as request:
             yield request
             start = self.env.now
-            busy = share(int(row.busy), parts, part)
-            read = self.dram.transfer(start, row.dram_read_bytes / parts)
-            end = max(start + busy, read, self.dram.transfer(start, row.dram_write_bytes / parts, write=True))
+            busy = share(int(self.busy[i]), parts, part)
+            read = self.dram.transfer(start, self.read[i] / parts)
+            end = max(start + busy, read, self.dram.transfer(start, self.write[i] / parts, write=True))
             yield self.env.timeout(end - start)
-        self.side.iat[i, self.side.columns.get_loc("cycles")] += end - start
-        self.side.iat[i, self.side.columns.get_loc("stall_dram")] += end - start - busy
+        self.cycles[i] += end - start
+        self.stall_dram[i] += end - start - busy
         if self.timeline:
             self.timeline.add(engine, f"{key[1]} {self.workload.layers[key[0]].name}", start, end)
         if end >= self.last_finish[1]:
@@ -228,7 +364,7 @@ class _SideEngines:
             yield from self._job(self.pruner, (layer, "PRUNE"), 0, 1, "pruning unit")
 
     def rows(self) -> pd.DataFrame:
-        return self.side
+        return self.side.assign(cycles=self.cycles, stall_dram=self.stall_dram) if len(self.side) else self.side
 
     def tail(self, array_end: int, makespan: int, vector_end: int) -> dict[str, int]:
         """Cycles after the array's last step, charged to the engine that finished last."""

@@ -35,14 +35,30 @@ def speedup_over_dense(arch: Arch, workload: Workload, sparse: Result | None = N
     iteration: the dense run's GEMM time shrunk by that ideal, its non-GEMM time (vector operators,
     exposed optimizer and pruning, control), which sparsity does not shrink, kept.
     ``above_ideal`` flags a measured speedup above the iteration's ideal: a model error to report.
-    ``dense`` is the dense run when the caller has it already.
+    ``dense`` is the dense run when the caller has it already; else the dense run's totals are
+    kept per (arch, dense workload, fidelity), so design points that differ only in the workload's
+    sparsity share one.
     """
     fidelity = sparse.fidelity if sparse else "analytic"
     sparse = sparse or simulate(arch, workload, fidelity)
-    dense = dense or simulate(arch, workload.densified(), fidelity)
+    d = dense.totals if dense else _dense_totals(arch, workload.densified(), fidelity)
     gemm_ideal = sparse.totals["dense_macs"] / sparse.totals["useful_macs"]
-    d = dense.totals
     iteration_ideal = d["cycles"] / (d["gemm_cycles"] / gemm_ideal + d["non_gemm_cycles"])
     speedup = d["cycles"] / sparse.totals["cycles"]
     return {"dense_cycles": d["cycles"], "speedup": speedup, "ideal_speedup": gemm_ideal,
             "iteration_ideal_speedup": iteration_ideal, "above_ideal": bool(speedup > iteration_ideal * (1 + 1e-9))}
+
+
+_DENSE_RUNS: dict[tuple, dict] = {}
+_DENSE_RUNS_KEPT = 256
+
+
+def _dense_totals(arch: Arch, dense: Workload, fidelity: str) -> dict:
+    """The totals of ``dense`` on ``arch``, simulated once per process for equal arch and workload
+    (compared by their full contents)."""
+    key = (fidelity, repr(arch), repr(dense))
+    if key not in _DENSE_RUNS:
+        if len(_DENSE_RUNS) >= _DENSE_RUNS_KEPT:
+            del _DENSE_RUNS[next(iter(_DENSE_RUNS))]   # the oldest
+        _DENSE_RUNS[key] = simulate(arch, dense, fidelity).totals
+    return dict(_DENSE_RUNS[key])

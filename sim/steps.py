@@ -3,15 +3,18 @@
 A step cuts a GEMM along its dataflow's streamed axis (:meth:`Dataflow.units_per_step`): a
 weight-stationary step is one chunk of rows of A, an input-stationary one a chunk of columns of
 B, an output-stationary one as many m-tiles as the input buffer's usable half holds. Repeated
-instances of a GEMM (``count``) follow each other. A step's compute cycles are increments of the
-one tile-timing function over the prefix done so far, so a GEMM's steps add up to exactly its
-analytic array cycles (and are never negative: the timing is monotone). Its DRAM bytes are its
-share of the GEMM's traffic, except that the operand the streamed axis does not cut, when
-fetched once, is fetched entirely by each instance's first step. A step starts once the share of its operands
-that its first array tile needs is in; the rest streams in while it computes.
+instances of a GEMM (``count``) follow each other and repeat the steps of one instance, which is
+all that is stored. A step's compute cycles are increments of the one tile-timing function over
+the prefix done so far, so a GEMM's steps add up to exactly its analytic array cycles (and are
+never negative: the timing is monotone). Its DRAM bytes are its share of the GEMM's traffic,
+except that the operand the streamed axis does not cut, when fetched once, is fetched entirely
+by each instance's first step. A step starts once the share of its operands that its first array
+tile needs is in; the rest streams in while it computes.
 """
 from __future__ import annotations
 
+import math
+from bisect import bisect_right
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,33 +27,76 @@ from .cost import timing_shape
 from .timing import gemm_timing
 from .traffic import Traffic, port_cycles
 
+_TOLERANCE = 1e-9  # keeps float rounding (5.0000000001) from adding a port cycle
+
+
+_BLOCK = 16384   # steps evaluated at a time: memory stays bounded however long a GEMM's instance is
+
 
 @dataclass(frozen=True)
 class Steps:
+    """The steps of one instance of every GEMM, GEMM after GEMM in table order, as runs of
+    identical consecutive steps (one entry per run)."""
+
     gemm: np.ndarray      # row of the GEMM table
-    compute: np.ndarray   # array cycles
-    memory: np.ndarray    # cycles the busiest buffer's ports need (compute stretches to this)
-    load: np.ndarray      # DRAM bytes read before the step can start: its first array tile's share
+    compute: np.ndarray   # array cycles of each step of the run
+    load: np.ndarray      # DRAM bytes read before a step can start: its first array tile's share
     stream: np.ndarray    # DRAM bytes read while it computes (it cannot end before they arrive)
     write: np.ndarray     # DRAM bytes written after it ends
+    start: np.ndarray     # the run's first step, counted within the instance
+    repeat: np.ndarray    # steps in the run
+    done_before: np.ndarray  # compute cycles of the instance before the run
+    first: np.ndarray     # per GEMM (and one past the last): its first run
+    per_instance: np.ndarray  # per GEMM: steps per instance
+    instance_compute: np.ndarray  # per GEMM: the compute cycles of one instance
+    port_scale: np.ndarray  # per GEMM: the busiest buffer's port cycles per compute cycle
+    steady: np.ndarray    # per GEMM: the ports keep up with every step of every instance
 
     def __len__(self) -> int:
         return len(self.gemm)
 
+    def memory(self, run: int, step: int, instance: int) -> int:
+        """Cycles the busiest buffer's ports need for step ``step`` (of run ``run``) in instance
+        ``instance`` of its GEMM (the array's compute stretches to this). A GEMM's port cycles
+        are spread over its steps in proportion to their compute and rounded through cumulative
+        sums, so a step needs no more port cycles than compute cycles unless the whole GEMM does
+        (``steady``), and the steps of all instances add up to the GEMM's total exactly."""
+        k, compute = self.gemm[run], int(self.compute[run])
+        start = (instance * int(self.instance_compute[k]) + int(self.done_before[run])
+                 + (step - int(self.start[run])) * compute)
+        scale = self.port_scale[k]
+        return math.ceil((start + compute) * scale - _TOLERANCE) - math.ceil(start * scale - _TOLERANCE)
+
 
 def gemm_steps(g: GemmTable, traffic: Traffic, arch: Arch) -> Steps:
-    """Every GEMM's steps, in table order, instances one after another."""
-    machine = Machine.of(arch)
+    """The steps of one instance of every GEMM, in table order."""
     units = per_flow(g.dataflow, lambda f, i: f.units_per_step(rows_of(g, i), rows_of(traffic, i), arch))
     on_m = per_flow(g.dataflow, lambda f, i: np.full(len(rows_of(g, i).m), f.stream_axis == "m"))
     extent = np.where(on_m, g.m, g.n)
     per_instance = cdiv(extent, units)
-    gemm = np.repeat(np.arange(len(g)), per_instance)
-    j = np.arange(len(gemm)) - np.repeat(np.cumsum(per_instance) - per_instance, per_instance)  # step in instance
+    first_step = np.r_[0, np.cumsum(per_instance)]
+    blocks = [_runs(g, traffic, arch, units, on_m, extent, first_step, np.arange(lo, min(lo + _BLOCK, first_step[-1])))
+              for lo in range(0, int(first_step[-1]), _BLOCK)]
+    runs = [np.concatenate(column) for column in zip(*blocks)] if blocks else [np.zeros(0, np.int64)] * 7
+    gemm, compute, load, stream, write, start, repeat = _merge_runs(*runs)
+    work = compute * repeat
+    instance = np.bincount(gemm, work, minlength=len(g)).astype(np.int64)
+    done_before = np.cumsum(work) - work - np.r_[0, np.cumsum(instance)][gemm]
+    first = np.searchsorted(gemm, np.arange(len(g) + 1))
+    scale, steady = _port_scale(g, traffic, arch, gemm, compute, instance)
+    return Steps(gemm, compute, load, stream, write, start, repeat, done_before, first, per_instance, instance,
+                 scale, steady)
+
+
+def _runs(g, traffic, arch, units, on_m, extent, first_step, index):
+    """Steps ``index`` (numbered GEMM after GEMM) as runs of identical consecutive steps."""
+    gemm = np.searchsorted(first_step, index, side="right") - 1
+    j = index - first_step[gemm]  # step in instance
     done = np.minimum((j + 1) * units[gemm], extent[gemm])
     before = np.minimum(j * units[gemm], extent[gemm])
     shape = timing_shape(g, arch)
     flows = g.dataflow[gemm]
+    machine = Machine.of(arch)
 
     def cycles(prefix):  # the GEMM cut to the first ``prefix`` units of its streamed axis
         cut = np.maximum(prefix, 1)
@@ -71,26 +117,60 @@ def gemm_steps(g: GemmTable, traffic: Traffic, arch: Arch) -> Steps:
     # operands stream in tile by tile: a step starts with its first array tile's share
     tiles = per_flow(flows, lambda f, i: f.tiles_per_step(rows_of(g, gemm[i]), (done - before)[i], arch))
     load = total / tiles
-    stream = total - load
-    write = traffic.dram_write[gemm] * share
-    # instances of a GEMM repeat its steps one after another
-    order = np.concatenate([np.tile(np.flatnonzero(gemm == i), g.count[i]) for i in range(len(g))])
-    gemm, compute = gemm[order], compute[order]
-    return Steps(gemm, compute, _memory_cycles(g, traffic, arch, gemm, compute), load[order], stream[order],
-                 write[order])
+    return _merge_runs(gemm, compute, load, total - load, traffic.dram_write[gemm] * share, j, np.ones(len(j), np.int64))
 
 
-def _memory_cycles(g: GemmTable, traffic: Traffic, arch: Arch, gemm: np.ndarray, compute: np.ndarray) -> np.ndarray:
-    """The busiest buffer's port cycles, spread over a GEMM's steps in proportion to their compute.
+def _merge_runs(gemm, compute, load, stream, write, start, repeat):
+    """Consecutive runs of one GEMM with the same steps, merged into one."""
+    new = np.arange(len(gemm)) == 0
+    for column in (gemm, compute, load, stream, write):
+        new[1:] |= column[1:] != column[:-1]
+    head = np.flatnonzero(new)
+    counts = np.add.reduceat(repeat, head) if len(head) else repeat[:0]
+    return gemm[head], compute[head], load[head], stream[head], write[head], start[head], counts
 
-    Rounded through cumulative sums, so a step needs no more port cycles than compute cycles
-    unless the whole GEMM does, and the steps' sum is the GEMM's total exactly.
+
+def _port_scale(g: GemmTable, traffic: Traffic, arch: Arch, gemm: np.ndarray, compute: np.ndarray,
+                instance: np.ndarray):
+    """Per GEMM its port cycles per compute cycle, and whether every step's ports keep up with it.
+
+    A step's port cycles are a difference of two roundings up of ``prefix * scale``, so they
+    exceed its compute only if ``compute * (1 - scale)`` is below the rounding of the prefix
+    (a few ulps of the GEMM's total); ``steady`` asks a margin far above that.
     """
-    total = port_cycles(g, traffic, arch) * g.count
-    done = np.cumsum(compute)
-    start = done - compute
-    first = np.r_[True, np.diff(gemm) != 0]
-    offset = start[first][np.cumsum(first) - 1]          # where each step's GEMM starts
-    scale = total[gemm] / np.bincount(gemm, compute, minlength=len(g))[gemm]
-    tolerance = 1e-9  # keeps float rounding (5.0000000001) from adding a cycle
-    return (np.ceil((done - offset) * scale - tolerance) - np.ceil((start - offset) * scale - tolerance)).astype(np.int64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = port_cycles(g, traffic, arch) * g.count / (instance.astype(float) * g.count)
+    smallest = np.full(len(g), np.inf)
+    np.minimum.at(smallest, gemm[compute > 0], compute[compute > 0])
+    smallest[~np.isfinite(smallest)] = 0
+    steady = np.isfinite(scale) & ((1 - scale) * smallest >= 1e-12 * instance * g.count + 1e-12)
+    return scale, steady
+
+
+@dataclass(frozen=True)
+class Sequence:
+    """Every step the array runs, in execution order, as a virtual index ``0 .. len - 1``: the
+    GEMM at ``order[p]`` runs its ``count`` instances of its steps from ``start[p]`` on. Nothing
+    is stored per instance or per step."""
+
+    order: list[int]
+    start: list[int]          # per position in ``order`` (and the end), its first virtual step
+    per_instance: list[int]
+    first_run: list[int]      # per GEMM (and one past the last), its first run in :class:`Steps`
+    run_start: list[int]      # per run, its first step within the instance
+
+    @classmethod
+    def of(cls, steps: Steps, g: GemmTable, order: np.ndarray) -> "Sequence":
+        per_instance = steps.per_instance[order]
+        return cls(order.tolist(), np.r_[0, np.cumsum(per_instance * g.count[order])].tolist(), per_instance.tolist(),
+                   steps.first.tolist(), steps.start.tolist())
+
+    def __len__(self) -> int:
+        return self.start[-1]
+
+    def locate(self, i: int) -> tuple[int, int, int, int]:
+        """Virtual step ``i`` as (position in ``order``, instance, step within the instance, run)."""
+        p = bisect_right(self.start, i) - 1
+        instance, j = divmod(i - self.start[p], self.per_instance[p])
+        k = self.order[p]
+        return p, instance, j, bisect_right(self.run_start, j, self.first_run[k], self.first_run[k + 1]) - 1

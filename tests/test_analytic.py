@@ -106,6 +106,27 @@ def test_resnet50_first_principles():
     assert 1.0 < speed["speedup"] <= speed["ideal_speedup"] < 2.0      # ideal: 3/(1 + 2*2/8) = 2 less the stem
 
 
+def test_dense_comparison_runs_once_per_arch_and_dense_workload(monkeypatch):
+    """2:8 and 1:8 traces of one network share their dense run; another arch gets its own, equal
+    to a fresh dense simulation."""
+    from sparseloom.sim import simulate as module
+
+    w = load_workload(RESNET50_2OF8)
+    other = replace(BASE, dram=replace(BASE.dram, channel_bandwidth_gbyte_s=2.0))
+    one_of_eight = replace(w, layers=[replace(layer, fwd_nm=NMPattern(1, 8) if not layer.fwd_nm.dense else layer.fwd_nm)
+                                      for layer in w.layers])
+    runs = []
+    monkeypatch.setattr(module, "_DENSE_RUNS", {})
+    real = module.simulate
+    monkeypatch.setattr(module, "simulate", lambda arch, workload, *a: runs.append(workload.meta.sparsity.method)
+                        or real(arch, workload, *a))
+    first = speedup_over_dense(BASE, w, simulate(BASE, w))
+    assert speedup_over_dense(BASE, one_of_eight, simulate(BASE, one_of_eight))["dense_cycles"] == first["dense_cycles"]
+    slow = speedup_over_dense(other, w, simulate(other, w))
+    assert runs == ["dense", "dense"]
+    assert slow["dense_cycles"] == simulate(other, w.densified()).totals["cycles"] > first["dense_cycles"]
+
+
 def test_pruning_on_the_critical_path_without_pregeneration():
     w = load_workload(RESNET50_2OF8)
     off = replace(BASE, dataflow_options=replace(BASE.dataflow_options, pregenerate=False))

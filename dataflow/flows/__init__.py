@@ -32,10 +32,10 @@ def per_flow(dataflow: np.ndarray, call):
     """``call(flow, index)`` for each dataflow present (``index``: its positions in ``dataflow``),
     results (arrays, dicts of arrays or dataclasses of arrays) scattered back into one."""
     dataflow = np.asarray(dataflow)
-    unknown = set(np.unique(dataflow).tolist()) - set(FLOWS)
-    if unknown:
-        raise ValueError(f"unknown dataflow(s) {sorted(unknown)}; expected one of {', '.join(FLOWS)}")
     parts = [(np.flatnonzero(dataflow == name), FLOWS[name]) for name in FLOWS]
+    if sum(len(index) for index, _ in parts) != len(dataflow):
+        unknown = set(dataflow.tolist()) - set(FLOWS)
+        raise ValueError(f"unknown dataflow(s) {sorted(unknown)}; expected one of {', '.join(FLOWS)}")
     parts = [(index, f) for index, f in parts if len(index)] or [(np.zeros(0, np.int64), next(iter(FLOWS.values())))]
     if len(parts) == 1 and len(parts[0][0]) == len(dataflow):
         return call(parts[0][1], slice(None))

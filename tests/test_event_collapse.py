@@ -1,0 +1,115 @@
+"""The event engine's collapse of repeated instances and runs of identical steps: exactly what
+stepping every step gives, and work that follows the distinct GEMMs, not their instances."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from sparseloom.arch.schema import NMPattern, load_arch
+from sparseloom.core.errors import CapacityError
+from sparseloom.sim import dram as dram_module
+from sparseloom.sim.event import simulate_event
+from sparseloom.workloads.trace import Layer, Provenance, Sparsity, Workload, WorkloadMeta, load_workload
+
+from .conftest import ROOT, SAT
+
+BASE = load_arch(SAT)
+
+
+def assert_same(collapsed, stepped):
+    assert collapsed.gemms.equals(stepped.gemms)
+    assert collapsed.side.equals(stepped.side)
+    assert collapsed.totals == stepped.totals
+
+
+@st.composite
+def repeated_traces(draw):
+    """Small traces whose GEMMs repeat (groups, repeat, per-sample matmuls) on archs whose memory
+    ranges from never stalling to starved, with one or two slots per buffer."""
+    n, m = draw(st.sampled_from([(2, 4), (2, 8), (1, 1)]))
+    buffers = [replace(b, size_kib=draw(st.sampled_from([2, 8, 64])), ports=draw(st.integers(1, 4)),
+                       double_buffered=draw(st.booleans())) for b in BASE.buffers]
+    dram = replace(BASE.dram, channels=draw(st.integers(1, 4)),
+                   channel_bandwidth_gbyte_s=draw(st.sampled_from([0.25, 2.0, 19.2])),
+                   access_latency_ns=draw(st.sampled_from([0, 60])))
+    options = replace(BASE.dataflow_options, interleave=draw(st.booleans()), pregenerate=draw(st.booleans()))
+    arch = replace(BASE, buffers=buffers, dram=dram, dataflow_options=options)
+    layers = []
+    for i in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(["conv", "linear", "matmul"]))
+        r = draw(st.sampled_from([1, 3])) if kind == "conv" else 1
+        pattern = NMPattern(n, m) if kind != "matmul" else NMPattern(1, 1)
+        groups = draw(st.sampled_from([1, 2])) if kind == "conv" else 1
+        layers.append(Layer(f"l{i}", kind, C=groups * m * draw(st.integers(1, 16)),
+                            K=groups * m * draw(st.integers(1, 16)), R=r, S=r, pad=r // 2, H=draw(st.integers(r, 40)),
+                            W=draw(st.integers(r, 12)) if kind == "conv" else 1, groups=groups,
+                            repeat=draw(st.integers(1, 40)), fwd_nm=pattern, bwd_nm=pattern, input_grad=int(i > 0)))
+    sparsity = Sparsity("bdwp", f"{n}:{m}") if m > 1 else Sparsity("dense", "dense")
+    meta = WorkloadMeta("prop", "random", "none", [1, 1, 1], draw(st.integers(1, 12)),
+                        draw(st.sampled_from(["training", "inference"])), sparsity, Provenance("none", "hypothesis"))
+    return arch, Workload(meta, layers)
+
+
+@given(repeated_traces())
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_collapsed_equals_full_stepping(point):
+    arch, workload = point
+    try:
+        collapsed = simulate_event(arch, workload)
+    except CapacityError:
+        assume(False)
+    assert_same(collapsed, simulate_event(arch, workload, collapse=False))
+
+
+@pytest.mark.parametrize("trace", ["resnet9_2of8", "deit_small_2of8", "minilm_2of4"])
+@pytest.mark.parametrize("memory", [{}, {"channel_bandwidth_gbyte_s": 0.5}, {"channels": 1, "access_latency_ns": 0}])
+def test_committed_traces_collapse_exactly(trace, memory):
+    """With vector jobs and side engines sharing the channels."""
+    arch = replace(BASE, dram=replace(BASE.dram, **memory))
+    w = load_workload(ROOT / "workloads" / trace)
+    assert_same(simulate_event(arch, w), simulate_event(arch, w, collapse=False))
+
+
+def _transfers(monkeypatch, arch, workload, collapse: bool = True) -> int:
+    calls = []
+    transfer = dram_module.Dram.transfer
+    monkeypatch.setattr(dram_module.Dram, "transfer", lambda self, *a, **k: calls.append(1) or transfer(self, *a, **k))
+    simulate_event(arch, workload, collapse=collapse)
+    monkeypatch.undo()
+    return len(calls)
+
+
+def test_work_follows_distinct_gemms_not_instances(monkeypatch):
+    """A matmul repeated per sample: 64 times the batch costs the collapsed engine a bounded
+    number of extra DRAM transfers; stepping every instance costs 64 times as many."""
+    meta = WorkloadMeta("mm", "mm", "none", [1, 1, 1], 8, "inference", Sparsity("dense", "dense"),
+                        Provenance("none", "test"))
+    small = Workload(meta, [Layer("attn", "matmul", 64, 64, H=64, repeat=6, input_grad=0)])
+    large = small.with_batch(8 * 64)
+    assert _transfers(monkeypatch, BASE, large, collapse=False) > 60 * _transfers(monkeypatch, BASE, small, False)
+    assert _transfers(monkeypatch, BASE, large) < _transfers(monkeypatch, BASE, small) + 50
+
+
+@pytest.mark.parametrize("trace", ["resnet9_2of8", "deit_small_2of8"])
+def test_steps_do_not_depend_on_how_many_are_evaluated_at_once(monkeypatch, trace):
+    """Steps are evaluated in blocks and merged into runs of identical steps: blocks of 7 steps
+    give the same runs as one block, and the runs add up to every GEMM's steps and its array cycles."""
+    from sparseloom.sim import steps as steps_module
+    from sparseloom.sim.results import prepare
+
+    w = load_workload(ROOT / "workloads" / trace)
+    p = prepare(BASE, w)
+    g = p.schedule.gemms
+    whole = steps_module.gemm_steps(g, p.cost.traffic, BASE)
+    monkeypatch.setattr(steps_module, "_BLOCK", 7)
+    small = steps_module.gemm_steps(g, p.cost.traffic, BASE)
+    for name in whole.__dataclass_fields__:
+        assert (getattr(whole, name) == getattr(small, name)).all(), name
+    assert len(whole) < whole.per_instance.sum()                 # some runs hold several steps
+    per_gemm = np.bincount(whole.gemm, whole.repeat, minlength=len(g))
+    assert (per_gemm == whole.per_instance).all()
+    assert (whole.instance_compute * g.count == p.cost.timing.cycles * g.count).all()
