@@ -10,6 +10,7 @@ from ..arch.schema import load_arch
 from ..core.atomic import write_text
 from ..core.errors import CapacityError, InputError
 from ..dataflow.schedule import load_schedule, schedule_yaml
+from ..explore.power import power_notes, power_totals
 from ..reports.explain import explain_text
 from ..reports.table import ablation_text, csv_text, json_text, side_csv_text, text_table
 from ..sim.ablation import ablation, with_options
@@ -94,16 +95,17 @@ def _run(args) -> int:
             print(explain_text(result, args.explain))
             return 0
         speedup = speedup_over_dense(arch, workload, result)
+        power = {"totals": power_totals(arch, result.totals), "notes": power_notes(arch)}
     except (InputError, CapacityError) as exc:
         print(f"simulate: error: {exc}", file=sys.stderr)
         return 2
-    printers = {"table": lambda: text_table(result, speedup), "csv": lambda: csv_text(result),
-                "json": lambda: json_text(result, speedup)}
+    printers = {"table": lambda: text_table(result, speedup, power), "csv": lambda: csv_text(result),
+                "json": lambda: json_text(result, speedup, power)}
     print(printers[args.format]())
     if args.output:
         write_text(args.output / "gemms.csv", csv_text(result))
         write_text(args.output / "side_engines.csv", side_csv_text(result))
-        write_text(args.output / "summary.json", json_text(result, speedup))
+        write_text(args.output / "summary.json", json_text(result, speedup, power))
     return 0
 
 

@@ -70,13 +70,14 @@ class Device:
     area_family: Optional[str] = None                            # FPGA: the family of explore/rtl_resources.csv
     critical_path: Optional[CriticalPath] = None                 # None: fmax not modelled
     ff_per_pe_per_stage: float = field(default=0.0, metadata=NON_NEGATIVE)   # registers one more MAC stage adds to a PE
-    flexible_per_pe: dict[str, float] = field(default_factory=dict)          # the second dataflow's switch and controller, per PE
+    flexible_fixed: dict[str, float] = field(default_factory=dict)           # a second dataflow's controller, once
+    flexible_per_pe: dict[str, float] = field(default_factory=dict)          # and its operand switch in every PE
 
     def problems(self):
         names = FPGA_RESOURCES if self.kind == "fpga" else ASIC_RESOURCES
         for where, table in (("static_mw_per", self.static_mw_per), ("clock_uw_per_mhz", self.clock_uw_per_mhz),
                              ("memory_controller.resources", self.memory_controller.resources),
-                             ("flexible_per_pe", self.flexible_per_pe)):
+                             ("flexible_fixed", self.flexible_fixed), ("flexible_per_pe", self.flexible_per_pe)):
             for key, value in table.items():
                 if key not in names:
                     yield f"{where}.{key}", f"expected one of {', '.join(names)} for a {self.kind}"
