@@ -23,6 +23,7 @@ from ..arch.technology import Device, device
 from .area import AREA_FAMILY, area
 
 RESOURCE_TABLE_STAGES = 1    # explore/rtl_resources.csv: python -m sparseloom.rtl.resources builds 1-stage PEs
+CLOCK_ABOVE_FMAX = "clock above fmax"   # how :func:`clock_problem`'s reason starts
 
 
 def fpga_device(arch: Arch) -> Optional[Device]:
@@ -59,6 +60,6 @@ def clock_problem(arch: Arch) -> Optional[str]:
     fmax = fmax_mhz(arch)
     if fmax is None or arch.clock_mhz <= fmax * (1 + 1e-9):
         return None
-    return (f"clock_mhz {arch.clock_mhz:g} is above the {fmax:.1f} MHz the PE reaches on "
+    return (f"{CLOCK_ABOVE_FMAX}: clock_mhz {arch.clock_mhz:g} is above the {fmax:.1f} MHz the PE reaches on "
             f"{device(arch.energy.technology).name} at {arch.array.mac_pipeline_stages} MAC stage(s) with "
             f"{arch.sparsity.max_m}:1 multiplexers; raise array.mac_pipeline_stages or lower the clock")

@@ -40,7 +40,7 @@ POWER = tuple(Column(*spec) for spec in (
     ("energy_array_uj", "uJ", "MACs and operand movement in the array (energy_compute_uj + energy_movement_uj)"),
     ("energy_dram_background_uj", "uJ", "DRAM standby and refresh over the iteration"),
     ("energy_memory_controller_uj", "uJ", "memory controllers over the iteration"),
-    ("fmax_mhz", "MHz", "the clock the PE's RTL reaches at its MAC pipeline depth on the device (NaN: not modelled)"),
+    ("fmax_mhz", "MHz", "the clock the PE's RTL reaches at its MAC pipeline depth on the device (empty: not modelled)"),
 ))
 POWER_METRICS = tuple(c.name for c in POWER)
 
@@ -69,7 +69,7 @@ def power_parts(arch: Arch) -> dict[str, float]:
     return parts
 
 
-def power_totals(arch: Arch, totals: dict) -> dict[str, float]:
+def power_totals(arch: Arch, totals: dict) -> dict[str, float | None]:
     """:data:`POWER` for one simulated iteration (``totals``: ``Result.totals``)."""
     seconds = totals["time_ms"] / 1e3
     parts = power_parts(arch)
@@ -87,7 +87,7 @@ def power_totals(arch: Arch, totals: dict) -> dict[str, float]:
         "power_dynamic_w": totals["energy_uj"] / 1e6 / seconds,
         **over_time,
         "energy_array_uj": totals["energy_compute_uj"] + totals["energy_movement_uj"],
-        "fmax_mhz": float("nan") if fmax is None else fmax,
+        "fmax_mhz": fmax,
     }
     return {name: values[name] for name in POWER_METRICS}
 

@@ -95,7 +95,7 @@ def energy_lines(t: dict, p: dict | None) -> list[str]:
         f"counted actions {mj['energy_uj']:.2f} ({counted})",
         f"power     static {p['power_static_w']:.2f} W, clock {p['power_clock_w']:.2f} W, counted actions "
         f"{p['power_dynamic_w']:.2f} W, DRAM background {p['power_dram_background_w']:.2f} W, memory controllers "
-        f"{p['power_memory_controller_w']:.2f} W" + ("" if p["fmax_mhz"] != p["fmax_mhz"] else f"; PE fmax {p['fmax_mhz']:.1f} MHz"),
+        f"{p['power_memory_controller_w']:.2f} W" + ("" if p["fmax_mhz"] is None else f"; PE fmax {p['fmax_mhz']:.1f} MHz"),
     ]
 
 
