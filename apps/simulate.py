@@ -10,6 +10,7 @@ from ..arch.schema import load_arch
 from ..core.atomic import write_text
 from ..core.errors import CapacityError, InputError
 from ..dataflow.schedule import load_schedule, schedule_yaml
+from ..explore.power import power_notes, power_totals
 from ..reports.explain import explain_text
 from ..reports.run import run_text
 from ..reports.table import ablation_text, csv_text, json_text, side_csv_text, text_table
@@ -99,18 +100,19 @@ def _run(args) -> int:
         speedup = speedup_over_dense(arch, workload, result)
         run_schedule = load_run_schedule(workload)     # the trace's sparsity schedule over a run, if any
         run = simulate_run(arch, workload, run_schedule, args.fidelity, result) if run_schedule else None
+        power = {"totals": power_totals(arch, result.totals), "notes": power_notes(arch)}
     except (InputError, CapacityError) as exc:
         print(f"simulate: error: {exc}", file=sys.stderr)
         return 2
-    printers = {"table": lambda: text_table(result, speedup), "csv": lambda: csv_text(result),
-                "json": lambda: json_text(result, speedup, run)}
+    printers = {"table": lambda: text_table(result, speedup, power), "csv": lambda: csv_text(result),
+                "json": lambda: json_text(result, speedup, power, run)}
     print(printers[args.format]())
     if run and args.format == "table":
         print(run_text(run, str(Path(args.workload) / RUN_FILE)))
     if args.output:
         write_text(args.output / "gemms.csv", csv_text(result))
         write_text(args.output / "side_engines.csv", side_csv_text(result))
-        write_text(args.output / "summary.json", json_text(result, speedup, run))
+        write_text(args.output / "summary.json", json_text(result, speedup, power, run))
     return 0
 
 

@@ -11,7 +11,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal, Optional
 
+from ..core.errors import InputError
 from ..core.typed_yaml import NON_NEGATIVE, POSITIVE, check, load
+from . import technology as tech
 
 Dataflow = Literal["weight_stationary", "output_stationary", "input_stationary"]
 DType = Literal["int8", "int16", "int32", "fp16", "bf16", "fp32"]
@@ -246,6 +248,24 @@ class Energy:
     prune_pj_per_element: float = field(metadata=NON_NEGATIVE)
     update_pj_per_element: float = field(metadata=NON_NEGATIVE)
     vector_pj_per_element: float = field(metadata=NON_NEGATIVE)   # one lane operation of the vector engine
+    # the device (arch/technology/<name>.yaml: an FPGA part or an ASIC node) and the DRAM devices:
+    # static, clock-tree, operand-movement and DRAM background power (sparseloom.arch.technology);
+    # omitted: those terms are not modelled
+    technology: Optional[str] = None
+    dram_technology: Optional[str] = None
+
+    def problems(self):
+        for key, load in (("technology", tech.device), ("dram_technology", tech.dram_devices)):
+            name = getattr(self, key)
+            if name is None:
+                continue
+            if name not in tech.names():
+                yield key, f"expected one of {', '.join(tech.names())} (arch/technology/*.yaml), got {name!r}"
+                continue
+            try:
+                load(name)
+            except InputError as exc:
+                yield key, f"{name} is not a {key.replace('_', ' ')} file: {exc}"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Sweep rate: `sweep sweeps/sat_array.yaml` (1,440 points of ResNet-50 training, analytic) from scratch.
+"""Sweep rate: `sweep sweeps/sat_array.yaml` (1,152 points of ResNet-50 training, analytic) from scratch.
 
     python benchmarks/bench_sweep.py [--workers N] [--runs R]
 

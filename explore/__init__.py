@@ -1,1 +1,1 @@
-"""Design-space exploration: sweep specs, design points, the area model and the sweep runner."""
+"""Design-space exploration: sweep specs, design points, the area and power models and the sweep runner."""

@@ -15,8 +15,9 @@ from ..core.typed_yaml import build, read_yaml
 from ..sim.simulate import simulate, speedup_over_dense
 from ..workloads.models import sparsify
 from ..workloads.trace import Sparsity, Workload, load_workload
-from .area import AREA_FAMILY, area
+from .fabric import clock_problem, design_area
 from .points import Point
+from .power import POWER_METRICS, power_totals
 from .spec import AREA_METRICS, WORKLOAD_PARAMETERS, SweepSpec, set_path
 
 _loaded: dict = {}
@@ -58,13 +59,19 @@ def evaluate(spec: SweepSpec, point: Point) -> dict:
     row = {"key": point.key, "workload": point.workload.name, **dict(point.params), "status": "ok", "error": ""}
     try:
         arch, workload = point_inputs(spec, point)
+        problem = clock_problem(arch)
+        if problem:
+            raise ValueError(problem)
         result = simulate(arch, workload, spec.fidelity)
         metrics = {m: result.totals[m] for m in spec.metrics if m in result.totals}
         if "speedup_over_dense" in spec.metrics:
             metrics["speedup_over_dense"] = speedup_over_dense(arch, workload, result)["speedup"]
         if any(m in AREA_METRICS for m in spec.metrics):
-            resources = area(arch, AREA_FAMILY)
+            resources = design_area(arch)
             metrics.update({m: resources[m] for m in spec.metrics if m in AREA_METRICS})
+        if any(m in POWER_METRICS for m in spec.metrics):
+            power = power_totals(arch, result.totals)
+            metrics.update({m: power[m] for m in spec.metrics if m in POWER_METRICS})
         row.update(metrics)
     except Exception as exc:  # noqa: BLE001 - any failure is this point's result, not the sweep's
         row.update(status="error", error=f"{type(exc).__name__}: {exc}")

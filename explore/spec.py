@@ -17,10 +17,11 @@ from typing import Any, Literal, Optional
 from ..core.errors import InputError
 from ..core.typed_yaml import build, read_yaml
 from ..sim.columns import total_names
+from .power import POWER_METRICS
 
 WORKLOAD_PARAMETERS = ("workload.nm", "workload.batch", "workload.mode")
-AREA_METRICS = ("lut", "ff", "dsp", "bram")
-METRICS = total_names() + ("speedup_over_dense",) + AREA_METRICS   # every total simulate reports, and more
+AREA_METRICS = ("lut", "ff", "dsp", "bram", "io")
+METRICS = total_names() + ("speedup_over_dense",) + AREA_METRICS + POWER_METRICS   # every total simulate reports, and more
 
 
 @dataclass(frozen=True)

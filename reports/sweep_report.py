@@ -14,11 +14,15 @@ import numpy as np
 import pandas as pd
 
 from ..core.atomic import write_text
+from ..explore.fabric import CLOCK_ABOVE_FMAX
 from ..explore.spec import SweepSpec
 from ..sim.results import Result
 
-PARETO_PAIRS = [("lut", "dense_equivalent_tmacs", "LUTs (xcup, int8 PEs)", "dense-equivalent TMAC/s", True),
-                ("time_ms", "energy_uj", "latency per iteration (ms)", "energy per iteration (uJ)", False)]
+PARETO_PAIRS = [("lut", "dense_equivalent_tmacs", "LUTs (int8 PEs, controllers)", "dense-equivalent TMAC/s", True),
+                ("ff", "dense_equivalent_tmacs", "flip-flops (int8 PEs, MAC stages, controllers)", "dense-equivalent TMAC/s", True),
+                ("average_power_w", "dense_equivalent_tmacs", "average power (W)", "dense-equivalent TMAC/s", True),
+                ("time_ms", "total_energy_uj", "latency per iteration (ms)", "energy per iteration, static and background included (uJ)", False),
+                ("time_ms", "energy_uj", "latency per iteration (ms)", "energy of the counted actions per iteration (uJ)", False)]
 
 
 def pareto(x: np.ndarray, y: np.ndarray, maximise_y: bool) -> np.ndarray:
@@ -58,6 +62,12 @@ def _ok(table: pd.DataFrame) -> pd.DataFrame:
     return table[table.status == "ok"].reset_index(drop=True)
 
 
+def _infeasible(table: pd.DataFrame) -> str:
+    """How many failed points are clocked above their PE's fmax (not buildable, not broken)."""
+    count = int(table.error.astype(str).str.contains(CLOCK_ABOVE_FMAX).sum())
+    return f" ({count} of them clocked above their PE's fmax)" if count else ""
+
+
 def _metric(spec: SweepSpec, ok: pd.DataFrame) -> str:
     return "time_ms" if "time_ms" in ok else spec.metrics[0]
 
@@ -80,7 +90,7 @@ def write_report(spec: SweepSpec, results: Path, out: Path, best_result: Result 
     ok = _ok(table)
     sections = [f"# Sweep `{spec.name}`", "", spec.description, "",
                 f"{len(table)} points in `{results.name}` ({spec.fidelity} fidelity): {len(ok)} ok, "
-                f"{len(table) - len(ok)} failed. Parameters: " + ", ".join(f"`{p}` {spec.parameters[p]}" for p in params)
+                f"{len(table) - len(ok)} failed{_infeasible(table)}. Parameters: " + ", ".join(f"`{p}` {spec.parameters[p]}" for p in params)
                 + (". Fixed: " + ", ".join(f"`{k}` = {v}" for k, v in spec.fixed.items()) if spec.fixed else "") + "."]
     figures = []
     plt = _plt()

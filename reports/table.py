@@ -52,7 +52,8 @@ def _fmt(value: float, unit: str = "") -> str:
     return f"{value / 1000 ** exponent:.3g}{prefix}{unit}"
 
 
-def text_table(result: Result, speedup: dict) -> str:
+def text_table(result: Result, speedup: dict, power: dict | None = None) -> str:
+    """``power``: the power model's totals and notes (``{"totals": ..., "notes": [...]}``), if computed."""
     """The per-layer/per-phase table, then the totals, as fixed-width text."""
     rows = result.rows
     pes = result.arch.pes
@@ -72,12 +73,33 @@ def text_table(result: Result, speedup: dict) -> str:
         lines.append(f"{name[:23]:<24}{r.phase:<7}{flow:<5}{pattern:<6}{macs:>8}{_fmt(r.cycles):>9}{util:>7}"
                      f"{_fmt(sum(stalls.values())):>9}  {cause if worst else '-':<11}{_fmt(r.dram_read_bytes + r.dram_write_bytes, 'B'):>8}")
     t = result.totals
-    lines += ["", *totals_lines(t, speedup)]
-    lines += [f"note      {n}" for n in result.notes]
+    lines += ["", *totals_lines(t, speedup, power["totals"] if power else None)]
+    lines += [f"note      {n}" for n in result.notes + (power["notes"] if power else [])]
     return "\n".join(lines)
 
 
-def totals_lines(t: dict, speedup: dict) -> list[str]:
+def energy_lines(t: dict, p: dict | None) -> list[str]:
+    """The energy breakdown; with the power model's totals ``p``, the whole iteration's."""
+    mj = {k: v / 1e3 for k, v in t.items() if k.startswith("energy_")}
+    counted = (f"MACs {mj['energy_compute_uj']:.2f}, operand movement {mj['energy_movement_uj']:.2f}, buffers "
+               f"{mj['energy_buffer_uj']:.2f}, DRAM accesses {mj['energy_dram_uj']:.2f}, vector {mj['energy_vector_uj']:.2f}, "
+               f"pruning and update {mj['energy_side_uj']:.2f}")
+    if p is None:
+        return [f"energy    {mj['energy_uj']:.2f} mJ of counted actions ({counted})"]
+    return [
+        f"energy    {p['total_energy_uj'] / 1e3:.2f} mJ per iteration, {p['average_power_w']:.2f} W average, "
+        f"{p['gops_per_w']:.1f} GOPS/W useful ({p['dense_equivalent_gops_per_w']:.1f} dense-equivalent), "
+        f"{p['pj_per_useful_mac']:.2f} pJ per useful MAC",
+        f"          static {p['energy_static_uj'] / 1e3:.2f} mJ, clock {p['energy_clock_uj'] / 1e3:.2f}, DRAM background "
+        f"{p['energy_dram_background_uj'] / 1e3:.2f}, memory controllers {p['energy_memory_controller_uj'] / 1e3:.2f}; "
+        f"counted actions {mj['energy_uj']:.2f} ({counted})",
+        f"power     static {p['power_static_w']:.2f} W, clock {p['power_clock_w']:.2f} W, counted actions "
+        f"{p['power_dynamic_w']:.2f} W, DRAM background {p['power_dram_background_w']:.2f} W, memory controllers "
+        f"{p['power_memory_controller_w']:.2f} W" + ("" if p["fmax_mhz"] is None else f"; PE fmax {p['fmax_mhz']:.1f} MHz"),
+    ]
+
+
+def totals_lines(t: dict, speedup: dict, power: dict | None = None) -> list[str]:
     stalls = ", ".join(f"{k[6:]} {_fmt(v)}" for k, v in t.items() if k.startswith("stall_"))
     return [
         f"cycles    {t['cycles']:,} ({t['time_ms']:.2f} ms per iteration); GEMMs {t['gemm_cycles']:,}, "
@@ -89,9 +111,7 @@ def totals_lines(t: dict, speedup: dict) -> list[str]:
         f"stalls    {stalls}",
         f"DRAM      {_fmt(t['dram_bytes'], 'B')} moved; compulsory {_fmt(t['compulsory_bytes'], 'B')}; "
         f"{_fmt(t['onchip_saved_bytes'], 'B')} saved by activations kept on chip",
-        f"energy    {t['energy_uj'] / 1e3:.2f} mJ (MACs {t['energy_compute_uj'] / 1e3:.2f}, "
-        f"buffers {t['energy_buffer_uj'] / 1e3:.2f}, DRAM {t['energy_dram_uj'] / 1e3:.2f}, "
-        f"pruning, update and vector {t['energy_side_uj'] / 1e3:.2f})",
+        *energy_lines(t, power),
         f"speedup   {speedup['speedup']:.3f}x over dense on this arch ({speedup['dense_cycles']:,} cycles); "
         f"ideal {speedup['iteration_ideal_speedup']:.3f}x for the whole iteration "
         f"({speedup['speedup'] / speedup['iteration_ideal_speedup']:.1%} of it), {speedup['ideal_speedup']:.3f}x for "
@@ -111,15 +131,17 @@ def side_csv_text(result: Result) -> str:
     return result.side.to_csv(index=False)
 
 
-def json_text(result: Result, speedup: dict, run=None) -> str:
-    """The result as JSON; ``run`` (a :class:`~sparseloom.sim.run.RunResult`) adds the run under its schedule."""
+def json_text(result: Result, speedup: dict, power: dict | None = None, run=None) -> str:
+    """The result as JSON; ``power`` adds the power model's totals and notes, ``run`` (a
+    :class:`~sparseloom.sim.run.RunResult`) the run under its schedule."""
     payload = {
         "arch": result.arch.name,
         "workload": result.workload.meta.name,
         "batch_size": result.workload.meta.batch_size,
         "totals": result.totals,
+        **({"power": power["totals"]} if power else {}),
         "speedup_over_dense": speedup,
-        "notes": result.notes,
+        "notes": result.notes + (power["notes"] if power else []),
         "gemms": json.loads(result.gemms.to_json(orient="records")),
         "side": json.loads(result.side.to_json(orient="records")),
         **({"run": run.as_dict()} if run else {}),

@@ -53,6 +53,7 @@ GEMM = _ROW_KEYS + _cols(
     ("compulsory_bytes", "B", "every DRAM operand moved once"),
     ("buffer_<name>_bytes", "B", "bytes read and written at each on-chip buffer"),
     ("energy_compute_pj", "pJ", "MAC energy"),
+    ("energy_movement_pj", "pJ", "operands moving inside the array: M activation lanes and the multiplexer per MAC slot, weights and indices down the PE columns"),
     ("energy_buffer_pj", "pJ", "buffer access energy"),
     ("energy_dram_pj", "pJ", "DRAM access energy"),
 )
@@ -86,11 +87,13 @@ TOTALS = _cols(
     ("compulsory_bytes", "B", "every DRAM operand moved once"),
     ("onchip_saved_bytes", "B", "DRAM bytes activations kept on chip for the next layer save"),
     *((f"stall_{c}", "cycles", f"cycles lost to {c.replace('_', ' ')}") for c in STALL_CAUSES),
-    ("energy_uj", "uJ", "all energy"),
+    ("energy_uj", "uJ", "the counted actions' energy (the parts below); static, clock and DRAM background power over the time come on top (explore.power)"),
     ("energy_compute_uj", "uJ", "MAC energy"),
+    ("energy_movement_uj", "uJ", "operand movement inside the array"),
     ("energy_buffer_uj", "uJ", "buffer access energy"),
     ("energy_dram_uj", "uJ", "DRAM access energy"),
-    ("energy_side_uj", "uJ", "pruning, update and vector-engine energy"),
+    ("energy_vector_uj", "uJ", "vector-engine energy"),
+    ("energy_side_uj", "uJ", "pruning and weight-update energy"),
 )
 
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..arch.schema import Arch
+from ..arch.schema import Arch, NMPattern
+from ..arch.technology import device
 from ..dataflow.gemms import GemmTable
 from ..dataflow.flows import Machine, Shape
 from .dram import dram_cycles as dram_cycles_of
@@ -32,10 +33,11 @@ class GemmCost:
     energy_compute_pj: np.ndarray
     energy_buffer_pj: np.ndarray
     energy_dram_pj: np.ndarray
+    energy_movement_pj: np.ndarray   # operands moving inside the array (:func:`movement_energy`)
 
     @property
     def energy_pj(self) -> np.ndarray:
-        return self.energy_compute_pj + self.energy_buffer_pj + self.energy_dram_pj
+        return self.energy_compute_pj + self.energy_movement_pj + self.energy_buffer_pj + self.energy_dram_pj
 
     def ranking(self) -> tuple[np.ndarray, ...]:
         """What the search minimises, most important first: cycles; then the array's own cycles
@@ -55,6 +57,35 @@ def streamed_reduction(g: GemmTable, arch: Arch) -> np.ndarray:
     d, k = g.a_density, g.k_eff
     fullest = np.ceil(k * d + np.sqrt(k * d * (1 - d)) * np.sqrt(2 * np.log(max(arch.array.rows, 2))))
     return np.where(g.dataflow == "output_stationary", np.clip(fullest, 1, k), k).astype(np.int64)
+
+
+def lanes_moved(patterns: np.ndarray) -> np.ndarray:
+    """Activation lanes each PE latches and forwards per step: the M of the pattern a GEMM executes
+    (its group's M candidates, of which the index picks one); 1 for a dense or unstructured GEMM.
+    Lanes of a wider array that the pattern leaves unused hold still."""
+    lanes = {p: NMPattern.parse(p).m if ":" in p else 1 for p in set(patterns.tolist())}
+    return np.array([lanes[p] for p in patterns], np.int64)
+
+
+def movement_energy(g: GemmTable, tr: Traffic, arch: Arch, slots: np.ndarray) -> np.ndarray:
+    """Operand movement inside the array (pJ, all instances), from the device's fabric energies
+    (``energy.technology``; 0 without one). Every MAC slot's PE latches the M activations of its
+    group from its left neighbour (both dataflows move A one PE a cycle), and its M:1 multiplexer
+    switches over those M inputs; every executed weight and its index bits (each pass of B into
+    the array) shift down its PE column: all R rows output-stationary (B moves every cycle), (R + 1) / 2 on average
+    (plus the shadow register) during a stationary tile's preload. The vector lanes move nothing
+    here."""
+    if arch.energy.technology is None:
+        return np.zeros(len(g.m))
+    dev = device(arch.energy.technology)
+    bits = arch.operand_bytes * 8
+    lanes = lanes_moved(g.pattern)
+    activations = slots * lanes * bits * (dev.register_pj_per_bit + dev.mux_pj_per_input_bit)
+    weight_bits = tr.b_passes * g.k_eff * g.n * (bits + g.meta_bits) * g.count
+    rows = arch.array.rows
+    hops = np.where(g.dataflow == "output_stationary", rows, (rows + 1) / 2 + arch.array.weight_double_buffer)
+    weights = weight_bits * hops * dev.register_pj_per_bit
+    return np.where(g.dataflow == "vector_lanes", 0.0, activations + weights)
 
 
 def timing_shape(g: GemmTable, arch: Arch) -> Shape:
@@ -81,4 +112,4 @@ def gemm_cost(g: GemmTable, arch: Arch) -> GemmCost:
                     slots * density * e.mac_pj,
                     (sum(tr.buffer_read.values()) * e.buffer_read_pj_per_byte
                      + sum(tr.buffer_write.values()) * e.buffer_write_pj_per_byte) * cnt,
-                    dram_bytes * e.dram_pj_per_byte)
+                    dram_bytes * e.dram_pj_per_byte, movement_energy(g, tr, arch, slots))

@@ -78,6 +78,7 @@ def prepare(arch: Arch, workload: Workload, schedule: Schedule | None = None) ->
         "compulsory_bytes": tr.compulsory * cnt,
         **{f"buffer_{name}_bytes": v for name, v in buffer_bytes.items()},
         "energy_compute_pj": c.energy_compute_pj,
+        "energy_movement_pj": c.energy_movement_pj,
         "energy_buffer_pj": c.energy_buffer_pj,
         "energy_dram_pj": c.energy_dram_pj,
     })
@@ -118,9 +119,11 @@ def _totals(arch: Arch, gemms: pd.DataFrame, side: pd.DataFrame, exposed: dict[s
     stalls = {f"stall_{c}": int(gemms[f"stall_{c}"].sum()) if f"stall_{c}" in gemms else 0 for c in STALL_CAUSES}
     for cause, value in exposed.items():
         stalls[f"stall_{cause}"] += int(value)
-    energy = {f"energy_{part}_uj": float(table[f"energy_{part}_pj"].sum()) / 1e6 if f"energy_{part}_pj" in table else 0.0
-              for part, table in (("compute", gemms), ("buffer", gemms), ("side", side))}
+    energy = {f"energy_{part}_uj": float(table[f"energy_{part}_pj"].sum()) / 1e6
+              for part, table in (("compute", gemms), ("movement", gemms), ("buffer", gemms))}
     energy["energy_dram_uj"] = float(gemms.energy_dram_pj.sum() + side.energy_dram_pj.sum()) / 1e6
+    energy["energy_vector_uj"] = float(vector.energy_side_pj.sum()) / 1e6
+    energy["energy_side_uj"] = float(side[side.engine != "vector"].energy_side_pj.sum()) / 1e6
     values = {
         "cycles": cycles,
         "time_ms": seconds * 1e3,

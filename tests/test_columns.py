@@ -37,6 +37,8 @@ def test_units_are_declared_and_the_sweep_offers_every_total():
 
 def test_side_energy_is_counted_in_the_total():
     r = simulate(load_arch(SAT), load_workload(ROOT / "workloads" / "resnet50_2of8"))
-    parts = ("energy_compute_uj", "energy_buffer_uj", "energy_dram_uj", "energy_side_uj")
+    parts = ("energy_compute_uj", "energy_movement_uj", "energy_buffer_uj", "energy_dram_uj", "energy_vector_uj", "energy_side_uj")
     assert r.totals["energy_uj"] == pytest.approx(sum(r.totals[p] for p in parts))
-    assert r.totals["energy_side_uj"] == pytest.approx(r.side.energy_side_pj.sum() / 1e6) and r.totals["energy_side_uj"] > 0
+    vector = r.side.engine == "vector"
+    assert r.totals["energy_side_uj"] == pytest.approx(r.side.energy_side_pj[~vector].sum() / 1e6) and r.totals["energy_side_uj"] > 0
+    assert r.totals["energy_vector_uj"] == pytest.approx(r.side.energy_side_pj[vector].sum() / 1e6) and r.totals["energy_vector_uj"] > 0
