@@ -3,10 +3,18 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 
+import pandas as pd
 
 from ..dataflow.flows import FLOWS
+from ..sim.columns import GEMM, SIDE, TOTALS
 from ..sim.results import Result
+from .provenance import provenance, provenance_line
+
+WIDTH = 100         # the text views fit this many columns
+TOP_ROWS = 10       # rows of the default table view (the slowest); --layers shows all
+INTEGER_UNITS = ("index", "count", "cycles", "MACs", "B")
 
 SHORT_DATAFLOW = {name: f.short for name, f in FLOWS.items()}
 
@@ -52,11 +60,28 @@ def _fmt(value: float, unit: str = "") -> str:
     return f"{value / 1000 ** exponent:.3g}{prefix}{unit}"
 
 
-def text_table(result: Result, speedup: dict) -> str:
-    """The per-layer/per-phase table, then the totals, as fixed-width text."""
+def wrap(lines: list[str], width: int = WIDTH) -> list[str]:
+    """Label-first lines (``cycles    ...``) folded to ``width`` with the text under its label."""
+    return [part for line in lines
+            for part in textwrap.wrap(line, width, subsequent_indent=" " * 10, break_on_hyphens=False) or [""]]
+
+
+def text_table(result: Result, speedup: dict, layers: bool = False) -> str:
+    """What was modelled and how it was made, the totals, and the ten slowest rows (every layer
+    and phase with ``layers``), as text that fits :data:`WIDTH` columns."""
     rows = result.rows
+    shown = rows if layers else rows.loc[rows.cycles.nlargest(TOP_ROWS, keep="first").index.sort_values()]
+    title = (f"every layer and phase ({len(rows)} rows)" if layers else
+             f"the {len(shown)} slowest of {len(rows)} rows, in iteration order (--layers for all)")
+    lines = wrap(describe(result) + [f"made by   {provenance_line(provenance(result))}"])
+    lines += ["", title, *_row_lines(shown, result), ""]
+    lines += wrap(totals_lines(result.totals, speedup) + [f"note      {n}" for n in result.notes])
+    return "\n".join(lines)
+
+
+def _row_lines(rows, result: Result) -> list[str]:
     pes = result.arch.pes
-    lines = describe(result) + [""]
+    lines = []
     header = f"{'layer':<24}{'phase':<7}{'flow':<5}{'N:M':<6}{'MACs':>8}{'cycles':>9}{'util':>7}{'stall':>9}  {'cause':<11}{'DRAM':>8}"
     lines += [header, "-" * len(header)]
     causes = [c for c in rows.columns if c.startswith("stall_")]
@@ -71,10 +96,7 @@ def text_table(result: Result, speedup: dict) -> str:
         name = r.name if gemm or r.engine != "vector" else "  > " + "+".join(op.rsplit(".", 1)[-1] for op in r.name.split("+"))
         lines.append(f"{name[:23]:<24}{r.phase:<7}{flow:<5}{pattern:<6}{macs:>8}{_fmt(r.cycles):>9}{util:>7}"
                      f"{_fmt(sum(stalls.values())):>9}  {cause if worst else '-':<11}{_fmt(r.dram_read_bytes + r.dram_write_bytes, 'B'):>8}")
-    t = result.totals
-    lines += ["", *totals_lines(t, speedup)]
-    lines += [f"note      {n}" for n in result.notes]
-    return "\n".join(lines)
+    return lines
 
 
 def totals_lines(t: dict, speedup: dict) -> list[str]:
@@ -101,14 +123,33 @@ def totals_lines(t: dict, speedup: dict) -> list[str]:
     ]
 
 
+_UNITS = {c.name: c.unit for c in (*GEMM, *SIDE, *TOTALS)}
+
+
+def _is_integer(name: str) -> bool:
+    unit = _UNITS.get(name, "B" if name.startswith("buffer_") and name.endswith("_bytes") else "")
+    return unit in INTEGER_UNITS
+
+
+def integral(frame: pd.DataFrame) -> pd.DataFrame:
+    """Counts, cycles, MACs and bytes as integers (the simulator computes some bytes in floats)."""
+    whole = [c for c in frame.columns if _is_integer(c) and frame[c].dtype.kind == "f"
+             and (frame[c].dropna() % 1 == 0).all()]
+    return frame.astype({c: "Int64" for c in whole})
+
+
+def integral_totals(totals: dict) -> dict:
+    return {k: int(v) if _is_integer(k) and float(v).is_integer() else v for k, v in totals.items()}
+
+
 def csv_text(result: Result) -> str:
-    """The GEMM table as CSV."""
-    return result.gemms.to_csv(index=False)
+    """The GEMM table as CSV (integers as integers)."""
+    return integral(result.gemms).to_csv(index=False)
 
 
 def side_csv_text(result: Result) -> str:
-    """The side-engine table as CSV."""
-    return result.side.to_csv(index=False)
+    """The side-engine table as CSV (integers as integers)."""
+    return integral(result.side).to_csv(index=False)
 
 
 def json_text(result: Result, speedup: dict) -> str:
@@ -116,11 +157,12 @@ def json_text(result: Result, speedup: dict) -> str:
         "arch": result.arch.name,
         "workload": result.workload.meta.name,
         "batch_size": result.workload.meta.batch_size,
-        "totals": result.totals,
+        "provenance": provenance(result),
+        "totals": integral_totals(result.totals),
         "speedup_over_dense": speedup,
         "notes": result.notes,
-        "gemms": json.loads(result.gemms.to_json(orient="records")),
-        "side": json.loads(result.side.to_json(orient="records")),
+        "gemms": json.loads(integral(result.gemms).to_json(orient="records")),
+        "side": json.loads(integral(result.side).to_json(orient="records")),
     }
     return json.dumps(payload, indent=1, default=_plain)
 

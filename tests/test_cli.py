@@ -21,7 +21,7 @@ def run(capsys, *args) -> tuple[int, str, str]:
 
 
 def test_table(capsys):
-    code, out, _ = run(capsys, SAT, RESNET50_2OF8)
+    code, out, _ = run(capsys, SAT, RESNET50_2OF8, "--layers")
     assert code == 0
     for text in ("arch      SAT", "bdwp 2:8", "layer1.0.conv2", "cycles", "speedup", "ideal", "dense-equivalent"):
         assert text in out
