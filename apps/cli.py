@@ -29,8 +29,8 @@ def run(prog: str, body: Callable[[], int]) -> int:
     except BrokenPipeError:      # `simulate ... | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"{prog}: interrupted" + (f": {exc}" if str(exc) else ""), file=sys.stderr)
         return INTERRUPTED
     except OSError as exc:       # a full disk or a vanished folder while writing
         where = f"{exc.filename}: " if exc.filename else ""

@@ -8,13 +8,12 @@ import textwrap
 import pandas as pd
 
 from ..dataflow.flows import FLOWS
-from ..sim.columns import GEMM, SIDE, TOTALS
+from ..sim.columns import as_integers, is_integer
 from ..sim.results import Result
 from .provenance import provenance, provenance_line
 
 WIDTH = 100         # the text views fit this many columns
 TOP_ROWS = 10       # rows of the default table view (the slowest); --layers shows all
-INTEGER_UNITS = ("index", "count", "cycles", "MACs", "B")
 
 SHORT_DATAFLOW = {name: f.short for name, f in FLOWS.items()}
 
@@ -123,23 +122,11 @@ def totals_lines(t: dict, speedup: dict) -> list[str]:
     ]
 
 
-_UNITS = {c.name: c.unit for c in (*GEMM, *SIDE, *TOTALS)}
-
-
-def _is_integer(name: str) -> bool:
-    unit = _UNITS.get(name, "B" if name.startswith("buffer_") and name.endswith("_bytes") else "")
-    return unit in INTEGER_UNITS
-
-
 def integral(frame: pd.DataFrame) -> pd.DataFrame:
     """Counts, cycles, MACs and bytes as integers (the simulator computes some bytes in floats)."""
-    whole = [c for c in frame.columns if _is_integer(c) and frame[c].dtype.kind == "f"
+    whole = [c for c in frame.columns if is_integer(c) and frame[c].dtype.kind == "f"
              and (frame[c].dropna() % 1 == 0).all()]
     return frame.astype({c: "Int64" for c in whole})
-
-
-def integral_totals(totals: dict) -> dict:
-    return {k: int(v) if _is_integer(k) and float(v).is_integer() else v for k, v in totals.items()}
 
 
 def csv_text(result: Result) -> str:
@@ -158,7 +145,7 @@ def json_text(result: Result, speedup: dict) -> str:
         "workload": result.workload.meta.name,
         "batch_size": result.workload.meta.batch_size,
         "provenance": provenance(result),
-        "totals": integral_totals(result.totals),
+        "totals": as_integers(result.totals),
         "speedup_over_dense": speedup,
         "notes": result.notes,
         "gemms": json.loads(integral(result.gemms).to_json(orient="records")),

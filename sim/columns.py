@@ -108,3 +108,19 @@ def side_columns() -> list[str]:
 
 def total_names() -> tuple[str, ...]:
     return tuple(c.name for c in TOTALS)
+
+
+INTEGER_UNITS = ("index", "count", "cycles", "MACs", "B")
+
+
+def is_integer(name: str) -> bool:
+    """Whether column or total ``name`` counts whole things (indices, counts, cycles, MACs, bytes)."""
+    units = {c.name: c.unit for c in (*GEMM, *SIDE, *TOTALS)}
+    unit = units.get(name, "B" if name.startswith("buffer_") and name.endswith("_bytes") else "")
+    return unit in INTEGER_UNITS
+
+
+def as_integers(values: dict) -> dict:
+    """``values`` with the whole-valued floats of integer columns as ints (the simulator computes
+    some byte counts in floating point)."""
+    return {k: int(v) if is_integer(k) and isinstance(v, float) and v.is_integer() else v for k, v in values.items()}
