@@ -273,3 +273,45 @@ def test_a_dask_cluster_without_workers_stops_the_sweep(tmp_path, monkeypatch):
         with pytest.raises(InputError, match="no workers for 1 s: sweep stopped"):
             run_sweep(spec, out, scheduler=client, progress=False)
     assert rows_of(out) == []
+
+
+def test_the_report_orders_n_m_by_density_and_separates_training_from_inference(tmp_path):
+    from html.parser import HTMLParser
+
+    from sparseloom.apps.sweep_report import write_report
+
+    patterns = ["1:16", "2:8", "dense", "1:32", "2:4", "1:8"]          # given out of order on purpose
+    spec = load_spec(write_spec(tmp_path, parameters={"workload.nm": patterns, "workload.mode": ["inference", "training"],
+                                                      "dram.channels": [1, 2]},
+                                fixed={"sparsity.nm_patterns": patterns, "sparsity.max_m": 32},
+                                metrics=["time_ms", "cycles", "stall_buffer", "stall_dram", "energy_uj"]))
+    run_sweep(spec, tmp_path / "r.csv", workers=1, progress=False)
+    text = write_report(spec, tmp_path / "r.csv", tmp_path / "report").read_text()
+    bottleneck = text[text.index("## Where the bottleneck goes"):]
+    rows = [line.split(" | ")[1] for line in bottleneck.splitlines() if line.startswith("| 1 |")]   # dram.channels 1
+    assert rows == ["dense", "2:4", "2:8", "1:8", "1:16", "1:32"]      # N/M falling: 1, 1/2, 1/4, 1/8, 1/16, 1/32
+    pareto = text[text.index("## Pareto front: energy"):text.index("## Sensitivity")]
+    assert "### inference" in pareto and "### training" in pareto     # one front per mode
+    assert "Provenance: results made by sparseloom" in text
+
+    class Page(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.stack, self.text, self.tables_in_scrollers = [], [], 0
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "table" and self.stack and self.stack[-1] == ("div", "wide"):
+                self.tables_in_scrollers += 1
+            self.stack.append((tag, dict(attrs).get("class")))
+
+        def handle_endtag(self, tag):
+            self.stack.pop()
+
+        def handle_data(self, data):
+            if not any(t == "code" for t, _ in self.stack):
+                self.text.append(data)
+
+    page = Page()
+    page.feed((tmp_path / "report" / "t.html").read_text())
+    assert "`" not in "".join(page.text)                                 # inline code rendered, not literal
+    assert page.tables_in_scrollers == text.count("\n|---")              # every table scrolls inside the page
