@@ -11,7 +11,7 @@ from ..core.bundled import listing, resolve
 from ..core.errors import InputError
 from ..dataflow.schedule import load_schedule, schedule_yaml
 from ..reports.explain import explain_text
-from ..reports.table import ablation_text, csv_text, json_text, side_csv_text, text_table
+from ..reports.table import ablation_text, csv_text, json_text, side_csv_text, text_table, totals_csv_text
 from ..sim.ablation import ablation, with_options
 from ..sim.simulate import FIDELITIES, simulate, speedup_over_dense
 from ..workloads.trace import load_workload
@@ -33,7 +33,8 @@ def parser() -> argparse.ArgumentParser:
                    help="event fidelity: write a Chrome trace-event JSON (Perfetto, chrome://tracing) to FILE.json "
                         "and a Gantt/utilisation plot beside it (FILE.png)")
     p.add_argument("-o", "--output", type=Path, help="also write gemms.csv (the array GEMMs), side_engines.csv "
-                                                      "(pruning, update and vector jobs) and summary.json into this folder")
+                                                      "(pruning, update and vector jobs), totals.csv (totals, speedup, "
+                                                      "provenance, notes) and summary.json into this folder")
     for switch, what in (("interleave", "interleave mapping"), ("pregenerate", "pre-generation of N:M sparse weights"),
                          ("offline-schedule", "offline scheduling (mapping search)")):
         p.add_argument(f"--{switch}", action=argparse.BooleanOptionalAction, default=None,
@@ -114,6 +115,7 @@ def _run(args) -> int:
     if args.output:
         write_text(args.output / "gemms.csv", csv_text(result))
         write_text(args.output / "side_engines.csv", side_csv_text(result))
+        write_text(args.output / "totals.csv", totals_csv_text(result, speedup))
         write_text(args.output / "summary.json", json_text(result, speedup))
     if not args.quiet:
         printers = {"table": lambda: text_table(result, speedup, args.layers), "csv": lambda: csv_text(result),

@@ -12,11 +12,12 @@ points: a larger grid is refused before anything runs (sample it with ``method: 
 from __future__ import annotations
 
 import copy
-from math import prod
 from dataclasses import dataclass, field
+from math import prod
 from pathlib import Path
 from typing import Any, Literal, Optional
 
+from ..arch.schema import NMPattern
 from ..core.bundled import resolve
 from ..core.errors import InputError
 from ..core.typed_yaml import build, read_yaml
@@ -26,6 +27,21 @@ WORKLOAD_PARAMETERS = ("workload.nm", "workload.batch", "workload.mode")
 AREA_METRICS = ("lut", "ff", "dsp", "bram")
 METRICS = total_names() + ("speedup_over_dense",) + AREA_METRICS   # every total simulate reports, and more
 MAX_POINTS = 100_000    # design points per sweep (workloads x parameter combinations); the stated limit
+
+
+def _pattern(value) -> bool:
+    try:
+        NMPattern.parse(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+WORKLOAD_VALUES = (     # (path, expectation, check) of the workload parameters' values
+    ("workload.batch", "a whole batch size >= 1", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1),
+    ("workload.mode", "training or inference", lambda v: v in ("training", "inference")),
+    ("workload.nm", "an N:M pattern such as 2:8, or dense", _pattern),
+)
 
 
 @dataclass(frozen=True)
@@ -58,6 +74,12 @@ class SweepSpec:
                 yield f"parameters.{path}", "expected a non-empty list of values"
             elif len({repr(v) for v in values}) != len(values):
                 yield f"parameters.{path}", f"expected distinct values, got {values}"
+        for path, expectation, valid in WORKLOAD_VALUES:
+            values = self.parameters.get(path, [])
+            values = (values if isinstance(values, list) else []) + ([self.fixed[path]] if path in self.fixed else [])
+            bad = [v for v in values if not valid(v)]
+            if bad:
+                yield (f"parameters.{path}" if path in self.parameters else f"fixed.{path}"), f"expected {expectation}, got {bad[0]!r}"
         if len(set(self.workloads)) != len(self.workloads):
             yield "workloads", f"expected distinct workloads, got {self.workloads}"
         grid = len(self.workloads) * prod(len(v) for v in self.parameters.values() if isinstance(v, list))

@@ -8,7 +8,7 @@ import textwrap
 import pandas as pd
 
 from ..dataflow.flows import FLOWS
-from ..sim.columns import as_integers, is_integer
+from ..sim.columns import TOTALS, as_integers, is_integer
 from ..sim.results import Result
 from .provenance import provenance, provenance_line
 
@@ -139,6 +139,19 @@ def side_csv_text(result: Result) -> str:
     return integral(result.side).to_csv(index=False)
 
 
+def totals_csv_text(result: Result, speedup: dict) -> str:
+    """The totals, the speedup and its ideals, the provenance and the notes as name,value,unit rows."""
+    units = {c.name: c.unit for c in TOTALS}
+    rows = [(k, v, units[k]) for k, v in as_integers(result.totals).items()]
+    rows += [(f"speedup_over_dense.{k}", v, "cycles" if k == "dense_cycles" else "x" if k != "above_ideal" else "bool")
+             for k, v in speedup.items()]
+    made = provenance(result)
+    rows += [(f"provenance.{k}", v, "") for k, v in made.items() if k != "switches"]
+    rows += [(f"provenance.switches.{k}", v, "bool") for k, v in made["switches"].items()]
+    rows += [("note", n, "") for n in result.notes]
+    return pd.DataFrame(rows, columns=["name", "value", "unit"]).to_csv(index=False)
+
+
 def json_text(result: Result, speedup: dict) -> str:
     payload = {
         "arch": result.arch.name,
@@ -160,4 +173,4 @@ def _plain(value):
     raise TypeError(f"not JSON serialisable: {type(value)}")
 
 
-__all__ = ["text_table", "csv_text", "side_csv_text", "json_text", "describe", "totals_lines"]
+__all__ = ["text_table", "csv_text", "side_csv_text", "totals_csv_text", "json_text", "describe", "totals_lines"]

@@ -44,6 +44,10 @@ def test_csv_matches_json(capsys, tmp_path):
     assert totals["cycles"] == table.cycles.sum() + beyond
     assert len(summary["gemms"]) == len(table) and len(summary["side"]) == len(side)
     assert pd.read_csv(tmp_path / "res" / "gemms.csv").equals(table)
+    totals_csv = pd.read_csv(tmp_path / "res" / "totals.csv").set_index("name")
+    assert int(totals_csv.value["cycles"]) == totals["cycles"] and totals_csv.unit["cycles"] == "cycles"
+    assert list(totals_csv[totals_csv.index == "note"].value) == summary["notes"]
+    assert totals_csv.value["provenance.fidelity"] == "analytic"
 
 
 def test_batch_override(capsys):

@@ -55,6 +55,12 @@ def test_grid_and_random_sampling(tmp_path):
     ({"sampling": {"method": "random"}}, "sampling.points"),
     ({"workloads": ["/nonexistent"]}, "no layers.csv"),
     ({"parameters": {"array.rows": [8, 8]}}, "expected distinct values"),
+    ({"parameters": {"workload.batch": [4, True]}}, "parameters.workload.batch: expected a whole batch size >= 1, got True"),
+    ({"parameters": {"workload.batch": [1.5]}}, "got 1.5"),
+    ({"parameters": {"workload.batch": [-5]}}, "got -5"),
+    ({"parameters": {"workload.mode": ["train"]}}, "expected training or inference"),
+    ({"parameters": {"workload.nm": [128]}}, "an N:M pattern"),        # what YAML 1.1 makes of an unquoted 2:8
+    ({"parameters": {"array.rows": [8]}, "fixed": {"workload.batch": 0}}, "fixed.workload.batch"),
     ({"parameters": {f"buffers.{b}.size_kib": list(range(1, 1001)) for b in ("input_buffer", "weight_buffer", "output_buffer")}},
      "a grid of 1,000,000,000 points is beyond the limit of 100,000"),
 ])
