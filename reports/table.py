@@ -43,9 +43,9 @@ def describe(result: Result) -> list[str]:
 def ablation_text(rows: list[dict], result_arch: str, workload: str, fidelity: str) -> str:
     """The ablation table: cycles, speedups and the stall causes that change."""
     lines = [f"ablation of SAT's dataflow optimisations: {workload} on {result_arch} ({fidelity} fidelity)", "",
-             f"{'configuration':<24}{'cycles':>14}{'ms':>10}{'speedup':>9}{'step':>8}  stalls (fill/drain, adder, DRAM, pruning)"]
+             f"{'configuration':<22}{'cycles':>14}{'ms':>10}{'speedup':>9}{'step':>8}  stalls: fill, adder, DRAM, prune"]
     for r in rows:
-        lines.append(f"{r['step']:<24}{r['cycles']:>14,}{r['time_ms']:>10.2f}{r['speedup']:>8.3f}x{r['step_speedup']:>7.3f}x  "
+        lines.append(f"{r['step']:<22}{r['cycles']:>14,}{r['time_ms']:>10.2f}{r['speedup']:>8.3f}x{r['step_speedup']:>7.3f}x  "
                      f"{_fmt(r['stall_fill_drain'])}, {_fmt(r['stall_acc_hazard'])}, {_fmt(r['stall_dram'])}, "
                      f"{_fmt(r['stall_pruning'])}")
     return "\n".join(lines)
