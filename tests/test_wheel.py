@@ -2,12 +2,14 @@
 by name, the list, a tiny sweep with its report and the SAT training report, each writing only
 where it is told (or into the current folder), never into site-packages.
 
-Fast by construction (well under a minute here): the wheel is built without build isolation and
-installed with ``--no-deps``; the fresh venv reaches the dependencies already installed beside
+Fast by construction (well under a minute here): the wheel is built without build isolation (when
+setuptools is importable; else pip builds it in isolation from its cache) and installed with
+``--no-deps`` (pip 22.3 or later, for ``--python``); the fresh venv reaches the dependencies already installed beside
 this interpreter through a path in a ``.pth`` file, not this checkout's (editable) sparseloom.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -36,7 +38,8 @@ def fresh_venv(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("wheel")
     source, dist, env = tmp / "source", tmp / "dist", tmp / "env"
     shutil.copytree(ROOT, source, ignore=SKIP)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", dist, source],
+    isolation = [] if importlib.util.find_spec("setuptools") is None else ["--no-build-isolation"]   # else pip's cache
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", *isolation, "-q", "-w", dist, source],
                    check=True, capture_output=True)
     wheel = next(dist.glob("sparseloom-*.whl"))
     venv.create(env, with_pip=False)
