@@ -143,7 +143,8 @@ def _run(args) -> int:
         return 2
     out.mkdir(parents=True, exist_ok=True)
     try:
-        with stage(f"Verilog for {cfg.rows}x{cfg.cols}"):
+        slow = " (minutes at this size: SAT's 32x32 took 6 min, and its lint 3, on 2 shared cores; --array RxC for less)"
+        with stage(f"Verilog for {cfg.rows}x{cfg.cols}" + (slow if cfg.rows * cfg.cols > 256 else "")):
             tops = _write_verilog(out, cfg, arch)
             write_text(out / "params.json", json.dumps(params(cfg, arch.array.dataflows, tops, args.arch), indent=1) + "\n")
             print(f"  wrote {', '.join(f'{n}.v' for n in tops)} and params.json to {out}")
