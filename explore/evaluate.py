@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from ..arch.schema import Arch, NMPattern
 from ..core.typed_yaml import build, read_yaml
+from ..sim.columns import as_integers
 from ..sim.simulate import simulate, speedup_over_dense
 from ..workloads.models import sparsify
 from ..workloads.trace import Sparsity, Workload, load_workload
@@ -72,7 +73,7 @@ def evaluate(spec: SweepSpec, point: Point) -> dict:
         if any(m in POWER_METRICS for m in spec.metrics):
             power = power_totals(arch, result.totals)
             metrics.update({m: power[m] for m in spec.metrics if m in POWER_METRICS})
-        row.update(metrics)
+        row.update(as_integers(metrics))
     except Exception as exc:  # noqa: BLE001 - any failure is this point's result, not the sweep's
         row.update(status="error", error=f"{type(exc).__name__}: {exc}")
     row["seconds"] = round(time.perf_counter() - start, 4)

@@ -5,15 +5,20 @@ Parameters are dotted paths into the arch file (``array.rows``, ``dram.channels`
 workload: ``workload.nm`` (re-prune a model trace's layers at this N:M with its method),
 ``workload.batch`` and ``workload.mode`` (training or inference). ``fixed`` sets paths for every point. Paths are checked against the base arch
 when the spec loads; a value the arch schema rejects fails that point only, with its error
-recorded.
+recorded. ``base_arch`` and ``workloads`` are paths relative to the spec's folder, or the names of
+bundled presets and traces (``sat``, ``resnet50_2of8``). A sweep has at most :data:`MAX_POINTS`
+points: a larger grid is refused before anything runs (sample it with ``method: random``).
 """
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from math import prod
 from pathlib import Path
 from typing import Any, Literal, Optional
 
+from ..arch.schema import NMPattern
+from ..core.bundled import resolve
 from ..core.errors import InputError
 from ..core.typed_yaml import build, read_yaml
 from ..sim.columns import total_names
@@ -22,6 +27,22 @@ from .power import POWER_METRICS
 WORKLOAD_PARAMETERS = ("workload.nm", "workload.batch", "workload.mode")
 AREA_METRICS = ("lut", "ff", "dsp", "bram", "io")
 METRICS = total_names() + ("speedup_over_dense",) + AREA_METRICS + POWER_METRICS   # every total simulate reports, and more
+MAX_POINTS = 100_000    # design points per sweep (workloads x parameter combinations); the stated limit
+
+
+def _pattern(value) -> bool:
+    try:
+        NMPattern.parse(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+WORKLOAD_VALUES = (     # (path, expectation, check) of the workload parameters' values
+    ("workload.batch", "a whole batch size >= 1", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1),
+    ("workload.mode", "training or inference", lambda v: v in ("training", "inference")),
+    ("workload.nm", "an N:M pattern such as 2:8, or dense", _pattern),
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +73,22 @@ class SweepSpec:
         for path, values in self.parameters.items():
             if not isinstance(values, list) or not values:
                 yield f"parameters.{path}", "expected a non-empty list of values"
+            elif len({repr(v) for v in values}) != len(values):
+                yield f"parameters.{path}", f"expected distinct values, got {values}"
+        for path, expectation, valid in WORKLOAD_VALUES:
+            values = self.parameters.get(path, [])
+            values = (values if isinstance(values, list) else []) + ([self.fixed[path]] if path in self.fixed else [])
+            bad = [v for v in values if not valid(v)]
+            if bad:
+                yield (f"parameters.{path}" if path in self.parameters else f"fixed.{path}"), f"expected {expectation}, got {bad[0]!r}"
+        if len(set(self.workloads)) != len(self.workloads):
+            yield "workloads", f"expected distinct workloads, got {self.workloads}"
+        grid = len(self.workloads) * prod(len(v) for v in self.parameters.values() if isinstance(v, list))
+        if self.sampling.method == "grid" and grid > MAX_POINTS:
+            yield "sampling.method", (f"a grid of {grid:,} points is beyond the limit of {MAX_POINTS:,}: sample it "
+                                      "(method: random, points: N)")
+        if self.sampling.points is not None and self.sampling.points * len(self.workloads) > MAX_POINTS:
+            yield "sampling.points", f"expected at most {MAX_POINTS // len(self.workloads):,} points per workload"
         for i, metric in enumerate(self.metrics):
             if metric not in METRICS:
                 yield f"metrics[{i}]", f"expected one of {', '.join(METRICS)}; got {metric!r}"
@@ -59,10 +96,16 @@ class SweepSpec:
             yield "sampling.points", "expected a number of points for random sampling"
 
     def arch_path(self) -> Path:
-        return (self.folder / self.base_arch).resolve()
+        return _locate("arch", self.folder, self.base_arch)
 
     def workload_paths(self) -> list[Path]:
-        return [(self.folder / w).resolve() for w in self.workloads]
+        return [_locate("workload", self.folder, w) for w in self.workloads]
+
+
+def _locate(kind: str, folder: Path, text: str) -> Path:
+    """A path relative to the spec's folder when it exists there, else a bundled preset or trace."""
+    path = folder / text
+    return path.resolve() if path.exists() else resolve(kind, text).resolve()
 
 
 def load_spec(path: str | Path) -> SweepSpec:
@@ -72,9 +115,10 @@ def load_spec(path: str | Path) -> SweepSpec:
         raise InputError(path, "folder", "unknown key")
     spec = build(SweepSpec, data, str(path))
     spec = SweepSpec(**{**spec.__dict__, "folder": path.resolve().parent})
-    arch = read_yaml(spec.arch_path()) if spec.arch_path().exists() else None
-    if arch is None:
-        raise InputError(path, "base_arch", f"expected an arch file, {spec.arch_path()} does not exist")
+    try:
+        arch = read_yaml(spec.arch_path())
+    except InputError as exc:
+        raise InputError(path, "base_arch", f"expected an arch file or a preset's name ({exc})") from None
     for where, paths in (("parameters", spec.parameters), ("fixed", spec.fixed)):
         for dotted in paths:
             if dotted not in WORKLOAD_PARAMETERS:
@@ -82,9 +126,14 @@ def load_spec(path: str | Path) -> SweepSpec:
                     set_path(copy.deepcopy(arch), dotted, None)
                 except KeyError as exc:
                     raise InputError(path, f"{where}.{dotted}", f"not a key of {spec.base_arch}: {exc.args[0]}") from None
-    for workload in spec.workload_paths():
+    for i, text in enumerate(spec.workloads):
+        try:
+            workload = _locate("workload", spec.folder, text)
+        except InputError:
+            workload = spec.folder / text
         if not (workload / "layers.csv").exists():
-            raise InputError(path, "workloads", f"expected a workload folder, {workload} has no layers.csv")
+            raise InputError(path, f"workloads[{i}]", f"expected a workload folder or a trace's name, {workload} has "
+                                                      "no layers.csv")
     return spec
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..sim.results import Result
+from .provenance import provenance_paragraph
 
 CATEGORIES = {
     "useful MACs": "useful MAC cycles: useful MACs / PEs",
@@ -46,6 +47,8 @@ def markdown(results: list[dict], fidelity: str) -> str:
         "compressed along the reduction axis with a per-filter pattern (every input of a group is still read), "
         "FF and BP sparse, WU dense; interleave mapping, pre-generation and offline scheduling on. "
         "One training iteration per model; shape-only traces (`workloads/README.md`).",
+        "",
+        provenance_paragraph([r[kind] for r in results for kind in ("sparse", "dense")]),
         "",
         "| model | batch | dense (ms) | BDWP 2:8 (ms) | non-GEMM (ms) | speedup | GEMM ideal | iteration ideal "
         "| of iteration ideal | DRAM stall (sparse) |",

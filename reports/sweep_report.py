@@ -8,13 +8,17 @@ calls it (``python -m sparseloom.apps.sweep_report SPEC.yaml RESULTS.csv -o DIR`
 from __future__ import annotations
 
 import html
+import math
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ..arch.schema import NMPattern
 from ..core.atomic import write_text
 from ..explore.fabric import CLOCK_ABOVE_FMAX
+from ..core.provenance import VERSION, command_line
 from ..explore.spec import SweepSpec
 from ..sim.results import Result
 
@@ -52,10 +56,31 @@ def _save(fig, path: Path) -> None:
     tmp.replace(path)
 
 
+def density(pattern) -> float:
+    """N/M of an N:M pattern (dense: 1), the order N:M values are shown in: densest first."""
+    return NMPattern.parse(str(pattern)).density
+
+
+def _order(column: pd.Series) -> pd.Series:
+    return -column.map(density) if column.name == "workload.nm" else column
+
+
 def results_table(spec: SweepSpec, results: Path) -> pd.DataFrame:
-    """The results CSV sorted by workload and parameters: rows arrive in completion order, and the
-    sort makes ties (Pareto, best point) resolve the same every run."""
-    return pd.read_csv(results).sort_values(["workload", *spec.parameters], kind="stable").reset_index(drop=True)
+    """The results CSV sorted by workload and parameters (N:M by density, densest first): rows
+    arrive in completion order, and the sort makes ties (Pareto, best point) resolve the same
+    every run and every plot and table list N:M as 2:4, 2:8, 1:8, 1:16, 1:32, not as text."""
+    table = pd.read_csv(results)
+    return table.sort_values(["workload", *spec.parameters], kind="stable", key=_order).reset_index(drop=True)
+
+
+def _groups(ok: pd.DataFrame, params: list[str]) -> list[tuple[str, pd.DataFrame]]:
+    """Points that may share a Pareto front: one group per workload and training/inference mode
+    (an inference point's latency is no alternative to a training iteration's)."""
+    keys = [k for k in ("workload", "workload.mode") if k in ok and ok[k].nunique() > 1]
+    if not keys:
+        return [("", ok)]
+    return [(", ".join(map(str, key if isinstance(key, tuple) else (key,))), part.reset_index(drop=True))
+            for key, part in ok.groupby(keys, sort=False)]
 
 
 def _ok(table: pd.DataFrame) -> pd.DataFrame:
@@ -91,32 +116,42 @@ def write_report(spec: SweepSpec, results: Path, out: Path, best_result: Result 
     sections = [f"# Sweep `{spec.name}`", "", spec.description, "",
                 f"{len(table)} points in `{results.name}` ({spec.fidelity} fidelity): {len(ok)} ok, "
                 f"{len(table) - len(ok)} failed{_infeasible(table)}. Parameters: " + ", ".join(f"`{p}` {spec.parameters[p]}" for p in params)
-                + (". Fixed: " + ", ".join(f"`{k}` = {v}" for k, v in spec.fixed.items()) if spec.fixed else "") + "."]
+                + (". Fixed: " + ", ".join(f"`{k}` = {v}" for k, v in spec.fixed.items()) if spec.fixed else "") + ".",
+                "", _provenance(table)]
     figures = []
     plt = _plt()
     for x, y, xl, yl, maximise in PARETO_PAIRS:
         if x in ok and y in ok and len(ok):
-            front = pareto(ok[x].to_numpy(float), ok[y].to_numpy(float), maximise)
-            fig, ax = plt.subplots(figsize=(6, 4))
-            ax.scatter(ok[x], ok[y], s=8, alpha=0.4, label="design points")
-            ax.plot(ok[x].iloc[front], ok[y].iloc[front], "r.-", label="Pareto front")
+            fig, ax = plt.subplots(figsize=(7, 4.5))
+            sections += ["", f"## Pareto front: {yl} vs {xl}", ""]
+            for label, part in _groups(ok, params):
+                front = pareto(part[x].to_numpy(float), part[y].to_numpy(float), maximise)
+                points = ax.scatter(part[x], part[y], s=10, alpha=0.35, label=f"design points {label}".strip())
+                ax.plot(part[x].iloc[front], part[y].iloc[front], ".-", color=points.get_facecolor()[0][:3],
+                        label=f"Pareto front {label}".strip())
+                best = part.iloc[front][params + [x, y]]
+                sections += ([f"### {label}", ""] if label else []) + [_markdown_table(best), ""]
             ax.set_xlabel(xl)
             ax.set_ylabel(yl)
-            ax.legend()
+            ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
             fig.tight_layout()
             name = f"pareto_{x}_{y}.png"
             _save(fig, out / name)
             figures.append((f"Pareto front: {yl} vs {xl}", name))
-            best = ok.iloc[front][params + [x, y]]
-            sections += ["", f"## Pareto front: {yl} vs {xl}", "", _markdown_table(best), "", f"![{yl} vs {xl}]({name})"]
+            sections += [f"![{yl} vs {xl}]({name})"]
     metric = _metric(spec, ok)
     if len(ok) and len(params):
-        fig, axes = plt.subplots(1, len(params), figsize=(3.2 * len(params), 3), squeeze=False)
-        for ax, p in zip(axes[0], params):
+        columns = min(3, len(params))
+        rows = math.ceil(len(params) / columns)
+        fig, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 3.4 * rows), squeeze=False)
+        for ax, p in zip(axes.flat, params):
             grouped = ok.groupby(p, sort=False)[metric].median()
             ax.plot([str(v) for v in grouped.index], grouped.to_numpy(), "o-")
             ax.set_xlabel(p)
             ax.set_ylabel(f"median {metric}")
+            ax.grid(alpha=0.3)
+        for ax in list(axes.flat)[len(params):]:
+            ax.set_visible(False)
         fig.tight_layout()
         _save(fig, out / "sensitivity.png")
         sections += ["", "## Sensitivity", "", f"Median `{metric}` over all other parameters, per value of each.",
@@ -136,6 +171,17 @@ def write_report(spec: SweepSpec, results: Path, out: Path, best_result: Result 
     return out / f"{spec.name}.md"
 
 
+def _provenance(table: pd.DataFrame) -> str:
+    """How the results were made, from their own provenance columns, and this report's command."""
+    made = [f"{name} {', '.join(sorted(map(str, table[column].dropna().unique())))}"
+            for name, column in (("sparseloom", "version"), ("fidelity", "fidelity")) if column in table]
+    digests = [f"{table[c].nunique()} {what}" for c, what in (("arch_sha256", "resolved archs"),
+                                                              ("trace_sha256", "trace folders")) if c in table]
+    return (f"Provenance: results made by {'; '.join(made) or 'an older sparseloom (no provenance columns)'}"
+            + (f" ({', '.join(digests)}, each row with its sha256)" if digests else "")
+            + f"; report by sparseloom {VERSION}, command `{command_line()}`.")
+
+
 def _bottleneck(ok: pd.DataFrame, params: list[str], out: Path) -> list[str]:
     """Cycle shares of the PE array, the buffers and DRAM per N:M, for each value of the next parameter."""
     others = [p for p in params if p != "workload.nm"]
@@ -146,7 +192,8 @@ def _bottleneck(ok: pd.DataFrame, params: list[str], out: Path) -> list[str]:
     lines = [f"Share of the iteration's cycles the PE array sets (array), and the stalls for input-buffer "
              f"bandwidth (buffer) and DRAM (dram): medians over `{others[-1]}`." if others else "", ""]
     groups = shares.groupby(keys + ["workload.nm"], sort=False)[["time_ms", "array", "buffer", "dram"]].median()
-    lines.append(_markdown_table(groups.reset_index()))
+    table = groups.reset_index()
+    lines.append(_markdown_table(table.sort_values(keys, kind="stable") if keys else table))   # N:M order kept
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 4))
     for combo, part in (groups.groupby(level=list(range(len(keys))), sort=False) if keys else [((), groups)]):
@@ -155,8 +202,8 @@ def _bottleneck(ok: pd.DataFrame, params: list[str], out: Path) -> list[str]:
         ax.plot(order, part.buffer + part.dram, "o-", label=f"memory stall share: {label}")
     ax.set_xlabel("N:M")
     ax.set_ylabel("buffer + DRAM stalls / cycles")
-    ax.set_title(" / ".join(keys))
-    ax.legend(fontsize=6)
+    ax.set_title(f"memory stall share by N:M, per {', '.join(keys)}" if keys else "memory stall share by N:M")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     _save(fig, out / "bottleneck.png")
     return lines + ["", "![bottleneck by sparsity](bottleneck.png)"]
@@ -189,27 +236,35 @@ def _markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _inline(text: str) -> str:
+    """Markdown's inline code (`x`) as <code>, the rest escaped."""
+    parts = re.split(r"`([^`]*)`", text)
+    return "".join(f"<code>{html.escape(p)}</code>" if i % 2 else html.escape(p) for i, p in enumerate(parts))
+
+
 def _html(markdown: str) -> str:
     """A plain HTML page of the report: headings, tables, images and paragraphs."""
     body, table = [], []
     for line in markdown.splitlines() + [""]:
         if line.startswith("|"):
             if not line.startswith("|---"):
-                cells = [html.escape(c.strip()) for c in line.strip("|").split("|")]
+                cells = [_inline(c.strip()) for c in line.strip("|").split("|")]
                 tag = "th" if not table else "td"
                 table.append("<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>")
             continue
         if table:
-            body.append("<table>" + "".join(table) + "</table>")
+            body.append("<div class='wide'><table>" + "".join(table) + "</table></div>")
             table = []
         if line.startswith("#"):
             level = len(line) - len(line.lstrip("#"))
-            body.append(f"<h{level}>{html.escape(line.lstrip('# '))}</h{level}>")
+            body.append(f"<h{level}>{_inline(line.lstrip('# '))}</h{level}>")
         elif line.startswith("!["):
             alt, src = line[2:].split("](")
             body.append(f'<img alt="{html.escape(alt)}" src="{html.escape(src.rstrip(")"))}">')
         elif line:
-            body.append(f"<p>{html.escape(line)}</p>")
-    style = "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}" \
-            "td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}img{max-width:100%}"
+            body.append(f"<p>{_inline(line)}</p>")
+    style = "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;line-height:1.4}" \
+            ".wide{overflow-x:auto;margin:1em 0}table{border-collapse:collapse}" \
+            "td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px;white-space:nowrap}th{background:#f3f3f3}" \
+            "code{background:#f3f3f3;padding:0 3px;border-radius:3px}img{max-width:100%;height:auto}"
     return f"<!doctype html><html><head><meta charset='utf-8'><style>{style}</style></head><body>{''.join(body)}</body></html>\n"

@@ -3,10 +3,17 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 
+import pandas as pd
 
 from ..dataflow.flows import FLOWS
+from ..sim.columns import TOTALS, as_integers, is_integer
 from ..sim.results import Result
+from .provenance import provenance, provenance_line
+
+WIDTH = 100         # the text views fit this many columns
+TOP_ROWS = 10       # rows of the default table view (the slowest); --layers shows all
 
 SHORT_DATAFLOW = {name: f.short for name, f in FLOWS.items()}
 
@@ -36,9 +43,9 @@ def describe(result: Result) -> list[str]:
 def ablation_text(rows: list[dict], result_arch: str, workload: str, fidelity: str) -> str:
     """The ablation table: cycles, speedups and the stall causes that change."""
     lines = [f"ablation of SAT's dataflow optimisations: {workload} on {result_arch} ({fidelity} fidelity)", "",
-             f"{'configuration':<24}{'cycles':>14}{'ms':>10}{'speedup':>9}{'step':>8}  stalls (fill/drain, adder, DRAM, pruning)"]
+             f"{'configuration':<22}{'cycles':>14}{'ms':>10}{'speedup':>9}{'step':>8}  stalls: fill, adder, DRAM, prune"]
     for r in rows:
-        lines.append(f"{r['step']:<24}{r['cycles']:>14,}{r['time_ms']:>10.2f}{r['speedup']:>8.3f}x{r['step_speedup']:>7.3f}x  "
+        lines.append(f"{r['step']:<22}{r['cycles']:>14,}{r['time_ms']:>10.2f}{r['speedup']:>8.3f}x{r['step_speedup']:>7.3f}x  "
                      f"{_fmt(r['stall_fill_drain'])}, {_fmt(r['stall_acc_hazard'])}, {_fmt(r['stall_dram'])}, "
                      f"{_fmt(r['stall_pruning'])}")
     return "\n".join(lines)
@@ -52,12 +59,30 @@ def _fmt(value: float, unit: str = "") -> str:
     return f"{value / 1000 ** exponent:.3g}{prefix}{unit}"
 
 
-def text_table(result: Result, speedup: dict, power: dict | None = None) -> str:
-    """``power``: the power model's totals and notes (``{"totals": ..., "notes": [...]}``), if computed."""
-    """The per-layer/per-phase table, then the totals, as fixed-width text."""
+def wrap(lines: list[str], width: int = WIDTH) -> list[str]:
+    """Label-first lines (``cycles    ...``) folded to ``width`` with the text under its label."""
+    return [part for line in lines
+            for part in textwrap.wrap(line, width, subsequent_indent=" " * 10, break_on_hyphens=False) or [""]]
+
+
+def text_table(result: Result, speedup: dict, layers: bool = False, power: dict | None = None) -> str:
+    """What was modelled and how it was made, the totals, and the ten slowest rows (every layer
+    and phase with ``layers``), as text that fits :data:`WIDTH` columns. ``power``: the power model's totals and notes
+    (``{"totals": ..., "notes": [...]}``), if computed."""
     rows = result.rows
+    shown = rows if layers else rows.loc[rows.cycles.nlargest(TOP_ROWS, keep="first").index.sort_values()]
+    title = (f"every layer and phase ({len(rows)} rows)" if layers else
+             f"the {len(shown)} slowest of {len(rows)} rows, in iteration order (--layers for all)")
+    lines = wrap(describe(result) + [f"made by   {provenance_line(provenance(result))}"])
+    lines += ["", title, *_row_lines(shown, result), ""]
+    lines += wrap(totals_lines(result.totals, speedup, power["totals"] if power else None)
+                  + [f"note      {n}" for n in result.notes + (power["notes"] if power else [])])
+    return "\n".join(lines)
+
+
+def _row_lines(rows, result: Result) -> list[str]:
     pes = result.arch.pes
-    lines = describe(result) + [""]
+    lines = []
     header = f"{'layer':<24}{'phase':<7}{'flow':<5}{'N:M':<6}{'MACs':>8}{'cycles':>9}{'util':>7}{'stall':>9}  {'cause':<11}{'DRAM':>8}"
     lines += [header, "-" * len(header)]
     causes = [c for c in rows.columns if c.startswith("stall_")]
@@ -72,10 +97,7 @@ def text_table(result: Result, speedup: dict, power: dict | None = None) -> str:
         name = r.name if gemm or r.engine != "vector" else "  > " + "+".join(op.rsplit(".", 1)[-1] for op in r.name.split("+"))
         lines.append(f"{name[:23]:<24}{r.phase:<7}{flow:<5}{pattern:<6}{macs:>8}{_fmt(r.cycles):>9}{util:>7}"
                      f"{_fmt(sum(stalls.values())):>9}  {cause if worst else '-':<11}{_fmt(r.dram_read_bytes + r.dram_write_bytes, 'B'):>8}")
-    t = result.totals
-    lines += ["", *totals_lines(t, speedup, power["totals"] if power else None)]
-    lines += [f"note      {n}" for n in result.notes + (power["notes"] if power else [])]
-    return "\n".join(lines)
+    return lines
 
 
 def energy_lines(t: dict, p: dict | None) -> list[str]:
@@ -121,14 +143,34 @@ def totals_lines(t: dict, speedup: dict, power: dict | None = None) -> list[str]
     ]
 
 
+def integral(frame: pd.DataFrame) -> pd.DataFrame:
+    """Counts, cycles, MACs and bytes as integers (the simulator computes some bytes in floats)."""
+    whole = [c for c in frame.columns if is_integer(c) and frame[c].dtype.kind == "f"
+             and (frame[c].dropna() % 1 == 0).all()]
+    return frame.astype({c: "Int64" for c in whole})
+
+
 def csv_text(result: Result) -> str:
-    """The GEMM table as CSV."""
-    return result.gemms.to_csv(index=False)
+    """The GEMM table as CSV (integers as integers)."""
+    return integral(result.gemms).to_csv(index=False)
 
 
 def side_csv_text(result: Result) -> str:
-    """The side-engine table as CSV."""
-    return result.side.to_csv(index=False)
+    """The side-engine table as CSV (integers as integers)."""
+    return integral(result.side).to_csv(index=False)
+
+
+def totals_csv_text(result: Result, speedup: dict) -> str:
+    """The totals, the speedup and its ideals, the provenance and the notes as name,value,unit rows."""
+    units = {c.name: c.unit for c in TOTALS}
+    rows = [(k, v, units[k]) for k, v in as_integers(result.totals).items()]
+    rows += [(f"speedup_over_dense.{k}", v, "cycles" if k == "dense_cycles" else "x" if k != "above_ideal" else "bool")
+             for k, v in speedup.items()]
+    made = provenance(result)
+    rows += [(f"provenance.{k}", v, "") for k, v in made.items() if k != "switches"]
+    rows += [(f"provenance.switches.{k}", v, "bool") for k, v in made["switches"].items()]
+    rows += [("note", n, "") for n in result.notes]
+    return pd.DataFrame(rows, columns=["name", "value", "unit"]).to_csv(index=False)
 
 
 def json_text(result: Result, speedup: dict, power: dict | None = None, run=None) -> str:
@@ -138,12 +180,13 @@ def json_text(result: Result, speedup: dict, power: dict | None = None, run=None
         "arch": result.arch.name,
         "workload": result.workload.meta.name,
         "batch_size": result.workload.meta.batch_size,
-        "totals": result.totals,
+        "provenance": provenance(result),
+        "totals": as_integers(result.totals),
         **({"power": power["totals"]} if power else {}),
         "speedup_over_dense": speedup,
         "notes": result.notes + (power["notes"] if power else []),
-        "gemms": json.loads(result.gemms.to_json(orient="records")),
-        "side": json.loads(result.side.to_json(orient="records")),
+        "gemms": json.loads(integral(result.gemms).to_json(orient="records")),
+        "side": json.loads(integral(result.side).to_json(orient="records")),
         **({"run": run.as_dict()} if run else {}),
     }
     return json.dumps(payload, indent=1, default=_plain)
@@ -155,4 +198,4 @@ def _plain(value):
     raise TypeError(f"not JSON serialisable: {type(value)}")
 
 
-__all__ = ["text_table", "csv_text", "side_csv_text", "json_text", "describe", "totals_lines"]
+__all__ = ["text_table", "csv_text", "side_csv_text", "totals_csv_text", "json_text", "describe", "totals_lines"]

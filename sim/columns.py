@@ -126,3 +126,19 @@ RUN = _cols(
                        "iteration, speedup and ideal over dense, iterations"),
 )
 """The ``run`` entry of ``simulate``'s JSON where the trace carries ``run_schedule.yaml``."""
+
+
+INTEGER_UNITS = ("index", "count", "cycles", "MACs", "B")
+
+
+def is_integer(name: str) -> bool:
+    """Whether column or total ``name`` counts whole things (indices, counts, cycles, MACs, bytes)."""
+    units = {c.name: c.unit for c in (*GEMM, *SIDE, *TOTALS)}
+    unit = units.get(name, "B" if name.startswith("buffer_") and name.endswith("_bytes") else "")
+    return unit in INTEGER_UNITS
+
+
+def as_integers(values: dict) -> dict:
+    """``values`` with the whole-valued floats of integer columns as ints (the simulator computes
+    some byte counts in floating point)."""
+    return {k: int(v) if is_integer(k) and isinstance(v, float) and v.is_integer() else v for k, v in values.items()}

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # The layering, lowest first: a subpackage may import only subpackages on rows below its own
 # (not its neighbours on the same row). apps, the top, may import everything.
 LAYERS = [
-    ["core"],
+    ["core", "sweeps"],      # sweeps: data only (the bundled specs)
     ["arch", "kernels"],
     ["workloads"],
     ["dataflow"],

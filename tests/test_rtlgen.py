@@ -133,3 +133,39 @@ def test_refuses_a_mac_without_its_adder_stage(sat_data, write_yaml, tmp_path, c
     sat_data["array"]["mac_pipeline_stages"] = 0
     path = write_yaml(sat_data)
     refused(capsys, [str(path), "-o", str(tmp_path / "out"), "--no-synth"], str(path), "array.mac_pipeline_stages")
+
+
+def test_a_missed_clock_target_fails_unless_accepted(tmp_path, capsys, monkeypatch):
+    """The flow-control decision, with the FPGA tools stood in for (the real run: tests/test_rtl.py's
+    slow ECP5 test): nextpnr's 70.76 MHz against SAT's 200 MHz target is exit 1 and says so."""
+    from sparseloom.apps import rtlgen
+    from sparseloom.rtl.flow import Synthesis
+
+    def synthesize(folder, verilog, top, family):
+        return Synthesis(family, top, {})
+
+    def pack(folder, top):
+        (folder / f"{top}.bit").write_bytes(b"bit")
+        return folder / f"{top}.bit"
+
+    monkeypatch.setattr(rtlgen, "require", lambda *names: None)
+    monkeypatch.setattr(rtlgen, "synthesize", synthesize)
+    monkeypatch.setattr(rtlgen, "place_and_route_ecp5", lambda folder, top, clock: 70.76)
+    monkeypatch.setattr(rtlgen, "pack_ecp5", pack)
+    monkeypatch.setattr(rtlgen.shutil, "which", lambda name: None)       # no lint
+    assert main([str(SAT), "-o", str(tmp_path), "--target", "ecp5", "--array", "2x2"]) == 1
+    out, err = capsys.readouterr()
+    assert "fmax 70.8 MHz against a 200 MHz target: FAIL" in out
+    assert err == ("rtlgen: error: ws_gemm_board reaches 70.8 MHz, below the 200 MHz clock target "
+                   "(set it with --clock, or pass --accept-fmax)\n")
+    assert json.loads((tmp_path / "resources.json").read_text())["timing_met"] is False
+    assert main([str(SAT), "-o", str(tmp_path), "--target", "ecp5", "--array", "2x2", "--clock", "60"]) == 0
+    assert "against a 60 MHz target: met" in capsys.readouterr().out
+
+
+def test_rtlgen_limits_and_combinations(tmp_path, capsys):
+    refused(capsys, [str(SAT), "-o", str(tmp_path), "--array", "65x8"], "--array", "1 to 64")
+    refused(capsys, [str(SAT), "-o", str(tmp_path), "--no-synth", "--full-synth"], "--full-synth", "--no-synth")
+    refused(capsys, [str(SAT), "-o", str(tmp_path), "--accept-fmax"], "--accept-fmax", "ecp5")
+    (tmp_path / "file").write_text("")
+    refused(capsys, [str(SAT), "-o", str(tmp_path / "file"), "--no-synth"], "-o", "found a file")

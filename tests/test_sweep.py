@@ -36,7 +36,7 @@ def write_spec(tmp_path, **changes) -> str:
 
 
 def read(path) -> pd.DataFrame:
-    return pd.read_csv(path).drop(columns=["seconds"]).sort_values("key").reset_index(drop=True)
+    return pd.read_csv(path).sort_values("key").reset_index(drop=True)
 
 
 def test_grid_and_random_sampling(tmp_path):
@@ -54,6 +54,15 @@ def test_grid_and_random_sampling(tmp_path):
     ({"metrics": ["speed"]}, "metrics[0]"),
     ({"sampling": {"method": "random"}}, "sampling.points"),
     ({"workloads": ["/nonexistent"]}, "no layers.csv"),
+    ({"parameters": {"array.rows": [8, 8]}}, "expected distinct values"),
+    ({"parameters": {"workload.batch": [4, True]}}, "parameters.workload.batch: expected a whole batch size >= 1, got True"),
+    ({"parameters": {"workload.batch": [1.5]}}, "got 1.5"),
+    ({"parameters": {"workload.batch": [-5]}}, "got -5"),
+    ({"parameters": {"workload.mode": ["train"]}}, "expected training or inference"),
+    ({"parameters": {"workload.nm": [128]}}, "an N:M pattern"),        # what YAML 1.1 makes of an unquoted 2:8
+    ({"parameters": {"array.rows": [8]}, "fixed": {"workload.batch": 0}}, "fixed.workload.batch"),
+    ({"parameters": {f"buffers.{b}.size_kib": list(range(1, 1001)) for b in ("input_buffer", "weight_buffer", "output_buffer")}},
+     "a grid of 1,000,000,000 points is beyond the limit of 100,000"),
 ])
 def test_bad_specs(tmp_path, change, message):
     with pytest.raises(InputError) as info:
@@ -83,7 +92,7 @@ def test_resume_after_a_kill_loses_and_repeats_nothing(tmp_path):
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    before = {row["key"]: row for row in csv.DictReader(open(out)) if row.get("seconds")}
+    before = {row["key"]: row for row in csv.DictReader(open(out)) if row.get("trace_sha256")}
     assert 5 <= len(before) < 48
     counts = run_sweep(load_spec(spec_path), out, workers=1, progress=False)
     assert counts["run"] == 48 - counts["skipped"] and counts["skipped"] >= len(before)
@@ -145,3 +154,170 @@ def test_area_model_prices_every_dataflow():
     every = area(replace(sat, array=replace(sat.array, dataflows=list(NAMES))))
     assert is_only == ws_only                                   # priced as weight-stationary PEs
     assert every["lut"] >= max(ws_only["lut"], area(sat)["lut"]) > 0
+
+
+def rows_of(path) -> list[dict]:
+    return [row for row in csv.DictReader(open(path)) if row.get("trace_sha256")]   # complete rows only
+
+
+def children(pid: int) -> set[int]:
+    return {int(c) for task in os.listdir(f"/proc/{pid}/task")
+            for c in open(f"/proc/{pid}/task/{task}/children").read().split()}
+
+
+def wait_for_rows(out, count: int, proc) -> int:
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and (not out.exists() or len(rows_of(out)) < count):
+        time.sleep(0.02)
+    return len(rows_of(out))
+
+
+def big_spec(tmp_path) -> str:
+    return write_spec(tmp_path, parameters={"array.rows": [4, 8, 16, 32, 64], "array.cols": [4, 8, 16, 32, 64],
+                                            "dram.channels": [1, 2, 4, 8]}, metrics=["cycles", "time_ms"])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_ctrl_c_cancels_queued_points_keeps_finished_rows_and_the_rerun_completes_the_rest(tmp_path):
+    spec_path, out = big_spec(tmp_path), tmp_path / "r.csv"
+    proc = subprocess.Popen([sys.executable, "-m", "sparseloom.apps.sweep", spec_path, "-o", str(out), "--workers", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = wait_for_rows(out, 10, proc)
+    workers = children(proc.pid)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    kept = rows_of(out)
+    chunk = 100 // (2 * 8)                      # the runner's chunk size for 100 points on 2 workers
+    assert proc.returncode == 130 and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"sweep: interrupted: {len(kept)} of 100 points are in {out}")
+    assert seen <= len(kept) <= seen + 2 * chunk < 100      # queued points did not run after the signal
+    assert not any(os.path.exists(f"/proc/{w}") and "zombie" not in open(f"/proc/{w}/status").read().lower()
+                   for w in workers)           # the workers are gone
+    counts = run_sweep(load_spec(spec_path), out, workers=1, progress=False)
+    assert counts == {"points": 100, "run": 100 - len(kept), "skipped": len(kept), "failed": 0}
+    after = {row["key"]: row for row in rows_of(out)}
+    assert len(after) == 100 and all(after[row["key"]] == row for row in kept)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_killed_sweep_takes_its_workers_with_it(tmp_path):
+    spec_path, out = big_spec(tmp_path), tmp_path / "r.csv"
+    proc = subprocess.Popen([sys.executable, "-m", "sparseloom.apps.sweep", spec_path, "-o", str(out), "--workers", "2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_rows(out, 3, proc)
+    workers = children(proc.pid)
+    assert workers
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 60                # they poll for their parent every half second
+    while time.time() < deadline and any(os.path.exists(f"/proc/{w}") for w in workers):
+        time.sleep(0.1)
+    assert not any(os.path.exists(f"/proc/{w}") for w in workers)
+
+
+def test_a_changed_fixed_value_is_not_resumed_from_old_rows(tmp_path):
+    out = tmp_path / "r.csv"
+    parameters = {"array.rows": [8, 16], "dram.channels": [1, 2]}
+    old = load_spec(write_spec(tmp_path, parameters=parameters, fixed={"array.accumulator_latency_cycles": 4}))
+    assert run_sweep(old, out, workers=1, progress=False)["run"] == 4
+    new = load_spec(write_spec(tmp_path, parameters=parameters, fixed={"array.accumulator_latency_cycles": 5}))
+    with pytest.raises(InputError) as info:
+        run_sweep(new, out, workers=1, progress=False)
+    assert "4 of its 4 rows were made from other inputs" in str(info.value) and "the arch" in str(info.value)
+    assert len(rows_of(out)) == 4                                       # the old results are left as they were
+    assert run_sweep(new, out, workers=1, progress=False, fresh=True) == {"points": 4, "run": 4, "skipped": 0, "failed": 0}
+    # the base arch's contents count too, not only its path
+    edited = tmp_path / "sat.yaml"
+    edited.write_text(SAT.read_text().replace("clock_mhz: 200", "clock_mhz: 210"))
+    moved = load_spec(write_spec(tmp_path, parameters=parameters, base_arch=str(edited),
+                                 fixed={"array.accumulator_latency_cycles": 5}))
+    with pytest.raises(InputError, match="the arch"):
+        run_sweep(moved, out, workers=1, progress=False)
+
+
+def test_results_are_byte_identical_across_runs_and_carry_their_provenance(tmp_path):
+    spec = load_spec(write_spec(tmp_path, parameters={"array.rows": [8, 16, 32], "dram.channels": [1, 2]}))
+    run_sweep(spec, tmp_path / "a.csv", workers=2, progress=False, timing=tmp_path / "a.seconds.csv")
+    run_sweep(spec, tmp_path / "b.csv", workers=2, progress=False)
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    table = pd.read_csv(tmp_path / "a.csv")
+    assert table.cycles.dtype.kind == "i" and "seconds" not in table
+    assert set(table.fidelity) == {"analytic"} and table.version.nunique() == 1 and table.arch_sha256.nunique() == 6
+    assert len(pd.read_csv(tmp_path / "a.seconds.csv")) == 6
+
+
+def test_a_second_writer_is_refused(tmp_path):
+    fcntl = pytest.importorskip("fcntl")
+    spec, out = load_spec(write_spec(tmp_path)), tmp_path / "r.csv"
+    with open(out, "a") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(InputError, match="another sweep is writing this results file"):
+            run_sweep(spec, out, workers=1, progress=False)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--workers", "-1"], "--workers: expected 1 to 256 worker processes, got -1"),
+    (["--workers", "1000000"], "--workers: expected 1 to 256"),
+    (["-o", "/dev/full"], "found a device or special file"),
+    (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "--workers: does not apply with --scheduler"),
+])
+def test_sweep_command_errors_are_one_line(tmp_path, capsys, args, message):
+    from sparseloom.apps.sweep import main
+
+    assert main([write_spec(tmp_path), *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_dask_cluster_without_workers_stops_the_sweep(tmp_path, monkeypatch):
+    distributed = pytest.importorskip("dask.distributed")
+    from sparseloom.explore import runner
+
+    monkeypatch.setattr(runner, "NO_WORKER_TIMEOUT", 1.0)
+    spec, out = load_spec(write_spec(tmp_path)), tmp_path / "r.csv"
+    with distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        with pytest.raises(InputError, match="no workers for 1 s: sweep stopped"):
+            run_sweep(spec, out, scheduler=client, progress=False)
+    assert rows_of(out) == []
+
+
+def test_the_report_orders_n_m_by_density_and_separates_training_from_inference(tmp_path):
+    from html.parser import HTMLParser
+
+    from sparseloom.apps.sweep_report import write_report
+
+    patterns = ["1:16", "2:8", "dense", "1:32", "2:4", "1:8"]          # given out of order on purpose
+    spec = load_spec(write_spec(tmp_path, parameters={"workload.nm": patterns, "workload.mode": ["inference", "training"],
+                                                      "dram.channels": [1, 2]},
+                                fixed={"sparsity.nm_patterns": patterns, "sparsity.max_m": 32},
+                                metrics=["time_ms", "cycles", "stall_buffer", "stall_dram", "energy_uj"]))
+    run_sweep(spec, tmp_path / "r.csv", workers=1, progress=False)
+    text = write_report(spec, tmp_path / "r.csv", tmp_path / "report").read_text()
+    bottleneck = text[text.index("## Where the bottleneck goes"):]
+    rows = [line.split(" | ")[1] for line in bottleneck.splitlines() if line.startswith("| 1 |")]   # dram.channels 1
+    assert rows == ["dense", "2:4", "2:8", "1:8", "1:16", "1:32"]      # N/M falling: 1, 1/2, 1/4, 1/8, 1/16, 1/32
+    pareto = text[text.index("## Pareto front: energy"):text.index("## Sensitivity")]
+    assert "### inference" in pareto and "### training" in pareto     # one front per mode
+    assert "Provenance: results made by sparseloom" in text
+
+    class Page(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.stack, self.text, self.tables_in_scrollers = [], [], 0
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "table" and self.stack and self.stack[-1] == ("div", "wide"):
+                self.tables_in_scrollers += 1
+            self.stack.append((tag, dict(attrs).get("class")))
+
+        def handle_endtag(self, tag):
+            self.stack.pop()
+
+        def handle_data(self, data):
+            if not any(t == "code" for t, _ in self.stack):
+                self.text.append(data)
+
+    page = Page()
+    page.feed((tmp_path / "report" / "t.html").read_text())
+    assert "`" not in "".join(page.text)                                 # inline code rendered, not literal
+    assert page.tables_in_scrollers == text.count("\n|---")              # every table scrolls inside the page
