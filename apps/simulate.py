@@ -117,7 +117,8 @@ def _run(args) -> int:
         return 0
     speedup = speedup_over_dense(arch, workload, result)
     run_schedule = load_run_schedule(workload)     # the trace's sparsity schedule over a run, if any
-    run = simulate_run(arch, workload, run_schedule, args.fidelity, result) if run_schedule else None
+    run = simulate_run(arch, workload, run_schedule, args.fidelity, result,
+                       lambda r: power_totals(arch, r.totals)["total_energy_uj"]) if run_schedule else None
     power = {"totals": power_totals(arch, result.totals), "notes": power_notes(arch)}
     if args.output:
         write_text(args.output / "gemms.csv", csv_text(result))

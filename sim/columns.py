@@ -115,7 +115,7 @@ def total_names() -> tuple[str, ...]:
 RUN = _cols(
     ("iterations", "count", "iterations of the whole run under its sparsity schedule (:mod:`.run`)"),
     ("time_s", "s", "the run: each phase's iterations x its iteration's time, summed"),
-    ("energy_j", "J", "the run: each phase's iterations x its iteration's energy, summed"),
+    ("energy_j", "J", "the run: each phase's iterations x its iteration's energy (simulate: the power model's total), summed"),
     ("dense_time_s", "s", "the same iterations all dense"),
     ("dense_energy_j", "J", "the same iterations all dense"),
     ("average_speedup", "x", "dense_time_s / time_s"),

@@ -83,9 +83,11 @@ class RunResult:
 
 
 def simulate_run(arch: Arch, workload: Workload, schedule: RunSchedule, fidelity: str = "analytic",
-                 steady=None) -> RunResult:
+                 steady=None, energy_uj=lambda result: result.totals["energy_uj"]) -> RunResult:
     """Time ``schedule`` over ``workload``'s iteration on ``arch``; ``steady`` is the trace's own
-    result where the caller has it. Each distinct phase pattern is simulated once."""
+    result where the caller has it. Each distinct phase pattern is simulated once. ``energy_uj``
+    gives one iteration's energy from its result: the counted actions unless the caller adds the
+    power model's static and background energy over the iteration's time."""
     dense = simulate(arch, workload.densified(), fidelity)
     steady = speedup_over_dense(arch, workload, steady or simulate(arch, workload, fidelity), dense)
     done: dict[str, tuple] = {}
@@ -98,5 +100,5 @@ def simulate_run(arch: Arch, workload: Workload, schedule: RunSchedule, fidelity
             done[key] = (result, speedup_over_dense(arch, w, result, dense))
         result, speedup = done[key]
         phases.append(PhaseRun(phase.name, phase.start, phase.end, key, phase.decay, result.totals["time_ms"],
-                               result.totals["energy_uj"], speedup["speedup"], speedup["iteration_ideal_speedup"]))
-    return RunResult(phases, dense.totals["time_ms"], dense.totals["energy_uj"], steady)
+                               energy_uj(result), speedup["speedup"], speedup["iteration_ideal_speedup"]))
+    return RunResult(phases, dense.totals["time_ms"], energy_uj(dense), steady)
