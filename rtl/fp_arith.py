@@ -1,0 +1,99 @@
+"""Floating-point arithmetic of SAT's PE as combinational Amaranth expressions.
+
+- :func:`fp16_mul`: FP16 x FP16 -> FP32, exact (an 11 x 11-bit significand product has at most
+  22 bits, and every product of two FP16 numbers, subnormals included, lies between 2^-48 and
+  2^32: a normal FP32 number), so the product needs no rounding;
+- :func:`fp32_add`: FP32 + FP32, IEEE 754 binary32 with round-to-nearest-even, subnormal inputs
+  and results kept (not flushed), an overflow rounds to the infinity of its sign, an exact zero
+  sum of operands of opposite signs is +0 (-0 + -0 is -0).
+
+NaN policy: any NaN result (a NaN operand, inf x 0, inf - inf) is the canonical quiet NaN
+``0x7fc00000``: payloads are not propagated. ``kernels.fp_reference`` rounds and canonicalises
+the same way, so the array's results compare bit for bit.
+
+In a GEMM an FP32 subnormal never arises: every product is an integer multiple of 2^-69 (a
+22-bit significand at exponent -48 or above), so every nonzero sum of them is at least 2^-69 in
+magnitude, far above 2^-126. The adder keeps subnormals anyway, so it is IEEE on all inputs.
+"""
+from __future__ import annotations
+
+from amaranth import Cat, Const, Module, Mux, Signal, Value
+
+NAN32 = 0x7FC00000
+
+
+def _wire(m: Module, value, name: str) -> Signal:
+    """``value`` as a named combinational signal (keeps the expression trees small in simulation
+    and readable in the Verilog)."""
+    value = Value.cast(value)
+    sig = Signal(value.shape(), name=name)
+    m.d.comb += sig.eq(value)
+    return sig
+
+
+def _leading_zeros(value: Value, width: int) -> Value:
+    """Zeros above the highest set bit of ``value[:width]`` (``width`` when it is zero)."""
+    count = Const(width, range(width + 1))
+    for i in range(width):                       # the highest set bit wins (the last Mux applied)
+        count = Mux(value[i], width - 1 - i, count)
+    return count
+
+
+def fp16_mul(m: Module, a, b) -> Value:
+    """The exact FP32 bits of the product of the FP16 bit patterns ``a`` and ``b``."""
+    a, b = _wire(m, a, "mul_a"), _wire(m, b, "mul_b")
+    sa, ea, fa = a[15], a[10:15], a[:10]
+    sb, eb, fb = b[15], b[10:15], b[:10]
+    ma, mb = Cat(fa, ea != 0), Cat(fb, eb != 0)          # significands: a subnormal has no hidden bit
+    ea1, eb1 = Mux(ea == 0, 1, ea), Mux(eb == 0, 1, eb)
+    p = _wire(m, (ma * mb)[:22], "mul_p")                 # value p * 2^(ea1 + eb1 - 50)
+    lz = _wire(m, _leading_zeros(p, 22), "mul_lz")
+    exponent = (ea1 + eb1 + 98 - lz)[:8]                  # msb 21 - lz: 21 - lz + ea1 + eb1 - 50 + 127
+    fraction = (p << (lz + 2))[:23]                       # the msb to bit 23, dropped (hidden)
+    sign = sa ^ sb
+    a_zero, b_zero = a[:15] == 0, b[:15] == 0
+    a_inf, b_inf = (ea == 31) & (fa == 0), (eb == 31) & (fb == 0)
+    nan = ((ea == 31) & (fa != 0)) | ((eb == 31) & (fb != 0)) | (a_inf & b_zero) | (b_inf & a_zero)
+    return Mux(nan, NAN32,
+               Mux(a_inf | b_inf, Cat(Const(0, 23), Const(0xFF, 8), sign),
+                   Mux(a_zero | b_zero, Cat(Const(0, 31), sign), Cat(fraction, exponent, sign))))
+
+
+def fp32_add(m: Module, a, b) -> Value:
+    """The FP32 bits of ``a + b`` (FP32 bit patterns), rounded to nearest even."""
+    a, b = _wire(m, a, "add_a"), _wire(m, b, "add_b")
+    swap = b[:31] > a[:31]
+    x, y = _wire(m, Mux(swap, b, a), "add_x"), _wire(m, Mux(swap, a, b), "add_y")   # |x| >= |y|
+    ex, ey = x[23:31], y[23:31]
+    ex1, ey1 = Mux(ex == 0, 1, ex), Mux(ey == 0, 1, ey)
+    xs = Cat(Const(0, 3), x[:23], ex != 0)                # 24-bit significands and 3 guard bits
+    ys = Cat(Const(0, 3), y[:23], ey != 0)
+    d = (ex1 - ey1)[:8]
+    shift = _wire(m, Mux(d > 27, 27, d)[:5], "add_shift")
+    aligned = _wire(m, (ys >> shift)[:27], "add_aligned")
+    sticky = (aligned << shift)[:27] != ys                # a bit shifted out
+    yal = aligned | sticky
+    subtract = x[31] ^ y[31]
+    total = _wire(m, Mux(subtract, (xs - yal)[:28], (xs + yal)[:28]), "add_total")
+    carry = total[27]
+    # normalise: a carry shifts right one (keeping the sticky), else left to the hidden bit or as
+    # far as the exponent allows (a subnormal result, exponent field 0)
+    right = Cat(total[0] | total[1], total[2:28])
+    lz = _wire(m, _leading_zeros(total, 27), "add_lz")
+    room = (ex1 - 1)[:8]
+    left_by = _wire(m, Mux(lz < room, lz, room), "add_left_by")
+    left = (total[:27] << left_by)[:27]
+    norm = _wire(m, Mux(carry, right, left), "add_norm")
+    exponent = _wire(m, Mux(carry, ex1 + 1, ex1 - left_by)[:9], "add_exp")   # >= 1; the hidden bit carries the field's + 1
+    lsb, guard, rest = norm[3], norm[2], norm[1] | norm[0]
+    round_up = guard & (rest | lsb)
+    packed = _wire(m, (Cat(norm[3:27], Const(0, 9)) + ((exponent - 1)[:9] << 23) + round_up)[:33], "add_packed")
+    overflow = packed >= (0xFF << 23)
+    sign = x[31]
+    zero = total == 0
+    x_nan, y_nan = (ex == 0xFF) & (x[:23] != 0), (ey == 0xFF) & (y[:23] != 0)
+    inf = ex == 0xFF                                      # (|x| >= |y|: y infinite only if x is)
+    nan = x_nan | y_nan | (inf & (ey == 0xFF) & subtract)
+    return Mux(nan, NAN32,
+               Mux(inf | overflow, Cat(Const(0, 23), Const(0xFF, 8), sign),
+                   Mux(zero, Cat(Const(0, 31), sign & ~subtract), Cat(packed[:31], sign))))

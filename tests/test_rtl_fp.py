@@ -1,0 +1,169 @@
+"""SAT's FP16 x FP16 -> FP32 datapath in RTL: the PE's multiplier and adder bit for bit against
+``kernels.fp_reference`` on every pair of the formats' corner cases and on random bit patterns,
+and whole GEMMs through the multi-tile engine (weight- and output-stationary, interleave on and
+off, accumulator latencies 1 to 12) bit for bit against the reference in the array's order and
+cycle for cycle against ``sim.timing.array_cycles`` at the engine's latency."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from amaranth import Module, Signal
+from amaranth.sim import Simulator
+
+from sparseloom.arch.schema import load_arch
+from sparseloom.kernels import fp_reference as fr
+from sparseloom.rtl.config import RtlConfig, rtl_config
+from sparseloom.rtl.flex_gemm_check import run_flex
+from sparseloom.rtl.flex_gemm_engine import FlexibleGemmEngine
+from sparseloom.rtl.fp_arith import fp16_mul, fp32_add
+from sparseloom.rtl.gemm_check import run_gemm
+from sparseloom.rtl.os_gemm_check import run_os_gemm
+from sparseloom.sim.timing import array_cycles
+
+from .conftest import SAT
+from .fp_operands import FP16_SPECIALS, FP32_SPECIALS, fp_operands, pairs, random_fp32
+
+
+def unit(fn, width_a, width_b, xs, ys) -> np.ndarray:
+    """``fn(m, a, b)`` in amaranth.sim for each pair (combinational)."""
+    m = Module()
+    a, b, out = Signal(width_a), Signal(width_b), Signal(32)
+    m.d.comb += out.eq(fn(m, a, b))
+    got = []
+
+    async def bench(ctx):
+        for x, y in zip(xs, ys):
+            ctx.set(a, int(x))
+            ctx.set(b, int(y))
+            got.append(ctx.get(out))
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    return np.array(got, np.uint32)
+
+
+def test_the_multiplier_is_the_reference():
+    rng = np.random.default_rng(0)
+    sa, sb = pairs(FP16_SPECIALS)
+    xs = np.concatenate([sa, rng.integers(0, 1 << 16, 6000)])
+    ys = np.concatenate([sb, rng.integers(0, 1 << 16, 6000)])
+    np.testing.assert_array_equal(unit(fp16_mul, 16, 16, xs, ys), fr.fp16_mul(xs, ys))
+
+
+def test_the_adder_is_the_reference():
+    rng = np.random.default_rng(1)
+    sa, sb = pairs(FP32_SPECIALS)
+    ra, rb = random_fp32(rng, 8000)
+    xs, ys = np.concatenate([sa, ra]), np.concatenate([sb, rb])
+    np.testing.assert_array_equal(unit(fp32_add, 32, 32, xs, ys), fr.fp32_add(xs, ys))
+
+
+def fp_cfg(R, C, lanes, L, db=True, stages=3):
+    return RtlConfig(R, C, lanes, 16, 32, L, db, stages, "fp16_fp32")
+
+
+def check_ws(cfg, a, values, index, n, m, chunk, interleave):
+    run = run_gemm(cfg, a, values, index, n, m, chunk, interleave)
+    np.testing.assert_array_equal(run.out.astype(np.uint32), fr.nm_gemm_fp16(a, values, index, n, m, cfg.rows))
+    t = array_cycles(cfg.rows, cfg.cols, "weight_stationary", a.shape[0], values.shape[1], values.shape[0],
+                     cfg.acc_latency, interleave, cfg.weight_double_buffer, chunk, mac_pipeline_stages=cfg.mac_stages)
+    assert run.last_write == run.done == int(t.cycles)
+    return run
+
+
+def check_os(cfg, a, values, index, n, m, interleave, group=None):
+    run = run_os_gemm(cfg, a, values, index, n, m, interleave, group)
+    np.testing.assert_array_equal(run.out.astype(np.uint32), fr.nm_gemm_fp16(a, values, index, n, m))
+    t = array_cycles(cfg.rows, cfg.cols, "output_stationary", a.shape[0], values.shape[1], values.shape[0],
+                     cfg.acc_latency, interleave, False, group, mac_pipeline_stages=cfg.mac_stages)
+    assert run.done == int(t.cycles) and run.writes == a.shape[0] * values.shape[1]
+    return run
+
+
+# (R, C, lanes, L, MAC stages, interleave, rows of A, dense K, columns, N, M, chunk): partial tiles at
+# every edge; L = 4 and 3 stages are SAT's (arch/sat.yaml)
+WS_CASES = [
+    (4, 4, 8, 4, 3, True, 9, 40, 10, 2, 8, 4),
+    (4, 4, 8, 4, 3, False, 9, 40, 10, 2, 8, 4),
+    (4, 4, 4, 1, 1, True, 7, 22, 9, 2, 4, 3),
+    (3, 3, 4, 6, 2, True, 6, 10, 4, 1, 1, 2),        # one column tile, L > chunk: the adder hazard binds
+    (4, 4, 8, 12, 3, True, 5, 24, 4, 2, 8, 2),       # L = 12
+]
+
+
+@pytest.mark.parametrize("R, C, lanes, L, stages, interleave, rows, k, cols, n, m, chunk", WS_CASES)
+def test_weight_stationary_gemm(R, C, lanes, L, stages, interleave, rows, k, cols, n, m, chunk):
+    a, values, index = fp_operands(rows * k + cols, rows, k, cols, n, m)
+    check_ws(fp_cfg(R, C, lanes, L, stages=stages), a, values, index, n, m, chunk, interleave)
+
+
+# (R, C, lanes, L, MAC stages, interleave, group, rows of A, dense K, columns, N, M)
+OS_CASES = [
+    (4, 4, 8, 4, 3, True, None, 9, 40, 10, 2, 8),
+    (4, 4, 8, 4, 3, False, None, 9, 40, 10, 2, 8),
+    (4, 4, 4, 1, 1, True, None, 9, 12, 10, 2, 4),
+    (3, 3, 4, 6, 2, True, None, 7, 20, 8, 2, 4),
+    (3, 3, 4, 12, 3, True, 3, 7, 20, 8, 1, 4),       # g = 3 < L = 12: the adder binds
+]
+
+
+@pytest.mark.parametrize("R, C, lanes, L, stages, interleave, group, rows, k, cols, n, m", OS_CASES)
+def test_output_stationary_gemm(R, C, lanes, L, stages, interleave, group, rows, k, cols, n, m):
+    a, values, index = fp_operands(rows * k + cols, rows, k, cols, n, m)
+    check_os(fp_cfg(R, C, lanes, L, stages=stages), a, values, index, n, m, interleave, group)
+
+
+def test_interleave_hides_the_adder_latency_in_hardware():
+    # the interleave mapping's gain is the adder latency, measured: output-stationary, L = 4, the
+    # same GEMM with interleave off takes the cycles the model gives (checked above), here > 2x
+    cfg = fp_cfg(4, 4, 8, 4)
+    a, values, index = fp_operands(5, 8, 64, 8, 2, 8)
+    on, off = (check_os(cfg, a, values, index, 2, 8, il).done for il in (True, False))
+    assert off > 2 * on
+
+
+def test_corner_values_and_stale_weights():
+    # inf, NaN, subnormal and -0 operands; and on interleave, the last k-tile (2 of 4 rows) of
+    # column tile 0 runs under the weights column tile 1 left in the rows it does not use: +inf.
+    # Those rows' products are gated to +0 (inf x 0 would make column tile 0's outputs NaN)
+    rng = np.random.default_rng(7)
+    cfg = fp_cfg(4, 4, 4, 4)
+    a, values, index = fp_operands(rng, 6, 12, 5, 2, 4)      # 6 executed rows: k-tiles of 4 and 2
+    values[2:4, 4] = 0x7C00                                   # column tile 1 (column 4), rows 2-3: +inf
+    a[0, :] = 0x7C00
+    a[1, 3] = 0x7E00
+    a[2, :] = 0x0001
+    a[3, :] = 0x8000
+    values[4, 0] = 0x8001
+    for interleave in (True, False):
+        got = check_ws(cfg, a, values, index, 2, 4, 3, interleave).out.astype(np.uint32)
+        assert np.isfinite(got[2:, :4].view(np.float32)).all()
+        assert not np.isfinite(got[:2].view(np.float32)).all()
+    check_os(cfg, a, values, index, 2, 4, True)
+
+
+def test_one_fp_array_runs_both_dataflows():
+    cfg = fp_cfg(3, 3, 8, 4)
+    a, values, index = fp_operands(11, 7, 24, 5, 2, 8)
+    dut = FlexibleGemmEngine(cfg, max_m=8, max_n=8, max_k=8, max_chunk=8)
+    ws, os_ = run_flex(cfg, dut, [("weight_stationary", a, values, index, 2, 8, {"chunk": 3, "interleave": True}),
+                                  ("output_stationary", a, values, index, 2, 8, {"interleave": True})])
+    np.testing.assert_array_equal(ws.out.astype(np.uint32), fr.nm_gemm_fp16(a, values, index, 2, 8, 3))
+    np.testing.assert_array_equal(os_.out.astype(np.uint32), fr.nm_gemm_fp16(a, values, index, 2, 8))
+    for run, flow, chunk in ((ws, "weight_stationary", 3), (os_, "output_stationary", None)):
+        t = array_cycles(3, 3, flow, 7, 5, values.shape[0], 4, True, flow == "weight_stationary", chunk,
+                         mac_pipeline_stages=3)
+        assert run.done == int(t.cycles), flow
+
+
+def test_sat_builds_its_fp16_fp32_pe_at_its_latency():
+    arch = load_arch(SAT)
+    cfg = rtl_config(arch)
+    assert (cfg.pe, cfg.op_bits, cfg.acc_bits) == ("fp16_fp32", 16, 32)
+    assert (cfg.acc_latency, cfg.mac_stages) == (arch.array.accumulator_latency_cycles, 
+                                                 arch.array.mac_pipeline_stages)
+    cfg = cfg.resized(4, 4)
+    a, values, index = fp_operands(2, 9, 32, 10, 2, 8)
+    check_ws(cfg, a, values, index, 2, 8, 4, True)
+    check_os(cfg, a, values, index, 2, 8, True)
