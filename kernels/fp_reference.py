@@ -84,3 +84,32 @@ def fp32_add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a = np.ascontiguousarray(a, np.uint32).ravel().view(np.float32)
     b = np.ascontiguousarray(b, np.uint32).ravel().view(np.float32)
     return _add(a, b, np.zeros(a.size, np.float32)).view(np.uint32)
+
+
+@numba.njit(cache=True)
+def _fmul(a, b, out):
+    for i in range(a.size):
+        out[i] = _canonical(a[i] * b[i])
+    return out
+
+
+def fp32_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """FP32 bits of ``a * b`` for FP32 bit patterns (elementwise), rounded to nearest even."""
+    a = np.ascontiguousarray(a, np.uint32).ravel().view(np.float32)
+    b = np.ascontiguousarray(b, np.uint32).ravel().view(np.float32)
+    return _fmul(a, b, np.zeros(a.size, np.float32)).view(np.uint32)
+
+
+@numba.njit(cache=True)
+def _sgd(w, g, lr, out):
+    for i in range(w.size):
+        out[i] = _canonical(w[i] - _canonical(lr * g[i]))
+    return out
+
+
+def sgd_update_fp32(w: np.ndarray, g: np.ndarray, lr: float) -> np.ndarray:
+    """SAT's FP32 weight update, ``w - lr * g`` on FP32 master weights (bit patterns): the product
+    rounded to FP32, then the difference (two roundings, as the update lane computes it)."""
+    w = np.ascontiguousarray(w, np.uint32).ravel().view(np.float32)
+    g = np.ascontiguousarray(g, np.uint32).ravel().view(np.float32)
+    return _sgd(w, g, np.float32(lr), np.zeros(w.size, np.float32)).view(np.uint32)

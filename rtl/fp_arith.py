@@ -97,3 +97,34 @@ def fp32_add(m: Module, a, b) -> Value:
     return Mux(nan, NAN32,
                Mux(inf | overflow, Cat(Const(0, 23), Const(0xFF, 8), sign),
                    Mux(zero, Cat(Const(0, 31), sign & ~subtract), Cat(packed[:31], sign))))
+
+
+def fp32_mul(m: Module, a, b) -> Value:
+    """The FP32 bits of ``a * b`` (FP32 bit patterns), rounded to nearest even, subnormal inputs
+    and results kept, an overflow to the infinity of its sign (the weight-update lane's multiply)."""
+    a, b = _wire(m, a, "fmul_a"), _wire(m, b, "fmul_b")
+    ea, eb = a[23:31], b[23:31]
+    ma, mb = Cat(a[:23], ea != 0), Cat(b[:23], eb != 0)
+    ea1, eb1 = Mux(ea == 0, 1, ea), Mux(eb == 0, 1, eb)
+    p = _wire(m, ma * mb, "fmul_p")                       # 48 bits: value p * 2^(ea1 + eb1 - 300)
+    lz = _wire(m, _leading_zeros(p, 48), "fmul_lz")
+    exponent = Signal(range(-256, 512), name="fmul_exp")  # the field of the normalised product
+    m.d.comb += exponent.eq(ea1 + eb1 - 126 - lz)
+    norm = (p << lz)[:48]                                  # the msb at bit 47
+    # below the normal range: right by 1 - exponent (at most 49: everything into the sticky)
+    right = Signal(range(50), name="fmul_right")
+    m.d.comb += right.eq(Mux(exponent >= 1, 0, Mux(exponent < -48, 49, 1 - exponent)))
+    shifted = _wire(m, (norm >> right)[:48], "fmul_shifted")
+    lost = (shifted << right)[:48] != norm
+    lsb, guard, rest = shifted[24], shifted[23], (shifted[:23] != 0) | lost
+    round_up = guard & (rest | lsb)
+    field = Mux(exponent >= 1, exponent, 1)[:9]           # the hidden bit carries the field's + 1
+    packed = _wire(m, (Cat(shifted[24:48], Const(0, 10)) + ((field - 1)[:9] << 23) + round_up)[:34], "fmul_packed")
+    overflow = (exponent >= 0xFF) | (packed >= (0xFF << 23))
+    sign = a[31] ^ b[31]
+    a_zero, b_zero = a[:31] == 0, b[:31] == 0
+    a_inf, b_inf = (ea == 0xFF) & (a[:23] == 0), (eb == 0xFF) & (b[:23] == 0)
+    nan = ((ea == 0xFF) & (a[:23] != 0)) | ((eb == 0xFF) & (b[:23] != 0)) | (a_inf & b_zero) | (b_inf & a_zero)
+    return Mux(nan, NAN32,
+               Mux(a_inf | b_inf | (overflow & ~a_zero & ~b_zero), Cat(Const(0, 23), Const(0xFF, 8), sign),
+                   Mux(a_zero | b_zero, Cat(Const(0, 31), sign), Cat(packed[:31], sign))))

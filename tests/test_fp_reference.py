@@ -124,3 +124,16 @@ def test_corner_cases_in_a_gemm():
     assert got[:3].tolist() == [[nan, inf], [nan, nan], [nan, nan]]
     assert got[3].tolist() == [0, 0]
     assert got[4].view(np.float32).tolist() == [2 * 2.0 ** -24, 3 * 2.0 ** -24]
+
+
+def test_fp32_products_and_the_sgd_update_match_numpy():
+    rng = np.random.default_rng(4)
+    sa, sb = pairs(FP32_SPECIALS)
+    ra, rb = random_fp32(rng, 300_000)
+    a, b = np.concatenate([sa, ra]), np.concatenate([sb, rb])
+    with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+        np.testing.assert_array_equal(fr.fp32_mul(a, b), canonical(a.view(np.float32) * b.view(np.float32)))
+        w, g = a.view(np.float32), b.view(np.float32)
+        for lr in (1e-3, 1e-38):
+            want = canonical(w - canonical(np.float32(lr) * g).view(np.float32))
+            np.testing.assert_array_equal(fr.sgd_update_fp32(a, b, lr), want)

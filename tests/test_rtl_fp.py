@@ -2,7 +2,8 @@
 ``kernels.fp_reference`` on every pair of the formats' corner cases and on random bit patterns,
 and whole GEMMs through the multi-tile engine (weight- and output-stationary, interleave on and
 off, accumulator latencies 1 to 12) bit for bit against the reference in the array's order and
-cycle for cycle against ``sim.timing.array_cycles`` at the engine's latency."""
+cycle for cycle against ``sim.timing.array_cycles`` at the engine's latency; the pruning lane on
+FP16/FP32 magnitudes and the FP32 weight-update lane against the reference kernels."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,12 +13,16 @@ from amaranth.sim import Simulator
 
 from sparseloom.arch.schema import load_arch
 from sparseloom.kernels import fp_reference as fr
+from sparseloom.kernels import reference as ref
+from sparseloom.rtl.check import run_pruning
 from sparseloom.rtl.config import RtlConfig, rtl_config
 from sparseloom.rtl.flex_gemm_check import run_flex
 from sparseloom.rtl.flex_gemm_engine import FlexibleGemmEngine
-from sparseloom.rtl.fp_arith import fp16_mul, fp32_add
+from sparseloom.rtl.fp_arith import fp16_mul, fp32_add, fp32_mul
 from sparseloom.rtl.gemm_check import run_gemm
 from sparseloom.rtl.os_gemm_check import run_os_gemm
+from sparseloom.rtl.pruning import PruningLane
+from sparseloom.rtl.weight_update import LATENCY, WeightUpdateLane
 from sparseloom.sim.timing import array_cycles
 
 from .conftest import SAT
@@ -57,6 +62,19 @@ def test_the_adder_is_the_reference():
     ra, rb = random_fp32(rng, 8000)
     xs, ys = np.concatenate([sa, ra]), np.concatenate([sb, rb])
     np.testing.assert_array_equal(unit(fp32_add, 32, 32, xs, ys), fr.fp32_add(xs, ys))
+
+
+def test_the_fp32_multiplier_is_the_reference():
+    # the weight-update lane's multiply; extra pairs whose product falls near and below 2^-126
+    rng = np.random.default_rng(5)
+    sa, sb = pairs(FP32_SPECIALS)
+    ra, rb = random_fp32(rng, 5000)
+    e = rng.integers(1, 127, 2000).astype(np.uint32)
+    ua = (e << 23) | rng.integers(0, 1 << 23, 2000).astype(np.uint32)
+    ub = ((127 - e + rng.integers(-30, 3, 2000)).clip(0, 254).astype(np.uint32) << 23) \
+        | rng.integers(0, 1 << 23, 2000).astype(np.uint32)
+    xs, ys = np.concatenate([sa, ra, ua]), np.concatenate([sb, rb, ub])
+    np.testing.assert_array_equal(unit(fp32_mul, 32, 32, xs, ys), fr.fp32_mul(xs, ys))
 
 
 def fp_cfg(R, C, lanes, L, db=True, stages=3):
@@ -167,3 +185,63 @@ def test_sat_builds_its_fp16_fp32_pe_at_its_latency():
     a, values, index = fp_operands(2, 9, 32, 10, 2, 8)
     check_ws(cfg, a, values, index, 2, 8, 4, True)
     check_os(cfg, a, values, index, 2, 8, True)
+
+
+@pytest.mark.parametrize("bits, n, m", [(16, 2, 8), (16, 1, 4), (32, 2, 8), (32, 3, 5)])
+def test_pruning_lane_on_float_magnitudes(bits, n, m):
+    # SORE's top-N-of-M at SAT's precisions (FP16 weights, FP32 master weights): the kept mask of
+    # the reference's top-N by abs (ties to the earlier), on values with many ties (+-0, equal
+    # magnitudes of both signs), subnormals and infinities
+    ftype, utype = (np.float16, np.uint16) if bits == 16 else (np.float32, np.uint32)
+    rng = np.random.default_rng(bits + m)
+    pool = np.array([0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 2.0, np.inf, -np.inf, 6e-8, -6e-8, 3.0], ftype)
+    groups = rng.choice(pool, (12, m))
+    lane = PruningLane(n, m, bits, floating=True)
+    results, cycles = run_pruning(lane, groups.view(utype).astype(np.int64))
+    expected = ref.topn_mask(groups.T.astype(np.float64), n, m).T
+    for g, (mask, values, positions) in enumerate(results):
+        assert mask == sum(1 << p for p in range(m) if expected[g, p])
+        assert sorted(zip(positions, values)) == [(p, int(groups.view(utype)[g, p])) for p in sorted(positions)]
+    assert cycles == [m * (g + 1) for g in range(len(groups))]
+
+
+def test_pruning_lane_ranks_nan_above_infinity():
+    results, _ = run_pruning(PruningLane(1, 4, 16, floating=True), np.array([[0x7C00, 0x7E00, 0xFC00, 0x3C00]]))
+    assert results[0][0] == 0b0010
+
+
+def test_weight_update_lane_is_the_reference():
+    # SAT's FP32 update lane, w - lr * g, a weight a cycle: every result bit for bit the reference's
+    # (product rounded, then the difference), LATENCY cycles after its weight, for ordinary updates,
+    # updates whose product is subnormal or cancels the weight, and special values
+    rng = np.random.default_rng(12)
+    count = 3000
+    w = (rng.standard_normal(count) * 0.05).astype(np.float32)
+    g = (rng.standard_normal(count) * 10.0 ** rng.integers(-30, 3, count)).astype(np.float32)
+    g[:50] = w[:50] / np.float32(1e-3)                                     # lr * g close to w
+    specials = FP32_SPECIALS.view(np.float32)
+    w[50:50 + len(specials)], g[100:100 + len(specials)] = specials, specials
+    for lr in (1e-3, 2.0 ** -20, 1e-38):
+        lane = WeightUpdateLane()
+        lr_bits = int(np.float32(lr).view(np.uint32))
+        out, seen = [], []
+
+        async def bench(ctx):
+            ctx.set(lane.lr, lr_bits)
+            for cycle in range(count + LATENCY):
+                on = cycle < count
+                ctx.set(lane.valid, int(on))
+                ctx.set(lane.w, int(w.view(np.uint32)[cycle]) if on else 0)
+                ctx.set(lane.g, int(g.view(np.uint32)[cycle]) if on else 0)
+                await ctx.tick()
+                if ctx.get(lane.out_valid):
+                    out.append(ctx.get(lane.w_new))
+                    seen.append(cycle)
+
+        sim = Simulator(lane)
+        sim.add_clock(1e-8)
+        sim.add_testbench(bench)
+        sim.run()
+        np.testing.assert_array_equal(np.array(out, np.uint32), fr.sgd_update_fp32(w.view(np.uint32),
+                                                                                    g.view(np.uint32), lr))
+        assert seen == list(range(LATENCY - 1, count + LATENCY - 1))

@@ -71,6 +71,7 @@ def test_params_json_drives_the_model_and_the_rtl(tmp_path, capsys):
     assert {"ws_gemm", "os_gemm", "flex_gemm", "prune_2of8"} <= set(p["engines"])
     assert not {"ws_engine", "os_array"} & set(p["engines"])          # the single-tile engines are int8 only
     assert (p["engines"]["prune_2of8"]["element"], p["engines"]["prune_2of8"]["bits"]) == ("float", 16)
+    assert p["engines"]["update_fp32"]["latency"] == 2 and (tmp_path / "update_fp32.v").stat().st_size > 0
     assert p["engines"]["os_gemm"]["max_group"] == 4 and p["engines"]["ws_gemm"]["weight_double_buffer"]
     flex = p["engines"]["flex_gemm"]
     assert flex["class"] == "FlexibleGemmEngine"
