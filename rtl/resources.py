@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     out = io.StringIO()
     writer = csv.DictWriter(out, COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(table(sizes, args.families) + kept)
+    writer.writerows(kept + table(sizes, args.families))
     write_text(args.output, out.getvalue())
     print(f"wrote {args.output}")
     return 0

@@ -245,3 +245,20 @@ def test_weight_update_lane_is_the_reference():
         np.testing.assert_array_equal(np.array(out, np.uint32), fr.sgd_update_fp32(w.view(np.uint32),
                                                                                     g.view(np.uint32), lr))
         assert seen == list(range(LATENCY - 1, count + LATENCY - 1))
+
+
+def test_the_area_model_prices_the_pe_the_arch_names():
+    # SAT (fp16/fp32) is priced by the synthesised FP PE rows; the same arch with int8/int32
+    # dtypes by the int8 rows; both flexible arrays at the output-stationary PE, the larger
+    from dataclasses import replace
+
+    from sparseloom.explore.area import area, resource_table
+
+    sat = load_arch(SAT)
+    table = resource_table()
+    fp = table[(table.pe == "fp16_fp32") & (table.family == "xcup") & (table.lanes == 8)]
+    assert area(sat)["lut"] == round((fp.LUT / (fp.rows * fp.cols)).max() * sat.pes)
+    int8 = area(replace(sat, array=replace(sat.array, operand_dtype="int8", accumulator_dtype="int32")))
+    assert int8["lut"] < area(sat)["lut"]
+    with pytest.raises(ValueError, match="bf16"):
+        area(replace(sat, array=replace(sat.array, operand_dtype="bf16")))
