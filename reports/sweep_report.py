@@ -17,7 +17,7 @@ from ..core.atomic import write_text
 from ..explore.spec import SweepSpec
 from ..sim.results import Result
 
-PARETO_PAIRS = [("lut", "dense_equivalent_tmacs", "LUTs (xcup, int8 PEs)", "dense-equivalent TMAC/s", True),
+PARETO_PAIRS = [("lut", "dense_equivalent_tmacs", "LUTs (xcup, the PE of the arch's dtypes)", "dense-equivalent TMAC/s", True),
                 ("time_ms", "energy_uj", "latency per iteration (ms)", "energy per iteration (uJ)", False)]
 
 
