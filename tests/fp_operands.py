@@ -44,12 +44,12 @@ def random_fp32(rng, count: int) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def fp_operands(rng, rows: int, k: int, cols: int, n: int, m: int, scale: float = 1.0):
-    """A [rows x k] FP16 bits and B [k x cols] pruned top-N-of-M by magnitude, compressed (FP16
-    bits): normal values of standard deviation ``scale``."""
+def fp_operands(rng, rows: int, k: int, cols: int, n: int, m: int, mask=None):
+    """A [rows x k] FP16 bits and B [k x cols] pruned top-N-of-M by magnitude (or by ``mask``),
+    compressed (FP16 bits): standard normal values."""
     rng = np.random.default_rng(rng) if isinstance(rng, (int, np.integer)) else rng
-    w = (rng.standard_normal((k, cols)) * scale).astype(np.float16)
-    mask = ref.topn_mask(w.astype(np.float64), n, m)
+    w = rng.standard_normal((k, cols)).astype(np.float16)
+    mask = ref.topn_mask(w.astype(np.float64), n, m) if mask is None else mask
     values, index = ref.nm_compress(w.view(np.uint16) * mask, mask, n, m)
-    a = (rng.standard_normal((rows, k)) * scale).astype(np.float16).view(np.uint16)
+    a = rng.standard_normal((rows, k)).astype(np.float16).view(np.uint16)
     return a, values.astype(np.uint16), index

@@ -27,6 +27,7 @@ from sparseloom.sim.timing import array_cycles
 
 from .conftest import SAT
 from .fp_operands import FP16_SPECIALS, FP32_SPECIALS, fp_operands, pairs, random_fp32
+from .rtl_operands import resnet50_conv_mask
 
 
 def unit(fn, width_a, width_b, xs, ys) -> np.ndarray:
@@ -181,10 +182,13 @@ def test_sat_builds_its_fp16_fp32_pe_at_its_latency():
     assert (cfg.pe, cfg.op_bits, cfg.acc_bits) == ("fp16_fp32", 16, 32)
     assert (cfg.acc_latency, cfg.mac_stages) == (arch.array.accumulator_latency_cycles, 
                                                  arch.array.mac_pipeline_stages)
+    # ResNet-50 layer1.0.conv2's forward GEMM with its trained 2:8 mask, sliced to 9 rows of A,
+    # 24 dense inputs (6 executed rows) and 10 output channels, on a 4x4 array
+    b_mask, interleave = resnet50_conv_mask(arch)
     cfg = cfg.resized(4, 4)
-    a, values, index = fp_operands(2, 9, 32, 10, 2, 8)
-    check_ws(cfg, a, values, index, 2, 8, 4, True)
-    check_os(cfg, a, values, index, 2, 8, True)
+    a, values, index = fp_operands(50, 9, 24, 10, 2, 8, b_mask[:24, :10])
+    check_ws(cfg, a, values, index, 2, 8, 4, interleave)
+    check_os(cfg, a, values, index, 2, 8, interleave)
 
 
 @pytest.mark.parametrize("bits, n, m", [(16, 2, 8), (16, 1, 4), (32, 2, 8), (32, 3, 5)])
