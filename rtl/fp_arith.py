@@ -11,8 +11,9 @@ NaN policy: any NaN result (a NaN operand, inf x 0, inf - inf) is the canonical 
 ``0x7fc00000``: payloads are not propagated. ``kernels.fp_reference`` rounds and canonicalises
 the same way, so the array's results compare bit for bit.
 
-In a GEMM an FP32 subnormal never arises: every product is an integer multiple of 2^-69 (a
-22-bit significand at exponent -48 or above), so every nonzero sum of them is at least 2^-69 in
+In a GEMM an FP32 subnormal never arises: every FP16 value is an integer multiple of 2^-24, so
+every product is one of 2^-48, and so is every rounded partial sum (below 2^-24 such a sum is
+exact in FP32, above it FP32's spacing is at least 2^-47): a nonzero one is at least 2^-48 in
 magnitude, far above 2^-126. The adder keeps subnormals anyway, so it is IEEE on all inputs.
 """
 from __future__ import annotations
