@@ -137,3 +137,16 @@ def test_fp32_products_and_the_sgd_update_match_numpy():
         for lr in (1e-3, 1e-38):
             want = canonical(w - canonical(np.float32(lr) * g).view(np.float32))
             np.testing.assert_array_equal(fr.sgd_update_fp32(a, b, lr), want)
+
+
+def test_gemm_sums_never_reach_fp32_subnormals():
+    # operands of the smallest FP16 magnitudes (subnormals and tiny normals, both signs): every
+    # output is zero or at least 2^-48 in magnitude and a multiple of 2^-48 (no FP32 subnormal)
+    rng = np.random.default_rng(6)
+    a = (rng.integers(1, 0x0800, (6, 32)) | (rng.integers(0, 2, (6, 32)) << 15)).astype(np.uint16)
+    w = (rng.integers(1, 0x0800, (32, 5)) | (rng.integers(0, 2, (32, 5)) << 15)).astype(np.uint16)
+    mask = np.ones(w.shape, bool)
+    values, index = ref.nm_compress(w, mask, 1, 1)
+    out = fr.nm_gemm_fp16(a, values, index, 1, 1, 3).view(np.float32).astype(np.float64)
+    assert (out != 0).any() and (np.abs(out[out != 0]) >= 2.0 ** -48).all()
+    assert (out * 2.0 ** 48 == np.round(out * 2.0 ** 48)).all()
