@@ -73,19 +73,16 @@ def _array(text: str) -> tuple[int, int]:
 
 
 def check_arch(arch, source: str) -> None:
-    """The arch drives the RTL completely or rtlgen refuses: every dataflow needs a generator,
-    and the ``rtl`` section's integer datapath must be the arch's own when that is an integer one
-    (a floating-point arch needs the ``rtl`` section that names the integer datapath to build)."""
+    """The arch drives the RTL completely or rtlgen refuses: every dataflow needs a generator, an
+    fp16/fp32 arch builds the FP16 x FP16 -> FP32 PE (``rtl_config`` refuses an ``rtl`` section
+    there and other floating-point dtypes), and an integer arch's ``rtl`` section must be its own
+    datapath."""
     for flow in arch.array.dataflows:
         if flow not in GENERATED_DATAFLOWS:
             raise InputError(source, "array.dataflows", f"no RTL generator for {flow} (rtlgen builds "
                                                         f"{' and '.join(GENERATED_DATAFLOWS)})")
     a = arch.array
-    if arch.rtl is None:
-        if not a.operand_dtype.startswith("int"):
-            raise InputError(source, "rtl", f"array.operand_dtype is {a.operand_dtype} and there is no "
-                                            "floating-point PE: add an rtl section with the integer "
-                                            "operand_bits and accumulator_bits to build")
+    if arch.rtl is None or not a.operand_dtype.startswith("int"):
         return
     for dtype, key, built in ((a.operand_dtype, "rtl.operand_bits", arch.rtl.operand_bits),
                               (a.accumulator_dtype, "rtl.accumulator_bits", arch.rtl.accumulator_bits)):
@@ -125,15 +122,19 @@ def _run(args) -> int:
     except InputError as exc:
         print(f"rtlgen: error: {exc}", file=sys.stderr)
         return 2
-    print(f"datapath: int{cfg.op_bits} operands, int{cfg.acc_bits} accumulators (the arch's rtl section); "
-          f"{arch.name}'s own {arch.array.operand_dtype}/{arch.array.accumulator_dtype} datapath needs a "
-          "floating-point PE, which is not generated yet")
+    if cfg.pe == "int":
+        print(f"datapath: int{cfg.op_bits} operands, int{cfg.acc_bits} accumulators (the arch's rtl section)")
+    else:
+        print(f"datapath: {cfg.pe} PE, the arch's {arch.array.operand_dtype}/{arch.array.accumulator_dtype}: FP16 x "
+              "FP16 products exact in FP32, accumulated in FP32 rounded to nearest even (subnormals kept, NaN "
+              "canonical 0x7fc00000); the single-tile engines are integer only and not built")
     plural = "s" if cfg.acc_latency != 1 else ""
     stages = "s" if cfg.mac_stages != 1 else ""
     print(f"array: {cfg.rows}x{cfg.cols}, {cfg.lanes}:1 activation multiplexers (N:M up to M={cfg.lanes}); "
           f"the whole-GEMM engines' (ws_gemm, os_gemm, flex_gemm) accumulator adder: {cfg.acc_latency} cycle{plural} "
           f"(array.accumulator_latency_cycles), MAC pipeline: {cfg.mac_stages} stage{stages} "
-          "(array.mac_pipeline_stages); the single-tile ws_engine/os_array: a 1-cycle result register, one MAC stage")
+          "(array.mac_pipeline_stages)" + ("; the single-tile ws_engine/os_array: a 1-cycle result register, "
+                                           "one MAC stage" if cfg.pe == "int" else ""))
     out = args.output
     try:
         if not args.no_synth:              # fail before writing anything when the FPGA tools are missing
@@ -191,7 +192,7 @@ def _synthesis(args, arch, cfg, tops: dict, out: Path) -> int:
             synth_tops = _write_verilog(where, synth_cfg, arch)
     else:
         synth_tops = tops
-    report = {"arch": arch.name, "target": args.target, "family": family, "rows": cfg.rows, "cols": cfg.cols,
+    report = {"arch": arch.name, "target": args.target, "family": family, "pe": cfg.pe, "rows": cfg.rows, "cols": cfg.cols,
               "synthesised_rows": synth_cfg.rows, "synthesised_cols": synth_cfg.cols,
               "lanes": cfg.lanes, "op_bits": cfg.op_bits, "acc_bits": cfg.acc_bits, "designs": {}}
     print(f"\nyosys synthesis for {family}, {synth_cfg.rows}x{synth_cfg.cols} (logs: {where}/*.yosys.log):")

@@ -286,7 +286,8 @@ class DataflowOptions:
 
 @dataclass(frozen=True)
 class Rtl:
-    """The integer datapath the RTL generators build (a floating-point datapath is a later step)."""
+    """The integer datapath the RTL generators build for an integer arch (an fp16/fp32 arch builds the
+    FP16 x FP16 -> FP32 PE and has no rtl section)."""
 
     operand_bits: int = field(metadata=check(lambda v: 2 <= v <= 32, "an integer from 2 to 32"))
     accumulator_bits: int = field(metadata=check(lambda v: 4 <= v <= 64, "an integer from 4 to 64"))

@@ -1,16 +1,16 @@
 """The area model of a design point: FPGA resources from the RTL resource table.
 
 The table (``explore/rtl_resources.csv``, kept beside this model as package data; made by
-``python -m sparseloom.rtl.resources``) holds yosys cell counts of int8 PE arrays per PE type
-(dense, 4:1 and 8:1 activation multiplexers), dataflow and size. A point's array costs its PE
+``python -m sparseloom.rtl.resources``) holds yosys cell counts of PE arrays per datapath
+(``pe``: int8 x int8 -> int32, or SAT's FP16 x FP16 -> FP32; the arch's operand/accumulator
+dtypes choose), PE type (dense, 4:1 and 8:1 activation multiplexers), dataflow and size. A point's array costs its PE
 count times the per-PE LUTs, FFs and DSPs of the largest synthesised array with the smallest
 multiplexer that covers the arch's widest M (beyond 8:1, the 4:1-to-8:1 growth per lane is
 extended linearly). An array with several dataflows is costed at the largest; a dataflow
 without synthesised PEs is priced by its
 ``area_proxy`` (input-stationary as weight-stationary: one multiplier, an M:1 multiplexer and M
 operand registers per PE). Buffers
-take block RAMs: per buffer, at least one per bank and enough 36 Kb blocks for its size. This is
-an int8 datapath's cost; the FP16 PEs of SAT cost more.
+take block RAMs: per buffer, at least one per bank and enough 36 Kb blocks for its size.
 """
 from __future__ import annotations
 
@@ -33,9 +33,21 @@ def resource_table() -> pd.DataFrame:
         return pd.read_csv(f)
 
 
-def per_pe(family: str, dataflow: str, lanes: int) -> dict[str, float]:
+# the datapath of an arch's (operand, accumulator) dtypes: the table's ``pe`` rows that price it
+PE_OF_DTYPES = {("int8", "int32"): "int8_int32", ("fp16", "fp32"): "fp16_fp32"}
+
+
+def pe_of(arch: Arch) -> str:
+    dtypes = (arch.array.operand_dtype, arch.array.accumulator_dtype)
+    if dtypes not in PE_OF_DTYPES:
+        raise ValueError(f"{arch.name}: no synthesised PE prices {'/'.join(dtypes)} operands/accumulators "
+                         f"(rtl_resources.csv has {', '.join('/'.join(d) for d in PE_OF_DTYPES)})")
+    return PE_OF_DTYPES[dtypes]
+
+
+def per_pe(family: str, dataflow: str, lanes: int, pe: str = "int8_int32") -> dict[str, float]:
     table = resource_table()
-    rows = table[(table.family == family) & (table.dataflow == dataflow)]
+    rows = table[(table.family == family) & (table.dataflow == dataflow) & (table.pe == pe)]
     largest = rows[rows.rows == rows.rows.max()]
 
     def cost(lane_count: int) -> dict[str, float]:
@@ -54,7 +66,8 @@ def per_pe(family: str, dataflow: str, lanes: int) -> dict[str, float]:
 
 def area(arch: Arch, family: str = "xcup") -> dict[str, float]:
     pes = arch.pes
-    costs = [per_pe(family, FLOWS[flow].area_proxy, arch.sparsity.max_m) for flow in arch.array.dataflows]
+    pe = pe_of(arch)
+    costs = [per_pe(family, FLOWS[flow].area_proxy, arch.sparsity.max_m, pe) for flow in arch.array.dataflows]
     array = {k: max(c[k] for c in costs) * pes for k in ("lut", "ff", "dsp")}
     bram = sum(max(b.banks, math.ceil(b.size_kib / BRAM_KIB[family])) for b in arch.buffers)
     return {**{k: round(v) for k, v in array.items()}, "bram": bram}

@@ -22,8 +22,8 @@ from ..core.provenance import VERSION, command_line
 from ..explore.spec import SweepSpec
 from ..sim.results import Result
 
-PARETO_PAIRS = [("lut", "dense_equivalent_tmacs", "LUTs (int8 PEs, controllers)", "dense-equivalent TMAC/s", True),
-                ("ff", "dense_equivalent_tmacs", "flip-flops (int8 PEs, MAC stages, controllers)", "dense-equivalent TMAC/s", True),
+PARETO_PAIRS = [("lut", "dense_equivalent_tmacs", "LUTs (xcup: the PE of the arch's dtypes, controllers)", "dense-equivalent TMAC/s", True),
+                ("ff", "dense_equivalent_tmacs", "flip-flops (the PE of the arch's dtypes, MAC stages, controllers)", "dense-equivalent TMAC/s", True),
                 ("average_power_w", "dense_equivalent_tmacs", "average power (W)", "dense-equivalent TMAC/s", True),
                 ("time_ms", "total_energy_uj", "latency per iteration (ms)", "energy per iteration, static and background included (uJ)", False),
                 ("time_ms", "energy_uj", "latency per iteration (ms)", "energy of the counted actions per iteration (uJ)", False)]

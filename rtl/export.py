@@ -13,6 +13,7 @@ from .gemm_engine import WeightStationaryGemmEngine
 from .os_gemm_engine import OutputStationaryGemmEngine
 from .pruning import PruningLane
 from .top import WeightStationaryEngine
+from .weight_update import LATENCY as UPDATE_LATENCY, WeightUpdateLane
 
 
 GENERATED_DATAFLOWS = ("weight_stationary", "output_stationary")
@@ -33,19 +34,26 @@ def designs(cfg: RtlConfig, dataflows: list[str], patterns: list[NMPattern]) -> 
     whole-GEMM engine with the arch's adder latency, MAC pipeline and L accumulators per PE; with
     both dataflows also the flexible
     whole-GEMM engine, one array switched between them at each GEMM's start) and a pruning lane per
-    sparse pattern."""
+    sparse pattern (on the operands' magnitudes: FP16 ones for the fp16_fp32 PE). The single-tile
+    engines are integer only: the fp16_fp32 PE builds the whole-GEMM engines, and with them one
+    lane of the FP32 weight update."""
     out: dict[str, wiring.Component] = {}
+    single_tile = cfg.pe == "int"
     if "weight_stationary" in dataflows:
-        out["ws_engine"] = WeightStationaryEngine(cfg)
+        if single_tile:
+            out["ws_engine"] = WeightStationaryEngine(cfg)
         out["ws_gemm"] = WeightStationaryGemmEngine(cfg)
     if "output_stationary" in dataflows:
-        out["os_array"] = OutputStationaryArray(cfg)
+        if single_tile:
+            out["os_array"] = OutputStationaryArray(cfg)
         out["os_gemm"] = OutputStationaryGemmEngine(cfg)
     if "weight_stationary" in dataflows and "output_stationary" in dataflows:
         out["flex_gemm"] = FlexibleGemmEngine(cfg)
     for p in patterns:
         if not p.dense:
-            out[f"prune_{p.n}of{p.m}"] = PruningLane(p.n, p.m, cfg.op_bits)
+            out[f"prune_{p.n}of{p.m}"] = PruningLane(p.n, p.m, cfg.op_bits, floating=not single_tile)
+    if not single_tile:
+        out["update_fp32"] = WeightUpdateLane()
     return out
 
 
@@ -70,9 +78,12 @@ def params(cfg: RtlConfig, dataflows: list[str], tops: dict[str, wiring.Componen
             entry.update(dataflow="weight_stationary" if isinstance(comp, WeightStationaryEngine)
                          else "output_stationary", acc_latency=1, mac_pipeline_stages=1, single_tile=True)
         elif isinstance(comp, PruningLane):
-            entry.update(n=comp.n, m=comp.m)
+            entry.update(n=comp.n, m=comp.m, element="float" if comp.floating else "int", bits=comp.op_bits)
+        elif isinstance(comp, WeightUpdateLane):
+            entry.update(operation="w - lr * g", precision="fp32", latency=UPDATE_LATENCY, cycles_per_element=1)
         engines[name] = entry
-    return {"arch": str(source), "rows": cfg.rows, "cols": cfg.cols, "lanes": cfg.lanes, "op_bits": cfg.op_bits,
+    return {"arch": str(source), "pe": cfg.pe, "rows": cfg.rows, "cols": cfg.cols, "lanes": cfg.lanes,
+            "op_bits": cfg.op_bits,
             "acc_bits": cfg.acc_bits, "acc_latency": cfg.acc_latency, "mac_pipeline_stages": cfg.mac_stages,
             "weight_double_buffer": cfg.weight_double_buffer,
             "dataflows": [f for f in dataflows if f in GENERATED_DATAFLOWS], "engines": engines}

@@ -22,7 +22,7 @@ cycle after its last register moved).
 """
 from __future__ import annotations
 
-from amaranth import Cat, Module, Mux, Signal, Value, signed, unsigned
+from amaranth import Cat, Module, Mux, Signal, Value, unsigned
 from amaranth.hdl import EnableInserter
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -37,11 +37,11 @@ WS, OS = "weight_stationary", "output_stationary"
 MODES = {"0": WS, "1": OS}            # ``mode`` at start, when an engine runs both
 
 
-def column_layout(max_m: int, max_n: int, acc_bits: int) -> data.StructLayout:
+def column_layout(max_m: int, max_n: int, acc_shape) -> data.StructLayout:
     """One accumulator write (weight-stationary: every k-tile's, ``final`` on the last) or output
     (output-stationary: ``final`` always) shown on one array column of the result stream."""
     return data.StructLayout({"keep": 1, "final": 1, "row": unsigned(bits(max_m)), "col": unsigned(bits(max_n)),
-                              "value": signed(acc_bits)})
+                              "value": acc_shape})
 
 
 class GemmEngine(wiring.Component):
@@ -63,11 +63,11 @@ class GemmEngine(wiring.Component):
         self.double_buffer = cfg.weight_double_buffer and self.has_ws
         self.shadow = self.double_buffer if shadow is None else shadow
         self.early = early
-        R, C = cfg.rows, cfg.cols
-        self.column_layout = column_layout(max_m, max_n, cfg.acc_bits)
-        self.w_layout = data.StructLayout({"values": data.ArrayLayout(signed(cfg.op_bits), C),
+        R, C, dp = cfg.rows, cfg.cols, cfg.datapath
+        self.column_layout = column_layout(max_m, max_n, dp.acc_shape)
+        self.w_layout = data.StructLayout({"values": data.ArrayLayout(dp.op_shape, C),
                                            "index": data.ArrayLayout(unsigned(cfg.index_bits), C)})
-        self.a_layout = data.StructLayout({"lanes": data.ArrayLayout(data.ArrayLayout(signed(cfg.op_bits), cfg.lanes), R)})
+        self.a_layout = data.StructLayout({"lanes": data.ArrayLayout(data.ArrayLayout(dp.op_shape, cfg.lanes), R)})
         self.result_layout = data.StructLayout({"columns": data.ArrayLayout(self.column_layout, C)})
         members = {"start": In(1)}
         if self.has_ws and self.has_os:
@@ -120,10 +120,10 @@ class GemmEngine(wiring.Component):
                             ctl.w_values.eq(self.w.payload.values), ctl.w_index.eq(self.w.payload.index),
                             ctl.a_lanes.eq(self.a.payload.lanes)]
             for name in names:
-                if name not in SHARED:
+                if name not in SHARED and name in array.signature.members:
                     port, mine = getattr(array, name), getattr(ctl.array, name)
                     core.d.comb += mine.eq(port) if array.signature.members[name].flow == Out else port.eq(mine)
-        for name in SHARED:
+        for name in (n for n in SHARED if n in array.signature.members):
             core.d.comb += getattr(array, name).eq(running_ones([getattr(ctl.array, name) for ctl, _ in controllers]))
 
         # the result register: one transfer of C columns a cycle, held while ``ready`` is low

@@ -102,6 +102,8 @@ class OsController(Elaboratable):
                      array.tag.slot.eq(e_phase)]
         with m.If(issue):
             m.d.comb += array.act.eq(self.a_lanes)
+            if hasattr(array, "act_on"):
+                m.d.comb += array.act_on.eq(-1)
         m.d.comb += [array.w_top.eq(self.w_values), array.idx_top.eq(self.w_index)]
 
         # the group's drain: readout start w, the last result, and when the next group may issue

@@ -21,20 +21,24 @@ switched by ``mode`` between GEMMs); a dataflow not asked for is not built at al
   slot's first step) through an L-cycle pipeline into one of the PE's G accumulators, copied to
   its shadows with the group's last step; ``rd_row``/``rd_slot`` pick per column the shadow
   ``shadow_out[c]`` shows. A step's tag (``valid``, ``first``, ``last``, ``slot``) enters with
-  it at the top-left and reaches PE (r, c) r + c (+ D, with its product) cycles later.
+  it at the top-left and reaches PE (r, c) r + c (+ D, with its product) cycles later;
+- the datapath (``cfg.datapath``, :mod:`.datapath`): the multiplier, the adder and the shapes,
+  int8 x int8 -> int32 or SAT's FP16 x FP16 -> FP32 (:mod:`.fp_arith`). A gated datapath (FP: a
+  stale weight of a row the k-tile does not use may be inf, and inf x 0 is NaN) has ``act_on``,
+  one bit per row that travels with the row's activations: a product whose bit is low is +0.
 """
 from __future__ import annotations
 
-from amaranth import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Array, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import RtlConfig
 from .engine_common import delay
 
-WS_PORTS = ("w_inj", "w_pos", "sw", "w_top", "idx_top", "act", "psum")
-OS_PORTS = ("tag", "w_top", "idx_top", "act", "rd_row", "rd_slot", "shadow_out")
-SHARED = ("w_top", "idx_top", "act")           # driven by whichever dataflow runs
+WS_PORTS = ("w_inj", "w_pos", "sw", "w_top", "idx_top", "act", "act_on", "psum")
+OS_PORTS = ("tag", "w_top", "idx_top", "act", "act_on", "rd_row", "rd_slot", "shadow_out")
+SHARED = ("w_top", "idx_top", "act", "act_on")  # driven by whichever dataflow runs (act_on: gated datapaths only)
 
 
 def tag_layout(groups: int) -> data.StructLayout:
@@ -46,36 +50,39 @@ class PeArray(wiring.Component):
         if not (ws or os):
             raise ValueError("a PE array needs at least one dataflow")
         self.cfg, self.ws, self.os, self.G, self.shadow = cfg, ws, os, groups, shadow and ws
-        lanes = data.ArrayLayout(signed(cfg.op_bits), cfg.lanes)
+        dp = cfg.datapath
+        lanes = data.ArrayLayout(dp.op_shape, cfg.lanes)
         slot = range(max(groups, 2))               # (never zero bits wide: lint)
         members = {
-            "w_top": In(data.ArrayLayout(signed(cfg.op_bits), cfg.cols)),
+            "w_top": In(data.ArrayLayout(dp.op_shape, cfg.cols)),
             "idx_top": In(data.ArrayLayout(unsigned(cfg.index_bits), cfg.cols)),
             "act": In(data.ArrayLayout(lanes, cfg.rows)),
         }
+        if dp.gated:                               # the rows whose lanes carry a step (else product 0)
+            members["act_on"] = In(cfg.rows)
         if ws and os:
             members["mode"] = In(1)                # 0: weight-stationary, 1: output-stationary
         if ws:
             members.update({"w_inj": In(1), "w_pos": In(range(cfg.rows)), "sw": In(1),
-                            "psum": Out(data.ArrayLayout(signed(cfg.acc_bits), cfg.cols))})
+                            "psum": Out(data.ArrayLayout(dp.acc_shape, cfg.cols))})
         if os:
             members.update({"tag": In(tag_layout(groups)),
                             "rd_row": In(data.ArrayLayout(range(max(cfg.rows, 2)), cfg.cols)),
                             "rd_slot": In(data.ArrayLayout(slot, cfg.cols)),
-                            "shadow_out": Out(data.ArrayLayout(signed(cfg.acc_bits), cfg.cols))})
+                            "shadow_out": Out(data.ArrayLayout(dp.acc_shape, cfg.cols))})
         super().__init__(members)
 
     def ports(self, names) -> wiring.PureInterface:
-        """Signals for one controller to drive in place of this array's ``names`` ports."""
-        return wiring.Signature({n: self.signature.members[n] for n in names}).create()
+        """Signals for one controller to drive in place of this array's ``names`` ports (those it has)."""
+        return wiring.Signature({n: self.signature.members[n] for n in names if n in self.signature.members}).create()
 
     def elaborate(self, platform):
         m = Module()
         cfg, G = self.cfg, self.G
         R, C, L, D = cfg.rows, cfg.cols, cfg.acc_latency, cfg.mac_stages - 1
-        wshape, ishape, ashape = signed(cfg.op_bits), unsigned(cfg.index_bits), signed(cfg.acc_bits)
-        pshape = signed(2 * cfg.op_bits)
-        lanes = data.ArrayLayout(signed(cfg.op_bits), cfg.lanes)
+        dp = cfg.datapath
+        wshape, ishape, ashape, pshape = dp.op_shape, unsigned(cfg.index_bits), dp.acc_shape, dp.product_shape
+        lanes = data.ArrayLayout(dp.op_shape, cfg.lanes)
         os_mode = self.mode if (self.ws and self.os) else Const(int(self.os), 1)
 
         # the weight chain: wr[r][c] shifts from above (row 0: the column's input, skewed c cycles)
@@ -109,6 +116,7 @@ class PeArray(wiring.Component):
         sw_row = self.sw if self.ws else None
         for r in range(R):
             act = delay(m, self.act[r], r, lanes)
+            on = delay(m, self.act_on[r], r, 1) if dp.gated else None
             if self.ws and r:
                 sw_row = delay(m, sw_row, 1, 1)
             sw = sw_row
@@ -134,8 +142,10 @@ class PeArray(wiring.Component):
                 if D >= 1:                         # stage 2: the selected operands
                     weight, picked = delay(m, weight, 1, wshape), delay(m, picked, 1, wshape)
                 product = Signal(pshape, name=f"prod_{r}_{c}")
-                m.d.comb += product.eq(weight * picked)                     # the PE's one multiplier
+                m.d.comb += product.eq(dp.mul(m, weight, picked))              # the PE's one multiplier
                 product = delay(m, product, max(D - 1, 0), pshape)          # stages 3..P: the product
+                if dp.gated:
+                    product = Mux(delay(m, on, D, 1), product, Const(0, pshape))
                 addends = []
                 if self.ws:
                     addends.append(psum[r - 1][c] if r else Const(0, ashape))
@@ -145,7 +155,7 @@ class PeArray(wiring.Component):
                     addends.append(Mux(tag.first, 0, acc[tag.slot]))
                 addend = Mux(os_mode, addends[1], addends[0]) if len(addends) == 2 else addends[0]
                 total = Signal(ashape, name=f"sum_{r}_{c}")
-                m.d.comb += total.eq(addend + product)                     # the PE's one adder
+                m.d.comb += total.eq(dp.add(m, addend, product))              # the PE's one adder
                 if self.ws:
                     m.d.sync += psum[r][c].eq(total)
                 if self.os:
@@ -160,6 +170,7 @@ class PeArray(wiring.Component):
                             m.d.sync += shadows[r][c][j].eq(nxt)
                 if c + 1 < C:
                     act = delay(m, act, 1, lanes)
+                    on = delay(m, on, 1, 1) if dp.gated else None
                     if self.ws:
                         sw = delay(m, sw, 1, 1)
         if self.ws:

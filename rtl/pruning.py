@@ -5,6 +5,10 @@ replaces the weakest candidate (smallest magnitude; among equals the later posit
 magnitude is strictly larger, so ties keep the earlier element, like ``kernels.reference``. After
 the group's last element the kept-position mask and the candidates appear, registered, with
 ``out_valid``; the next group can start in the following cycle.
+
+Elements are two's-complement integers, or with ``floating`` IEEE bit patterns (FP16, FP32: sign
+and magnitude), ranked by the magnitude bits: for every non-NaN value the order of ``abs``, +0
+and -0 equal; a NaN ranks above infinity.
 """
 from __future__ import annotations
 
@@ -14,17 +18,18 @@ from amaranth.lib.wiring import In, Out
 
 
 class PruningLane(wiring.Component):
-    def __init__(self, n: int, m: int, op_bits: int):
+    def __init__(self, n: int, m: int, op_bits: int, floating: bool = False):
         if not 1 <= n <= m:
             raise ValueError(f"expected 1 <= N <= M, got {n}:{m}")
-        self.n, self.m, self.op_bits = n, m, op_bits
+        self.n, self.m, self.op_bits, self.floating = n, m, op_bits, floating
+        self.shape = unsigned(op_bits) if floating else signed(op_bits)
         self.pos_bits = max(1, (m - 1).bit_length())
         super().__init__({
             "valid": In(1),
-            "element": In(signed(op_bits)),
+            "element": In(self.shape),
             "out_valid": Out(1),
             "mask": Out(m),
-            "values": Out(data.ArrayLayout(signed(op_bits), n)),
+            "values": Out(data.ArrayLayout(self.shape, n)),
             "positions": Out(data.ArrayLayout(unsigned(self.pos_bits), n)),
         })
 
@@ -32,10 +37,12 @@ class PruningLane(wiring.Component):
         mod = Module()
         n, m = self.n, self.m
         position = Signal(range(m))
-        values = [Signal(signed(self.op_bits), name=f"value_{j}") for j in range(n)]
+        values = [Signal(self.shape, name=f"value_{j}") for j in range(n)]
         positions = [Signal(unsigned(self.pos_bits), name=f"pos_{j}") for j in range(n)]
-        magnitude = [Mux(v < 0, -v, v) for v in values]
-        incoming = Mux(self.element < 0, -self.element, self.element)
+        def size(v):
+            return v[:self.op_bits - 1] if self.floating else Mux(v < 0, -v, v)
+        magnitude = [size(v) for v in values]
+        incoming = size(self.element)
         # the weakest candidate: smallest magnitude, among equals the later position
         pick = Signal(range(max(n, 2)), name="weakest")
         best_mag = Signal(magnitude[0].shape(), name="weakest_mag")

@@ -261,6 +261,8 @@ class WsController(Elaboratable):
         for r in range(R):
             with m.If(streaming & (r < cur_kt)):
                 m.d.comb += array.act[r].eq(self.a_lanes[r])
+                if hasattr(array, "act_on"):
+                    m.d.comb += array.act_on[r].eq(1)
         m.d.comb += array.sw.eq(issue)
 
         # accumulator: one bank per array column, address (column tile, row in chunk). Where the
@@ -302,7 +304,7 @@ class WsController(Elaboratable):
             s0 = Signal(stage)
             m.d.comb += [s0.en.eq(tg.valid & (tg.xt > c)), s0.final.eq(tg.final), s0.addr.eq(addr),
                          s0.row.eq(tg.c0 + tg.q), s0.col.eq(tg.x0 + c),
-                         s0.value.eq(array.psum[c] + Mux(tg.acc, old, 0))]
+                         s0.value.eq(self.cfg.datapath.add(m, array.psum[c], Mux(tg.acc, old, 0)))]
             last = delay(m, s0, L - 1, stage)      # register stages after the add
             m.d.comb += [wr.addr.eq(last.addr), wr.data.eq(last.value), wr.en.eq(last.en)]
             o = self.result_next[c]

@@ -99,13 +99,15 @@ def test_verilog_is_deterministic():
     assert to_verilog(component, "ws") == to_verilog(designs(CFG, ["weight_stationary"], [])["ws_engine"], "ws")
 
 
-def test_rtl_config_needs_the_rtl_section():
+def test_rtl_config_needs_the_rtl_section_of_an_integer_arch():
     from dataclasses import replace
 
     from sparseloom.core.errors import InputError
 
     with pytest.raises(InputError, match="rtl: missing section"):
-        rtl_config(replace(load_arch(SAT), rtl=None), "arch/x.yaml")
+        sat = load_arch(SAT)
+        rtl_config(replace(sat, array=replace(sat.array, operand_dtype="int8", accumulator_dtype="int32")),
+                   "arch/x.yaml")
 
 
 @pytest.mark.skipif(shutil.which("verilator") is None, reason="verilator not installed")
@@ -145,8 +147,8 @@ def test_rtlgen_writes_verilog_and_vivado_files(tmp_path, capsys):
 
     assert main([str(SAT), "-o", str(tmp_path), "--array", "2x2", "--no-synth"]) == 0
     out = capsys.readouterr().out
-    assert "int8 operands" in out and "floating-point PE, which is not generated yet" in out
-    for name in ("ws_engine.v", "os_array.v", "prune_2of8.v", "vcu1525.xdc", "vcu1525.tcl"):
+    assert "fp16_fp32 PE" in out and "not generated" not in out
+    for name in ("ws_gemm.v", "os_gemm.v", "flex_gemm.v", "prune_2of8.v", "vcu1525.xdc", "vcu1525.tcl"):
         assert (tmp_path / name).stat().st_size > 0
     assert "period 5.000" in (tmp_path / "vcu1525.xdc").read_text()          # SAT's 200 MHz
     assert main([str(SAT), "-o", str(tmp_path), "--array", "two"]) == 2

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from sparseloom.arch.schema import load_arch
-from sparseloom.dataflow.gemms import build_gemms
 from sparseloom.kernels import reference as ref
 from sparseloom.rtl.config import RtlConfig, rtl_config
 from sparseloom.rtl.gemm_check import run_gemm
@@ -19,7 +18,7 @@ from sparseloom.sim.timing import array_cycles
 from sparseloom.workloads.trace import load_workload
 
 from .conftest import RESNET50_2OF8, SAT
-from .rtl_operands import operands
+from .rtl_operands import operands, resnet50_conv_mask
 
 
 
@@ -149,24 +148,22 @@ def test_rtl_config_takes_latency_and_double_buffer_from_the_arch():
     assert (rtl_config(single).acc_latency, rtl_config(single).weight_double_buffer) == (2, False)
 
 
+def int8(cfg: RtlConfig) -> RtlConfig:
+    """An arch's array and timing with the int8 x int8 -> int32 PE (these tests' operands)."""
+    return replace(cfg, pe="int", op_bits=8, acc_bits=32)
+
+
 def test_gemm_cut_from_the_resnet50_trace():
     # ResNet-50 BDWP 2:8 on SAT (L = 4, double-buffered, interleave on): layer1.0.conv2's forward
     # GEMM with its real trained-trace mask, sliced to 9 rows of A, 24 dense inputs (3 groups of
     # 8 channels at one filter tap: 6 executed rows) and 10 output channels, on a 4x4 array
     arch = load_arch(SAT)
-    w = load_workload(RESNET50_2OF8)
-    g = build_gemms(w, arch)
-    i = next(i for i in np.flatnonzero((g.phase == "FF") & (g.pattern == "2:8"))
-             if w.layers[g.layer[i]].R == 3)
-    layer = w.layers[g.layer[i]]
-    mask = w.masks()[(layer.name, "fwd")]                                 # [K, C, R, S], groups along C
-    b_mask = mask.transpose(2, 3, 1, 0).reshape(-1, layer.K)             # [R*S*C x K]: k = (r, s, c)
-    assert b_mask.shape == (int(g.k[i]), int(g.n[i]))
-    cfg = rtl_config(arch).resized(4, 4)
+    b_mask, interleave = resnet50_conv_mask(arch)
+    cfg = int8(rtl_config(arch)).resized(4, 4)
     assert (cfg.acc_latency, cfg.weight_double_buffer, cfg.lanes) == (4, True, 8)
     rows, k, cols, chunk = 9, 24, 10, 4
     a, values, index = operands(np.random.default_rng(50), rows, k, cols, 2, 8, b_mask[:k, :cols])
-    run, t = check(cfg, a, values, index, 2, 8, chunk, bool(g.interleave[i]))
+    run, t = check(cfg, a, values, index, 2, 8, chunk, interleave)
     assert run.last_write == int(t.cycles)
 
 
@@ -174,7 +171,7 @@ def test_rtlgen_exports_the_gemm_engine_with_the_arch_latency(tmp_path):
     from sparseloom.rtl.export import designs, to_verilog
     from sparseloom.rtl.flow import synthesize
 
-    cfg = rtl_config(load_arch(SAT)).resized(4, 4)
+    cfg = int8(rtl_config(load_arch(SAT))).resized(4, 4)
     engine = designs(cfg, ["weight_stationary"], [])["ws_gemm"]
     assert engine.cfg.acc_latency == 4 and engine.shadow
     verilog = to_verilog(engine, "ws_gemm")
@@ -198,7 +195,7 @@ def test_gemm_cut_from_the_deit_trace():
     g = schedule.gemms
     i = next(i for i in range(len(g)) if w.layers[g.layer[i]].name == "blocks.0.fc1" and g.phase[i] == "BP")
     assert (g.pattern[i], g.dataflow[i]) == ("2:8", "weight_stationary")
-    cfg = rtl_config(arch).resized(4, 4)
+    cfg = int8(rtl_config(arch)).resized(4, 4)
     rows, k, cols = 6, 32, 7
     chunk = min(int(g.chunk[i]), rows - 1)      # keep a partial last chunk in the slice
     a, values, index = operands(np.random.default_rng(16), rows, k, cols, 2, 8)

@@ -119,7 +119,7 @@ def test_area_model():
     a = area(sat)
     bigger = area(replace(sat, array=replace(sat.array, rows=64)))
     assert bigger["lut"] == pytest.approx(2 * a["lut"], rel=0.01) and bigger["dsp"] == 2 * a["dsp"]
-    assert a["dsp"] == sat.pes                                          # one multiplier per int8 PE
+    assert a["dsp"] == sat.pes                                          # one multiplier per PE
     # 4 MiB input (32 banks), 2 MiB weight and output buffers in 4.5 KiB block RAMs
     assert a["bram"] == 911 + 456 + 456
     wide = area(replace(sat, sparsity=replace(sat.sparsity, max_m=32)))
