@@ -20,7 +20,7 @@ from typing import Optional
 
 from ..arch.schema import Arch
 from ..arch.technology import Device, device
-from .area import AREA_FAMILY, area
+from .area import AREA_FAMILY, PE_OF_DTYPES, area
 
 RESOURCE_TABLE_STAGES = 1    # explore/rtl_resources.csv: python -m sparseloom.rtl.resources builds 1-stage PEs
 CLOCK_ABOVE_FMAX = "clock above fmax"   # how :func:`clock_problem`'s reason starts
@@ -48,11 +48,29 @@ def design_area(arch: Arch) -> dict[str, float]:
     return {**{k: round(v + extra.get(k, 0.0)) for k, v in cells.items()}, "io": dev.memory_controller.pins * channels}
 
 
+MODELLED_PATH_PE = "int8_int32"   # the datapath the device files' critical paths were measured on
+
+
 def fmax_mhz(arch: Arch) -> Optional[float]:
-    """The clock the arch's PE reaches on its device, or None where the device models no path."""
-    if not arch.energy.technology:
+    """The clock the arch's PE reaches on its device, or None where the device models no path or
+    the arch's PE is not the integer datapath the path was measured on (:func:`fmax_note`)."""
+    if not arch.energy.technology or not integer_pe(arch):
         return None
     return device(arch.energy.technology).fmax_mhz(arch.array.mac_pipeline_stages, arch.sparsity.max_m)
+
+
+def integer_pe(arch: Arch) -> bool:
+    return PE_OF_DTYPES.get((arch.array.operand_dtype, arch.array.accumulator_dtype)) == MODELLED_PATH_PE
+
+
+def fmax_note(arch: Arch) -> Optional[str]:
+    """Why a floating-point arch has no fmax: its PE's clock is not backed by a modelled path."""
+    if not arch.energy.technology or integer_pe(arch):
+        return None
+    return (f"no PE fmax for {arch.array.operand_dtype}/{arch.array.accumulator_dtype} PEs: the critical paths of "
+            f"{device(arch.energy.technology).name} are the int8 PE's; the generated FP16/FP32 PE (a one-cycle FP32 "
+            f"partial-sum add) reaches 20.1 MHz on ECP5 at 2x2 (README, Hardware), so clock_mhz "
+            f"{arch.clock_mhz:g} is not backed by this project's RTL")
 
 
 def clock_problem(arch: Arch) -> Optional[str]:

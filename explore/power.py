@@ -22,7 +22,7 @@ from __future__ import annotations
 from ..arch.schema import Arch
 from ..arch.technology import device, dram_devices
 from ..sim.columns import Column
-from .fabric import clock_problem, design_area, fmax_mhz
+from .fabric import clock_problem, design_area, fmax_mhz, fmax_note
 
 POWER = tuple(Column(*spec) for spec in (
     ("total_energy_uj", "uJ", "one iteration: the counted actions' energy and static, clock, DRAM background and memory-controller power over its time"),
@@ -99,5 +99,5 @@ def power_notes(arch: Arch) -> list[str]:
         notes.append("no energy.technology named: static, clock-tree, operand-movement and memory-controller power are not modelled")
     if arch.energy.dram_technology is None:
         notes.append("no energy.dram_technology named: DRAM background and refresh power are not modelled")
-    problem = clock_problem(arch)
-    return notes + ([f"not buildable as is: {problem}"] if problem else [])
+    problem, unbacked = clock_problem(arch), fmax_note(arch)
+    return notes + ([f"not buildable as is: {problem}"] if problem else []) + ([unbacked] if unbacked else [])

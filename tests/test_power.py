@@ -12,11 +12,11 @@ import yaml
 from sparseloom.arch.schema import NMPattern, load_arch
 from sparseloom.arch.technology import device
 from sparseloom.core.errors import InputError
-from sparseloom.explore.area import per_pe
+from sparseloom.explore.area import pe_of, per_pe
 from sparseloom.explore.evaluate import evaluate_many
-from sparseloom.explore.fabric import design_area, fmax_mhz
+from sparseloom.explore.fabric import clock_problem, design_area, fmax_mhz
 from sparseloom.explore.points import design_points
-from sparseloom.explore.power import power_totals
+from sparseloom.explore.power import power_notes, power_totals
 from sparseloom.explore.spec import load_spec
 from sparseloom.reports.sweep_report import pareto
 from sparseloom.sim.simulate import simulate
@@ -103,14 +103,16 @@ def test_equal_density_different_m_differs_by_the_multiplexer_and_index_terms():
     # area: an array built for M = 4 against one for M = 8 costs the synthesised 4:1 and 8:1 PEs' difference
     narrow = replace(SMALL, sparsity=replace(SMALL.sparsity, nm_patterns=["dense", "1:4"], max_m=4))
     wide = replace(SMALL, sparsity=replace(SMALL.sparsity, nm_patterns=["dense", "2:8"], max_m=8))
-    low, high = per_pe("xcup", "weight_stationary", 4), per_pe("xcup", "weight_stationary", 8)
+    low, high = (per_pe("xcup", "weight_stationary", lanes, pe_of(SMALL)) for lanes in (4, 8))
     an, aw = design_area(narrow), design_area(wide)
     for cell in ("lut", "ff"):
         assert aw[cell] - an[cell] == pytest.approx(SMALL.pes * (high[cell] - low[cell]), abs=1)
     assert aw["lut"] > an["lut"]
+    # fmax: the device files' critical paths are the int8 PE's, so these use the integer datapath
+    narrow, wide = (replace(x, array=replace(x.array, operand_dtype="int8", accumulator_dtype="int32")) for x in (narrow, wide))
     one_stage = [replace(x, array=replace(x.array, mac_pipeline_stages=1)) for x in (narrow, wide)]
     assert fmax_mhz(one_stage[1]) < fmax_mhz(one_stage[0])     # one more multiplexer level in the 1-stage path...
-    assert fmax_mhz(wide) == fmax_mhz(narrow)                   # ...which SAT's registered multiplexer (3 stages) hides
+    assert fmax_mhz(wide) == fmax_mhz(narrow) > 0               # ...which SAT's registered multiplexer (3 stages) hides
 
 
 def test_ecp5_critical_path_gives_back_the_measured_fmax():
@@ -136,6 +138,8 @@ def test_area_grows_with_stages_flexibility_buffers_and_channels():
 def test_sweep_over_clock_and_channels_has_a_pareto_front(tmp_path):
     spec = {"name": "clock_channels", "base_arch": str(SAT), "workloads": [str(ROOT / "workloads" / "resnet9_2of8")],
             "parameters": {"clock_mhz": [100, 150, 250], "dram.channels": [1, 2, 4], "array.mac_pipeline_stages": [1, 3]},
+            # the int8 datapath: the device file's critical paths are the int8 PE's (an FP PE has no fmax)
+            "fixed": {"array.operand_dtype": "int8", "array.accumulator_dtype": "int32"},
             "sampling": {"method": "grid"}, "metrics": ["time_ms", "dense_equivalent_tmacs", "total_energy_uj", "average_power_w", "ff", "fmax_mhz"]}
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(spec))
@@ -182,3 +186,11 @@ def test_no_technology_means_no_fixed_power_and_a_note():
     p = power_totals(bare, r.totals)
     assert r.totals["energy_movement_uj"] == 0 and p["total_energy_uj"] == pytest.approx(r.totals["energy_uj"])
     assert p["fmax_mhz"] is None and len(power_notes(bare)) == 2
+
+
+def test_a_floating_point_pe_has_no_fmax_and_says_its_clock_is_not_backed():
+    """The device files' critical paths were measured on the int8 PE; SAT's FP16/FP32 PE gets none."""
+    assert fmax_mhz(SMALL) is None and clock_problem(SMALL) is None
+    assert any("not backed" in n for n in power_notes(SMALL))
+    integer = replace(SMALL, array=replace(SMALL.array, operand_dtype="int8", accumulator_dtype="int32"))
+    assert fmax_mhz(integer) > 0 and not any("not backed" in n for n in power_notes(integer))
