@@ -123,7 +123,7 @@ def _run(args) -> int:
     if args.output:
         write_text(args.output / "gemms.csv", csv_text(result))
         write_text(args.output / "side_engines.csv", side_csv_text(result))
-        write_text(args.output / "totals.csv", totals_csv_text(result, speedup))
+        write_text(args.output / "totals.csv", totals_csv_text(result, speedup, power))
         write_text(args.output / "summary.json", json_text(result, speedup, power, run))
     if not args.quiet:
         printers = {"table": lambda: text_table(result, speedup, args.layers, power), "csv": lambda: csv_text(result),

@@ -8,6 +8,7 @@ import textwrap
 import pandas as pd
 
 from ..dataflow.flows import FLOWS
+from ..explore.power import POWER
 from ..sim.columns import TOTALS, as_integers, is_integer
 from ..sim.results import Result
 from .provenance import provenance, provenance_line
@@ -160,16 +161,20 @@ def side_csv_text(result: Result) -> str:
     return integral(result.side).to_csv(index=False)
 
 
-def totals_csv_text(result: Result, speedup: dict) -> str:
-    """The totals, the speedup and its ideals, the provenance and the notes as name,value,unit rows."""
+def totals_csv_text(result: Result, speedup: dict, power: dict | None = None) -> str:
+    """The totals, the power model's totals (``power``, as for :func:`text_table`), the speedup and
+    its ideals, the provenance and the notes as name,value,unit rows."""
     units = {c.name: c.unit for c in TOTALS}
     rows = [(k, v, units[k]) for k, v in as_integers(result.totals).items()]
+    if power:
+        power_units = {c.name: c.unit for c in POWER}
+        rows += [(f"power.{k}", v, power_units.get(k, "")) for k, v in power["totals"].items()]
     rows += [(f"speedup_over_dense.{k}", v, "cycles" if k == "dense_cycles" else "x" if k != "above_ideal" else "bool")
              for k, v in speedup.items()]
     made = provenance(result)
     rows += [(f"provenance.{k}", v, "") for k, v in made.items() if k != "switches"]
     rows += [(f"provenance.switches.{k}", v, "bool") for k, v in made["switches"].items()]
-    rows += [("note", n, "") for n in result.notes]
+    rows += [("note", n, "") for n in result.notes + (power["notes"] if power else [])]
     return pd.DataFrame(rows, columns=["name", "value", "unit"]).to_csv(index=False)
 
 
