@@ -227,9 +227,9 @@ class _Pipeline:
         return periods
 
     def _state(self, i: int):
-        """What decides everything from virtual step ``i`` (about to compute, at the start of an
-        instance) to the end of its GEMM, relative to now; None when anything else than the loader
-        and the array has an event scheduled (a side-engine or vector job runs)."""
+        """What decides everything from virtual step ``i`` (about to compute) on, given the steps
+        ahead, relative to now; None when anything else than the loader and the array has an
+        event scheduled (a side-engine or vector job runs)."""
         roles = {}
         for step in range(i - self.lookback - 1, self.next_load + 1):
             for name, events in (("loaded", self.loaded), ("computed", self.computed), ("written", self.written)):
