@@ -5,7 +5,8 @@ and paired ratios.
 
 Cases: ResNet-50 BDWP 2:8 training on SAT (analytic, event), DeiT-Small 2:8 training at batch 512
 (event), and a Llama-2-7B 2:4 training trace of 32 blocks at 4,096 tokens, batch 1 and 8
-(analytic, event). Each figure is the median over ``--runs`` of ``time.process_time`` around one
+(analytic, event), and the committed Llama-2-7B 2:4 decode trace (event; its buffer ports stretch
+every step). Each figure is the median over ``--runs`` of ``time.process_time`` around one
 `simulate()` (the trace and arch loaded and the code warmed up once before), so it means the same
 on a loaded machine as on a quiet one. For every event case the script also runs the engine with
 ``collapse=False`` (every instance and step simulated, the previous engine's way) in turn with the
@@ -37,6 +38,7 @@ CASES = {
     "llama7b b1 event": ("llama", 1, "event"),
     "llama7b b8 analytic": ("llama", 8, "analytic"),
     "llama7b b8 event": ("llama", 8, "event"),
+    "llama7b decode event": ("decode", None, "event"),
 }
 
 
@@ -52,12 +54,13 @@ class _Runner:
         self.simulate, self.arch = simulate, load_arch(ROOT / "arch" / "sat.yaml")
         llama = llm_trace("llama2_7b_2of4_training4096", "llama2_7b", "training", 4096, 0, 1, "bdwp", "2:4")
         self.workloads = {"resnet50": load_workload(ROOT / "workloads" / "resnet50_2of8"),
-                          "deit_small": load_workload(ROOT / "workloads" / "deit_small_2of8"), "llama": llama}
+                          "deit_small": load_workload(ROOT / "workloads" / "deit_small_2of8"), "llama": llama,
+                          "decode": load_workload(ROOT / "workloads" / "llama2_7b_2of4_decode")}
         self.warm: set = set()
 
     def run(self, case: str, collapse: bool = True) -> tuple[float, dict]:
         name, batch, fidelity = CASES[case]
-        workload = self.workloads[name].with_batch(batch)
+        workload = self.workloads[name] if batch is None else self.workloads[name].with_batch(batch)
         if fidelity == "event" and not collapse:
             from sparseloom.sim.event import simulate_event
 

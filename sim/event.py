@@ -42,7 +42,7 @@ from ..workloads.trace import Workload
 from .dram import Dram
 from .results import Result, finish, prepare
 from .side_engines import share, sparse_copies
-from .steps import Sequence, Steps, gemm_steps
+from .steps import BLOCK, Sequence, Steps, gemm_steps
 from .timeline import Timeline
 from .vector import NONE, Placement
 
@@ -175,14 +175,15 @@ class _Pipeline:
             if before >= 0 and not self.written[before].processed:
                 yield self.written[before]
             stall["dram"][k] += env.now - start
-            if self.collapse and self.steps.steady[k]:
+            if self.collapse:
                 if j == 0:      # instances repeat up to the GEMM's end
                     context, end = ("instances", position), self.sequence.start[position + 1]
                 else:           # steps identical to this one repeat up to the run's end
                     end = i + self.run_end[run] - j
                     context = ("run", end)
-                if end - i > self.in_slots + 1:
-                    i += self._skip_periods(context, i, k, end)
+                if end - i > self.in_slots + 1 and (skipped := self._skip_periods(context, i, k, end)):
+                    i += skipped
+                    position, instance, j, run = self.sequence.locate(i)
             compute = self.compute[run]
             duration = compute if self.steps.steady[k] else max(compute, self.steps.memory(run, j, instance))
             stall["buffer"][k] += duration - compute
@@ -208,10 +209,27 @@ class _Pipeline:
                 events.pop(i - self.lookback - 1, None)
             i += 1
 
+    def _repeating(self, k: int, since: int, period: int, periods: int) -> int:
+        """How many of ``periods`` periods from virtual step ``since + period`` on repeat the
+        array cycles of the period before them, step for step."""
+        position = self.sequence.locate(since)[0]
+        per_instance, first = self.sequence.per_instance[position], self.sequence.start[position]
+        checked, block = 0, max(period, BLOCK // period * period)
+        while checked < periods * period:   # compare [since + period + checked, ...) with one period before
+            lo = since + checked
+            n = min(block, periods * period - checked)
+            x = np.arange(lo, lo + period + n) - first
+            cycles = self.steps.durations(k, x // per_instance, x % per_instance)
+            differ = np.flatnonzero(cycles[period:] != cycles[:-period])
+            if len(differ):
+                return (checked + int(differ[0])) // period
+            checked += n
+        return periods
+
     def _state(self, i: int):
-        """What decides everything from virtual step ``i`` (about to compute, at the start of an
-        instance) to the end of its GEMM, relative to now; None when anything else than the loader
-        and the array has an event scheduled (a side-engine or vector job runs)."""
+        """What decides everything from virtual step ``i`` (about to compute) on, given the steps
+        ahead, relative to now; None when anything else than the loader and the array has an
+        event scheduled (a side-engine or vector job runs)."""
         roles = {}
         for step in range(i - self.lookback - 1, self.next_load + 1):
             for name, events in (("loaded", self.loaded), ("computed", self.computed), ("written", self.written)):
@@ -260,6 +278,8 @@ class _Pipeline:
         period = i - then_step
         # the loader is up to in_slots steps ahead: those steps must still be in the stretch
         periods = (end - self.in_slots - 1 - i) // period
+        if not self.steps.steady[k]:    # where the ports stretch steps, their cycles must repeat too
+            periods = self._repeating(k, then_step, period, periods)
         if periods < 1:
             return 0
         for cause, now, before in zip(_CAUSES, stalls, then_stalls):

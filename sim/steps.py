@@ -30,7 +30,7 @@ from .traffic import Traffic, port_cycles
 _TOLERANCE = 1e-9  # keeps float rounding (5.0000000001) from adding a port cycle
 
 
-_BLOCK = 16384   # steps evaluated at a time: memory stays bounded however long a GEMM's instance is
+BLOCK = 16384   # steps evaluated at a time: memory stays bounded however long a GEMM's instance is
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,21 @@ class Steps:
         k, compute = self.gemm[run], int(self.compute[run])
         start = (instance * int(self.instance_compute[k]) + int(self.done_before[run])
                  + (step - int(self.start[run])) * compute)
-        scale = self.port_scale[k]
-        return math.ceil((start + compute) * scale - _TOLERANCE) - math.ceil(start * scale - _TOLERANCE)
+        return _port_share(start, compute, self.port_scale[k], math.ceil)
+
+    def durations(self, k: int, instance: np.ndarray, step: np.ndarray) -> np.ndarray:
+        """The array cycles of steps ``step`` of instances ``instance`` of GEMM ``k``: their
+        compute, stretched to their :meth:`memory` (vectorised)."""
+        lo, hi = self.first[k], self.first[k + 1]
+        run = lo + np.searchsorted(self.start[lo:hi], step, side="right") - 1
+        compute = self.compute[run]
+        start = instance * self.instance_compute[k] + self.done_before[run] + (step - self.start[run]) * compute
+        return np.maximum(compute, _port_share(start, compute, self.port_scale[k], np.ceil).astype(np.int64))
+
+
+def _port_share(start, compute, scale, ceil):
+    """Port cycles of the steps that do ``compute`` cycles after ``start`` cycles of their GEMM."""
+    return ceil((start + compute) * scale - _TOLERANCE) - ceil(start * scale - _TOLERANCE)
 
 
 def gemm_steps(g: GemmTable, traffic: Traffic, arch: Arch) -> Steps:
@@ -75,8 +88,8 @@ def gemm_steps(g: GemmTable, traffic: Traffic, arch: Arch) -> Steps:
     extent = np.where(on_m, g.m, g.n)
     per_instance = cdiv(extent, units)
     first_step = np.r_[0, np.cumsum(per_instance)]
-    blocks = [_runs(g, traffic, arch, units, on_m, extent, first_step, np.arange(lo, min(lo + _BLOCK, first_step[-1])))
-              for lo in range(0, int(first_step[-1]), _BLOCK)]
+    blocks = [_runs(g, traffic, arch, units, on_m, extent, first_step, np.arange(lo, min(lo + BLOCK, first_step[-1])))
+              for lo in range(0, int(first_step[-1]), BLOCK)]
     runs = [np.concatenate(column) for column in zip(*blocks)] if blocks else [np.zeros(0, np.int64)] * 7
     gemm, compute, load, stream, write, start, repeat = _merge_runs(*runs)
     work = compute * repeat

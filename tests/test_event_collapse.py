@@ -29,9 +29,11 @@ def assert_same(collapsed, stepped):
 @st.composite
 def repeated_traces(draw):
     """Small traces whose GEMMs repeat (groups, repeat, per-sample matmuls) on archs whose memory
-    ranges from never stalling to starved, with one or two slots per buffer."""
+    ranges from never stalling to starved, with one or two slots per buffer and ports that keep up
+    with the array or stretch its steps (narrow ports: 16 bits)."""
     n, m = draw(st.sampled_from([(2, 4), (2, 8), (1, 1)]))
-    buffers = [replace(b, size_kib=draw(st.sampled_from([2, 8, 64])), ports=draw(st.integers(1, 4)),
+    width = draw(st.sampled_from([16, 128]))
+    buffers = [replace(b, size_kib=draw(st.sampled_from([2, 8, 64])), ports=draw(st.integers(1, 4)), width_bits=width,
                        double_buffered=draw(st.booleans())) for b in BASE.buffers]
     dram = replace(BASE.dram, channels=draw(st.integers(1, 4)),
                    channel_bandwidth_gbyte_s=draw(st.sampled_from([0.25, 2.0, 19.2])),
@@ -105,7 +107,7 @@ def test_steps_do_not_depend_on_how_many_are_evaluated_at_once(monkeypatch, trac
     p = prepare(BASE, w)
     g = p.schedule.gemms
     whole = steps_module.gemm_steps(g, p.cost.traffic, BASE)
-    monkeypatch.setattr(steps_module, "_BLOCK", 7)
+    monkeypatch.setattr(steps_module, "BLOCK", 7)
     small = steps_module.gemm_steps(g, p.cost.traffic, BASE)
     for name in whole.__dataclass_fields__:
         assert (getattr(whole, name) == getattr(small, name)).all(), name
@@ -113,3 +115,18 @@ def test_steps_do_not_depend_on_how_many_are_evaluated_at_once(monkeypatch, trac
     per_gemm = np.bincount(whole.gemm, whole.repeat, minlength=len(g))
     assert (per_gemm == whole.per_instance).all()
     assert (whole.instance_compute * g.count == p.cost.timing.cycles * g.count).all()
+
+
+def test_port_bound_instances_collapse_exactly(monkeypatch):
+    """Decode-like GEMMs (one token, weights streamed) on 16-bit ports: the ports stretch every
+    step, by a number of cycles that the rounding of the GEMM's port cycles varies from step to
+    step; instances collapse only over periods whose step cycles repeat, and equal full stepping."""
+    narrow = replace(BASE, buffers=[replace(b, width_bits=16, ports=1) for b in BASE.buffers])
+    meta = WorkloadMeta("decode", "decode", "none", [1, 1, 1], 1, "inference", Sparsity("bdwp", "2:4"),
+                        Provenance("none", "test"))
+    w = Workload(meta, [Layer("q", "linear", 256, 256, H=1, repeat=200, fwd_nm=NMPattern(2, 4), input_grad=0),
+                        Layer("attn", "matmul", 64, 96, H=1, repeat=300, input_grad=0)])
+    collapsed, stepped = simulate_event(narrow, w), simulate_event(narrow, w, collapse=False)
+    assert collapsed.totals["stall_buffer"] > 0.5 * collapsed.totals["cycles"]
+    assert_same(collapsed, stepped)
+    assert _transfers(monkeypatch, narrow, w) < _transfers(monkeypatch, narrow, w, collapse=False) / 5
