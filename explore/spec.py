@@ -51,6 +51,15 @@ class SweepSpec:
         for path, values in self.parameters.items():
             if not isinstance(values, list) or not values:
                 yield f"parameters.{path}", "expected a non-empty list of values"
+                continue
+            for i, value in enumerate(values):
+                if value in values[:i] and not isinstance(value, (list, dict)):
+                    yield f"parameters.{path}[{i}]", f"expected each value once, {value!r} repeats"
+                yield from ((f"parameters.{path}[{i}]", e) for e in _workload_value_problems(path, value))
+        for path, value in self.fixed.items():
+            yield from ((f"fixed.{path}", e) for e in _workload_value_problems(path, value))
+        if len(set(self.workloads)) != len(self.workloads):
+            yield "workloads", "expected each workload once"
         for i, metric in enumerate(self.metrics):
             if metric not in METRICS:
                 yield f"metrics[{i}]", f"expected one of {', '.join(METRICS)}; got {metric!r}"
@@ -62,6 +71,22 @@ class SweepSpec:
 
     def workload_paths(self) -> list[Path]:
         return [(self.folder / w).resolve() for w in self.workloads]
+
+
+def _workload_value_problems(path: str, value: Any):
+    """What is wrong with a value of a workload parameter (arch values are checked per point)."""
+    from ..arch.schema import NMPattern
+    from ..workloads.trace import MAX_BATCH
+
+    if path == "workload.batch" and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_BATCH):
+        yield f"expected a batch size, an integer from 1 to {MAX_BATCH:,}; got {value!r}"
+    elif path == "workload.mode" and value not in ("training", "inference"):
+        yield f"expected training or inference, got {value!r}"
+    elif path == "workload.nm":
+        try:
+            NMPattern.parse(value if isinstance(value, str) else "")
+        except ValueError as exc:
+            yield str(exc)
 
 
 def load_spec(path: str | Path) -> SweepSpec:
