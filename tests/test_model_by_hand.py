@@ -1,0 +1,311 @@
+"""The model core against numbers worked out by hand on small cases (issue 19, part 5): traffic
+and energy of each dataflow, partial-sum read-back, single vs double buffered slots, the
+output-stationary adder wait with fewer tiles than its latency, the weight-stationary hazard
+without interleave, DRAM time per byte, access latency and channel parallelism (analytic and
+event), the side engines' traffic and backlog, and the activation-skipping distribution.
+
+Each expected number is derived in the comment beside it from the arch's parameters, not read
+back from the model. These tests are what ``benchmarks/mutation/score.py`` runs beside the
+others."""
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from sparseloom.arch.schema import NMPattern, load_arch
+from sparseloom.dataflow.gemms import build_gemms
+from sparseloom.sim.cost import gemm_cost, streamed_reduction
+from sparseloom.sim.dram import Dram, channel_cycles_per_byte, dram_cycles
+from sparseloom.sim.results import prepare
+from sparseloom.sim.simulate import simulate
+from sparseloom.sim.timing import array_cycles
+from sparseloom.workloads.layer import Layer
+from sparseloom.workloads.trace import Provenance, Sparsity, Workload, WorkloadMeta
+
+from .conftest import SAT
+
+SAT_ARCH = load_arch(SAT)
+
+
+def tweak(obj, **changes):
+    """A frozen dataclass with nested fields replaced: ``tweak(arch, array__rows=4)``."""
+    for path, value in changes.items():
+        head, _, rest = path.partition("__")
+        obj = replace(obj, **{head: tweak(getattr(obj, head), **{rest: value}) if rest else value})
+    return obj
+
+
+def buffers(arch, **changes):
+    """The arch with buffer fields changed: ``buffers(arch, weight_buffer={"size_kib": 4})``."""
+    return replace(arch, buffers=[replace(b, **changes.get(b.name, {})) for b in arch.buffers])
+
+
+def workload(*layers, mode="inference", batch=1, optimizer="sgd_momentum") -> Workload:
+    meta = WorkloadMeta("hand", "hand", "none", [1], batch, mode, Sparsity("bdwp", "2:8"),
+                        Provenance("none", "a test"), optimizer=optimizer)
+    return Workload(meta, list(layers))
+
+
+LINEAR = Layer("fc", "linear", C=64, K=64, H=16)         # one GEMM: m = 16 tokens, n = 64, k = 64
+QUIET = dict(control__job_launch_cycles=0, control__barrier_cycles=0)
+
+
+def ff_gemm(arch, layer=LINEAR, flow="weight_stationary", chunk=16, n_outer=False, interleave=False):
+    g = build_gemms(workload(layer), arch)
+    g = g.mapped(np.array([flow]), np.array([chunk]), np.array([n_outer]), np.array([interleave]))
+    return replace(g, a_onchip=np.zeros(1, bool), c_onchip=np.zeros(1, bool))
+
+
+def reads_writes(cost, name):
+    return float(cost.traffic.buffer_read[name][0]), float(cost.traffic.buffer_write[name][0])
+
+
+# --- traffic and energy of each dataflow on one 16 x 64 x 64 FP16 GEMM (SAT: 32 x 32, FP32 psums)
+
+A, B, C_OUT = 16 * 64 * 2, 64 * 64 * 2, 16 * 64 * 2      # bytes of A, B and the FP16 output
+PSUM = 16 * 64 * 4                                         # one k-tile's FP32 partial sums
+
+
+def test_weight_stationary_traffic_and_energy_by_hand():
+    cost = gemm_cost(ff_gemm(SAT_ARCH), SAT_ARCH)
+    tr = cost.traffic
+    # everything fits its buffer: each operand crosses DRAM once, the output is written once
+    assert float(tr.dram_read[0]) == A + B and float(tr.dram_write[0]) == C_OUT
+    # A streams once per column tile (n / 32 = 2), written into the input buffer once
+    assert reads_writes(cost, "input_buffer") == (2 * A, A)
+    # B: one chunk visits every weight tile once
+    assert reads_writes(cost, "weight_buffer") == (B, B)
+    # k / 32 = 2 k-tiles: both write FP32 partial sums, the second reads the first's back;
+    # the FP16 output is read out once
+    assert reads_writes(cost, "output_buffer") == (PSUM + C_OUT, 2 * PSUM)
+    e = SAT_ARCH.energy
+    assert float(cost.macs[0]) == 16 * 64 * 64
+    assert float(cost.energy_compute_pj[0]) == pytest.approx(16 * 64 * 64 * e.mac_pj)
+    reads, writes = 2 * A + B + PSUM + C_OUT, A + B + 2 * PSUM
+    assert float(cost.energy_buffer_pj[0]) == pytest.approx(reads * e.buffer_read_pj_per_byte
+                                                            + writes * e.buffer_write_pj_per_byte)
+    assert float(cost.energy_dram_pj[0]) == pytest.approx((A + B + C_OUT) * e.dram_pj_per_byte)
+
+
+def test_output_stationary_traffic_by_hand():
+    cost = gemm_cost(ff_gemm(SAT_ARCH, flow="output_stationary", chunk=2), SAT_ARCH)
+    assert float(cost.traffic.dram_read[0]) == A + B and float(cost.traffic.dram_write[0]) == C_OUT
+    # 1 x 2 output tiles: A streams once per column tile, B once per row tile
+    assert reads_writes(cost, "input_buffer") == (2 * A, A)
+    assert reads_writes(cost, "weight_buffer") == (B, B)
+    # the sums stay in the PEs: no read-back, one FP32 write of every output, one FP16 read out
+    assert reads_writes(cost, "output_buffer") == (C_OUT, PSUM)
+
+
+def test_weight_refetch_single_vs_double_buffered_and_loop_order():
+    # a 4 KiB weight buffer holds half of B (8 KiB); chunks of 4 rows of A: 4 chunks
+    single = buffers(SAT_ARCH, weight_buffer={"size_kib": 4, "double_buffered": False})
+    rows_outer = gemm_cost(ff_gemm(single, chunk=4), single).traffic
+    assert float(rows_outer.b_read[0]) == 4 * B               # B walked again per chunk
+    # columns of B outermost: one 32-column block of B (4 KiB) is reused by every chunk, and all
+    # of A (2 KiB) fits the input buffer, so it is reused across the two blocks
+    cols_outer = gemm_cost(ff_gemm(single, chunk=4, n_outer=True), single).traffic
+    assert float(cols_outer.b_read[0]) == B and float(cols_outer.a_read[0]) == A
+    # an input buffer of 1 KiB (single) holds half of A: A is walked again per block of B
+    small_a = buffers(single, input_buffer={"size_kib": 1, "double_buffered": False})
+    assert float(gemm_cost(ff_gemm(small_a, chunk=4, n_outer=True), small_a).traffic.a_read[0]) == 2 * A
+    # double-buffered, only 2 KiB is usable: even the block does not fit, B is walked per chunk
+    double = buffers(SAT_ARCH, weight_buffer={"size_kib": 4, "double_buffered": True})
+    assert float(gemm_cost(ff_gemm(double, chunk=4, n_outer=True), double).traffic.b_read[0]) == 4 * B
+
+
+# --- array timing ----------------------------------------------------------------------------
+
+def test_output_stationary_interleave_with_fewer_tiles_than_the_adder_latency():
+    # 32 x 64 outputs on 32 x 32: 2 tiles, k = 10, adder latency L = 4. Interleaved, a PE
+    # alternates between its 2 accumulators, but a dependent add can issue only every 4 cycles:
+    # (k - 1) * 4 + 2 issue cycles, not (k - 1) * 2 + 2. Skew 31 + 31, drain 2 tiles x 32 rows,
+    # the last sum L - 1 after its issue.
+    t = array_cycles(32, 32, "output_stationary", 32, 64, 10, 4, True, True, chunk=2)
+    assert int(t.cycles) == 62 + (9 * 4 + 2) + 2 * 32 + 3
+    assert int(t.busy) == 2 * 10 and int(t.acc_hazard) == (9 * 4 + 2) - 2 * 10
+    # L = 2 = tiles: the PE issues every cycle, no adder wait
+    t2 = array_cycles(32, 32, "output_stationary", 32, 64, 10, 2, True, True, chunk=2)
+    assert int(t2.cycles) == 62 + (9 * 2 + 2) + 2 * 32 + 1 and int(t2.acc_hazard) == 0
+
+
+def test_output_stationary_sequential_tiles_by_hand():
+    # one 4 x 4 tile on a 4 x 4 array, k = 5, L = 3: skew 3 + 3, a dependent add every 3 cycles
+    # (4 waits of 2), the last sum L - 1 later, 4 rows shifted out
+    t = array_cycles(4, 4, "output_stationary", 4, 4, 5, 3, False, True)
+    assert int(t.cycles) == 5 + 6 + 4 * 2 + 2 + 4 and int(t.acc_hazard) == 4 * 2
+
+
+def test_weight_stationary_hazard_without_interleave():
+    # 2 x 2 array, one column (n = 1), k = 4: two k-tiles of 2 rows, a 1-row stream (m = 1),
+    # accumulator latency 8, double-buffered weights. Preload 2; tile 1 enters at 2; tile 2 adds
+    # to tile 1's sums, so it enters L = 8 later (at 10) instead of after tile 1 drains (s + R +
+    # xt - 2 = 2 cycles, at 4); its last sum is written s + xt + R - 2 + L = 10 cycles after.
+    t = array_cycles(2, 2, "weight_stationary", 1, 1, 4, 8, False, True)
+    assert int(t.cycles) == 10 + 10 and int(t.acc_hazard) == 10 - 4
+    assert int(t.busy) == 2                                   # 2 tiles x 1 streamed vector
+    # without the double buffer the second preload (2) follows tile 1's stream: 2 + 1 + 2 = 5 < 10
+    t_single = array_cycles(2, 2, "weight_stationary", 1, 1, 4, 8, False, False)
+    assert int(t_single.cycles) == 20
+    # latency 1: no hazard; tile 2 enters when tile 1 has drained (4), ends 4 + 1 + 1 + 0 + 1
+    t_fast = array_cycles(2, 2, "weight_stationary", 1, 1, 4, 1, False, True)
+    assert int(t_fast.cycles) == 4 + 3 and int(t_fast.acc_hazard) == 0
+
+
+# --- DRAM -------------------------------------------------------------------------------------
+
+DRAM_ARCH = tweak(SAT_ARCH, clock_mhz=1000.0, dram__channel_bandwidth_gbyte_s=10.0, dram__refresh_cycle_ns=0.0,
+                  dram__row_switch_ns=0.0, dram__turnaround_ns=0.0, dram__access_latency_ns=100.0,
+                  dram__burst_bytes=64, dram__channels=4)
+
+
+def test_dram_cycles_per_byte_by_hand():
+    # 10 GB/s at 1 GHz: 10 B per cycle, 0.1 cycles per byte, reads and writes alike
+    assert channel_cycles_per_byte(DRAM_ARCH) == pytest.approx((0.1, 0.1))
+    d = tweak(DRAM_ARCH, dram__refresh_cycle_ns=350.0, dram__refresh_interval_ns=7000.0, dram__row_switch_ns=16.0,
+              dram__row_bytes=8192, dram__turnaround_ns=8.0, dram__write_batch_bytes=2048)
+    # refresh blocks 5% of the time: 0.1 / 0.95; a row switch of 16 cycles per 8 KiB row;
+    # writes: 2 turnarounds of 8 cycles per 2 KiB batch
+    read = 0.1 / 0.95 + 16 / 8192
+    assert channel_cycles_per_byte(d) == pytest.approx((read, read + 16 / 2048))
+    # all 4 channels share the bytes
+    assert float(dram_cycles(d, 4000, 2000)) == pytest.approx((4000 * read + 2000 * (read + 16 / 2048)) / 4)
+
+
+def test_event_dram_latency_and_channel_parallelism():
+    dram = Dram(DRAM_ARCH)
+    # one 64 B burst: 6.4 cycles on one channel (rounded up to 7), plus 100 ns = 100 cycles
+    assert dram.transfer(0, 64) == 7 + 100
+    # 8 bursts spread over the 4 channels that are free first: 2 bursts (12.8 -> 13) each;
+    # the first channel is busy until 7, so its share starts there
+    assert Dram(DRAM_ARCH).transfer(0, 512) == 13 + 100
+    dram = Dram(DRAM_ARCH)
+    dram.transfer(0, 64)                  # channel 0 busy until 7
+    # 4 bursts, one per channel: channel 0's starts at 7 and ends at 14 (no placement ends sooner:
+    # a second burst on a free channel would end at 14 too)
+    assert dram.transfer(0, 4 * 64) == 14 + 100
+    # a large transfer reaches, and never exceeds, 4 channels x 10 B per cycle
+    for channels in (1, 2, 4):
+        arch = tweak(DRAM_ARCH, dram__channels=channels)
+        nbytes = 64 * 1000
+        end = Dram(arch).transfer(0, nbytes) - 100
+        assert nbytes / end <= channels * 10 + 1e-9
+        assert nbytes / end >= channels * 10 * 0.99
+
+
+def _dram_bound_rates():
+    # one 1 x 1024 x 1024 GEMM (a decode step): 2 MiB of weights, 2 K MACs per column tile:
+    # DRAM-bound; cycles ~ bytes / (channels x 10 B per cycle)
+    layer = Layer("fc", "linear", C=1024, K=1024, H=1)
+    for channels in (1, 4):
+        arch = tweak(DRAM_ARCH, dram__channels=channels, dataflow_options__offline_schedule=False, **QUIET)
+        for fidelity in ("analytic", "event"):
+            t = simulate(arch, workload(layer), fidelity).totals
+            yield fidelity, channels, t["dram_bytes"] / t["cycles"]
+
+
+def test_a_dram_bound_layer_reaches_the_dram_bandwidth_in_both_fidelities():
+    for fidelity, channels, rate in _dram_bound_rates():
+        assert rate >= channels * 10 * 0.99, (fidelity, channels, rate)
+
+
+@pytest.mark.xfail(strict=True, reason="model error found here: both fidelities let the first step's loads "
+                   "overlap the previous iteration's last GEMM even when that GEMM keeps DRAM saturated, so a "
+                   "DRAM-bound iteration moves 10.0098 (analytic) / 10.0002 (event) B per cycle on a 10 B/cycle "
+                   "channel; the fix changes results, left to the model's owner")
+def test_a_dram_bound_layer_never_exceeds_the_dram_bandwidth():
+    for fidelity, channels, rate in _dram_bound_rates():
+        assert rate <= channels * 10 + 1e-9, (fidelity, channels, rate)
+
+
+# --- side engines -----------------------------------------------------------------------------
+
+def test_pruning_and_update_traffic_by_hand():
+    # one 2:8 linear layer 64 -> 32, both directions pruned, SGD with momentum, FP32 master
+    layer = Layer("fc", "linear", C=64, K=32, H=4, fwd_nm=NMPattern(2, 8), bwd_nm=NMPattern(2, 8))
+    arch = tweak(SAT_ARCH, dataflow_options__pregenerate=False, pruning_unit__lanes=8,
+                 pruning_unit__cycles_per_element=2, weight_update__lanes=16)
+    w = workload(layer, mode="training")
+    side = prepare(arch, w).side.set_index("phase")
+    elements = 64 * 32
+    prune, update = side.loc["PRUNE"], side.loc["UPDATE"]
+    # pruning: 2 copies x 2048 weights x 2 cycles / 8 lanes; it reads the FP32 master weights
+    # (no pre-generation) and writes both copies, each 2 of 8 kept: values (FP16) + 3-bit indices
+    # (ceil(log2 8): a kept value's position among 8)
+    assert prune.busy == 2 * elements * 2 // 8
+    assert prune.dram_read_bytes == elements * 4
+    assert prune.dram_write_bytes == 2 * (elements // 4) * (2 + 3 / 8)
+    # update: reads weight, momentum and gradient, writes weight and momentum (FP32 each); no
+    # dense direction, so no FP16 working copy
+    assert update.dram_read_bytes == 3 * elements * 4 and update.dram_write_bytes == 2 * elements * 4
+    assert update.busy == elements * 1 // 16
+    e = arch.energy
+    for row in (prune, update):
+        assert row.energy_dram_pj == pytest.approx((row.dram_read_bytes + row.dram_write_bytes) * e.dram_pj_per_byte)
+    assert prune.energy_side_pj == pytest.approx(2 * elements * e.prune_pj_per_element)
+    # pre-generation fuses pruning into the update: it reads no weights of its own
+    pregen = prepare(tweak(arch, dataflow_options__pregenerate=True), w).side.set_index("phase")
+    assert pregen.loc["PRUNE"].dram_read_bytes == 0
+    # AdamW: two moments read and written
+    adam = prepare(tweak(arch, weight_update__adamw_cycles_per_element=4), workload(layer, mode="training",
+                                                                                     optimizer="adamw"))
+    row = adam.side.set_index("phase").loc["UPDATE"]
+    assert row.dram_read_bytes == 4 * elements * 4 and row.dram_write_bytes == 3 * elements * 4
+    assert row.busy == elements * 4 // 16
+
+
+def test_update_backlog_beyond_the_backward_pass_is_exposed():
+    # an update engine of 1 lane at 10,000 cycles per weight cannot hide behind the backward GEMMs
+    layers = [Layer("a", "linear", C=64, K=64, H=8), Layer("b", "linear", C=64, K=64, H=8)]
+    arch = tweak(SAT_ARCH, weight_update__lanes=1, weight_update__cycles_per_element=10_000, **QUIET)
+    w = workload(*layers, mode="training")
+    p = prepare(arch, w)
+    result = simulate(arch, w)
+    update = p.side[p.side.phase == "UPDATE"].set_index("layer").cycles
+    backward = int(p.cost.cycles[p.schedule.gemms.phase != "FF"].sum())
+    # layer 0's update gates the next iteration; layer 1's runs beside the backward GEMMs of layer 0
+    # and the rest of its time is exposed
+    assert update[1] > backward
+    assert result.totals["stall_update"] == update[0] + (update[1] - backward)
+
+
+# --- activation skipping ------------------------------------------------------------------------
+
+def test_activation_skipping_lasts_as_long_as_the_fullest_row():
+    # 32 rows of k = 1000 activations, half of them zero: the expected fullest row of 32
+    # binomial(1000, 0.5) draws is ~532.6 (simulated); the model's normal bound takes
+    # mean + sd sqrt(2 ln 32) = 541.6 -> 542, a little above, never below
+    arch = tweak(SAT_ARCH, sparsity__activation_skipping=True)
+    g = ff_gemm(arch, layer=Layer("fc", "linear", C=1000, K=64, H=64, act_density=0.5), flow="output_stationary")
+    fullest = np.random.default_rng(0).binomial(1000, 0.5, size=(4000, 32)).max(axis=1).mean()
+    k = int(streamed_reduction(g, arch)[0])
+    assert k == 542 and fullest <= k <= fullest * 1.03
+    # weight-stationary streams whole rows of A: it skips nothing; the OS array issues only nonzeros
+    assert int(streamed_reduction(replace(g, dataflow=np.array(["weight_stationary"])), arch)[0]) == 1000
+    cost = gemm_cost(g, arch)
+    assert int(cost.macs[0]) == 64 * 64 * 1000 // 2
+    assert int(gemm_cost(g, SAT_ARCH).macs[0]) == 64 * 64 * 1000
+
+
+# --- totals and notes ---------------------------------------------------------------------------
+
+def test_gemm_cycles_do_not_include_control_costs():
+    # control (job launch, barriers) adds to the iteration, never to the GEMMs' own time
+    w = workload(LINEAR, Layer("fc2", "linear", C=64, K=64, H=16))
+    quiet = simulate(tweak(SAT_ARCH, **QUIET), w).totals
+    busy = simulate(tweak(SAT_ARCH, control__job_launch_cycles=1000, control__barrier_cycles=500), w).totals
+    assert busy["gemm_cycles"] == quiet["gemm_cycles"]
+    assert busy["cycles"] > quiet["cycles"] and busy["stall_control"] >= 2 * 1000
+
+
+def test_notes_name_pattern_substitutions_only():
+    sparse = Layer("fc", "linear", C=64, K=64, H=16, fwd_nm=NMPattern(1, 16), bwd_nm=NMPattern(2, 8))
+    notes = simulate(SAT_ARCH, workload(sparse)).notes         # SAT runs up to M = 8: 1:16 as 1:8
+    assert [n for n in notes if "run as" in n] == [
+        "1 GEMMs with 1:16 weights run as 1:8 (the array supports dense, 2:4, 1:4, 2:8, 1:8), e.g. fc FF"]
+    native = Layer("fc", "linear", C=64, K=64, H=16, fwd_nm=NMPattern(2, 8), bwd_nm=NMPattern(2, 8))
+    assert not [n for n in simulate(SAT_ARCH, workload(native)).notes if "run as" in n]
+    assert math.isfinite(simulate(SAT_ARCH, workload(native)).totals["cycles"])
