@@ -100,6 +100,37 @@ def test_output_stationary_traffic_by_hand():
     assert reads_writes(cost, "output_buffer") == (C_OUT, PSUM)
 
 
+def test_input_stationary_traffic_by_hand():
+    # IS keeps A (k x m) in the PEs and streams B's 64 columns: one chunk, 2 k-tiles, 1 m-tile
+    cost = gemm_cost(ff_gemm(SAT_ARCH, flow="input_stationary", chunk=64), SAT_ARCH)
+    assert float(cost.traffic.dram_read[0]) == A + B
+    assert reads_writes(cost, "input_buffer") == (A, A)           # A preloaded once per chunk
+    assert reads_writes(cost, "weight_buffer") == (B, B)          # B streamed once per m-tile
+    assert reads_writes(cost, "output_buffer") == (PSUM + C_OUT, 2 * PSUM)
+    # 64 tokens (2 m-tiles of 32) and a 4 KiB weight buffer holding half of B (8 KiB): columns of
+    # B outermost reuse a chunk of B across both m-tiles if the chunk fits (16 columns: 2 KiB),
+    # else B is walked per m-tile; rows of A outermost always walk B per m-tile
+    arch = buffers(SAT_ARCH, weight_buffer={"size_kib": 4, "double_buffered": False})
+    tall = Layer("fc", "linear", C=64, K=64, H=64)
+    b_read = {(chunk, outer): float(gemm_cost(ff_gemm(arch, tall, "input_stationary", chunk, outer), arch).traffic.b_read[0])
+              for chunk in (16, 64) for outer in (True, False)}
+    assert b_read == {(16, True): B, (64, True): 2 * B, (16, False): 2 * B, (64, False): 2 * B}
+
+
+def test_the_lanes_have_no_interleave_mapping():
+    # the search tries interleave on and off on the array only; a GEMM on the vector lanes is
+    # recorded without it (a saved schedule with interleave on would not load on an arch without it)
+    from sparseloom.dataflow.search import search
+
+    depthwise = Layer("dw", "conv", C=32, K=32, R=3, S=3, pad=1, H=8, W=8, groups=32)
+    w = workload(depthwise, mode="training")
+    g = build_gemms(w, SAT_ARCH)
+    choice = search(g, SAT_ARCH, lambda t: gemm_cost(t, SAT_ARCH).ranking())
+    lanes = choice.candidates.dataflow == "vector_lanes"
+    assert lanes.any() and not choice.candidates.interleave[lanes].any()
+    assert choice.candidates.interleave[~lanes].any() and not choice.candidates.interleave[~lanes].all()
+
+
 def test_weight_refetch_single_vs_double_buffered_and_loop_order():
     # a 4 KiB weight buffer holds half of B (8 KiB); chunks of 4 rows of A: 4 chunks
     single = buffers(SAT_ARCH, weight_buffer={"size_kib": 4, "double_buffered": False})
