@@ -340,3 +340,19 @@ def test_notes_name_pattern_substitutions_only():
     native = Layer("fc", "linear", C=64, K=64, H=16, fwd_nm=NMPattern(2, 8), bwd_nm=NMPattern(2, 8))
     assert not [n for n in simulate(SAT_ARCH, workload(native)).notes if "run as" in n]
     assert math.isfinite(simulate(SAT_ARCH, workload(native)).totals["cycles"])
+
+
+def test_a_buffer_port_bound_gemm_in_both_fidelities():
+    # every buffer 1 bank x 1 port x 64 bits: 8 B per cycle. The FF GEMM's weight buffer takes B
+    # in (8 KiB) and streams it to the array once (8 KiB): 2,048 cycles, more than its array time
+    arch = replace(tweak(SAT_ARCH, dataflow_options__offline_schedule=False, **QUIET),
+                   buffers=[replace(b, banks=1, ports=1, width_bits=64) for b in SAT_ARCH.buffers])
+    from sparseloom.sim.columns import GEMM_STALLS
+
+    for fidelity in ("analytic", "event"):
+        g = simulate(arch, workload(LINEAR), fidelity).gemms
+        assert list(g.cycles) == [2048], fidelity
+        # the event engine times each step and books its causes apart: they must add up
+        assert list(g.busy + sum(g[f"stall_{s}"] for s in GEMM_STALLS)) == [2048], fidelity
+        assert int(g.stall_buffer.iloc[0]) == 2048 - int(g.busy.iloc[0] + g.stall_fill_drain.iloc[0]
+                                                          + g.stall_acc_hazard.iloc[0]), fidelity
