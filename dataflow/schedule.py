@@ -170,7 +170,7 @@ def _mapping(path, where, entry, arch: Arch, name: str) -> tuple:
     if flow not in arch.mapping_dataflows:
         raise InputError(path, f"{where}.dataflow", f"{name}: expected one of {arch.name}'s dataflows "
                                                     f"({', '.join(arch.mapping_dataflows)}), got {flow!r}")
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or not 1 <= chunk <= 1 << 40:
         raise InputError(path, f"{where}.chunk", f"{name}: expected an integer >= 1 ({FLOWS[flow].chunk_meaning}), "
                                                  f"got {chunk!r}")
     if order not in LOOP_ORDERS.values():

@@ -21,13 +21,19 @@ _COUNTS = ("cycles", "busy", "macs", "useful_macs", "dense_macs", "count")
 
 
 def check_workload(workload) -> None:
-    """Refuse an iteration whose MACs (all phases, exact) exceed :data:`MAX_MACS`."""
+    """Refuse an iteration whose MACs or non-GEMM operator elements (all phases, exact) exceed
+    :data:`MAX_MACS`."""
     phases = 3 if workload.meta.mode == "training" else 1
     macs = sum(layer.macs_per_sample * layer.repeat for layer in workload.layers) * workload.meta.batch_size * phases
     if macs > MAX_MACS:
         where = workload.path / "layers.csv" if workload.path else workload.name
         raise InputError(where, "", f"one iteration at batch {workload.meta.batch_size:,} is {macs:.3g} MACs; "
                                     f"the model's stated limit is 2^50 ({MAX_MACS:.3g}): use a smaller batch or layer")
+    elements = sum(op.elements * op.repeat for op in workload.ops) * workload.meta.batch_size * phases
+    if elements > MAX_MACS:
+        where = workload.path / "ops.csv" if workload.path else workload.name
+        raise InputError(where, "", f"one iteration at batch {workload.meta.batch_size:,} has {elements:.3g} operator "
+                                    f"elements; the model's stated limit is 2^50 ({MAX_MACS:.3g})")
 
 
 def check_results(workload, tables: list[pd.DataFrame], totals: dict) -> None:

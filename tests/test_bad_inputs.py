@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import zipfile
 
@@ -307,10 +308,25 @@ def test_schedule_with_a_duplicate_key(tmp_path):
 
     arch, workload = load_arch(SAT), load_workload(DIGITS)
     schedule = make_schedule(workload, arch, lambda t: gemm_cost(t, arch).ranking())
-    text = schedule_yaml(schedule, workload, arch).replace("batch:", "batch: 1\nbatch:", 1)
+    good = schedule_yaml(schedule, workload, arch)
     path = tmp_path / "schedule.yaml"
-    path.write_text(text)
+    path.write_text(good.replace("batch:", "batch: 1\nbatch:", 1))
     assert "duplicate key 'batch'" in _error(lambda p: load_schedule(p, workload, arch), path)
+    path.write_text(re.sub(r"chunk: \d+", f"chunk: {10 ** 30}", good, count=1))
+    assert "gemms[0].chunk: layer conv1 FF: expected an integer >= 1" in _error(lambda p: load_schedule(p, workload, arch), path)
+
+
+def test_operator_elements_beyond_the_iteration_limit(tmp_path):
+    folder = _trace(tmp_path)
+    path = folder / "ops.csv"
+    lines = path.read_text().splitlines()
+    name, kind, after, *_ = lines[1].split(",")
+    path.write_text("\n".join([lines[0], f"{name},relu,{after},{1 << 36},{1 << 36},0,{1 << 20}"]) + "\n")
+    workload = load_workload(folder)
+    with pytest.raises(InputError, match="operator elements; the model's stated limit is 2"):
+        simulate(load_arch(SAT), workload)
+    path.write_text("\n".join([lines[0], f"{name},relu,{after},{1 << 40},1,0,1"]) + "\n")
+    assert "line 2, column elements: expected at most 68,719,476,736" in _error(load_workload, folder)
 
 
 # --- capacity --------------------------------------------------------------------------------

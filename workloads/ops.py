@@ -85,8 +85,9 @@ def read_ops(path: Path, layer_names: list[str]) -> list[Op]:
                 values[col] = int(row[col])
             except (TypeError, ValueError):
                 raise InputError(path, f"line {line}, column {col}", f"expected an integer, got {row[col][:40]!r}") from None
-            if abs(values[col]) > 1 << 40:
-                raise InputError(path, f"line {line}, column {col}", f"expected at most {1 << 40:,}, got {values[col]:,}")
+            limit = 1 << 20 if col == "repeat" else 1 << 36      # 64 G elements per sample
+            if abs(values[col]) > limit:
+                raise InputError(path, f"line {line}, column {col}", f"expected at most {limit:,}, got {values[col]:,}")
         op = Op(**values)
         for col, expectation in op.problems():
             raise InputError(path, f"line {line}, column {col}", expectation)
