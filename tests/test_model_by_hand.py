@@ -356,3 +356,22 @@ def test_a_buffer_port_bound_gemm_in_both_fidelities():
         assert list(g.busy + sum(g[f"stall_{s}"] for s in GEMM_STALLS)) == [2048], fidelity
         assert int(g.stall_buffer.iloc[0]) == 2048 - int(g.busy.iloc[0] + g.stall_fill_drain.iloc[0]
                                                           + g.stall_acc_hazard.iloc[0]), fidelity
+
+
+def test_area_model_picks_the_smallest_covering_multiplexer_of_the_largest_array():
+    # the xcup rows of explore/rtl_resources.csv (8 x 8 arrays, the largest synthesised), per PE:
+    # WS dense 2052 LUT / 64, 4:1 2244 / 64, 8:1 3523 / 64; OS 8:1 5632 / 64
+    from sparseloom.explore.area import area
+
+    ws = tweak(SAT_ARCH, array__dataflows=["weight_stationary"], array__rows=16, array__cols=16)
+    lut = {m: area(tweak(ws, sparsity__max_m=m, sparsity__nm_patterns=["dense"]))["lut"] for m in (1, 2, 4, 8, 16)}
+    pes = 256
+    assert lut[1] == round(2052 / 64 * pes)           # dense PEs
+    assert lut[2] == lut[4] == round(2244 / 64 * pes)  # the 4:1 multiplexer covers M = 2 and 4
+    assert lut[8] == round(3523 / 64 * pes)
+    # beyond 8:1 the 4:1 -> 8:1 growth per lane is extended: 8 more lanes, 2 x (3523 - 2244)
+    assert lut[16] == round((3523 + 2 * (3523 - 2244)) / 64 * pes)
+    # several dataflows: the costlier PE (OS 8:1) prices the array
+    both = tweak(ws, array__dataflows=["weight_stationary", "output_stationary"])
+    assert area(both)["lut"] == round(5632 / 64 * pes)
+    assert area(both)["dsp"] == pes                   # one DSP per PE
