@@ -342,3 +342,13 @@ def test_capacity_error_names_the_buffer_and_sizes(tmp_path):
     message = str(info.value)
     assert "no mapping fits SAT's buffers" in message and "25 B usable" in message
     assert "B of weight_buffer (weight)" in message and "size_kib" in message
+
+
+def test_the_command_prints_one_line_and_exits_2(tmp_path, capsys):
+    from sparseloom.apps.simulate import main
+
+    bad = _sat_with(tmp_path, "clock_mhz: 200", "clock_mhz: 200\nclock_mhz: 1:30")
+    for args in ([str(bad), str(DIGITS)], ["/dev/zero", str(DIGITS)], [str(SAT), str(DIGITS), "--batch", str(10 ** 12)]):
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("simulate: error: ") and err.count("\n") == 1, err
