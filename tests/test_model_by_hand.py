@@ -375,3 +375,45 @@ def test_area_model_picks_the_smallest_covering_multiplexer_of_the_largest_array
     both = tweak(ws, array__dataflows=["weight_stationary", "output_stationary"])
     assert area(both)["lut"] == round(5632 / 64 * pes)
     assert area(both)["dsp"] == pes                   # one DSP per PE
+
+
+def test_default_weight_stationary_chunk_is_bounded_by_the_input_buffer():
+    # 256 tokens x 64 inputs (32 KiB of A) through an 8 KiB input buffer (single): a chunk of
+    # 8 KiB / (64 x 2 B) = 64 rows of A; the output buffer (1 MiB of FP32 psums for 64 columns)
+    # would allow 4,096
+    arch = tweak(buffers(SAT_ARCH, input_buffer={"size_kib": 8, "double_buffered": False}),
+                 dataflow_options__offline_schedule=False)
+    g = build_gemms(workload(Layer("fc", "linear", C=64, K=64, H=256)), arch)
+    assert int(g.chunk[0]) == 64
+
+
+def test_a_fused_batch_norm_and_relu_job_by_hand():
+    from sparseloom.workloads.ops import Op
+
+    # training FF, bn_relu fusion: batch-norm's 2 passes (statistics, apply) each read the
+    # layer's output; ReLU joins the apply pass and writes the output and its 1-bit mask.
+    # 96 elements per sample x batch 2 = 192 per pass
+    layer = Layer("fc", "linear", C=64, K=6, H=16)
+    ops = [Op("fc.bn", "bn", "fc", 96, 96, 6), Op("fc.relu", "relu", "fc", 96, 96)]
+    w = replace(workload(layer, mode="training", batch=2), ops=ops)
+    jobs = {(j.phase, j.name): j for j in prepare(SAT_ARCH, w).vector.jobs}
+    job = jobs[("FF", "fc.bn+fc.relu")]
+    E = 192
+    assert job.lane_ops == 2 * E + E                      # 2 bn passes + the fused relu
+    assert job.read_bytes == 2 * E * 2                          # FP16, once per pass
+    assert job.write_bytes == E * 2 + E / 8                     # the output and ReLU's mask
+    assert job.lane_cycles == E * 1 + E * 1                       # 1 cycle per element per pass (one lane-cycle each)
+
+
+def test_the_ablation_ends_at_the_full_design():
+    from sparseloom.sim.ablation import ablation, with_options
+
+    w = workload(LINEAR, Layer("fc2", "linear", C=64, K=64, H=16, fwd_nm=NMPattern(2, 8), bwd_nm=NMPattern(2, 8)),
+                 mode="training")
+    rows = ablation(SAT_ARCH, w)
+    full = with_options(SAT_ARCH, interleave=True, pregenerate=True, offline_schedule=True)
+    assert rows[-1]["cycles"] == simulate(full, w).totals["cycles"]
+    off = with_options(SAT_ARCH, interleave=False, pregenerate=False, offline_schedule=False)
+    assert rows[0]["cycles"] == simulate(off, w).totals["cycles"]
+    assert [(r["interleave"], r["pregenerate"], r["offline_schedule"]) for r in rows] == [
+        (False, False, False), (True, False, False), (True, True, False), (True, True, True)]
