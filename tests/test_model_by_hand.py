@@ -417,3 +417,17 @@ def test_the_ablation_ends_at_the_full_design():
     assert rows[0]["cycles"] == simulate(off, w).totals["cycles"]
     assert [(r["interleave"], r["pregenerate"], r["offline_schedule"]) for r in rows] == [
         (False, False, False), (True, False, False), (True, True, False), (True, True, True)]
+
+
+def test_a_layernorm_job_by_hand():
+    from sparseloom.workloads.ops import Op
+
+    # LayerNorm over 16 rows of 6: forward reads x and writes y; backward reads x and dy and
+    # writes dx (FP16 each); 96 elements per sample x batch 2 = 192
+    layer = Layer("fc", "linear", C=64, K=6, H=16)
+    w = replace(workload(layer, mode="training", batch=2), ops=[Op("fc.ln", "layernorm", "fc", 96, 96, 16)])
+    jobs = {(j.phase, j.name): j for j in prepare(SAT_ARCH, w).vector.jobs}
+    E = 192
+    forward, backward = jobs[("FF", "fc.ln")], jobs[("BP", "fc.ln")]
+    assert (forward.read_bytes, forward.write_bytes, forward.lane_ops) == (E * 2, E * 2, E)
+    assert (backward.read_bytes, backward.write_bytes, backward.lane_ops) == (2 * E * 2, E * 2, E)
