@@ -431,3 +431,15 @@ def test_a_layernorm_job_by_hand():
     forward, backward = jobs[("FF", "fc.ln")], jobs[("BP", "fc.ln")]
     assert (forward.read_bytes, forward.write_bytes, forward.lane_ops) == (E * 2, E * 2, E)
     assert (backward.read_bytes, backward.write_bytes, backward.lane_ops) == (2 * E * 2, E * 2, E)
+
+
+def test_explain_words_of_a_mapping_by_hand():
+    from sparseloom.dataflow.flows import FLOWS
+
+    # 16 x 64 x 64 on 32 x 32: 2 x 2 weight tiles, one chunk of all 16 rows; 1 x 2 output tiles
+    ws = ff_gemm(SAT_ARCH)
+    assert FLOWS["weight_stationary"].describe(ws, SAT_ARCH) == (
+        "weight-stationary, A in 1 chunk(s) of 16 rows, 2 x 2 weight tiles (one after another), rows of A outermost")
+    os_ = ff_gemm(SAT_ARCH, flow="output_stationary", chunk=2, n_outer=True, interleave=True)
+    assert FLOWS["output_stationary"].describe(os_, SAT_ARCH) == (
+        "output-stationary, 1 x 2 output tiles (interleaved in groups of 2), K=64 streamed, columns of B outermost")
