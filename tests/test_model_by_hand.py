@@ -419,18 +419,36 @@ def test_the_ablation_ends_at_the_full_design():
         (False, False, False), (True, False, False), (True, True, False), (True, True, True)]
 
 
-def test_a_layernorm_job_by_hand():
+@pytest.mark.parametrize("kind", ["layernorm", "rmsnorm"])
+def test_a_normalisation_job_by_hand(kind):
     from sparseloom.workloads.ops import Op
 
-    # LayerNorm over 16 rows of 6: forward reads x and writes y; backward reads x and dy and
-    # writes dx (FP16 each); 96 elements per sample x batch 2 = 192
+    # a normalisation over 16 rows of 6: forward reads x and writes y; backward reads x and dy
+    # and writes dx (FP16 each); 96 elements per sample x batch 2 = 192
     layer = Layer("fc", "linear", C=64, K=6, H=16)
-    w = replace(workload(layer, mode="training", batch=2), ops=[Op("fc.ln", "layernorm", "fc", 96, 96, 16)])
+    w = replace(workload(layer, mode="training", batch=2), ops=[Op("fc.ln", kind, "fc", 96, 96, 16)])
     jobs = {(j.phase, j.name): j for j in prepare(SAT_ARCH, w).vector.jobs}
     E = 192
     forward, backward = jobs[("FF", "fc.ln")], jobs[("BP", "fc.ln")]
     assert (forward.read_bytes, forward.write_bytes, forward.lane_ops) == (E * 2, E * 2, E)
     assert (backward.read_bytes, backward.write_bytes, backward.lane_ops) == (2 * E * 2, E * 2, E)
+
+
+def test_vector_lanes_traffic_by_hand():
+    # a 16 x 256 x 64 GEMM on SAT's 128 lanes: one output column per lane, 2 passes over the
+    # columns, each streaming all of A (2 KiB) from the input buffer; B streams once
+    cost = gemm_cost(ff_gemm(SAT_ARCH, Layer("fc", "linear", C=64, K=256, H=16), "vector_lanes"), SAT_ARCH)
+    a, b = 16 * 64 * 2, 64 * 256 * 2
+    assert reads_writes(cost, "input_buffer") == (2 * a, a)
+    assert reads_writes(cost, "weight_buffer") == (b, b)
+
+
+def test_update_energy_scales_with_the_optimizer_cycles():
+    # AdamW at 4 cycles per weight on an engine whose SGD step takes 3: 4/3 of the SGD energy
+    layer = Layer("fc", "linear", C=64, K=32, H=4)
+    arch = tweak(SAT_ARCH, weight_update__cycles_per_element=3, weight_update__adamw_cycles_per_element=4)
+    side = prepare(arch, workload(layer, mode="training", optimizer="adamw")).side.set_index("phase")
+    assert side.loc["UPDATE"].energy_side_pj == pytest.approx(64 * 32 * arch.energy.update_pj_per_element * 4 / 3)
 
 
 def test_explain_words_of_a_mapping_by_hand():
