@@ -139,7 +139,7 @@ def main(argv=None) -> int:
         print(f"{total} mutants in sim/ + dataflow/; testing {min(args.sample, total)} (seed {args.seed})", flush=True)
     run(["cosmic-ray", "exec", str(CONFIG), str(db)], tree, env)
     report(db)
-    shutil.rmtree(tree, ignore_errors=True)
+    shutil.rmtree(tree if db.is_relative_to(work) else work, ignore_errors=True)
     return 0
 
 
