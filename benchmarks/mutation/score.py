@@ -117,11 +117,11 @@ def main(argv=None) -> int:
     p.add_argument("--rerun-survivors", action="store_true", help="test the survivors of --session again")
     p.add_argument("--report", action="store_true", help="only print the score of --session")
     args = p.parse_args(argv)
+    if args.report:
+        report(args.session.resolve())
+        return 0
     work = Path(tempfile.mkdtemp(prefix="sparseloom-mutation-"))
     db = (args.session or work / "session.sqlite").resolve()
-    if args.report:
-        report(db)
-        return 0
     env = scratch_copy(work / "tree")
     tree = work / "tree"
     baseline = run(["cosmic-ray", "baseline", str(CONFIG)], tree, env, check=False)
