@@ -12,12 +12,16 @@ from pathlib import Path
 from typing import Literal, Optional
 
 from ..core.errors import InputError
-from ..core.typed_yaml import NON_NEGATIVE, POSITIVE, check, load
+from ..core.typed_yaml import NON_NEGATIVE, POSITIVE, check, load, positive, within
 from . import technology as tech
 
 Dataflow = Literal["weight_stationary", "output_stationary", "input_stationary"]
 DType = Literal["int8", "int16", "int32", "fp16", "bf16", "fp32"]
 Operand = Literal["input", "weight", "output"]
+
+# physical bounds of the numbers (validation only: a value outside is refused with its range)
+_CYCLES = check(lambda v: 1e-3 <= v <= 10_000, "a number from 0.001 to 10,000 cycles")
+_PJ = within(0, 1e6, "pJ")
 
 DTYPE_BYTES = {"int8": 1, "int16": 2, "int32": 4, "fp16": 2, "bf16": 2, "fp32": 4}
 """Bytes per element of each datatype."""
@@ -79,18 +83,18 @@ DENSE = NMPattern(1, 1)
 
 @dataclass(frozen=True)
 class Array:
-    rows: int = field(metadata=POSITIVE)
-    cols: int = field(metadata=POSITIVE)
+    rows: int = field(metadata=within(1, 4096, "PEs"))
+    cols: int = field(metadata=within(1, 4096, "PEs"))
     dataflows: list[Dataflow]
     operand_dtype: DType
     accumulator_dtype: DType
-    accumulator_latency_cycles: int = field(metadata=POSITIVE)
+    accumulator_latency_cycles: int = field(metadata=within(1, 1024, "cycles"))
     weight_double_buffer: bool
     # register stages of each PE's multiply-accumulate: 1 = selected operand, multiply and add in
     # one cycle; 2 also registers the M:1 multiplexer's output (and the weight); 3 also the
     # product; more add product registers. Every product reaches the adder stages - 1 cycles later
     # (the timing of each dataflow says where that counts)
-    mac_pipeline_stages: int = field(default=1, metadata=POSITIVE)
+    mac_pipeline_stages: int = field(default=1, metadata=within(1, 64, "stages"))
 
     def problems(self):
         if not self.dataflows:
@@ -102,20 +106,21 @@ class Array:
 @dataclass(frozen=True)
 class Sparsity:
     nm_patterns: list[str]
-    max_m: int = field(metadata=POSITIVE)
+    max_m: int = field(metadata=within(1, 1024))
     activation_skipping: bool   # skip zero activations/gradients: OS rows skip them, WS gates the MAC
     # how unstructured weights are stored, if at all: per-column CSR or bitmap, or block (weight
     # tiles of R rows that are all zero are skipped; kept tiles run dense)
     unstructured_format: Literal["none", "bitmap", "csr", "block"] = "none"
     # a fixed index width the hardware stores per kept value; omitted: ceil(log2 M) of the pattern
     # each GEMM executes (a 2:4 GEMM on an 8-wide array stores 2 bits, not 3)
-    index_bits_per_nonzero: Optional[int] = field(default=None, metadata=NON_NEGATIVE)
+    index_bits_per_nonzero: Optional[int] = field(default=None, metadata=within(0, 64, "bits"))
     # load-as-sparse, compute-as-dense (Flash-LLM): N:M weights stay compressed in their own
     # pattern in DRAM and the weight buffer even where the array executes a denser one, and a
     # decompressor expands them between the weight buffer and the array at this many dense
     # elements per cycle
     load_compressed: bool = False
-    decompress_elements_per_cycle: float = field(default=0.0, metadata=NON_NEGATIVE)
+    decompress_elements_per_cycle: float = field(default=0.0, metadata=check(
+        lambda v: v == 0 or 1e-3 <= v <= 1e6, "0 (none) or a number from 0.001 to 1,000,000 elements per cycle"))
 
     def problems(self):
         parsed = []
@@ -144,10 +149,10 @@ class Sparsity:
 class Buffer:
     name: str
     holds: list[Operand]
-    size_kib: float = field(metadata=POSITIVE)
-    banks: int = field(metadata=POSITIVE)
-    ports: int = field(metadata=POSITIVE)
-    width_bits: int = field(metadata=check(lambda v: v > 0 and v % 8 == 0, "a positive multiple of 8"))
+    size_kib: float = field(metadata=within(1 / 1024, 1 << 20, "KiB"))   # 1 B to 1 GiB
+    banks: int = field(metadata=within(1, 4096))
+    ports: int = field(metadata=within(1, 64))
+    width_bits: int = field(metadata=check(lambda v: 0 < v <= 8192 and v % 8 == 0, "a positive multiple of 8, at most 8192"))
     double_buffered: bool
 
     @property
@@ -173,16 +178,16 @@ class Dram:
     batch of ``write_batch_bytes`` the controller drains at a time."""
 
     kind: str
-    channels: int = field(metadata=POSITIVE)
-    channel_bandwidth_gbyte_s: float = field(metadata=POSITIVE)
-    access_latency_ns: float = field(metadata=NON_NEGATIVE)
-    burst_bytes: int = field(metadata=POSITIVE)
-    refresh_interval_ns: float = field(metadata=POSITIVE)      # tREFI
-    refresh_cycle_ns: float = field(metadata=NON_NEGATIVE)     # tRFC: the channel is blocked this long per tREFI
-    row_bytes: int = field(metadata=POSITIVE)                   # bytes of one open row (page) across the channel
-    row_switch_ns: float = field(metadata=NON_NEGATIVE)        # exposed precharge + activate per row streamed
-    turnaround_ns: float = field(metadata=NON_NEGATIVE)        # one read<->write bus turnaround
-    write_batch_bytes: int = field(metadata=POSITIVE)           # writes drained per turnaround pair
+    channels: int = field(metadata=within(1, 256))
+    channel_bandwidth_gbyte_s: float = field(metadata=within(1e-3, 10_000, "GB/s"))
+    access_latency_ns: float = field(metadata=within(0, 1e6, "ns"))
+    burst_bytes: int = field(metadata=within(1, 1 << 20, "B"))
+    refresh_interval_ns: float = field(metadata=within(1, 1e9, "ns"))         # tREFI
+    refresh_cycle_ns: float = field(metadata=within(0, 1e9, "ns"))            # tRFC: the channel is blocked this long per tREFI
+    row_bytes: int = field(metadata=within(1, 1 << 24, "B"))                  # bytes of one open row (page) across the channel
+    row_switch_ns: float = field(metadata=within(0, 1e6, "ns"))               # exposed precharge + activate per row streamed
+    turnaround_ns: float = field(metadata=within(0, 1e6, "ns"))               # one read<->write bus turnaround
+    write_batch_bytes: int = field(metadata=within(1, 1 << 30, "B"))          # writes drained per turnaround pair
 
     def problems(self):
         if self.refresh_cycle_ns >= self.refresh_interval_ns:
@@ -195,8 +200,8 @@ class Dram:
 
 @dataclass(frozen=True)
 class PruningUnit:
-    lanes: int = field(metadata=POSITIVE)
-    cycles_per_element: int = field(metadata=POSITIVE)
+    lanes: int = field(metadata=within(1, 65536))
+    cycles_per_element: int = field(metadata=within(1, 10_000, "cycles"))
 
 
 @dataclass(frozen=True)
@@ -204,21 +209,21 @@ class WeightUpdate:
     """The optimizer's engine: SGD with momentum at ``cycles_per_element``; AdamW (two moments,
     a square root and a divide per weight) at ``adamw_cycles_per_element`` where it can run it."""
 
-    lanes: int = field(metadata=POSITIVE)
+    lanes: int = field(metadata=within(1, 65536))
     precision: DType
-    cycles_per_element: int = field(metadata=POSITIVE)
-    adamw_cycles_per_element: Optional[int] = field(default=None, metadata=POSITIVE)
+    cycles_per_element: int = field(metadata=within(1, 10_000, "cycles"))
+    adamw_cycles_per_element: Optional[int] = field(default=None, metadata=within(1, 10_000, "cycles"))
 
 
 @dataclass(frozen=True)
 class VectorCosts:
     """Cycles one lane spends per element, by operator class (:mod:`sparseloom.dataflow.ops`)."""
 
-    elementwise: float = field(metadata=POSITIVE)     # ReLU, residual add, scaling
-    normalize: float = field(metadata=POSITIVE)       # one pass of batch-norm or LayerNorm
-    transcendental: float = field(metadata=POSITIVE)  # GELU, softmax, the loss (exp, erf)
-    pooling: float = field(metadata=POSITIVE)         # per input element of a max or average window
-    mac: float = field(metadata=POSITIVE)             # one multiply-accumulate of a GEMM run on the lanes
+    elementwise: float = field(metadata=_CYCLES)     # ReLU, residual add, scaling
+    normalize: float = field(metadata=_CYCLES)       # one pass of batch-norm or LayerNorm
+    transcendental: float = field(metadata=_CYCLES)  # GELU, softmax, the loss (exp, erf)
+    pooling: float = field(metadata=_CYCLES)         # per input element of a max or average window
+    mac: float = field(metadata=_CYCLES)             # one multiply-accumulate of a GEMM run on the lanes
 
 
 @dataclass(frozen=True)
@@ -232,7 +237,7 @@ class VectorEngine:
     ``runs_gemms``: the mapping search may run a GEMM on the lanes (depthwise convolutions).
     """
 
-    lanes: int = field(metadata=POSITIVE)
+    lanes: int = field(metadata=within(1, 65536))
     precision: DType
     cycles_per_element: VectorCosts
     fusion: Literal["none", "bn_relu", "array_output"]
@@ -241,13 +246,13 @@ class VectorEngine:
 
 @dataclass(frozen=True)
 class Energy:
-    mac_pj: float = field(metadata=NON_NEGATIVE)
-    buffer_read_pj_per_byte: float = field(metadata=NON_NEGATIVE)
-    buffer_write_pj_per_byte: float = field(metadata=NON_NEGATIVE)
-    dram_pj_per_byte: float = field(metadata=NON_NEGATIVE)
-    prune_pj_per_element: float = field(metadata=NON_NEGATIVE)
-    update_pj_per_element: float = field(metadata=NON_NEGATIVE)
-    vector_pj_per_element: float = field(metadata=NON_NEGATIVE)   # one lane operation of the vector engine
+    mac_pj: float = field(metadata=_PJ)
+    buffer_read_pj_per_byte: float = field(metadata=_PJ)
+    buffer_write_pj_per_byte: float = field(metadata=_PJ)
+    dram_pj_per_byte: float = field(metadata=_PJ)
+    prune_pj_per_element: float = field(metadata=_PJ)
+    update_pj_per_element: float = field(metadata=_PJ)
+    vector_pj_per_element: float = field(metadata=_PJ)   # one lane operation of the vector engine
     # the device (arch/technology/<name>.yaml: an FPGA part or an ASIC node) and the DRAM devices:
     # static, clock-tree, operand-movement and DRAM background power (sparseloom.arch.technology);
     # omitted: those terms are not modelled
@@ -273,8 +278,8 @@ class Control:
     """Fixed costs of running a schedule: a descriptor per GEMM or vector job, a barrier
     wherever a job waits for another engine's result."""
 
-    job_launch_cycles: int = field(metadata=NON_NEGATIVE)
-    barrier_cycles: int = field(metadata=NON_NEGATIVE)
+    job_launch_cycles: int = field(metadata=within(0, 10**6, "cycles"))
+    barrier_cycles: int = field(metadata=within(0, 10**6, "cycles"))
 
 
 @dataclass(frozen=True)
@@ -300,7 +305,7 @@ class Rtl:
 @dataclass(frozen=True)
 class Arch:
     name: str
-    clock_mhz: float = field(metadata=POSITIVE)
+    clock_mhz: float = field(metadata=within(1, 10_000, "MHz"))
     array: Array
     sparsity: Sparsity
     buffers: list[Buffer]

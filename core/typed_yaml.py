@@ -8,13 +8,15 @@ the dotted key path and the expectation. A dataclass may add cross-field checks 
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
+import reprlib
 import types
 from pathlib import Path
 from typing import Any, Callable, Literal, Union, get_args, get_origin, get_type_hints
 
-import yaml
-
 from .errors import InputError
+from .input_files import read_yaml_file
 
 
 def check(predicate: Callable[[Any], bool], expectation: str) -> dict:
@@ -22,26 +24,28 @@ def check(predicate: Callable[[Any], bool], expectation: str) -> dict:
     return {"check": (predicate, expectation)}
 
 
+def within(low: float, high: float, unit: str = "") -> dict:
+    """Field metadata for a physical bound: ``low <= v <= high`` (``unit`` names what is counted)."""
+    unit = f" {unit}" if unit else ""
+    return check(lambda v: v is None or low <= v <= high, f"a number from {low:,} to {high:,}{unit}")
+
+
+def positive(high: float, unit: str = "") -> dict:
+    """Field metadata: ``0 < v <= high``."""
+    unit = f" {unit}" if unit else ""
+    return check(lambda v: v is None or 0 < v <= high, f"a number > 0 and at most {high:,}{unit}")
+
+
 POSITIVE = check(lambda v: v > 0, "a number > 0")
 NON_NEGATIVE = check(lambda v: v >= 0, "a number >= 0")
 FRACTION = check(lambda v: 0 <= v <= 1, "a number between 0 and 1")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+INT_LIMIT = 2 ** 63   # no integer of a file reaches int64's range, whatever its field
 
 
 def read_yaml(path: str | Path) -> dict:
-    """Read a YAML file whose top level must be a mapping."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise InputError(path, "", "file not found") from None
-    except IsADirectoryError:
-        raise InputError(path, "", "expected a YAML file, found a directory") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else ""
-        raise InputError(path, where, f"not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    """Read a YAML file (under :mod:`.input_files`' limits) whose top level must be a mapping."""
+    data = read_yaml_file(path)
     if not isinstance(data, dict):
         raise InputError(path, "", "expected a mapping of keys at the top level")
     return data
@@ -107,10 +111,14 @@ def _convert(tp: Any, value: Any, file: str, key: str):
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InputError(file, key, f"expected a number, got {_show(value)}")
+        if isinstance(value, int) and abs(value) >= INT_LIMIT or not math.isfinite(value):
+            raise InputError(file, key, f"expected a finite number, got {_show(value)}")
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise InputError(file, key, f"expected an integer, got {_show(value)}")
+        if abs(value) >= INT_LIMIT:
+            raise InputError(file, key, f"expected an integer of magnitude below 2**63, got {_show(value)}")
         return value
     if tp is bool:
         if not isinstance(value, bool):
@@ -119,6 +127,9 @@ def _convert(tp: Any, value: Any, file: str, key: str):
     if tp is str:
         if not isinstance(value, str):
             raise InputError(file, key, f"expected a string, got {_show(value)}")
+        bad = _CONTROL.search(value)
+        if bad:
+            raise InputError(file, key, f"expected text without control characters, found {bad.group()!r}")
         return value
     raise TypeError(f"typed_yaml cannot convert to {tp!r}")  # a schema bug, not user input
 
@@ -146,9 +157,13 @@ def _join(where: str, key: str) -> str:
     return f"{where}.{key}" if where and not key.startswith("[") else f"{where}{key}"
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlong = 3, 50, 50, 40
+
+
 def _show(value: Any) -> str:
-    text = repr(value)
+    text = _REPR.repr(value)     # bounded: a huge value is never rendered in full
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-__all__ = ["check", "POSITIVE", "NON_NEGATIVE", "FRACTION", "read_yaml", "load", "build", "InputError"]
+__all__ = ["check", "within", "positive", "POSITIVE", "NON_NEGATIVE", "FRACTION", "read_yaml", "load", "build", "InputError"]

@@ -18,14 +18,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..arch.schema import Arch, NMPattern
-from ..core.errors import CapacityError, InputError
+from ..core.errors import InputError
 from ..core.typed_yaml import read_yaml
 from ..workloads.trace import Workload
 from .flows import FLOWS
 from .gemms import GemmTable, build_gemms, gemm_names
 from .ops import NONE, JobPlaces, place_jobs
 from .search import Choice, Cost, search
-from .tiling import capacity_error, tile_fits
+from .tiling import capacity_error, no_mapping_error, tile_fits
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def make_schedule(workload: Workload, arch: Arch, cost: Cost) -> Schedule:
     choice = search(default, arch, cost)
     if (choice.best < 0).any():
         missing = int(np.flatnonzero(choice.best < 0)[0])
-        raise CapacityError(f"{gemm_names(default, workload)[missing]}: no mapping fits {arch.name}'s buffers")
+        raise no_mapping_error(default.take(np.array([missing])), arch, gemm_names(default, workload)[missing])
     return _with_jobs(Schedule(choice.chosen(default), order, choice), workload, arch)
 
 
@@ -170,7 +170,7 @@ def _mapping(path, where, entry, arch: Arch, name: str) -> tuple:
     if flow not in arch.mapping_dataflows:
         raise InputError(path, f"{where}.dataflow", f"{name}: expected one of {arch.name}'s dataflows "
                                                     f"({', '.join(arch.mapping_dataflows)}), got {flow!r}")
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or not 1 <= chunk <= 1 << 40:
         raise InputError(path, f"{where}.chunk", f"{name}: expected an integer >= 1 ({FLOWS[flow].chunk_meaning}), "
                                                  f"got {chunk!r}")
     if order not in LOOP_ORDERS.values():

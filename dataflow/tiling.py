@@ -55,3 +55,21 @@ def capacity_error(g, arch: Arch, name: str, source: str = "") -> CapacityError:
     return CapacityError(f"{where}{name}: {'an' if f.title[0] in 'aeiou' else 'a'} {f.title} chunk of {int(g.chunk[0]):,} ({f.chunk_meaning}) is not legal "
                          f"on {arch.name}: expected 1 to {max(int(max_chunk(g, arch)[0]), 1):,}")
 
+
+
+def no_mapping_error(g, arch: Arch, name: str) -> CapacityError:
+    """The error for a one-row GEMM table no dataflow of ``arch`` can map: per dataflow, the
+    buffer its smallest tile overflows and by how much."""
+    from dataclasses import replace
+
+    reasons = []
+    for dataflow in arch.mapping_dataflows:
+        row = replace(g, dataflow=np.array([dataflow], dtype=g.dataflow.dtype if g.dataflow.dtype.kind == "U" else object))
+        for operand, need in smallest_tile_bytes(row, arch).items():
+            buffer = arch.buffer_for(operand)
+            if need[0] > buffer.usable_bytes:
+                reasons.append(f"{flow(dataflow).title}: {int(need[0]):,} B of {buffer.name} ({operand}), "
+                               f"{buffer.usable_bytes:,} B usable")
+    detail = "; ".join(reasons) or "no candidate chunk is legal"
+    return CapacityError(f"{name}: no mapping fits {arch.name}'s buffers (smallest tiles: {detail}); "
+                         f"enlarge the buffers' size_kib or use a smaller array")

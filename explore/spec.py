@@ -22,6 +22,7 @@ from ..core.bundled import resolve
 from ..core.errors import InputError
 from ..core.typed_yaml import build, read_yaml
 from ..sim.columns import total_names
+from ..workloads.trace import MAX_BATCH
 from .power import POWER_METRICS
 
 WORKLOAD_PARAMETERS = ("workload.nm", "workload.batch", "workload.mode")
@@ -39,7 +40,8 @@ def _pattern(value) -> bool:
 
 
 WORKLOAD_VALUES = (     # (path, expectation, check) of the workload parameters' values
-    ("workload.batch", "a whole batch size >= 1", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1),
+    ("workload.batch", f"a batch size, an integer from 1 to {MAX_BATCH:,}",
+     lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_BATCH),
     ("workload.mode", "training or inference", lambda v: v in ("training", "inference")),
     ("workload.nm", "an N:M pattern such as 2:8, or dense", _pattern),
 )

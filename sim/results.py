@@ -12,6 +12,7 @@ from ..dataflow.schedule import Schedule, make_schedule
 from ..workloads.trace import Workload
 from .cost import GemmCost, gemm_cost
 from .columns import GEMM_STALLS, STALL_CAUSES, gemm_columns, side_columns, total_names
+from .limits import check_results, check_workload
 from .side_engines import side_engine_rows
 from .vector import Placement, place_vector_jobs
 
@@ -59,6 +60,7 @@ class Prepared:
 
 def prepare(arch: Arch, workload: Workload, schedule: Schedule | None = None) -> Prepared:
     """Schedule ``workload`` (unless a schedule is given) and cost it."""
+    check_workload(workload)
     schedule = schedule or make_schedule(workload, arch, lambda table: gemm_cost(table, arch).ranking())
     g = schedule.gemms
     c = gemm_cost(g, arch)
@@ -98,8 +100,9 @@ def finish(arch: Arch, workload: Workload, fidelity: str, prepared: Prepared, ge
     side = side.astype({c: np.int64 for c in ("layer", "cycles", "busy", "stall_dram", "stall_control")})
     saved = float((prepared.cost.traffic.onchip_saved * prepared.schedule.gemms.count).sum()
                   + sum(job.onchip_saved for job in prepared.vector.jobs))
-    return Result(arch, workload, fidelity, gemms, side, _totals(arch, gemms, side, exposed, saved),
-                  _notes(arch, workload, gemms), prepared.schedule)
+    totals = _totals(arch, gemms, side, exposed, saved)
+    check_results(workload, [gemms, side], totals)
+    return Result(arch, workload, fidelity, gemms, side, totals, _notes(arch, workload, gemms), prepared.schedule)
 
 
 def _sorted(table: pd.DataFrame) -> pd.DataFrame:

@@ -130,6 +130,8 @@ def test_timeline(tmp_path):
     assert {"PE array", "update engine", "pruning unit", "vector engine", "DRAM channel 0"} <= names
     spans = [e for e in trace["traceEvents"] if e["ph"] == "X"]
     assert all(e["dur"] > 0 for e in spans)
+    named = {(e["pid"], e["tid"]) for e in trace["traceEvents"] if e["ph"] == "M"}
+    assert all((e["pid"], e["tid"]) in named for e in spans)       # every span sits on a named engine's track
     end_us = max(e["ts"] + e["dur"] for e in spans)
     assert end_us == pytest.approx(result.totals["time_ms"] * 1e3, rel=1e-6)
     array_tid = next(e["tid"] for e in trace["traceEvents"] if e["ph"] == "M" and e["args"]["name"] == "PE array")

@@ -78,10 +78,13 @@ def test_never_worse_than_the_default(trace):
     key = ["layer", "phase"]
     both = searched.rows[searched.rows.engine == "array"].merge(fixed.rows[fixed.rows.engine == "array"],
                                                                  on=key, suffixes=("", "_fixed"))
-    # each GEMM's own cycles (its waits for the vector engine depend on what ran before it)
+    # each GEMM's own cycles (its waits for the vector engine depend on what ran before it). That
+    # none is slower holds by construction (the default is a candidate, and test_brute_force_optimum
+    # checks the search); what can fail: the search finds better mappings for part of the GEMMs,
+    # and the iteration, where vector waits and overlaps interact, is not slower for it
     own, own_fixed = (both[f"cycles{s}"] - both[f"stall_vector{s}"] - both[f"stall_control{s}"] for s in ("", "_fixed"))
-    assert (own <= own_fixed).all()
-    assert searched.totals["cycles"] <= fixed.totals["cycles"]
+    assert (own < own_fixed).any()
+    assert searched.totals["cycles"] < fixed.totals["cycles"]
 
 
 def test_search_is_deterministic():

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..arch.schema import NMPattern
 from ..core.errors import InputError
+from ..core.input_files import read_npz
 from .layer import Layer
 
 AXIS = {"fwd": 1, "bwd": 0}
@@ -75,22 +76,31 @@ def load_masks(path: Path, layers: list[Layer], unstructured: bool = False) -> d
     An ``unstructured`` trace holds one forward mask per layer, any pattern; its backward-data
     GEMM uses the same mask transposed.
     """
-    try:
-        data = np.load(path)
-    except (OSError, ValueError) as exc:
-        raise InputError(path, "", f"not a readable masks.npz ({exc})") from None
     by_name = {layer.name: layer for layer in layers}
+    largest = max((int(np.prod(weight_shape(layer))) for layer in layers if layer.has_weights), default=0)
+    data = read_npz(path, member_bytes=max(-(-largest // 8), 64))
     masks = {}
-    for key in data.files:
+    for key in data:
         name, _, direction = key.rpartition("/")
         if direction == "shape":
+            if name not in by_name or f"{name}/fwd" not in data and f"{name}/bwd" not in data:
+                raise InputError(path, key, "expected <layer>/shape beside a <layer>/fwd or <layer>/bwd mask")
             continue
         if name not in by_name or direction not in AXIS:
             raise InputError(path, key, "expected <layer>/fwd or <layer>/bwd for a layer of layers.csv")
         layer = by_name[name]
         shape = weight_shape(layer)
-        if tuple(data[f"{name}/shape"]) != shape:
-            raise InputError(path, f"{name}/shape", f"expected the weight shape {shape}, got {tuple(data[name + '/shape'])}")
+        if not layer.has_weights:
+            raise InputError(path, key, f"a mask for {layer.kind} layer {name}, which has no weights")
+        if f"{name}/shape" not in data:
+            raise InputError(path, key, f"expected {name}/shape beside it")
+        stated = tuple(int(v) for v in data[f"{name}/shape"].reshape(-1))
+        if stated != shape:
+            raise InputError(path, f"{name}/shape", f"expected the weight shape {shape}, got {stated}")
+        packed = -(-int(np.prod(shape)) // 8)
+        if data[key].dtype != np.uint8 or data[key].shape != (packed,):
+            raise InputError(path, key, f"expected {packed:,} packed bytes (uint8) for the {shape} weights, "
+                                        f"got {data[key].dtype} of shape {data[key].shape}")
         mask = np.unpackbits(data[key], count=int(np.prod(shape))).astype(bool).reshape(shape)
         pattern = layer.fwd_nm if direction == "fwd" else layer.bwd_nm
         if unstructured:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import InputError
+from ..core.input_files import CSV_CAP, read_text
 
 OP_KINDS = ("bn", "relu", "add", "maxpool", "avgpool", "softmax", "layernorm", "gelu", "scale", "loss",
             "rmsnorm", "silu", "mul", "embedding")
@@ -67,23 +68,26 @@ class Op:
 
 def read_ops(path: Path, layer_names: list[str]) -> list[Op]:
     """Read and validate ``ops.csv``; ``after`` must name a layer of the trace (or be empty)."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
+    if not path.exists():
         return []
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.DictReader(io.StringIO(read_text(path, CSV_CAP)), restkey="\x00extra")
     header = reader.fieldnames or []
     if header != OP_COLUMNS:
         raise InputError(path, "header", f"expected columns {', '.join(OP_COLUMNS)}, got {', '.join(header) or 'none'}")
     known = set(layer_names)
     ops, names = [], set()
     for line, row in enumerate(reader, start=2):
+        if "\x00extra" in row or None in row.values():
+            raise InputError(path, f"line {line}", f"expected {len(OP_COLUMNS)} cells")
         values: dict = {"name": row["name"], "kind": row["kind"], "after": row["after"] or ""}
         for col in _INT_COLUMNS:
             try:
                 values[col] = int(row[col])
             except (TypeError, ValueError):
-                raise InputError(path, f"line {line}, column {col}", f"expected an integer, got {row[col]!r}") from None
+                raise InputError(path, f"line {line}, column {col}", f"expected an integer, got {row[col][:40]!r}") from None
+            limit = 1 << 20 if col == "repeat" else 1 << 36      # 64 G elements per sample
+            if abs(values[col]) > limit:
+                raise InputError(path, f"line {line}, column {col}", f"expected at most {limit:,}, got {values[col]:,}")
         op = Op(**values)
         for col, expectation in op.problems():
             raise InputError(path, f"line {line}, column {col}", expectation)

@@ -20,13 +20,20 @@ from typing import Literal, Optional
 from ..arch.schema import NMPattern
 from ..core.atomic import write_bytes, write_text
 from ..core.errors import InputError
-from ..core.typed_yaml import POSITIVE, build, read_yaml
+from ..core.input_files import CSV_CAP, read_text
+from ..core.typed_yaml import build, read_yaml, within
 from .layer import Layer
 from .ops import Op, ops_csv, read_ops
 
 COLUMNS = ["name", "kind", "C", "K", "R", "S", "stride", "pad", "H", "W", "groups", "repeat",
            "fwd_nm", "bwd_nm", "input_grad", "act_density", "grad_density"]
 INT_COLUMNS = ["C", "K", "R", "S", "stride", "pad", "H", "W", "groups", "repeat", "input_grad"]
+# the largest value of each integer column (a 1M-channel layer, a 1M-token sequence, a 1024-wide
+# window; every total of an iteration is then still checked against sim.limits)
+INT_LIMITS = {"C": 1 << 20, "K": 1 << 20, "R": 1024, "S": 1024, "stride": 1024, "pad": 1024, "H": 1 << 20,
+              "W": 1 << 20, "groups": 1 << 20, "repeat": 1 << 20, "input_grad": 1}
+MAX_LAYERS = 20_000
+MAX_BATCH = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -57,7 +64,7 @@ class WorkloadMeta:
     model: str
     dataset: str
     input_shape: list[int]
-    batch_size: int = field(metadata=POSITIVE)
+    batch_size: int = field(metadata=within(1, MAX_BATCH, "samples"))
     mode: Literal["training", "inference"]
     sparsity: Sparsity
     provenance: Provenance
@@ -78,6 +85,8 @@ class Workload:
         return self.meta.name
 
     def with_batch(self, batch: int) -> "Workload":
+        if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_BATCH:
+            raise InputError("batch", "", f"expected a batch size from 1 to {MAX_BATCH:,}, got {batch!r}")
         return replace(self, meta=replace(self.meta, batch_size=batch))
 
     def masks(self) -> dict:
@@ -104,23 +113,43 @@ def load_workload(folder: str | Path) -> Workload:
     meta_path = folder / "workload.yaml"
     meta = build(WorkloadMeta, read_yaml(meta_path), str(meta_path))
     layers = _read_layers(folder / "layers.csv")
+    _check_meta(meta_path, meta, layers)
     ops = read_ops(folder / "ops.csv", [layer.name for layer in layers])
-    return Workload(meta, layers, folder, ops)
+    workload = Workload(meta, layers, folder, ops)
+    workload.masks()     # masks.npz, where present, is validated whatever the arch runs
+    return workload
+
+
+def _check_meta(path: Path, meta: WorkloadMeta, layers: list[Layer]) -> None:
+    """workload.yaml must describe its layers.csv: the patterns it states, its first layer's input."""
+    stated = NMPattern.parse(meta.sparsity.nm)
+    if meta.sparsity.method in ("dense", "unstructured") and not stated.dense:
+        raise InputError(path, "sparsity.nm", f"expected dense for method {meta.sparsity.method}, got {meta.sparsity.nm!r}")
+    for layer in layers:
+        for col, pattern in (("fwd_nm", layer.fwd_nm), ("bwd_nm", layer.bwd_nm)):
+            if not pattern.dense and pattern != stated:
+                raise InputError(path, "sparsity.nm", f"layers.csv: layer {layer.name} {col} is {pattern}, but "
+                                                      f"workload.yaml states {meta.sparsity.nm} (or dense)")
+    first = layers[0]
+    if len(meta.input_shape) == 3 and first.kind == "conv" and tuple(meta.input_shape) != (first.C, first.H, first.W):
+        raise InputError(path, "input_shape", f"expected the first layer's C, H, W {[first.C, first.H, first.W]} "
+                                              f"(layers.csv), got {meta.input_shape}")
 
 
 def _read_layers(path: Path) -> list[Layer]:
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise InputError(path, "", "file not found") from None
-    reader = csv.DictReader(io.StringIO(text))
+    text = read_text(path, CSV_CAP)
+    reader = csv.DictReader(io.StringIO(text), restkey=_EXTRA)
     header = reader.fieldnames or []
     missing = [c for c in COLUMNS if c not in header]
     unknown = [c for c in header if c not in COLUMNS]
     if missing or unknown:
         found = [f"missing column {c!r}" for c in missing] + [f"unknown column {c!r}" for c in unknown]
         raise InputError(path, "header", f"{'; '.join(found)}; expected columns {', '.join(COLUMNS)}")
-    layers = [_parse_row(row, path, line) for line, row in enumerate(reader, start=2)]
+    layers = []
+    for line, row in enumerate(reader, start=2):
+        if len(layers) == MAX_LAYERS:
+            raise InputError(path, f"line {line}", f"expected at most {MAX_LAYERS:,} layers")
+        layers.append(_parse_row(row, path, line))
     if not layers:
         raise InputError(path, "", "expected at least one layer row")
     names = [layer.name for layer in layers]
@@ -130,10 +159,18 @@ def _read_layers(path: Path) -> list[Layer]:
     return layers
 
 
+_EXTRA = "\x00extra"   # DictReader's key for cells beyond the header
+
+
 def _parse_row(row: dict, path: Path, line: int) -> Layer:
     def where(col: str) -> str:
         return f"line {line}, column {col}"
 
+    if _EXTRA in row:
+        raise InputError(path, f"line {line}", f"expected {len(COLUMNS)} cells, found {len(COLUMNS) + len(row[_EXTRA])}")
+    if None in row.values():
+        missing = next(c for c in COLUMNS if row[c] is None)
+        raise InputError(path, where(missing), f"expected {len(COLUMNS)} cells, the row ends before {missing}")
     values = {"name": row["name"], "kind": row["kind"]}
     if row["kind"] not in ("conv", "linear", "matmul"):
         raise InputError(path, where("kind"), f"expected conv, linear or matmul, got {row['kind']!r}")
@@ -141,7 +178,9 @@ def _parse_row(row: dict, path: Path, line: int) -> Layer:
         try:
             values[col] = int(row[col])
         except (TypeError, ValueError):
-            raise InputError(path, where(col), f"expected an integer, got {row[col]!r}") from None
+            raise InputError(path, where(col), f"expected an integer, got {row[col][:40]!r}") from None
+        if abs(values[col]) > INT_LIMITS[col]:
+            raise InputError(path, where(col), f"expected at most {INT_LIMITS[col]:,}, got {values[col]:,}")
     for col in ("fwd_nm", "bwd_nm"):
         try:
             values[col] = NMPattern.parse(row[col] or "")

@@ -1,0 +1,223 @@
+"""The one way the tools read a user's file: size and type limits, UTF-8, and a strict YAML loader.
+
+Every file is opened only if it is a regular file (not a directory, FIFO or device) no larger
+than its cap, and text must be UTF-8; each failure is an :class:`InputError` naming the file.
+YAML is read with the YAML 1.2 core schema (``yes``, ``on``, ``1:30`` and ``1_000`` stay
+strings; only ``true``/``false`` are booleans), duplicate keys are refused, and a document may
+use at most :data:`MAX_ALIASES` aliases and expand to at most :data:`MAX_NODES` values (an alias
+bomb expands exponentially).
+"""
+from __future__ import annotations
+
+import os
+import re
+import stat
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from .errors import InputError
+
+MIB = 1 << 20
+YAML_CAP = 1 * MIB          # an arch, workload.yaml, sweep spec or schedule file
+CSV_CAP = 16 * MIB          # layers.csv, ops.csv
+MAX_ALIASES = 100           # YAML aliases per document
+MAX_NODES = 1_000_000       # values of a YAML document with its aliases expanded
+NPZ_CAP = 1024 * MIB        # masks.npz
+NPZ_MEMBERS = 100_000
+
+
+def read_bytes(path: str | Path, cap: int) -> bytes:
+    """The contents of a regular file of at most ``cap`` bytes."""
+    path = Path(path)
+    check_file(path, cap)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as handle:
+            data = handle.read(cap + 1)
+    except OSError as exc:
+        raise InputError(path, "", f"cannot be read ({exc.strerror or exc})") from None
+    if len(data) > cap:   # it grew while being read
+        raise InputError(path, "", f"expected a file of at most {_size(cap)}")
+    return data
+
+
+def read_text(path: str | Path, cap: int) -> str:
+    """A regular file's UTF-8 text (a byte-order mark is dropped)."""
+    data = read_bytes(path, cap)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise InputError(path, f"line {line}", f"expected UTF-8 text, found byte 0x{data[exc.start]:02x}") from None
+    if "\x00" in text:
+        raise InputError(path, f"line {text[:text.index(chr(0))].count(chr(10)) + 1}", "expected text, found a NUL byte")
+    return text
+
+
+class StrictLoader(yaml.SafeLoader):
+    """SafeLoader with the YAML 1.2 core schema, no duplicate keys and an alias budget."""
+
+    yaml_implicit_resolvers: dict = {}
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self.aliases = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                event = self.peek_event()
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"more than {MAX_ALIASES} aliases (a YAML alias bomb?)", event.start_mark)
+        return super().compose_node(parent, index)
+
+    def compose_document(self):
+        node = super().compose_document()
+        sizes: dict[int, int] = {}
+
+        def size(n) -> int:      # nodes of the document with every alias expanded, each shared node counted once per use
+            if id(n) not in sizes:
+                sizes[id(n)] = 1
+                children = n.value if isinstance(n, yaml.SequenceNode) else \
+                    [c for pair in n.value for c in pair] if isinstance(n, yaml.MappingNode) else []
+                sizes[id(n)] = 1 + sum(size(c) for c in children)
+            return sizes[id(n)]
+
+        if node is not None and size(node) > MAX_NODES:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"more than {MAX_NODES:,} values once its aliases are expanded (a YAML alias bomb?)",
+                node.start_mark)
+        return node
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+            except TypeError:
+                raise yaml.constructor.ConstructorError(None, None, f"unhashable key {key_node.value!r}",
+                                                        key_node.start_mark) from None
+            if duplicate:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+    def construct_yaml_int(self, node):
+        text = self.construct_scalar(node)
+        if text.startswith(("0o", "+0o", "-0o")):
+            return int(text.replace("0o", ""), 8)
+        return int(text, 0) if text.lstrip("+-").startswith("0x") else int(text)
+
+    def construct_yaml_float(self, node):
+        text = self.construct_scalar(node).lower()
+        if text.lstrip("+-") in (".inf",):
+            return float(text.replace(".inf", "inf"))
+        if text == ".nan":
+            return float("nan")
+        return float(text)
+
+
+# the YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution)
+for tag, pattern, first in (
+        ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+        ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
+        ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", list("-+0123456789")),
+        ("tag:yaml.org,2002:float",
+         r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+         list("-+.0123456789"))):
+    StrictLoader.add_implicit_resolver(tag, re.compile(pattern), first)
+StrictLoader.add_constructor("tag:yaml.org,2002:int", StrictLoader.construct_yaml_int)
+StrictLoader.add_constructor("tag:yaml.org,2002:float", StrictLoader.construct_yaml_float)
+
+
+def parse_yaml(text: str, path: str | Path):
+    """Parse YAML text strictly (see module docstring); errors name the file and line."""
+    try:
+        return yaml.load(text, Loader=StrictLoader)   # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else ""
+        raise InputError(path, where, f"not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
+    except RecursionError:
+        raise InputError(path, "", "not valid YAML (nested too deeply)") from None
+
+
+def read_yaml_file(path: str | Path, cap: int = YAML_CAP):
+    """Read and parse a YAML file under the limits above."""
+    return parse_yaml(read_text(path, cap), path)
+
+
+def read_npz(path: str | Path, member_bytes: int, dtypes: tuple[str, ...] = ("uint8", "int64"),
+             cap: int = NPZ_CAP) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` file, read without pickles and zip-bomb safe: every member's
+    uncompressed size (from the zip directory) and its npy header (dtype, shape) are checked
+    against ``member_bytes`` and ``dtypes`` before a byte of it is decompressed, and no more
+    than the header promises is ever read."""
+    path = Path(path)
+    check_file(path, cap)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            if len(members) > NPZ_MEMBERS:
+                raise InputError(path, "", f"expected at most {NPZ_MEMBERS:,} arrays, found {len(members):,}")
+            arrays = {}
+            for info in members:
+                name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+                if info.file_size > member_bytes + 4096:
+                    raise InputError(path, name, f"expected at most {member_bytes:,} B uncompressed, "
+                                                 f"the archive states {info.file_size:,} B")
+                with archive.open(info) as handle:
+                    arrays[name] = _read_npy(handle, path, name, member_bytes, dtypes)
+            return arrays
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(path, "", f"not a readable .npz archive ({type(exc).__name__}: {exc})") from None
+
+
+def _read_npy(handle, path: Path, name: str, member_bytes: int, dtypes: tuple[str, ...]) -> np.ndarray:
+    from numpy.lib import format as npy
+
+    version = npy.read_magic(handle)
+    if version not in ((1, 0), (2, 0)):
+        raise InputError(path, name, f"expected an npy array of format 1.0 or 2.0, found {version}")
+    header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+    shape, fortran, dtype = header(handle, max_header_size=10_000)
+    if dtype.hasobject or dtype.name not in dtypes:
+        raise InputError(path, name, f"expected an array of {' or '.join(dtypes)}, found {dtype} (no pickles are read)")
+    count = 1
+    for dim in shape:
+        count *= int(dim)
+    nbytes = count * dtype.itemsize
+    if nbytes > member_bytes:
+        raise InputError(path, name, f"expected at most {member_bytes:,} B, the header claims shape {shape}")
+    data = handle.read(nbytes)
+    if len(data) != nbytes:
+        raise InputError(path, name, f"truncated: the header claims {nbytes:,} B, found {len(data):,}")
+    array = np.frombuffer(data, dtype=dtype)
+    return array.reshape(shape, order="F" if fortran else "C")
+
+
+def check_file(path: Path, cap: int) -> None:
+    """The checks of :func:`read_bytes` without reading the file (for readers that stream it)."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise InputError(path, "", "file not found") from None
+    except OSError as exc:
+        raise InputError(path, "", f"cannot be read ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError(path, "", "expected a regular file, found a directory" if stat.S_ISDIR(info.st_mode)
+                         else "expected a regular file (not a FIFO, socket or device)")
+    if info.st_size > cap:
+        raise InputError(path, "", f"expected a file of at most {_size(cap)}, found {_size(info.st_size)}")
+
+
+def _size(n: int) -> str:
+    return f"{n / MIB:.1f} MiB" if n >= MIB else f"{n:,} B"
