@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal, Optional
 
 from ..core.errors import InputError
-from ..core.typed_yaml import NON_NEGATIVE, POSITIVE, check, load, positive, within
+from ..core.typed_yaml import check, load, within
 from . import technology as tech
 
 Dataflow = Literal["weight_stationary", "output_stationary", "input_stationary"]
@@ -150,7 +150,7 @@ class Buffer:
     name: str
     holds: list[Operand]
     size_kib: float = field(metadata=within(1 / 1024, 1 << 20, "KiB"))   # 1 B to 1 GiB
-    banks: int = field(metadata=within(1, 4096))
+    banks: int = field(metadata=within(1, 65536))   # a whole GPU's shared memory: 132 SMs x 32 banks
     ports: int = field(metadata=within(1, 64))
     width_bits: int = field(metadata=check(lambda v: 0 < v <= 8192 and v % 8 == 0, "a positive multiple of 8, at most 8192"))
     double_buffered: bool
@@ -260,7 +260,7 @@ class Energy:
     dram_technology: Optional[str] = None
 
     def problems(self):
-        for key, load in (("technology", tech.device), ("dram_technology", tech.dram_devices)):
+        for key, read in (("technology", tech.device), ("dram_technology", tech.dram_devices)):
             name = getattr(self, key)
             if name is None:
                 continue
@@ -268,7 +268,7 @@ class Energy:
                 yield key, f"expected one of {', '.join(tech.names())} (arch/technology/*.yaml), got {name!r}"
                 continue
             try:
-                load(name)
+                read(name)
             except InputError as exc:
                 yield key, f"{name} is not a {key.replace('_', ' ')} file: {exc}"
 
