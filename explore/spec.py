@@ -31,22 +31,6 @@ METRICS = total_names() + ("speedup_over_dense",) + AREA_METRICS + POWER_METRICS
 MAX_POINTS = 100_000    # design points per sweep (workloads x parameter combinations); the stated limit
 
 
-def _pattern(value) -> bool:
-    try:
-        NMPattern.parse(str(value))
-    except ValueError:
-        return False
-    return True
-
-
-WORKLOAD_VALUES = (     # (path, expectation, check) of the workload parameters' values
-    ("workload.batch", f"a batch size, an integer from 1 to {MAX_BATCH:,}",
-     lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_BATCH),
-    ("workload.mode", "training or inference", lambda v: v in ("training", "inference")),
-    ("workload.nm", "an N:M pattern such as 2:8, or dense", _pattern),
-)
-
-
 @dataclass(frozen=True)
 class Sampling:
     method: Literal["grid", "random"]
@@ -75,16 +59,15 @@ class SweepSpec:
         for path, values in self.parameters.items():
             if not isinstance(values, list) or not values:
                 yield f"parameters.{path}", "expected a non-empty list of values"
-            elif len({repr(v) for v in values}) != len(values):
-                yield f"parameters.{path}", f"expected distinct values, got {values}"
-        for path, expectation, valid in WORKLOAD_VALUES:
-            values = self.parameters.get(path, [])
-            values = (values if isinstance(values, list) else []) + ([self.fixed[path]] if path in self.fixed else [])
-            bad = [v for v in values if not valid(v)]
-            if bad:
-                yield (f"parameters.{path}" if path in self.parameters else f"fixed.{path}"), f"expected {expectation}, got {bad[0]!r}"
+                continue
+            for i, value in enumerate(values):
+                if value in values[:i] and not isinstance(value, (list, dict)):
+                    yield f"parameters.{path}[{i}]", f"expected each value once, {value!r} repeats"
+                yield from ((f"parameters.{path}[{i}]", e) for e in _workload_value_problems(path, value))
+        for path, value in self.fixed.items():
+            yield from ((f"fixed.{path}", e) for e in _workload_value_problems(path, value))
         if len(set(self.workloads)) != len(self.workloads):
-            yield "workloads", f"expected distinct workloads, got {self.workloads}"
+            yield "workloads", "expected each workload once"
         grid = len(self.workloads) * prod(len(v) for v in self.parameters.values() if isinstance(v, list))
         if self.sampling.method == "grid" and grid > MAX_POINTS:
             yield "sampling.method", (f"a grid of {grid:,} points is beyond the limit of {MAX_POINTS:,}: sample it "
@@ -108,6 +91,19 @@ def _locate(kind: str, folder: Path, text: str) -> Path:
     """A path relative to the spec's folder when it exists there, else a bundled preset or trace."""
     path = folder / text
     return path.resolve() if path.exists() else resolve(kind, text).resolve()
+
+
+def _workload_value_problems(path: str, value: Any):
+    """What is wrong with a value of a workload parameter (arch values are checked per point)."""
+    if path == "workload.batch" and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_BATCH):
+        yield f"expected a batch size, an integer from 1 to {MAX_BATCH:,}; got {value!r}"
+    elif path == "workload.mode" and value not in ("training", "inference"):
+        yield f"expected training or inference, got {value!r}"
+    elif path == "workload.nm":
+        try:
+            NMPattern.parse(value if isinstance(value, str) else "")
+        except ValueError as exc:
+            yield f"expected an N:M pattern such as 2:8, or dense ({exc}); got {value!r}"
 
 
 def load_spec(path: str | Path) -> SweepSpec:

@@ -359,11 +359,12 @@ def test_a_buffer_port_bound_gemm_in_both_fidelities():
 
 
 def test_area_model_picks_the_smallest_covering_multiplexer_of_the_largest_array():
-    # the xcup rows of explore/rtl_resources.csv (8 x 8 arrays, the largest synthesised), per PE:
-    # WS dense 2052 LUT / 64, 4:1 2244 / 64, 8:1 3523 / 64; OS 8:1 5632 / 64
+    # the xcup int8 rows of explore/rtl_resources.csv (8 x 8 arrays, the largest synthesised), per
+    # PE: WS dense 2052 LUT / 64, 4:1 2244 / 64, 8:1 3523 / 64; OS 8:1 5632 / 64
     from sparseloom.explore.area import area
 
-    ws = tweak(SAT_ARCH, array__dataflows=["weight_stationary"], array__rows=16, array__cols=16)
+    ws = tweak(SAT_ARCH, array__dataflows=["weight_stationary"], array__rows=16, array__cols=16,
+               array__operand_dtype="int8", array__accumulator_dtype="int32")
     lut = {m: area(tweak(ws, sparsity__max_m=m, sparsity__nm_patterns=["dense"]))["lut"] for m in (1, 2, 4, 8, 16)}
     pes = 256
     assert lut[1] == round(2052 / 64 * pes)           # dense PEs
