@@ -106,21 +106,28 @@ class OsController(Elaboratable):
                 m.d.comb += array.act_on.eq(-1)
         m.d.comb += [array.w_top.eq(self.w_values), array.idx_top.eq(self.w_index)]
 
-        # the group's drain: readout start w, the last result, and when the next group may issue
+        # the group's drain: readout start w, the last result, and when the next group may issue.
+        # A group's last issue can come before the readout of an earlier one starts (short groups,
+        # drain-bound, or a lag above the issue length): the drains wait in a queue, oldest first
+        # (``pend[0]``). Entries wait from a last issue t to their w > t; the issue condition
+        # below gives t_j >= w_{j-1} + 1 - lag and every drain takes >= R cycles, so at most
+        # 1 + ceil((lag - 1) / R) wait at once
         rec = data.StructLayout({"valid": 1, "m0": unsigned(mb), "n0": unsigned(nb), "gg": range(G + 1),
                                  "w": unsigned(T + 1)})
-        pending = Signal(rec)
+        depth = 1 + -(-(lag - 1) // R)
+        pend = [Signal(rec, name=f"pending_{i}") for i in range(depth)]
+        pending = pend[0]
         mt_all, nt_all = Mux(cm < R, cm, R), Mux(cn < C, cn, C)
         mt_one, nt_one = Mux(cm - base_m < R, cm - base_m, R), Mux(cn - base_n < C, cn - base_n, C)
         mt, nt = Mux(il, mt_all, mt_one), Mux(il, nt_all, nt_one)
         x0 = now + lag
         w = Signal(T + 1)
         m.d.comb += w.eq(Mux(x0 + mt - 1 > wfree, x0 + mt - 1, wfree))
+        new = Signal(rec)
+        m.d.comb += [new.valid.eq(1), new.m0.eq(base_m), new.n0.eq(base_n), new.gg.eq(e_gg), new.w.eq(w)]
         with m.If(last):
             drain = e_gg * R
-            m.d.sync += [pending.valid.eq(1), pending.m0.eq(base_m), pending.n0.eq(base_n),
-                         pending.gg.eq(e_gg), pending.w.eq(w), wfree.eq(w + drain),
-                         end_at.eq(w + nt - 1 + drain), have_prev.eq(1),
+            m.d.sync += [wfree.eq(w + drain), end_at.eq(w + nt - 1 + drain), have_prev.eq(1),
                          next_at.eq(Mux(il, w + mt_all * (e_gg - 1) + 2, w + nt - 1 + drain))]
 
         # the readout walker: column 0's (row, slot) each cycle; column c sees it c cycles later
@@ -129,8 +136,11 @@ class OsController(Elaboratable):
         wk_bm, wk_bn, wk_cm, wk_cn = Signal(mb), Signal(nb), Signal(mb), Signal(nb)
         launch = Signal()
         m.d.comb += launch.eq(pending.valid & ~wk_active & (now >= pending.w))
-        with m.If(launch):
-            m.d.sync += pending.valid.eq(0)
+        kept = [Signal(rec, name=f"kept_{i}") for i in range(depth)]     # the queue after this launch
+        for i in range(depth):
+            m.d.comb += kept[i].eq(Mux(launch, pend[i + 1] if i + 1 < depth else 0, pend[i]))
+            first_free = ~kept[i].valid & (kept[i - 1].valid if i else 1)
+            m.d.sync += pend[i].eq(Mux(last & first_free, new, kept[i]))
         e_r, e_j = Mux(launch, 0, wk_r), Mux(launch, 0, wk_j)
         e_wgg = Mux(launch, pending.gg, wk_gg)
         e_bm, e_bn = Mux(launch, pending.m0, wk_bm), Mux(launch, pending.n0, wk_bn)

@@ -24,8 +24,10 @@ Drain: the shadows of column c are read out through an R g : 1 multiplexer into 
 cycles after column 0. Group i's readout of column 0 starts at ``w_i = max(X_i + mt - 1, w_{i-1}
 + g_{i-1} R)`` with ``X_i = S_i + I_i - 1 + L + D`` (its sums complete in PE (0, 0)) and mt the rows
 of the first tile (interleave off: of the tile itself); its last result shows at ``w_i + nt - 1 +
-g_i R``. Interleave on, group i+1 issues from the cycle after group i's last issue unless its own
-copy would reach a PE before that PE's shadows have been read (``X_{i+1} >= w_i + mt (g_i - 1) +
+g_i R``. Short groups (``I`` below the lag ``L + D``, e.g. executed k below L) finish issuing
+before an earlier group's readout starts: the drains wait in order in a queue of ``1 +
+ceil((L + D - 1) / R)`` (the most that can wait, given the issue rule below). Interleave on,
+group i+1 issues from the cycle after group i's last issue unless its own copy would reach a PE before that PE's shadows have been read (``X_{i+1} >= w_i + mt (g_i - 1) +
 1``); this never moves a drain (whenever it delays an issue, the drain is the bottleneck), so the
 last result is exactly the model's two-stage flow shop ``skew + path + L - 1 + D``. Interleave off,
 the next tile issues in the cycle its predecessor's last result shows: ``k L + skew + R + D`` a tile.

@@ -124,6 +124,11 @@ OS_CASES = [
     (4, 4, 4, 1, 1, True, None, 9, 12, 10, 2, 4),
     (3, 3, 4, 6, 2, True, None, 7, 20, 8, 2, 4),
     (3, 3, 4, 12, 3, True, 3, 7, 20, 8, 1, 4),       # g = 3 < L = 12: the adder binds
+    # executed K below L, groups below L: drains queue behind an earlier group's readout
+    (3, 3, 4, 4, 1, True, 2, 7, 1, 8, 1, 1),         # K = 1, g = 2
+    (3, 3, 4, 4, 3, True, 2, 7, 4, 8, 2, 4),         # 2:4, K_exec = 2, SAT's L and stages
+    (3, 3, 4, 6, 3, True, 3, 7, 2, 8, 1, 1),         # K = 2, g = 3, L = 6: lag 8
+    (3, 3, 4, 6, 3, False, None, 7, 2, 8, 1, 1),     # the same one tile after another
 ]
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sparseloom.kernels import reference as ref
 from sparseloom.rtl.config import RtlConfig
@@ -61,6 +63,46 @@ def test_random_shapes():
         tiles = len(output_tiles(cfg, rows, cols))
         g = int(rng.integers(1, tiles + 1)) if rng.integers(2) else None
         check(cfg, rows, k, cols, n, m, bool(rng.integers(2)), g, seed=int(rng.integers(1 << 30)))
+
+
+# Executed K below the adder latency, groups below it: a group issues for (k - 1) L + g cycles,
+# less than its lag L - 1 + D to the drain, so later groups finish issuing before an earlier
+# group's readout starts and their drains wait in the controller's queue (a single pending drain
+# lost them: outputs shown 0 times). 7 x 8 outputs, so 9 tiles on 3 x 3, 12 on 2 x 2, 28 on 1 x 2.
+# (R, C, L, MAC stages, g, dense K, N, M)
+SHORT_K = [
+    (3, 3, 4, 1, 2, 1, 1, 1),     # K = 1: groups of 2, each 2 cycles of issue, 4 of lag
+    (3, 3, 4, 1, 2, 2, 1, 1),     # K = 2: (k - 1) L + g = 6 cycles of issue
+    (3, 3, 4, 1, 2, 4, 2, 4),     # 2:4, K_exec = 2
+    (3, 3, 6, 3, 3, 2, 1, 1),     # L = 6, 3 MAC stages: lag 8
+    (3, 3, 6, 3, 2, 1, 1, 1),     # lag 8, 2-cycle groups: drain-bound
+    (2, 2, 6, 3, 1, 1, 1, 1),     # g = 1, R = 2, lag 8: the deepest queue, 1 + ceil(7 / 2) = 5 drains
+    (1, 2, 5, 2, 1, 2, 1, 1),     # R = 1: one-cycle drains, lag 6
+    (3, 3, 3, 2, 3, 1, 1, 1),     # g = L, K = 1: the drain waits on the adder's lag only
+]
+
+
+@pytest.mark.parametrize("interleave", [True, False])
+@pytest.mark.parametrize("R, C, L, stages, g, k, n, m", SHORT_K)
+def test_executed_k_below_the_adder_latency(R, C, L, stages, g, k, n, m, interleave):
+    check(RtlConfig(R, C, 4, 8, 32, L, False, stages), 7, k, 8, n, m, interleave, g, seed=R * L + k)
+
+
+def test_short_k_with_stalls_and_backpressure():
+    # queued drains while both input streams miss items and the result stream is not always ready
+    cfg = RtlConfig(3, 3, 4, 8, 32, 6, False, 3)
+    run, _ = check(cfg, 7, 2, 8, 1, 1, True, 2, seed=5, bubbles=0.3, ready=np.random.default_rng(5).random(400) < 0.6)
+    assert run.stalls > run.held > 0
+
+
+@given(R=st.integers(1, 3), C=st.integers(1, 3), L=st.integers(1, 6), stages=st.integers(1, 3),
+       k=st.integers(1, 3), rows=st.integers(1, 12), cols=st.integers(1, 12), interleave=st.booleans(),
+       group=st.integers(1, 6), seed=st.integers(0, 1 << 16))
+@settings(max_examples=50, deadline=None)
+def test_short_reductions_sweep(R, C, L, stages, k, rows, cols, interleave, group, seed):
+    # every small (K_exec, g, L, MAC stages, array, shape): exact, every output once, the model's cycle
+    cfg = RtlConfig(R, C, 4, 8, 32, L, False, stages)
+    check(cfg, rows, k, cols, 1, 1, interleave, min(group, len(output_tiles(cfg, rows, cols))), seed=seed)
 
 
 def test_interleave_beats_one_after_another_by_the_adder_latency():

@@ -84,6 +84,7 @@ OS_CASES = [
     (6, 8, 7, 2, 4, True, None, False, False),   # 2:4, 4 tiles in groups of L = 3 and a remainder of 1
     (5, 3, 6, 1, 1, False, None, False, True),   # dense, one tile after another, partial tiles
     (6, 8, 7, 2, 4, True, 2, True, False),       # groups of 2, streams holding items back now and then
+    (9, 1, 9, 1, 1, True, 1, False, False),      # K = 1 < L, groups of 1: drains queue (lag 4, R 4)
 ]
 
 
