@@ -8,7 +8,8 @@ pre-generation each FF and BP first waits for its weight copy to be pruned (a pr
 its row); otherwise side work is exposed only where the backward pass is too short to hide it,
 plus the first layer's update (and its pruning), which the next iteration's first GEMM waits for.
 The vector engine's jobs (non-GEMM operators) take their places by :func:`.vector.list_schedule`:
-the array waits for a job where a GEMM needs its result.
+the array waits for a job where a GEMM needs its result. The iteration takes no fewer cycles than
+all DRAM channels at once need for its bytes; what the overlaps leave below that is exposed DRAM time.
 """
 from __future__ import annotations
 
@@ -47,16 +48,30 @@ def simulate_analytic(arch: Arch, workload: Workload, schedule: Schedule | None 
     rows["stall_dram"] -= hidden
     rows["cycles"] += waits + control - hidden
     exposed["vector"] = tail
+    exposed["dram"] = max(0, _dram_floor(arch, rows, p) - int(rows.cycles.sum()) - sum(exposed.values()))
     return finish(arch, workload, "analytic", p, rows, pd.concat([p.side, p.vector.rows], ignore_index=True), exposed)
 
 
 def _first_load_cycles(arch: Arch, p) -> int:
-    """DRAM cycles of the operands the first GEMM's first step needs before it starts."""
+    """DRAM cycles of the operands the first GEMM's first step needs before it starts, as far as
+    they fit in the DRAM time the previous iteration's last GEMM leaves idle (its cycles beyond
+    its own DRAM cycles): a DRAM-bound last GEMM leaves none."""
     if not len(p.schedule.order):
         return 0
-    first = p.schedule.order[:1]
+    first, last = p.schedule.order[:1], p.schedule.order[-1]
     steps = gemm_steps(p.schedule.gemms.take(first), rows_of(p.cost.traffic, first), arch)
-    return int(np.ceil(dram_cycles(arch, steps.load[0], 0)))
+    idle = max(0, int(p.cost.cycles[last]) - int(np.ceil(p.cost.dram_cycles[last])))
+    return min(int(np.ceil(dram_cycles(arch, steps.load[0], 0))), idle)
+
+
+def _dram_floor(arch: Arch, rows: pd.DataFrame, p) -> int:
+    """Cycles all DRAM channels at once need for the iteration's bytes (GEMMs, vector jobs, side
+    engines): the overlaps above charge the vector jobs' DRAM use nowhere, so what they leave
+    the iteration below this is exposed DRAM time."""
+    tables = (rows, p.side, p.vector.rows)
+    read = sum(float(t.dram_read_bytes.sum()) for t in tables if len(t))
+    write = sum(float(t.dram_write_bytes.sum()) for t in tables if len(t))
+    return int(np.ceil(dram_cycles(arch, read, write)))
 
 
 def _pruning_waits(workload: Workload, side: pd.DataFrame, rows: pd.DataFrame) -> np.ndarray:

@@ -11,7 +11,8 @@ cannot keep up. After a layer's WU the update engine updates its weights; with p
 the pruning unit then prunes them into their sparse copies, otherwise each FF and BP waits for
 its copy to be pruned first. The iteration is in steady state: its first step's operands load
 while the previous iteration's last step (taken to be the same as this one's) computes and holds
-one input slot; the iteration ends when every engine is done.
+one input slot, its streamed operands ahead of ours on the DRAM channels (so our loads use only
+the DRAM time it leaves idle); the iteration ends when every engine is done.
 
 Every cycle the array spends is either tile-timing cycles (busy, fill/drain, accumulator
 hazard) or a stall by cause: waiting for DRAM (a load, or a free output slot), buffer ports,
@@ -54,8 +55,10 @@ def simulate_event(arch: Arch, workload: Workload, timeline_path: Path | None = 
     dram = Dram(arch, timeline)
     in_slots = 2 if all(arch.buffer_for(o).double_buffered for o in ("input", "weight")) else 1
     out_slots = 2 if arch.buffer_for("output").double_buffered else 1
-    warmup = int(max(compute[-1], memory[-1]))   # the previous iteration's last step: same as ours
-    warm = env.timeout(warmup)                      # until then it holds one input slot
+    # the previous iteration's last step (the same as ours) streams its operands from cycle 0 and
+    # ends once they are in; until then it holds one input slot, and our first loads queue behind it
+    warmup = max(int(max(compute[-1], memory[-1])), dram.transfer(0, stream[-1]))
+    warm = env.timeout(warmup)
     count = len(gemm)
     loaded = [env.event() for _ in range(count)]
     computed = [env.event() for _ in range(count)]

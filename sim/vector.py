@@ -76,8 +76,9 @@ def list_schedule(p: Placement, order: np.ndarray, gemm_cycles: np.ndarray, arch
     off their DRAM stalls (``stall_dram``); the vector tail after the last GEMM is such a wait
     between the last GEMM and the next iteration's first (steady state), and the first GEMM also
     loads the ``prefetch`` cycles its first step's operands take while the previous iteration's
-    last GEMM computes (as the event fidelity starts). The vector jobs' own DRAM use is not
-    charged against that overlap, so this stays a lower bound of the event fidelity. A GEMM
+    last GEMM computes (as the event fidelity starts; the caller caps them at the DRAM time that
+    GEMM leaves idle). The vector jobs' own DRAM use is not charged against that overlap, so this
+    stays a lower bound of the event fidelity (the caller floors the iteration at its DRAM time). A GEMM
     ``on_lanes`` (mapped onto the vector engine) first lets the jobs already released finish and
     holds the engine until it ends."""
     n = len(gemm_cycles)
