@@ -55,8 +55,10 @@ def simulate_event(arch: Arch, workload: Workload, timeline_path: Path | None = 
     dram = Dram(arch, timeline)
     in_slots = 2 if all(arch.buffer_for(o).double_buffered for o in ("input", "weight")) else 1
     out_slots = 2 if arch.buffer_for("output").double_buffered else 1
-    # the previous iteration's last step (the same as ours) streams its operands from cycle 0 and
-    # ends once they are in; until then it holds one input slot, and our first loads queue behind it
+    # the previous iteration's last step (the same as ours) starts at cycle 0 behind the write-back
+    # of the step before it, streams its operands and ends once they are in; until then it holds
+    # one input slot, and our first loads queue behind its DRAM traffic
+    dram.transfer(0, write[-2 if len(write) > 1 else -1], write=True)
     warmup = max(int(max(compute[-1], memory[-1])), dram.transfer(0, stream[-1]))
     warm = env.timeout(warmup)
     count = len(gemm)

@@ -259,12 +259,12 @@ def test_a_dram_bound_iteration_by_hand():
     arch = tweak(DRAM_ARCH, dram__channels=1, dataflow_options__offline_schedule=False, **QUIET)
     analytic, event = (simulate(arch, workload(layer), f).totals for f in ("analytic", "event"))
     assert analytic["dram_bytes"] == 2_101_248 and analytic["cycles"] == 210_125
-    # event, 64 B bursts of 6.4 cycles, 100 cycles latency: the previous iteration's step streams
-    # 2,097,150 B (32,768 bursts: 209,716 cycles) and ends at 209,816; our first tile's 2,050 B
-    # (33 bursts, 212 cycles) queue behind it and arrive at 209,716 + 212 + 100 = 210,028; the
-    # stream then takes 209,716 + 100 and the write-back (32 bursts) 205 + 100:
-    # 210,028 + 209,816 + 305 - 209,816 cycles from the previous step's end
-    assert event["cycles"] == 210_028 + 209_816 + 305 - 209_816
+    # event, 64 B bursts of 6.4 cycles, 100 cycles latency: the previous iteration's step starts
+    # behind the write-back of the step before it (2,048 B: 32 bursts, 205 cycles), streams 2,097,150 B
+    # (32,768 bursts: 209,716 cycles) and ends at 205 + 209,716 + 100 = 210,021; our first tile's
+    # 2,050 B (33 bursts, 212 cycles) queue behind and arrive at 205 + 209,716 + 212 + 100 = 210,233;
+    # our stream takes 209,716 + 100 and our write-back 205 + 100
+    assert event["cycles"] == 210_233 + 209_816 + 305 - 210_021
 
 
 @given(layers=st.lists(st.tuples(st.sampled_from([16, 64, 256]), st.sampled_from([16, 64, 256]),
