@@ -8,7 +8,8 @@ pre-generation each FF and BP first waits for its weight copy to be pruned (a pr
 its row); otherwise side work is exposed only where the backward pass is too short to hide it,
 plus the first layer's update (and its pruning), which the next iteration's first GEMM waits for.
 The vector engine's jobs (non-GEMM operators) take their places by :func:`.vector.list_schedule`:
-the array waits for a job where a GEMM needs its result.
+the array waits for a job where a GEMM needs its result. The iteration takes no fewer cycles than
+its DRAM bytes allow (:func:`_dram_floor`); what the overlaps leave below that is exposed DRAM time.
 """
 from __future__ import annotations
 
@@ -40,23 +41,46 @@ def simulate_analytic(arch: Arch, workload: Workload, schedule: Schedule | None 
         rows["cycles"] += rows.stall_pruning
         exposed["pruning"] = 0
     pruning = rows.stall_pruning.to_numpy()
+    first_load = _first_load_cycles(arch, p)
     waits, control, hidden, tail = list_schedule(p.vector, p.schedule.order, rows.cycles.to_numpy() - pruning, arch,
-                                                 pruning, rows.stall_dram.to_numpy(), _first_load_cycles(arch, p),
+                                                 pruning, rows.stall_dram.to_numpy(), _prefetch(p, first_load),
                                                  p.schedule.gemms.dataflow == "vector_lanes")
     rows["stall_vector"], rows["stall_control"] = waits, control
     rows["stall_dram"] -= hidden
     rows["cycles"] += waits + control - hidden
     exposed["vector"] = tail
+    exposed["dram"] = max(0, _dram_floor(arch, rows, p, first_load) - int(rows.cycles.sum()) - sum(exposed.values()))
     return finish(arch, workload, "analytic", p, rows, pd.concat([p.side, p.vector.rows], ignore_index=True), exposed)
 
 
-def _first_load_cycles(arch: Arch, p) -> int:
+def _first_load_cycles(arch: Arch, p) -> float:
     """DRAM cycles of the operands the first GEMM's first step needs before it starts."""
     if not len(p.schedule.order):
-        return 0
+        return 0.0
     first = p.schedule.order[:1]
     steps = gemm_steps(p.schedule.gemms.take(first), rows_of(p.cost.traffic, first), arch)
-    return int(np.ceil(dram_cycles(arch, steps.load[0], 0)))
+    return float(dram_cycles(arch, steps.load[0], 0))
+
+
+def _prefetch(p, first_load: float) -> int:
+    """The first load's cycles that overlap the previous iteration's last GEMM: only the DRAM
+    time that GEMM leaves idle (its cycles beyond its own DRAM cycles; a DRAM-bound one, none)."""
+    if not len(p.schedule.order):
+        return 0
+    last = p.schedule.order[-1]
+    return min(int(np.ceil(first_load)), max(0, int(p.cost.cycles[last]) - int(np.ceil(p.cost.dram_cycles[last]))))
+
+
+def _dram_floor(arch: Arch, rows: pd.DataFrame, p, first_load: float) -> int:
+    """The fewest cycles the iteration's DRAM bytes (GEMMs, vector jobs, side engines) allow, which
+    the overlaps above can undercut (they charge the vector jobs' DRAM use nowhere): their bytes at
+    all channels' peak, and their DRAM time (:mod:`.dram`) less the first load, which may run
+    before the iteration starts, in DRAM time the previous one leaves idle (as in the event fidelity)."""
+    tables = (rows, p.side, p.vector.rows)
+    read = sum(float(t.dram_read_bytes.sum()) for t in tables if len(t))
+    write = sum(float(t.dram_write_bytes.sum()) for t in tables if len(t))
+    peak = arch.dram.channels * arch.dram.channel_bandwidth_gbyte_s * 1e3 / arch.clock_mhz   # bytes per cycle
+    return int(np.ceil(max((read + write) / peak, dram_cycles(arch, read, write) - first_load)))
 
 
 def _pruning_waits(workload: Workload, side: pd.DataFrame, rows: pd.DataFrame) -> np.ndarray:

@@ -11,7 +11,8 @@ cannot keep up. After a layer's WU the update engine updates its weights; with p
 the pruning unit then prunes them into their sparse copies, otherwise each FF and BP waits for
 its copy to be pruned first. The iteration is in steady state: its first step's operands load
 while the previous iteration's last step (taken to be the same as this one's) computes and holds
-one input slot; the iteration ends when every engine is done.
+one input slot, its streamed operands ahead of ours on the DRAM channels (so our loads use only
+the DRAM time it leaves idle); the iteration ends when every engine is done.
 
 The instances of a repeated GEMM, and the runs of identical steps within one instance, are
 collapsed exactly: the model is invariant under translation in time, so where the whole state at
@@ -59,9 +60,15 @@ def simulate_event(arch: Arch, workload: Workload, timeline_path: Path | None = 
     env = _Environment()
     dram = Dram(arch, timeline)
     last = order[-1] if len(order) else 0
-    # the previous iteration's last step: the same as ours; until it ends it holds one input slot
+    # the previous iteration's last step (the same as ours) starts at cycle 0 behind the write-back
+    # of the step before it, streams its operands and ends once they are in; until then it holds
+    # one input slot, and our first loads queue behind its DRAM traffic
     run, step = steps.first[last + 1] - 1, steps.per_instance[last] - 1
-    warmup = int(max(steps.compute[run], steps.memory(run, step, int(g.count[last]) - 1))) if len(order) else 0
+    warmup = 0
+    if len(order):
+        dram.transfer(0, steps.write[_run_before_last(steps, g, order)], write=True)
+        warmup = max(int(max(steps.compute[run], steps.memory(run, step, int(g.count[last]) - 1))),
+                     dram.transfer(0, steps.stream[run]))
     warm = env.timeout(warmup)
     side = _SideEngines(env, arch, workload, p.side, dram, timeline)
     vector = _VectorEngine(env, arch, p.vector, dram, warm, timeline)
@@ -79,6 +86,17 @@ def simulate_event(arch: Arch, workload: Workload, timeline_path: Path | None = 
     if timeline:
         timeline.write(timeline_path, offset=warmup)
     return finish(arch, workload, "event", p, rows, pd.concat([side.rows(), vector.rows], ignore_index=True), exposed)
+
+
+def _run_before_last(steps, g, order) -> int:
+    """The run of the iteration's second-to-last step (its last step's own run if it has one step)."""
+    last = order[-1]
+    run = steps.first[last + 1] - 1
+    if steps.repeat[run] > 1 or (steps.per_instance[last] == 1 and g.count[last] > 1):
+        return run                      # the same run: an earlier step of it, or the previous instance
+    if steps.per_instance[last] > 1:
+        return run - 1                  # the run before, within the instance
+    return steps.first[order[-2] + 1] - 1 if len(order) > 1 else run
 
 
 class _Environment(simpy.Environment):

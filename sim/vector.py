@@ -71,14 +71,16 @@ def list_schedule(p: Placement, order: np.ndarray, gemm_cycles: np.ndarray, arch
     """Analytic placement: per GEMM row its wait for vector jobs, its control cycles and the DRAM
     stall it hides, and the vector tail after the last GEMM. Jobs run in order on one engine,
     GEMMs in ``order``; a GEMM's ``before`` cycles (waiting for its weights' pruning) pass while
-    the vector engine works. DRAM traffic overlaps the array's waits: the GEMM before a wait writes
+    the vector engine works. DRAM traffic overlaps the array's waits (for jobs and its control
+    cycles, during which the event fidelity's loads run on): the GEMM before a wait writes
     its results back during it and the GEMM after it loads its operands, so up to the wait comes
     off their DRAM stalls (``stall_dram``); the vector tail after the last GEMM is such a wait
     between the last GEMM and the next iteration's first (steady state), and the first GEMM also
     loads the ``prefetch`` cycles its first step's operands take while the previous iteration's
-    last GEMM computes (as the event fidelity starts). The vector jobs' own DRAM use is not
-    charged against that overlap, so this stays a lower bound of the event fidelity. A GEMM
-    ``on_lanes`` (mapped onto the vector engine) first lets the jobs already released finish and
+    last GEMM computes (as the event fidelity starts; the caller caps them at the DRAM time that
+    GEMM leaves idle). The vector jobs' own DRAM use is not charged against that overlap, so this
+    stays a lower bound of the event fidelity (the caller floors the iteration at what its DRAM
+    bytes allow). A GEMM ``on_lanes`` (mapped onto the vector engine) first lets the jobs already released finish and
     holds the engine until it ends."""
     n = len(gemm_cycles)
     hidden = np.zeros(n, np.int64)
@@ -119,10 +121,10 @@ def list_schedule(p: Placement, order: np.ndarray, gemm_cycles: np.ndarray, arch
             state["vector"] = gemm_end[k]
     run_jobs_through(len(p.jobs) - 1)
     tail = max(0, int(job_end.max()) - array_free) if len(p.jobs) else 0
-    # DRAM traffic overlaps the array's waits: the GEMM before a wait writes back into it, the one
-    # after loads into what is left; the iteration's end (its vector tail) works the same way
+    # DRAM traffic overlaps the array's waits (jobs, control): the GEMM before a wait writes back
+    # into it, the one after loads into what is left; the iteration's end (its vector tail) works alike
     previous = np.r_[NONE, order[:-1]]
-    budgets = list(zip(previous, order, waits[order]))
+    budgets = list(zip(previous, order, waits[order] + control[order]))
     if len(order):   # the last GEMM writes back into the vector tail, the next iteration's first loads
         budgets += [(order[-1], order[0], tail), (NONE, order[0], prefetch)]
     for before_wait, after_wait, budget in budgets:
