@@ -33,12 +33,22 @@ def files(folder: Path) -> set[str]:
     return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
 
 
+def _can_build_here() -> bool:
+    """Whether this environment has the build backend pyproject asks for (setuptools >= 68 and wheel;
+    a fresh venv's bundled setuptools is older)."""
+    if importlib.util.find_spec("setuptools") is None or importlib.util.find_spec("wheel") is None:
+        return False
+    from importlib.metadata import version
+
+    return int(version("setuptools").split(".")[0]) >= 68
+
+
 @pytest.fixture(scope="module")
 def fresh_venv(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("wheel")
     source, dist, env = tmp / "source", tmp / "dist", tmp / "env"
     shutil.copytree(ROOT, source, ignore=SKIP)
-    isolation = [] if importlib.util.find_spec("setuptools") is None else ["--no-build-isolation"]   # else pip's cache
+    isolation = ["--no-build-isolation"] if _can_build_here() else []   # else pip builds in isolation (its cache)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", *isolation, "-q", "-w", dist, source],
                    check=True, capture_output=True)
     wheel = next(dist.glob("sparseloom-*.whl"))
