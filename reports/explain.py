@@ -1,6 +1,8 @@
 """`simulate ... --explain LAYER`: the mapping chosen for each phase of a layer, and why."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 
 from ..core.errors import InputError
@@ -21,7 +23,9 @@ def explain_text(result: Result, layer_name: str) -> str:
              + ("mappings from the offline search (cost: cycles, then array cycles, DRAM bytes, energy)"
                 if schedule.choice else f"mappings from the schedule file {schedule.source}" if schedule.source
                 else "offline scheduling off: the fixed default mapping per phase")]
-    for row in result.gemms[result.gemms.layer == index].itertuples():
+    table = result.gemm_table
+    for i in np.flatnonzero(table["layer"] == index):
+        row = SimpleNamespace(**{c: table[c][i:i + 1].tolist()[0] for c in table.names})
         gemm = int(np.flatnonzero((schedule.gemms.layer == index) & (schedule.gemms.phase == row.phase))[0])
         lines += ["", f"{row.phase}: GEMM M={row.m} N={row.n} K={row.k} ({row.pattern}, executes K={row.k_eff})"
                   + (f" x{row.count}" if row.count > 1 else "")]

@@ -1,15 +1,17 @@
 """Render a simulation result as a text table, CSV or JSON."""
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import textwrap
 
-import pandas as pd
+import numpy as np
 
 from ..dataflow.flows import FLOWS
-from ..explore.power import POWER
 from ..sim.columns import TOTALS, as_integers, is_integer
+from ..sim.records import Table, iteration_order
 from ..sim.results import Result
 from .provenance import provenance, provenance_line
 
@@ -23,9 +25,9 @@ def describe(result: Result) -> list[str]:
     """What was modelled: the arch, the workload and the sparsity and dataflow assumptions."""
     a, w = result.arch, result.workload
     meta = w.meta
-    arrays = result.gemms
-    flows = ", ".join(f"{phase} {'/'.join(sorted(SHORT_DATAFLOW[d] for d in set(arrays.dataflow[arrays.phase == phase])))}"
-                      for phase in ("FF", "BP", "WU") if (arrays.phase == phase).any())
+    dataflow, phases = result.gemm_table["dataflow"], result.gemm_table["phase"]
+    flows = ", ".join(f"{phase} {'/'.join(sorted(SHORT_DATAFLOW[d] for d in set(dataflow[phases == phase].tolist())))}"
+                      for phase in ("FF", "BP", "WU") if (phases == phase).any())
     return [
         f"arch      {a.name}: {a.array.rows}x{a.array.cols} PEs, {a.array.operand_dtype} operands / "
         f"{a.array.accumulator_dtype} accumulators, {a.clock_mhz:g} MHz, N:M patterns {', '.join(a.sparsity.nm_patterns)}, "
@@ -70,34 +72,51 @@ def text_table(result: Result, speedup: dict, layers: bool = False, power: dict 
     """What was modelled and how it was made, the totals, and the ten slowest rows (every layer
     and phase with ``layers``), as text that fits :data:`WIDTH` columns. ``power``: the power model's totals and notes
     (``{"totals": ..., "notes": [...]}``), if computed."""
-    rows = result.rows
-    shown = rows if layers else rows.loc[rows.cycles.nlargest(TOP_ROWS, keep="first").index.sort_values()]
+    rows = _printed_rows(result)
+    cycles = rows["cycles"]
+    shown = np.arange(len(rows)) if layers else np.sort(np.argsort(-cycles, kind="stable")[:TOP_ROWS])
     title = (f"every layer and phase ({len(rows)} rows)" if layers else
              f"the {len(shown)} slowest of {len(rows)} rows, in iteration order (--layers for all)")
     lines = wrap(describe(result) + [f"made by   {provenance_line(provenance(result))}"])
-    lines += ["", title, *_row_lines(shown, result), ""]
+    lines += ["", title, *_row_lines(rows.take(shown), result), ""]
     lines += wrap(totals_lines(result.totals, speedup, power["totals"] if power else None)
                   + [f"note      {n}" for n in result.notes + (power["notes"] if power else [])])
     return "\n".join(lines)
 
 
-def _row_lines(rows, result: Result) -> list[str]:
+def _printed_rows(result: Result) -> Table:
+    """The GEMM and side rows in one table, layer by layer, with the columns the text view shows
+    (a side row has no dataflow or pattern, and no MACs or GEMM stalls)."""
+    g, s = result.gemm_table, result.side_table
+    stalls = [c for c in g.names if c.startswith("stall_")]
+    none = np.full(len(s), None, object)
+    zero = np.zeros(len(s), np.int64)
+    columns = {"layer": None, "name": None, "phase": None, "engine": None, "dataflow": none, "pattern": none,
+               "macs": zero, "cycles": None, **{c: zero for c in stalls}, "dram_read_bytes": None, "dram_write_bytes": None}
+    rows = Table({c: np.concatenate([g[c], s[c] if c in s else fill]) for c, fill in columns.items()})
+    return rows.take(iteration_order(rows["layer"], rows["phase"]))
+
+
+def _row_lines(rows: Table, result: Result) -> list[str]:
     pes = result.arch.pes
     lines = []
     header = f"{'layer':<24}{'phase':<7}{'flow':<5}{'N:M':<6}{'MACs':>8}{'cycles':>9}{'util':>7}{'stall':>9}  {'cause':<11}{'DRAM':>8}"
     lines += [header, "-" * len(header)]
-    causes = [c for c in rows.columns if c.startswith("stall_")]
-    for r in rows.itertuples(index=False):
-        stalls = {c[6:]: getattr(r, c) for c in causes}
+    causes = [c for c in rows.names if c.startswith("stall_")]
+    columns = {c: rows[c].tolist() for c in rows.names}
+    for i in range(len(rows)):
+        r = {c: v[i] for c, v in columns.items()}
+        stalls = {c[6:]: r[c] for c in causes}
         cause, worst = max(stalls.items(), key=lambda kv: kv[1])
-        gemm = isinstance(r.dataflow, str)
-        util = f"{r.macs / (pes * r.cycles):.0%}" if gemm and r.engine == "array" else "-"
-        flow = SHORT_DATAFLOW.get(r.dataflow, "-") if isinstance(r.dataflow, str) else "-"
-        pattern = r.pattern if isinstance(r.pattern, str) else "-"
-        macs = _fmt(r.macs) if gemm else "-"
-        name = r.name if gemm or r.engine != "vector" else "  > " + "+".join(op.rsplit(".", 1)[-1] for op in r.name.split("+"))
-        lines.append(f"{name[:23]:<24}{r.phase:<7}{flow:<5}{pattern:<6}{macs:>8}{_fmt(r.cycles):>9}{util:>7}"
-                     f"{_fmt(sum(stalls.values())):>9}  {cause if worst else '-':<11}{_fmt(r.dram_read_bytes + r.dram_write_bytes, 'B'):>8}")
+        gemm = isinstance(r["dataflow"], str)
+        util = f"{r['macs'] / (pes * r['cycles']):.0%}" if gemm and r["engine"] == "array" else "-"
+        flow = SHORT_DATAFLOW.get(r["dataflow"], "-") if gemm else "-"
+        pattern = r["pattern"] if isinstance(r["pattern"], str) else "-"
+        macs = _fmt(r["macs"]) if gemm else "-"
+        name = r["name"] if gemm or r["engine"] != "vector" else "  > " + "+".join(op.rsplit(".", 1)[-1] for op in r["name"].split("+"))
+        lines.append(f"{name[:23]:<24}{r['phase']:<7}{flow:<5}{pattern:<6}{macs:>8}{_fmt(r['cycles']):>9}{util:>7}"
+                     f"{_fmt(sum(stalls.values())):>9}  {cause if worst else '-':<11}"
+                     f"{_fmt(r['dram_read_bytes'] + r['dram_write_bytes'], 'B'):>8}")
     return lines
 
 
@@ -144,21 +163,68 @@ def totals_lines(t: dict, speedup: dict, power: dict | None = None) -> list[str]
     ]
 
 
-def integral(frame: pd.DataFrame) -> pd.DataFrame:
-    """Counts, cycles, MACs and bytes as integers (the simulator computes some bytes in floats)."""
-    whole = [c for c in frame.columns if is_integer(c) and frame[c].dtype.kind == "f"
-             and (frame[c].dropna() % 1 == 0).all()]
-    return frame.astype({c: "Int64" for c in whole})
+def _columns(table: Table, encode: bool) -> dict[str, list]:
+    """The columns as lists of Python values: counts as integers where a float column holds only
+    whole numbers (the simulator computes some bytes in floats); with ``encode`` the other floats
+    as the JSON views have always written them (pandas' encoder: 10 decimals)."""
+    columns = {}
+    for name in table.names:
+        values = table[name]
+        if values.dtype.kind == "f" and is_integer(name) and bool((values % 1 == 0).all()):
+            columns[name] = [int(v) for v in values.tolist()]
+        elif values.dtype.kind == "f" and encode:
+            columns[name] = [_encoded_float(v) for v in values.tolist()]
+        else:
+            columns[name] = values.tolist()
+    return columns
+
+
+def _records(table: Table) -> list[dict]:
+    """The rows as JSON-ready dicts."""
+    columns = _columns(table, encode=True)
+    return [dict(zip(columns, row)) for row in zip(*columns.values())]
+
+
+def _encoded_float(value: float) -> float | None:
+    """``value`` as pandas' JSON encoder writes it (ujson's ``double_precision=10``), read back."""
+    if value != value or value in (math.inf, -math.inf):
+        return None
+    negative, value = value < 0, abs(value)
+    if value > 1e16 - 1 or (value != 0.0 and value < 1e-15):
+        return float(f"{-value if negative else value:.10g}")
+    whole = int(value)
+    scaled = (value - whole) * 1e10
+    frac = int(scaled)
+    rest = scaled - frac
+    if rest > 0.5 or (rest == 0.5 and (frac == 0 or frac & 1)):
+        frac += 1
+    if frac >= 10 ** 10:
+        frac, whole = 0, whole + 1
+    return float(f"{'-' if negative else ''}{whole}.{frac:010d}")
+
+
+def _csv(header: list[str], rows) -> str:
+    """Rows as CSV the way pandas writes a frame (no index; None as an empty field)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(["" if v is None else v for v in row] for row in rows)
+    return out.getvalue()
+
+
+def _table_csv(table: Table) -> str:
+    columns = _columns(table, encode=False)
+    return _csv(list(columns), zip(*columns.values()))
 
 
 def csv_text(result: Result) -> str:
     """The GEMM table as CSV (integers as integers)."""
-    return integral(result.gemms).to_csv(index=False)
+    return _table_csv(result.gemm_table)
 
 
 def side_csv_text(result: Result) -> str:
     """The side-engine table as CSV (integers as integers)."""
-    return integral(result.side).to_csv(index=False)
+    return _table_csv(result.side_table)
 
 
 def totals_csv_text(result: Result, speedup: dict, power: dict | None = None) -> str:
@@ -167,6 +233,8 @@ def totals_csv_text(result: Result, speedup: dict, power: dict | None = None) ->
     units = {c.name: c.unit for c in TOTALS}
     rows = [(k, v, units[k]) for k, v in as_integers(result.totals).items()]
     if power:
+        from ..explore.power import POWER
+
         power_units = {c.name: c.unit for c in POWER}
         rows += [(f"power.{k}", v, power_units.get(k, "")) for k, v in power["totals"].items()]
     rows += [(f"speedup_over_dense.{k}", v, "cycles" if k == "dense_cycles" else "x" if k != "above_ideal" else "bool")
@@ -175,7 +243,7 @@ def totals_csv_text(result: Result, speedup: dict, power: dict | None = None) ->
     rows += [(f"provenance.{k}", v, "") for k, v in made.items() if k != "switches"]
     rows += [(f"provenance.switches.{k}", v, "bool") for k, v in made["switches"].items()]
     rows += [("note", n, "") for n in result.notes + (power["notes"] if power else [])]
-    return pd.DataFrame(rows, columns=["name", "value", "unit"]).to_csv(index=False)
+    return _csv(["name", "value", "unit"], rows)
 
 
 def json_text(result: Result, speedup: dict, power: dict | None = None, run=None) -> str:
@@ -190,8 +258,8 @@ def json_text(result: Result, speedup: dict, power: dict | None = None, run=None
         **({"power": power["totals"]} if power else {}),
         "speedup_over_dense": speedup,
         "notes": result.notes + (power["notes"] if power else []),
-        "gemms": json.loads(integral(result.gemms).to_json(orient="records")),
-        "side": json.loads(integral(result.side).to_json(orient="records")),
+        "gemms": _records(result.gemm_table),
+        "side": _records(result.side_table),
         **({"run": run.as_dict()} if run else {}),
     }
     return json.dumps(payload, indent=1, default=_plain)

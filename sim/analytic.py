@@ -14,11 +14,11 @@ its DRAM bytes allow (:func:`_dram_floor`); what the overlaps leave below that i
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from ..arch.schema import Arch
 from ..dataflow.schedule import Schedule
 from ..workloads.trace import Workload
+from .records import Table
 from .results import Result, finish, prepare
 from .side_engines import share, sparse_copies
 from .dram import dram_cycles
@@ -33,24 +33,24 @@ def simulate_analytic(arch: Arch, workload: Workload, schedule: Schedule | None 
     c = p.cost
     rows["cycles"] = c.cycles
     rows["stall_buffer"] = np.maximum(0, np.ceil(c.buffer_cycles) - c.array).astype(np.int64)
-    rows["stall_dram"] = c.cycles - c.array - rows.stall_buffer
+    rows["stall_dram"] = c.cycles - c.array - rows["stall_buffer"]
     backward = int(c.cycles[p.schedule.gemms.phase != "FF"].sum())
     exposed = _exposed_side_cycles(arch, p.side, backward)
     if not arch.dataflow_options.pregenerate:  # each FF/BP waits for its copy's pruning
         rows["stall_pruning"] = _pruning_waits(workload, p.side, rows)
-        rows["cycles"] += rows.stall_pruning
+        rows["cycles"] = rows["cycles"] + rows["stall_pruning"]
         exposed["pruning"] = 0
-    pruning = rows.stall_pruning.to_numpy()
+    pruning = rows["stall_pruning"]
     first_load = _first_load_cycles(arch, p)
-    waits, control, hidden, tail = list_schedule(p.vector, p.schedule.order, rows.cycles.to_numpy() - pruning, arch,
-                                                 pruning, rows.stall_dram.to_numpy(), _prefetch(p, first_load),
+    waits, control, hidden, tail = list_schedule(p.vector, p.schedule.order, rows["cycles"] - pruning, arch,
+                                                 pruning, rows["stall_dram"], _prefetch(p, first_load),
                                                  p.schedule.gemms.dataflow == "vector_lanes")
     rows["stall_vector"], rows["stall_control"] = waits, control
-    rows["stall_dram"] -= hidden
-    rows["cycles"] += waits + control - hidden
+    rows["stall_dram"] = rows["stall_dram"] - hidden
+    rows["cycles"] = rows["cycles"] + (waits + control - hidden)
     exposed["vector"] = tail
-    exposed["dram"] = max(0, _dram_floor(arch, rows, p, first_load) - int(rows.cycles.sum()) - sum(exposed.values()))
-    return finish(arch, workload, "analytic", p, rows, pd.concat([p.side, p.vector.rows], ignore_index=True), exposed)
+    exposed["dram"] = max(0, _dram_floor(arch, rows, p, first_load) - int(rows["cycles"].sum()) - sum(exposed.values()))
+    return finish(arch, workload, "analytic", p, rows, Table.concat([p.side, p.vector.rows]), exposed)
 
 
 def _first_load_cycles(arch: Arch, p) -> float:
@@ -71,40 +71,43 @@ def _prefetch(p, first_load: float) -> int:
     return min(int(np.ceil(first_load)), max(0, int(p.cost.cycles[last]) - int(np.ceil(p.cost.dram_cycles[last]))))
 
 
-def _dram_floor(arch: Arch, rows: pd.DataFrame, p, first_load: float) -> int:
+def _dram_floor(arch: Arch, rows: Table, p, first_load: float) -> int:
     """The fewest cycles the iteration's DRAM bytes (GEMMs, vector jobs, side engines) allow, which
     the overlaps above can undercut (they charge the vector jobs' DRAM use nowhere): their bytes at
     all channels' peak, and their DRAM time (:mod:`.dram`) less the first load, which may run
     before the iteration starts, in DRAM time the previous one leaves idle (as in the event fidelity)."""
     tables = (rows, p.side, p.vector.rows)
-    read = sum(float(t.dram_read_bytes.sum()) for t in tables if len(t))
-    write = sum(float(t.dram_write_bytes.sum()) for t in tables if len(t))
+    read = sum(float(t["dram_read_bytes"].sum()) for t in tables if len(t))
+    write = sum(float(t["dram_write_bytes"].sum()) for t in tables if len(t))
     peak = arch.dram.channels * arch.dram.channel_bandwidth_gbyte_s * 1e3 / arch.clock_mhz   # bytes per cycle
     return int(np.ceil(max((read + write) / peak, dram_cycles(arch, read, write) - first_load)))
 
 
-def _pruning_waits(workload: Workload, side: pd.DataFrame, rows: pd.DataFrame) -> np.ndarray:
-    prune = {layer: c for layer, c, phase in zip(side.layer, side.cycles, side.phase) if phase == "PRUNE"} if len(side) else {}
+def _pruning_waits(workload: Workload, side: Table, rows: Table) -> np.ndarray:
+    prune = ({layer: c for layer, c, phase in zip(side["layer"].tolist(), side["cycles"].tolist(), side["phase"].tolist())
+              if phase == "PRUNE"} if len(side) else {})
     waits = np.zeros(len(rows), np.int64)
-    for i, (layer, phase) in enumerate(zip(rows.layer, rows.phase)):
-        copies = sparse_copies(workload.layers[layer])
-        if layer in prune and phase in copies:
-            waits[i] = share(int(prune[layer]), len(copies), copies.index(phase))
+    for i, (layer, phase) in enumerate(zip(rows["layer"].tolist(), rows["phase"].tolist())):
+        if layer in prune:
+            copies = sparse_copies(workload.layers[layer])
+            if phase in copies:
+                waits[i] = share(int(prune[layer]), len(copies), copies.index(phase))
     return waits
 
 
-def _exposed_side_cycles(arch: Arch, side: pd.DataFrame, backward: int) -> dict[str, int]:
+def _exposed_side_cycles(arch: Arch, side: Table, backward: int) -> dict[str, int]:
     """Cycles the pruning unit and the update engine add to the iteration's critical path."""
     if not len(side):
         return {"pruning": 0, "update": 0}
-    prune, update = side[side.phase == "PRUNE"], side[side.phase == "UPDATE"]
-    first = update.layer.min()  # its update (and pruning) gates the next iteration's first GEMM
-    tail_update = int(update[update.layer == first].cycles.sum())
-    tail_prune = int(prune[prune.layer == first].cycles.sum())
-    update_backlog = int(update.cycles.sum()) - tail_update
+    layer, cycles = side["layer"], side["cycles"]
+    prune, update = side["phase"] == "PRUNE", side["phase"] == "UPDATE"
+    first = layer[update].min()  # its update (and pruning) gates the next iteration's first GEMM
+    tail_update = int(cycles[update & (layer == first)].sum())
+    tail_prune = int(cycles[prune & (layer == first)].sum())
+    update_backlog = int(cycles[update].sum()) - tail_update
     if not arch.dataflow_options.pregenerate:
-        return {"pruning": int(prune.cycles.sum()), "update": tail_update + max(0, update_backlog - backward)}
-    prune_backlog = int(prune.cycles.sum()) - tail_prune
+        return {"pruning": int(cycles[prune].sum()), "update": tail_update + max(0, update_backlog - backward)}
+    prune_backlog = int(cycles[prune].sum()) - tail_prune
     excess = max(0, max(update_backlog, prune_backlog) - backward)
     if prune_backlog > update_backlog:
         return {"pruning": tail_prune + excess, "update": tail_update}

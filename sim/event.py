@@ -34,13 +34,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import simpy
 
 from ..arch.schema import Arch
 from ..dataflow.schedule import Schedule
 from ..workloads.trace import Workload
 from .dram import Dram
+from .records import Table
 from .results import Result, finish, prepare
 from .side_engines import share, sparse_copies
 from .steps import BLOCK, Sequence, Steps, gemm_steps
@@ -78,14 +78,14 @@ def simulate_event(arch: Arch, workload: Workload, timeline_path: Path | None = 
 
     rows = p.rows.copy()
     ends = pipeline.gemm_end[order] - warmup
-    rows.loc[order, "cycles"] = np.diff(np.r_[0, ends])
+    rows["cycles"][order] = np.diff(np.r_[0, ends])
     for cause, values in pipeline.stall.items():
         rows[f"stall_{cause}"] = values
     array_end = int(ends[-1]) if len(ends) else 0
     exposed = side.tail(array_end + warmup, int(env.now), vector.last_end)
     if timeline:
         timeline.write(timeline_path, offset=warmup)
-    return finish(arch, workload, "event", p, rows, pd.concat([side.rows(), vector.rows], ignore_index=True), exposed)
+    return finish(arch, workload, "event", p, rows, Table.concat([side.rows(), vector.rows]), exposed)
 
 
 def _run_before_last(steps, g, order) -> int:
@@ -334,7 +334,7 @@ class _VectorEngine:
     def _run(self):
         launch = self.arch.control.job_launch_cycles
         cycles, stall_dram = np.zeros(len(self.done), np.int64), np.zeros(len(self.done), np.int64)
-        busy_cycles = self.rows.busy.tolist() if len(self.rows) else []
+        busy_cycles = self.rows["busy"].tolist()
         for j, job in enumerate(self.p.jobs):
             if not self.released[j].processed:
                 yield self.released[j]
@@ -358,14 +358,15 @@ class _VectorEngine:
 class _SideEngines:
     """The pruning unit and the weight-update engine, each one job at a time."""
 
-    def __init__(self, env, arch: Arch, workload: Workload, side: pd.DataFrame, dram: Dram, timeline):
+    def __init__(self, env, arch: Arch, workload: Workload, side: Table, dram: Dram, timeline):
         self.env, self.arch, self.workload, self.dram, self.timeline = env, arch, workload, dram, timeline
         self.side = side
-        self.busy = side.busy.tolist() if len(side) else []
-        self.read, self.write = (side.dram_read_bytes.tolist(), side.dram_write_bytes.tolist()) if len(side) else ([], [])
-        self.cycles, self.stall_dram = np.zeros(len(side), np.int64), np.zeros(len(side), np.int64)
+        empty = not len(side)
+        self.busy = [] if empty else side["busy"].tolist()
+        self.read, self.write = ([], []) if empty else (side["dram_read_bytes"].tolist(), side["dram_write_bytes"].tolist())
+        self.cycles, self.stall_dram = [0] * len(side), [0] * len(side)
         self.pruner, self.updater = simpy.Resource(env, 1), simpy.Resource(env, 1)
-        self.index = {(layer, phase): i for i, (layer, phase) in enumerate(zip(side.layer, side.phase))} if len(side) else {}
+        self.index = {} if empty else {key: i for i, key in enumerate(zip(side["layer"].tolist(), side["phase"].tolist()))}
         self.last_finish = ("update", 0)
 
     def _job(self, resource, key, part: int, parts: int, engine: str):
@@ -401,8 +402,12 @@ class _SideEngines:
         if self.arch.dataflow_options.pregenerate and (layer, "PRUNE") in self.index:
             yield from self._job(self.pruner, (layer, "PRUNE"), 0, 1, "pruning unit")
 
-    def rows(self) -> pd.DataFrame:
-        return self.side.assign(cycles=self.cycles, stall_dram=self.stall_dram) if len(self.side) else self.side
+    def rows(self) -> Table:
+        if not len(self.side):
+            return self.side
+        rows = self.side.copy()
+        rows["cycles"], rows["stall_dram"] = np.array(self.cycles, np.int64), np.array(self.stall_dram, np.int64)
+        return rows
 
     def tail(self, array_end: int, makespan: int, vector_end: int) -> dict[str, int]:
         """Cycles after the array's last step, charged to the engine that finished last."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 
 from ..core.errors import InputError
 
@@ -36,12 +35,13 @@ def check_workload(workload) -> None:
                                     f"elements; the model's stated limit is 2^50 ({MAX_MACS:.3g})")
 
 
-def check_results(workload, tables: list[pd.DataFrame], totals: dict) -> None:
-    """No count is negative or non-finite (a wrapped int64 or an overflowed float would be)."""
+def check_results(workload, tables: list, totals: dict) -> None:
+    """No count is negative or non-finite (a wrapped int64 or an overflowed float would be) in
+    ``tables`` (:class:`~.records.Table`) or ``totals``."""
     for table in tables:
-        for column in table.columns:
+        for column in table.names:
             if column in _COUNTS or column.startswith(("stall_", "energy_")) or column.endswith("_bytes"):
-                values = table[column].to_numpy(dtype=float)
+                values = np.asarray(table[column], dtype=float)
                 if not (np.isfinite(values).all() and (values >= 0).all()):
                     _overflow(workload, column)
     for name, value in totals.items():

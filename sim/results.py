@@ -5,7 +5,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
-import pandas as pd
 
 from ..arch.schema import Arch
 from ..dataflow.schedule import Schedule, make_schedule
@@ -13,29 +12,47 @@ from ..workloads.trace import Workload
 from .cost import GemmCost, gemm_cost
 from .columns import GEMM_STALLS, STALL_CAUSES, gemm_columns, side_columns, total_names
 from .limits import check_results, check_workload
+from .records import Table, iteration_order
 from .side_engines import side_engine_rows
 from .vector import Placement, place_vector_jobs
-
-_PHASE_ORDER = {"PRUNE": 0, "FF": 1, "BP": 2, "WU": 3, "UPDATE": 4}
 
 
 @dataclass
 class Result:
     """The array GEMMs and the side-engine jobs of one iteration, its totals, and notes on what
-    was modelled how (columns and units: :mod:`.columns`)."""
+    was modelled how (columns and units: :mod:`.columns`). The tables are numpy columns
+    (``gemm_table``, ``side_table``); ``gemms``, ``side`` and ``rows`` are the same as pandas
+    DataFrames, made on first use."""
 
     arch: Arch
     workload: Workload
     fidelity: str
-    gemms: pd.DataFrame       # one row per array GEMM (layer and phase)
-    side: pd.DataFrame        # one row per side-engine job (PRUNE, UPDATE per layer) and vector job
+    gemm_table: Table         # one row per array GEMM (layer and phase)
+    side_table: Table         # one row per side-engine job (PRUNE, UPDATE per layer) and vector job
     totals: dict
     notes: list[str] = field(default_factory=list)
     schedule: Schedule | None = None
 
     @cached_property
-    def rows(self) -> pd.DataFrame:
+    def gemms(self):
+        """The GEMM table as a DataFrame."""
+        return self.gemm_table.frame()
+
+    @cached_property
+    def side(self):
+        """The side-engine and vector-job table as a DataFrame."""
+        if len(self.side_table):
+            return self.side_table.frame()
+        import pandas as pd
+
+        return pd.DataFrame({c: [] for c in side_columns()}).astype(
+            {c: np.int64 for c in ("layer", "cycles", "busy", "stall_dram", "stall_control")})
+
+    @cached_property
+    def rows(self):
         """Both tables in one, layer by layer (for printing): GEMM columns are <NA> on side jobs."""
+        import pandas as pd
+
         if not len(self.side):
             return self.gemms
         rows = pd.concat([self.gemms, self.side], ignore_index=True)
@@ -44,7 +61,7 @@ class Result:
         rows = rows.astype({c: np.int64 for c in rows.columns if c.startswith("stall_")}
                            | {c: np.int64 for c in ("macs", "useful_macs", "dense_macs")})
         rows = rows.astype({c: "Int64" for c in ("m", "n", "k", "k_eff", "count", "chunk")})
-        return _sorted(rows)
+        return rows.take(iteration_order(rows.layer.to_numpy(), rows.phase.to_numpy())).reset_index(drop=True)
 
 
 @dataclass(frozen=True)
@@ -53,8 +70,8 @@ class Prepared:
 
     schedule: Schedule
     cost: GemmCost
-    rows: pd.DataFrame      # per-GEMM statistics; cycles and memory stalls still to be filled in
-    side: pd.DataFrame      # side-engine rows (empty for inference)
+    rows: Table             # per-GEMM statistics; cycles and memory stalls still to be filled in
+    side: Table             # side-engine rows (empty for inference)
     vector: Placement       # the vector jobs, their costs and places
 
 
@@ -66,8 +83,9 @@ def prepare(arch: Arch, workload: Workload, schedule: Schedule | None = None) ->
     c = gemm_cost(g, arch)
     t, tr, cnt = c.timing, c.traffic, g.count
     buffer_bytes = {name: (tr.buffer_read[name] + tr.buffer_write[name]) * cnt for name in tr.buffer_read}
-    rows = pd.DataFrame({
-        "layer": g.layer, "name": [workload.layers[i].name for i in g.layer], "phase": g.phase,
+    names = [layer.name for layer in workload.layers]
+    rows = Table({
+        "layer": g.layer, "name": np.array([names[i] for i in g.layer.tolist()], dtype=object), "phase": g.phase,
         "engine": np.where(g.dataflow == "vector_lanes", "vector", "array"), "dataflow": g.dataflow, "chunk": g.chunk, "n_outer": g.n_outer,
         "interleave": g.interleave,
         "pattern": g.pattern, "stored": g.stored,
@@ -88,16 +106,24 @@ def prepare(arch: Arch, workload: Workload, schedule: Schedule | None = None) ->
     return Prepared(schedule, c, rows, side_engine_rows(workload, arch, g), vector)
 
 
-def finish(arch: Arch, workload: Workload, fidelity: str, prepared: Prepared, gemm_rows: pd.DataFrame,
-           side: pd.DataFrame, exposed: dict[str, int]) -> Result:
+def finish(arch: Arch, workload: Workload, fidelity: str, prepared: Prepared, gemm_rows: Table,
+           side: Table, exposed: dict[str, int]) -> Result:
     """Assemble the two tables and the totals, as :mod:`.columns` declares them. ``exposed``
     holds the pruning, update and vector cycles the iteration spends beyond the array rows' cycles;
     ``side`` the side-engine and vector-job rows as the fidelity ran them."""
-    gemms = gemm_rows[gemm_columns([b.name for b in arch.buffers])]
-    gemms = gemms.astype({c: np.int64 for c in ("cycles", "busy", *[f"stall_{s}" for s in GEMM_STALLS])})
-    gemms = _sorted(gemms)
-    side = _sorted(side[side_columns()] if len(side) else pd.DataFrame({c: [] for c in side_columns()}))
-    side = side.astype({c: np.int64 for c in ("layer", "cycles", "busy", "stall_dram", "stall_control")})
+    gemms = gemm_rows.select(gemm_columns([b.name for b in arch.buffers]))
+    for c in ("cycles", "busy", *[f"stall_{s}" for s in GEMM_STALLS]):
+        gemms[c] = gemms[c].astype(np.int64)
+    gemms = gemms.take(iteration_order(gemms["layer"], gemms["phase"]))
+    if len(side):
+        side = side.select(side_columns())
+        for c in ("layer", "cycles", "busy", "stall_dram", "stall_control"):
+            side[c] = side[c].astype(np.int64)
+        side = side.take(iteration_order(side["layer"], side["phase"]))
+    else:
+        side = Table({c: np.zeros(0, np.int64 if c in ("layer", "cycles", "busy", "stall_dram", "stall_control")
+                                  else float if c not in ("name", "phase", "engine") else object)
+                      for c in side_columns()})
     saved = float((prepared.cost.traffic.onchip_saved * prepared.schedule.gemms.count).sum()
                   + sum(job.onchip_saved for job in prepared.vector.jobs))
     totals = _totals(arch, gemms, side, exposed, saved)
@@ -105,43 +131,38 @@ def finish(arch: Arch, workload: Workload, fidelity: str, prepared: Prepared, ge
     return Result(arch, workload, fidelity, gemms, side, totals, _notes(arch, workload, gemms), prepared.schedule)
 
 
-def _sorted(table: pd.DataFrame) -> pd.DataFrame:
-    """Layer by layer, phases in the order they touch a layer's weights."""
-    return table.sort_values(["layer", "phase"], key=lambda s: s.map(_PHASE_ORDER) if s.name == "phase" else s,
-                             kind="stable").reset_index(drop=True)
-
-
-def _totals(arch: Arch, gemms: pd.DataFrame, side: pd.DataFrame, exposed: dict[str, int], onchip_saved: float) -> dict:
-    array_cycles_total = int(gemms.cycles.sum())
+def _totals(arch: Arch, gemms: Table, side: Table, exposed: dict[str, int], onchip_saved: float) -> dict:
+    """The iteration's totals (sums in the tables' row order, as pandas would take them)."""
+    array_cycles_total = int(gemms["cycles"].sum())
     cycles = array_cycles_total + sum(exposed.values())
-    waits = int(gemms.stall_pruning.sum() + gemms.stall_vector.sum() + gemms.stall_control.sum())
-    vector = side[side.engine == "vector"]
-    on_array = gemms[gemms.engine == "array"]
+    waits = int(gemms["stall_pruning"].sum() + gemms["stall_vector"].sum() + gemms["stall_control"].sum())
+    on_vector, on_side = side["engine"] == "vector", side["engine"] != "vector"
+    on_array = gemms["engine"] == "array"
     seconds = cycles / (arch.clock_mhz * 1e6)
     pe_cycles = arch.pes * cycles
     stalls = {f"stall_{c}": int(gemms[f"stall_{c}"].sum()) if f"stall_{c}" in gemms else 0 for c in STALL_CAUSES}
     for cause, value in exposed.items():
         stalls[f"stall_{cause}"] += int(value)
-    energy = {f"energy_{part}_uj": float(table[f"energy_{part}_pj"].sum()) / 1e6
-              for part, table in (("compute", gemms), ("movement", gemms), ("buffer", gemms))}
-    energy["energy_dram_uj"] = float(gemms.energy_dram_pj.sum() + side.energy_dram_pj.sum()) / 1e6
-    energy["energy_vector_uj"] = float(vector.energy_side_pj.sum()) / 1e6
-    energy["energy_side_uj"] = float(side[side.engine != "vector"].energy_side_pj.sum()) / 1e6
+    energy = {f"energy_{part}_uj": float(gemms[f"energy_{part}_pj"].sum()) / 1e6
+              for part in ("compute", "movement", "buffer")}
+    energy["energy_dram_uj"] = float(gemms["energy_dram_pj"].sum() + side["energy_dram_pj"].sum()) / 1e6
+    energy["energy_vector_uj"] = float(side["energy_side_pj"][on_vector].sum()) / 1e6
+    energy["energy_side_uj"] = float(side["energy_side_pj"][on_side].sum()) / 1e6
     values = {
         "cycles": cycles,
         "time_ms": seconds * 1e3,
         "array_cycles": array_cycles_total,
         "gemm_cycles": array_cycles_total - waits,
         "non_gemm_cycles": cycles - array_cycles_total + waits,
-        "vector_busy_cycles": int((vector.cycles - vector.stall_control).sum()),
-        "macs": int(gemms.macs.sum()),
-        "useful_macs": int(gemms.useful_macs.sum()),
-        "dense_macs": int(gemms.dense_macs.sum()),
-        "utilisation": on_array.macs.sum() / pe_cycles,
-        "effective_utilisation": on_array.useful_macs.sum() / pe_cycles,
-        "dense_equivalent_tmacs": gemms.dense_macs.sum() / seconds / 1e12,
-        "dram_bytes": float(sum(t.dram_read_bytes.sum() + t.dram_write_bytes.sum() for t in (gemms, side))),
-        "compulsory_bytes": float(gemms.compulsory_bytes.sum() + side.compulsory_bytes.sum()),
+        "vector_busy_cycles": int((side["cycles"][on_vector] - side["stall_control"][on_vector]).sum()),
+        "macs": int(gemms["macs"].sum()),
+        "useful_macs": int(gemms["useful_macs"].sum()),
+        "dense_macs": int(gemms["dense_macs"].sum()),
+        "utilisation": gemms["macs"][on_array].sum() / pe_cycles,
+        "effective_utilisation": gemms["useful_macs"][on_array].sum() / pe_cycles,
+        "dense_equivalent_tmacs": gemms["dense_macs"].sum() / seconds / 1e12,
+        "dram_bytes": float(sum(t["dram_read_bytes"].sum() + t["dram_write_bytes"].sum() for t in (gemms, side))),
+        "compulsory_bytes": float(gemms["compulsory_bytes"].sum() + side["compulsory_bytes"].sum()),
         "onchip_saved_bytes": onchip_saved,
         **stalls,
         "energy_uj": sum(energy.values()),
@@ -150,10 +171,10 @@ def _totals(arch: Arch, gemms: pd.DataFrame, side: pd.DataFrame, exposed: dict[s
     return {name: values[name] for name in total_names()}
 
 
-def _notes(arch: Arch, workload: Workload, gemms: pd.DataFrame) -> list[str]:
+def _notes(arch: Arch, workload: Workload, gemms: Table) -> list[str]:
     """One note per kind of pattern substitution (a sparse pattern the array cannot run as is)."""
     runs: dict[tuple[str, str], list[str]] = {}
-    for layer, phase, name, executed in zip(gemms.layer, gemms.phase, gemms.name, gemms.pattern):
+    for layer, phase, name, executed in zip(*(gemms[c].tolist() for c in ("layer", "phase", "name", "pattern"))):
         if phase == "WU":
             continue
         spec = workload.layers[layer]

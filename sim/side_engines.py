@@ -12,17 +12,17 @@ either writes the FP16 working copy for a dense direction.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from ..arch.schema import DTYPE_BYTES, Arch
 from ..core.errors import InputError
 from ..dataflow.gemms import GemmTable
 from ..workloads.trace import Workload
 from .dram import dram_cycles as dram_cycles_of
+from .records import Table
 from .traffic import weight_copy_bytes
 
 
-def side_engine_rows(workload: Workload, arch: Arch, g: GemmTable) -> pd.DataFrame:
+def side_engine_rows(workload: Workload, arch: Arch, g: GemmTable) -> Table:
     """One PRUNE and one UPDATE row per layer with weights (empty for inference).
 
     The copies come from the schedule's GEMMs ``g``: each FF and BP GEMM reads its weight copy in
@@ -32,41 +32,47 @@ def side_engine_rows(workload: Workload, arch: Arch, g: GemmTable) -> pd.DataFra
     the update engine writes. So the bytes written are exactly the copies the GEMMs read.
     """
     if workload.meta.mode != "training":
-        return pd.DataFrame()
+        return Table()
     master = DTYPE_BYTES[arch.weight_update.precision]
     pu, wu, energy = arch.pruning_unit, arch.weight_update, arch.energy
-    copy_bytes = weight_copy_bytes(g, arch) * g.count
+    copy_bytes = (weight_copy_bytes(g, arch) * g.count).tolist()
     states, cycles = optimizer_cost(workload, arch)
     records = []
+    by_layer: dict[int, list[int]] = {}
+    for i, index in enumerate(g.layer.tolist()):
+        by_layer.setdefault(index, []).append(i)
+    phases = g.phase.tolist()
     for index, layer in enumerate(workload.layers):
         if not layer.has_weights:
             continue
         elements = layer.weights * layer.repeat
-        reads = [(phase, float(copy_bytes[i])) for i in np.flatnonzero(g.layer == index)
-                 for phase in [str(g.phase[i])] if phase in ("FF", "BP")]
+        reads = [(phases[i], float(copy_bytes[i])) for i in by_layer.get(index, []) if phases[i] in ("FF", "BP")]
         pruned = [b for phase, b in reads if phase in sparse_copies(layer)]
         if pruned:
             read = 0 if arch.dataflow_options.pregenerate else elements * master
-            records.append(_row(index, layer.name, "PRUNE", "pruning",
-                                -(-len(pruned) * elements * pu.cycles_per_element // pu.lanes),
-                                len(pruned) * elements * energy.prune_pj_per_element, read, sum(pruned), arch))
+            records.append((index, layer.name, "PRUNE", "pruning",
+                            -(-len(pruned) * elements * pu.cycles_per_element // pu.lanes),
+                            len(pruned) * elements * energy.prune_pj_per_element, read, sum(pruned)))
         dense_copy = len(pruned) < len(reads)
         read = (states + 2) * elements * master
         write = (states + 1) * elements * master + dense_copy * elements * arch.operand_bytes
-        records.append(_row(index, layer.name, "UPDATE", "update", -(-elements * cycles // wu.lanes),
-                            elements * energy.update_pj_per_element * cycles / wu.cycles_per_element,
-                            read, write, arch))
-    return pd.DataFrame.from_records(records)
+        records.append((index, layer.name, "UPDATE", "update", -(-elements * cycles // wu.lanes),
+                        elements * energy.update_pj_per_element * cycles / wu.cycles_per_element, read, write))
+    return _table(records, arch) if records else Table()
 
 
-def _row(index, name, phase, engine, engine_cycles, engine_pj, read, write, arch: Arch) -> dict:
-    dram_cycles = dram_cycles_of(arch, read, write)
-    cycles = int(max(engine_cycles, np.ceil(dram_cycles)))
-    return {"layer": index, "name": name, "phase": phase, "engine": engine, "cycles": cycles,
-            "busy": engine_cycles, "stall_dram": cycles - engine_cycles, "stall_control": 0,
-            "dram_read_bytes": float(read), "dram_write_bytes": float(write),
-            "compulsory_bytes": float(read + write),
-            "energy_side_pj": float(engine_pj), "energy_dram_pj": (read + write) * arch.energy.dram_pj_per_byte}
+def _table(records: list[tuple], arch: Arch) -> Table:
+    """The side table of (layer, name, phase, engine, engine cycles, engine pJ, DRAM bytes read,
+    written) per job: each job takes the larger of its engine time and its DRAM time."""
+    layer, name, phase, engine, busy, pj, read, write = zip(*records)
+    busy = np.array(busy, np.int64)
+    read, write = np.array(read, float), np.array(write, float)
+    cycles = np.maximum(busy, np.ceil(dram_cycles_of(arch, read, write))).astype(np.int64)
+    return Table({"layer": np.array(layer, np.int64), "name": np.array(name, object),
+                  "phase": np.array(phase, object), "engine": np.array(engine, object), "cycles": cycles,
+                  "busy": busy, "stall_dram": cycles - busy, "stall_control": np.zeros(len(busy), np.int64),
+                  "dram_read_bytes": read, "dram_write_bytes": write, "compulsory_bytes": read + write,
+                  "energy_side_pj": np.array(pj, float), "energy_dram_pj": (read + write) * arch.energy.dram_pj_per_byte})
 
 
 def optimizer_cost(workload: Workload, arch: Arch) -> tuple[int, int]:

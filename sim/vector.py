@@ -14,11 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from ..arch.schema import Arch
 from ..dataflow.ops import NONE, JobPlaces, VectorJob
 from .dram import dram_cycles
+from .records import Table
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class Placement:
     """Per job: the GEMM row it waits for and the GEMM row that waits for it (``NONE``: none)."""
 
     jobs: list[VectorJob]
-    rows: pd.DataFrame        # one side-table row per job (engine ``vector``)
+    rows: Table               # one side-table row per job (engine ``vector``)
     wait_for: np.ndarray
     blocks: np.ndarray
 
@@ -44,9 +44,13 @@ def place_vector_jobs(arch: Arch, placement: JobPlaces, gemm_array_cycles: np.nd
     cycles, which an output-path job overlaps)."""
     jobs, wait_for, blocks = placement.jobs, placement.wait_for, placement.blocks
     lanes = arch.vector_engine.lanes
-    busy = np.array([np.ceil((job.lane_cycles - job.epilogue_cycles) / lanes) for job in jobs], np.int64)
-    epilogue = np.array([np.ceil(job.epilogue_cycles / lanes) for job in jobs], np.int64)
-    producer_cycles = np.array([gemm_array_cycles[k] if k != NONE else 0 for k in wait_for], np.int64)
+    lane_cycles = np.array([job.lane_cycles for job in jobs], float)
+    epilogue_cycles = np.array([job.epilogue_cycles for job in jobs], float)
+    busy = np.ceil((lane_cycles - epilogue_cycles) / lanes).astype(np.int64)
+    epilogue = np.ceil(epilogue_cycles / lanes).astype(np.int64)
+    wait_for = np.asarray(wait_for)
+    producer_cycles = np.where(wait_for != NONE, np.asarray(gemm_array_cycles)[np.maximum(wait_for, 0)] if len(gemm_array_cycles)
+                               else 0, 0).astype(np.int64)
     busy += np.maximum(0, epilogue - producer_cycles)    # an output path slower than the array holds it up
     read = np.array([job.read_bytes for job in jobs], float)
     write = np.array([job.write_bytes for job in jobs], float)
@@ -54,9 +58,9 @@ def place_vector_jobs(arch: Arch, placement: JobPlaces, gemm_array_cycles: np.nd
     launch = arch.control.job_launch_cycles
     stall_dram = np.maximum(0, memory - busy)
     e = arch.energy
-    rows = pd.DataFrame({
-        "layer": [job.layer for job in jobs], "name": [job.name for job in jobs],
-        "phase": [job.phase for job in jobs], "engine": "vector",
+    rows = Table({
+        "layer": np.array([job.layer for job in jobs], np.int64), "name": np.array([job.name for job in jobs], object),
+        "phase": np.array([job.phase for job in jobs], object), "engine": np.full(len(jobs), "vector", object),
         "cycles": launch + busy + stall_dram, "busy": busy, "stall_dram": stall_dram,
         "stall_control": np.full(len(jobs), launch, np.int64),
         "dram_read_bytes": read, "dram_write_bytes": write, "compulsory_bytes": read + write,
@@ -84,7 +88,7 @@ def list_schedule(p: Placement, order: np.ndarray, gemm_cycles: np.ndarray, arch
     holds the engine until it ends."""
     n = len(gemm_cycles)
     hidden = np.zeros(n, np.int64)
-    job_cycles = p.rows.cycles.to_numpy() if len(p.rows) else np.zeros(0, np.int64)
+    job_cycles = p.rows["cycles"]
     job_end = np.full(len(p.jobs), -1, np.int64)
     gemm_end = np.zeros(n, np.int64)
     waits, control = np.zeros(n, np.int64), np.full(n, arch.control.job_launch_cycles, np.int64)

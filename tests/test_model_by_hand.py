@@ -297,7 +297,7 @@ def test_pruning_and_update_traffic_by_hand():
     arch = tweak(SAT_ARCH, dataflow_options__pregenerate=False, pruning_unit__lanes=8,
                  pruning_unit__cycles_per_element=2, weight_update__lanes=16)
     w = workload(layer, mode="training")
-    side = prepare(arch, w).side.set_index("phase")
+    side = prepare(arch, w).side.frame().set_index("phase")
     elements = 64 * 32
     prune, update = side.loc["PRUNE"], side.loc["UPDATE"]
     # pruning: 2 copies x 2048 weights x 2 cycles / 8 lanes; it reads the FP32 master weights
@@ -315,12 +315,12 @@ def test_pruning_and_update_traffic_by_hand():
         assert row.energy_dram_pj == pytest.approx((row.dram_read_bytes + row.dram_write_bytes) * e.dram_pj_per_byte)
     assert prune.energy_side_pj == pytest.approx(2 * elements * e.prune_pj_per_element)
     # pre-generation fuses pruning into the update: it reads no weights of its own
-    pregen = prepare(tweak(arch, dataflow_options__pregenerate=True), w).side.set_index("phase")
+    pregen = prepare(tweak(arch, dataflow_options__pregenerate=True), w).side.frame().set_index("phase")
     assert pregen.loc["PRUNE"].dram_read_bytes == 0
     # AdamW: two moments read and written
     adam = prepare(tweak(arch, weight_update__adamw_cycles_per_element=4), workload(layer, mode="training",
                                                                                      optimizer="adamw"))
-    row = adam.side.set_index("phase").loc["UPDATE"]
+    row = adam.side.frame().set_index("phase").loc["UPDATE"]
     assert row.dram_read_bytes == 4 * elements * 4 and row.dram_write_bytes == 3 * elements * 4
     assert row.busy == elements * 4 // 16
 
@@ -332,7 +332,8 @@ def test_update_backlog_beyond_the_backward_pass_is_exposed():
     w = workload(*layers, mode="training")
     p = prepare(arch, w)
     result = simulate(arch, w)
-    update = p.side[p.side.phase == "UPDATE"].set_index("layer").cycles
+    side = p.side.frame()
+    update = side[side.phase == "UPDATE"].set_index("layer").cycles
     backward = int(p.cost.cycles[p.schedule.gemms.phase != "FF"].sum())
     # layer 0's update gates the next iteration; layer 1's runs beside the backward GEMMs of layer 0
     # and the rest of its time is exposed
@@ -485,7 +486,7 @@ def test_update_energy_scales_with_the_optimizer_cycles():
     # AdamW at 4 cycles per weight on an engine whose SGD step takes 3: 4/3 of the SGD energy
     layer = Layer("fc", "linear", C=64, K=32, H=4)
     arch = tweak(SAT_ARCH, weight_update__cycles_per_element=3, weight_update__adamw_cycles_per_element=4)
-    side = prepare(arch, workload(layer, mode="training", optimizer="adamw")).side.set_index("phase")
+    side = prepare(arch, workload(layer, mode="training", optimizer="adamw")).side.frame().set_index("phase")
     assert side.loc["UPDATE"].energy_side_pj == pytest.approx(64 * 32 * arch.energy.update_pj_per_element * 4 / 3)
 
 
