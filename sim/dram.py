@@ -9,7 +9,6 @@ halve it); the event fidelity adds the queueing of transfers on the channels.
 """
 from __future__ import annotations
 
-import heapq
 import math
 
 import numpy as np
@@ -38,12 +37,12 @@ class Dram:
 
     A channel moves one burst in ``burst_bytes`` times its cycles per byte (read or written); a
     transfer's access latency is paid once, overlapped with other transfers. The channels are
-    kept in a heap by the cycle they free up (ties: the lower channel first).
+    kept as (the cycle they free up, channel) pairs, taken in that order (ties: the lower channel first).
     """
 
     def __init__(self, arch: Arch, timeline=None):
         d = arch.dram
-        self.free = [(0, channel) for channel in range(d.channels)]   # a heap
+        self.free = [(0, channel) for channel in range(d.channels)]
         self.burst = d.burst_bytes
         read, write = channel_cycles_per_byte(arch)
         self.cycles_per_burst = {False: d.burst_bytes * read, True: d.burst_bytes * write}
@@ -55,17 +54,21 @@ class Dram:
         if nbytes <= 0:
             return now
         bursts = math.ceil(nbytes / self.burst)
-        used = [heapq.heappop(self.free) for _ in range(min(len(self.free), bursts))]
-        each, extra = divmod(bursts, len(used))
+        free = self.free
+        free.sort()
+        n = min(len(free), bursts)
+        each, extra = divmod(bursts, n)
         per_burst = self.cycles_per_burst[write]
+        more, fewer = math.ceil((each + 1) * per_burst), math.ceil(each * per_burst)
         end = now
-        for i, (free, channel) in enumerate(used):
-            start = max(now, free)
-            free = start + math.ceil((each + (i < extra)) * per_burst)
-            heapq.heappush(self.free, (free, channel))
-            end = max(end, free)
+        for i in range(n):
+            at, channel = free[i]
+            start = now if now > at else at
+            free[i] = (start + (more if i < extra else fewer), channel)
+            if free[i][0] > end:
+                end = free[i][0]
             if self.timeline:
-                self.timeline.add(f"DRAM channel {channel}", "write" if write else "read", start, free)
+                self.timeline.add(f"DRAM channel {channel}", "write" if write else "read", start, free[i][0])
         return end + self.latency
 
     def backlog(self, now: int) -> tuple[int, ...]:

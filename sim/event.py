@@ -77,10 +77,10 @@ def simulate_event(arch: Arch, workload: Workload, timeline_path: Path | None = 
     env.run()
 
     rows = p.rows.copy()
-    ends = pipeline.gemm_end[order] - warmup
+    ends = np.array(pipeline.gemm_end, np.int64)[order] - warmup
     rows["cycles"][order] = np.diff(np.r_[0, ends])
     for cause, values in pipeline.stall.items():
-        rows[f"stall_{cause}"] = values
+        rows[f"stall_{cause}"] = np.array(values, np.int64)
     array_end = int(ends[-1]) if len(ends) else 0
     exposed = side.tail(array_end + warmup, int(env.now), vector.last_end)
     if timeline:
@@ -141,18 +141,19 @@ class _Pipeline:
         self.next_load = 0              # the step the loader loads next
         self.load_wait = None           # the loader's wait for its current load
         n = len(self.g)
-        self.stall = {cause: np.zeros(n, np.int64) for cause in _CAUSES}
-        self.gemm_end = np.zeros(n, np.int64)
+        self.stall = {cause: [0] * n for cause in _CAUSES}     # per GEMM, by cause
+        self.gemm_end = [0] * n
         self.blockers = p.vector.blockers(n)
-        self.on_lanes = self.g.dataflow == "vector_lanes"
+        self.on_lanes = (self.g.dataflow == "vector_lanes").tolist()
+        self.steady, self.layer, self.phase = steps.steady.tolist(), self.g.layer.tolist(), self.g.phase.tolist()
         self.history: dict = {}         # per kind of stretch: the states seen in the current one
         self.run_end = (steps.start + steps.repeat).tolist()    # per run: the step after it
         self.loader_process = env.process(self._loader())
         env.process(self._array())
 
     def _loader(self):
-        env = self.env
-        while self.next_load < len(self.sequence):
+        env, total = self.env, len(self.sequence)
+        while self.next_load < total:
             before = self.next_load - self.in_slots       # the step whose input slot this one reuses
             slot = self.computed[before] if before >= 0 else self.warm if before == -1 else None
             if slot is not None and not slot.processed:
@@ -166,15 +167,17 @@ class _Pipeline:
             self.next_load += 1
 
     def _array(self):
-        env, g, arch, stall, side, vector = self.env, self.g, self.arch, self.stall, self.side, self.vector
+        env, arch, stall, side, vector = self.env, self.arch, self.stall, self.side, self.vector
+        sequence, steady, layers, phases, dram = self.sequence, self.steady, self.layer, self.phase, self.dram
+        total, first_steps = len(sequence), sequence.start
         yield self.warm
         i = 0
-        while i < len(self.sequence):
-            position, instance, j, run = self.sequence.locate(i)
-            k = self.sequence.order[position]
+        while i < total:
+            position, instance, j, run = sequence.locate(i)
+            k = sequence.order[position]
             start = env.now
             if instance == 0 and j == 0:
-                yield from side.before_gemm(int(g.layer[k]), g.phase[k])
+                yield from side.before_gemm(layers[k], phases[k])
                 stall["pruning"][k] += env.now - start
                 start = env.now
                 if self.blockers[k]:
@@ -187,41 +190,42 @@ class _Pipeline:
                 stall["control"][k] += control
                 yield env.timeout(control)
                 start = env.now
-            if not self.loaded[i].processed:
-                yield self.loaded[i]
+            loaded = self.loaded[i]
+            if not loaded.processed:
+                yield loaded
             before = i - self.out_slots             # the step whose output slot this one reuses
             if before >= 0 and not self.written[before].processed:
                 yield self.written[before]
             stall["dram"][k] += env.now - start
             if self.collapse:
                 if j == 0:      # instances repeat up to the GEMM's end
-                    context, end = ("instances", position), self.sequence.start[position + 1]
+                    context, end = ("instances", position), first_steps[position + 1]
                 else:           # steps identical to this one repeat up to the run's end
                     end = i + self.run_end[run] - j
                     context = ("run", end)
                 if end - i > self.in_slots + 1 and (skipped := self._skip_periods(context, i, k, end)):
                     i += skipped
-                    position, instance, j, run = self.sequence.locate(i)
+                    position, instance, j, run = sequence.locate(i)
             compute = self.compute[run]
-            duration = compute if self.steps.steady[k] else max(compute, self.steps.memory(run, j, instance))
+            duration = compute if steady[k] else max(compute, self.steps.memory(run, j, instance))
             stall["buffer"][k] += duration - compute
             if self.timeline:
-                self.timeline.add("PE array", f"{g.phase[k]} {self.workload.layers[g.layer[k]].name}", env.now,
+                self.timeline.add("PE array", f"{phases[k]} {self.workload.layers[layers[k]].name}", env.now,
                                   env.now + duration)
-            streamed = self.dram.transfer(env.now, self.stream[run])   # the rest of its operands, tile by tile
+            streamed = dram.transfer(env.now, self.stream[run])   # the rest of its operands, tile by tile
             yield env.timeout(duration)
             if streamed > env.now:
                 stall["dram"][k] += streamed - env.now
                 yield env.timeout(streamed - env.now)
             self.computed[i].succeed()
-            self.written[i] = env.timeout(self.dram.transfer(env.now, self.write[run], write=True) - env.now)
-            if i == self.sequence.start[position + 1] - 1:     # the GEMM's last step
+            self.written[i] = env.timeout(dram.transfer(env.now, self.write[run], write=True) - env.now)
+            if i == first_steps[position + 1] - 1:     # the GEMM's last step
                 self.gemm_end[k] = env.now
                 if self.on_lanes[k]:
                     vector.lanes.release(lanes_held)
                 vector.release(k)
-                if g.phase[k] == "WU":
-                    layer = int(g.layer[k])
+                if phases[k] == "WU":
+                    layer = layers[k]
                     self.written[i].callbacks.append(lambda _, layer=layer: side.after_weight_gradient(layer))
             for events in (self.loaded, self.computed, self.written):   # no process looks this far back
                 events.pop(i - self.lookback - 1, None)
@@ -296,7 +300,7 @@ class _Pipeline:
         period = i - then_step
         # the loader is up to in_slots steps ahead: those steps must still be in the stretch
         periods = (end - self.in_slots - 1 - i) // period
-        if not self.steps.steady[k]:    # where the ports stretch steps, their cycles must repeat too
+        if not self.steady[k]:    # where the ports stretch steps, their cycles must repeat too
             periods = self._repeating(k, then_step, period, periods)
         if periods < 1:
             return 0
