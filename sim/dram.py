@@ -51,15 +51,26 @@ class Dram:
 
     def transfer(self, now: int, nbytes: float, write: bool = False) -> int:
         """Cycle at which a transfer of ``nbytes`` issued at ``now`` completes."""
+        return self.issue(now, self.plan(nbytes, write))
+
+    def plan(self, nbytes: float, write: bool = False) -> tuple | None:
+        """A transfer of ``nbytes`` as :meth:`issue` runs it: the channels it takes, how many of
+        them move one burst more than the rest, their cycles and the rest's (None: no bytes)."""
         if nbytes <= 0:
-            return now
+            return None
         bursts = math.ceil(nbytes / self.burst)
-        free = self.free
-        free.sort()
-        n = min(len(free), bursts)
+        n = min(len(self.free), bursts)
         each, extra = divmod(bursts, n)
         per_burst = self.cycles_per_burst[write]
-        more, fewer = math.ceil((each + 1) * per_burst), math.ceil(each * per_burst)
+        return n, extra, math.ceil((each + 1) * per_burst), math.ceil(each * per_burst), write
+
+    def issue(self, now: int, plan: tuple | None) -> int:
+        """Cycle at which a transfer planned by :meth:`plan`, issued at ``now``, completes."""
+        if plan is None:
+            return now
+        n, extra, more, fewer, write = plan
+        free = self.free
+        free.sort()
         end = now
         for i in range(n):
             at, channel = free[i]
