@@ -89,11 +89,11 @@ def _printed_rows(result: Result) -> Table:
     (a side row has no dataflow or pattern, and no MACs or GEMM stalls)."""
     g, s = result.gemm_table, result.side_table
     stalls = [c for c in g.names if c.startswith("stall_")]
-    none = np.full(len(s), None, object)
-    zero = np.zeros(len(s), np.int64)
-    columns = {"layer": None, "name": None, "phase": None, "engine": None, "dataflow": none, "pattern": none,
-               "macs": zero, "cycles": None, **{c: zero for c in stalls}, "dram_read_bytes": None, "dram_write_bytes": None}
-    rows = Table({c: np.concatenate([g[c], s[c] if c in s else fill]) for c, fill in columns.items()})
+    names = ["layer", "name", "phase", "engine", "dataflow", "pattern", "macs", "cycles", *stalls,
+             "dram_read_bytes", "dram_write_bytes"]
+    missing = {"dataflow": np.full(len(s), None, object), "pattern": np.full(len(s), None, object)}  # else 0
+    rows = Table({c: np.concatenate([g[c], s[c] if c in s else missing.get(c, np.zeros(len(s), np.int64))])
+                  for c in names})
     return rows.take(iteration_order(rows["layer"], rows["phase"]))
 
 

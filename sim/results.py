@@ -16,6 +16,8 @@ from .records import Table, iteration_order
 from .side_engines import side_engine_rows
 from .vector import Placement, place_vector_jobs
 
+_SIDE_INTEGERS = ("layer", "cycles", "busy", "stall_dram", "stall_control")
+
 
 @dataclass
 class Result:
@@ -45,8 +47,7 @@ class Result:
             return self.side_table.frame()
         import pandas as pd
 
-        return pd.DataFrame({c: [] for c in side_columns()}).astype(
-            {c: np.int64 for c in ("layer", "cycles", "busy", "stall_dram", "stall_control")})
+        return pd.DataFrame({c: [] for c in side_columns()}).astype({c: np.int64 for c in _SIDE_INTEGERS})
 
     @cached_property
     def rows(self):
@@ -117,12 +118,12 @@ def finish(arch: Arch, workload: Workload, fidelity: str, prepared: Prepared, ge
     gemms = gemms.take(iteration_order(gemms["layer"], gemms["phase"]))
     if len(side):
         side = side.select(side_columns())
-        for c in ("layer", "cycles", "busy", "stall_dram", "stall_control"):
+        for c in _SIDE_INTEGERS:
             side[c] = side[c].astype(np.int64)
         side = side.take(iteration_order(side["layer"], side["phase"]))
     else:
-        side = Table({c: np.zeros(0, np.int64 if c in ("layer", "cycles", "busy", "stall_dram", "stall_control")
-                                  else float if c not in ("name", "phase", "engine") else object)
+        text = ("name", "phase", "engine")
+        side = Table({c: np.zeros(0, np.int64 if c in _SIDE_INTEGERS else object if c in text else float)
                       for c in side_columns()})
     saved = float((prepared.cost.traffic.onchip_saved * prepared.schedule.gemms.count).sum()
                   + sum(job.onchip_saved for job in prepared.vector.jobs))
