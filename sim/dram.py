@@ -48,10 +48,15 @@ class Dram:
         self.cycles_per_burst = {False: d.burst_bytes * read, True: d.burst_bytes * write}
         self.latency = math.ceil(d.access_latency_ns * arch.clock_mhz / 1e3)
         self.timeline = timeline
+        self.plans: dict[bool, dict] = {False: {}, True: {}}   # per direction, bytes -> plan
 
     def transfer(self, now: int, nbytes: float, write: bool = False) -> int:
         """Cycle at which a transfer of ``nbytes`` issued at ``now`` completes."""
-        return self.issue(now, self.plan(nbytes, write))
+        plans = self.plans[write]
+        plan = plans.get(nbytes, False)
+        if plan is False:
+            plan = plans[nbytes] = self.plan(nbytes, write)
+        return self.issue(now, plan)
 
     def plan(self, nbytes: float, write: bool = False) -> tuple | None:
         """A transfer of ``nbytes`` as :meth:`issue` runs it: the channels it takes, how many of

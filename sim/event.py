@@ -132,10 +132,8 @@ class _Pipeline:
         self.env, self.arch, self.workload, self.dram, self.side, self.vector = env, arch, workload, dram, side, vector
         self.g, self.steps, self.warm, self.timeline, self.collapse = p.schedule.gemms, steps, warm, timeline, collapse
         self.sequence = Sequence.of(steps, self.g, p.schedule.order)
-        self.compute = steps.compute.tolist()
-        self.load = [dram.plan(b) for b in steps.load.tolist()]     # per run, its DRAM transfers
-        self.stream = [dram.plan(b) for b in steps.stream.tolist()]
-        self.write = [dram.plan(b, write=True) for b in steps.write.tolist()]
+        self.compute, self.load = steps.compute.tolist(), steps.load.tolist()
+        self.stream, self.write = steps.stream.tolist(), steps.write.tolist()
         self.in_slots = 2 if all(arch.buffer_for(o).double_buffered for o in ("input", "weight")) else 1
         self.out_slots = 2 if arch.buffer_for("output").double_buffered else 1
         self.lookback = max(self.in_slots, self.out_slots)
@@ -160,7 +158,7 @@ class _Pipeline:
             slot = self.computed[before] if before >= 0 else self.warm if before == -1 else None
             if slot is not None and not slot.processed:
                 yield slot
-            end = self.dram.issue(env.now, self.load[self.sequence.locate(self.next_load)[3]])  # (a collapse may have
+            end = self.dram.transfer(env.now, self.load[self.sequence.locate(self.next_load)[3]])  # (a collapse may have
             if end > env.now:                                                   # moved next_load meanwhile)
                 self.load_wait = env.timeout(end - env.now)
                 yield self.load_wait
@@ -214,13 +212,13 @@ class _Pipeline:
             if self.timeline:
                 self.timeline.add("PE array", f"{phases[k]} {self.workload.layers[layers[k]].name}", env.now,
                                   env.now + duration)
-            streamed = dram.issue(env.now, self.stream[run])   # the rest of its operands, tile by tile
+            streamed = dram.transfer(env.now, self.stream[run])   # the rest of its operands, tile by tile
             yield env.timeout(duration)
             if streamed > env.now:
                 stall["dram"][k] += streamed - env.now
                 yield env.timeout(streamed - env.now)
             self.computed[i].succeed()
-            self.written[i] = env.timeout(dram.issue(env.now, self.write[run]) - env.now)
+            self.written[i] = env.timeout(dram.transfer(env.now, self.write[run], write=True) - env.now)
             if i == first_steps[position + 1] - 1:     # the GEMM's last step
                 self.gemm_end[k] = env.now
                 if self.on_lanes[k]:
@@ -254,11 +252,13 @@ class _Pipeline:
         """What decides everything from virtual step ``i`` (about to compute) on, given the steps
         ahead, relative to now; None when anything else than the loader and the array has an
         event scheduled (a side-engine or vector job runs)."""
-        roles = {}
+        roles, processed = {}, []
         for step in range(i - self.lookback - 1, self.next_load + 1):
             for name, events in (("loaded", self.loaded), ("computed", self.computed), ("written", self.written)):
-                if step in events:
-                    roles[id(events[step])] = (name, step - i)
+                event = events.get(step)
+                if event is not None:
+                    roles[id(event)] = (name, step - i)
+                    processed.append((name, step - i, event.processed))
         if self.load_wait is not None:
             roles[id(self.load_wait)] = ("load",)
         scheduled = []
@@ -266,10 +266,7 @@ class _Pipeline:
             if id(event) not in roles:
                 return None
             scheduled.append((time - self.env.now, priority, roles[id(event)]))
-        processed = tuple((name, step - i, events[step].processed)
-                          for step in range(i - self.lookback - 1, self.next_load + 1)
-                          for name, events in (("loaded", self.loaded), ("computed", self.computed),
-                                               ("written", self.written)) if step in events)
+        processed = tuple(processed)
         target = self.loader_process.target
         if target is not None and id(target) not in roles:
             return None
