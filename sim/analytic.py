@@ -22,7 +22,7 @@ from .records import Table
 from .results import Result, finish, prepare
 from .side_engines import share, sparse_copies
 from .dram import dram_cycles
-from .steps import gemm_steps
+from .steps import first_step_load
 from .vector import list_schedule
 from ..dataflow.flows import rows_of
 
@@ -58,8 +58,7 @@ def _first_load_cycles(arch: Arch, p) -> float:
     if not len(p.schedule.order):
         return 0.0
     first = p.schedule.order[:1]
-    steps = gemm_steps(p.schedule.gemms.take(first), rows_of(p.cost.traffic, first), arch)
-    return float(dram_cycles(arch, steps.load[0], 0))
+    return float(dram_cycles(arch, first_step_load(p.schedule.gemms.take(first), rows_of(p.cost.traffic, first), arch), 0))
 
 
 def _prefetch(p, first_load: float) -> int:

@@ -16,9 +16,17 @@ class Table:
     for a column fills it)."""
 
     def __init__(self, columns: dict | None = None):
-        columns = columns or {}
-        n = next((len(v) for v in columns.values() if np.ndim(v)), 0)
-        self.columns = {name: np.asarray(v) if np.ndim(v) else np.full(n, v) for name, v in columns.items()}
+        columns = {name: v if isinstance(v, np.ndarray) else np.asarray(v) if np.ndim(v) else v
+                   for name, v in (columns or {}).items()}
+        n = next((len(v) for v in columns.values() if isinstance(v, np.ndarray)), 0)
+        self.columns = {name: v if isinstance(v, np.ndarray) else np.full(n, v) for name, v in columns.items()}
+
+    @classmethod
+    def _of(cls, columns: dict[str, np.ndarray]) -> "Table":
+        """A table of these arrays as they are."""
+        table = cls.__new__(cls)
+        table.columns = columns
+        return table
 
     def __len__(self) -> int:
         return len(next(iter(self.columns.values()))) if self.columns else 0
@@ -37,14 +45,14 @@ class Table:
         return list(self.columns)
 
     def copy(self) -> "Table":
-        return Table({name: v.copy() for name, v in self.columns.items()})
+        return Table._of({name: v.copy() for name, v in self.columns.items()})
 
     def select(self, names: list[str]) -> "Table":
         """These columns, in this order."""
-        return Table({name: self.columns[name] for name in names})
+        return Table._of({name: self.columns[name] for name in names})
 
     def take(self, index: np.ndarray) -> "Table":
-        return Table({name: v[index] for name, v in self.columns.items()})
+        return Table._of({name: v[index] for name, v in self.columns.items()})
 
     def frame(self):
         """The table as a pandas DataFrame."""
@@ -59,7 +67,7 @@ class Table:
         tables = [t for t in tables if t.columns]
         if not tables:
             return Table()
-        return Table({name: np.concatenate([t.columns[name] for t in tables]) for name in tables[0].columns})
+        return Table._of({name: np.concatenate([t.columns[name] for t in tables]) for name in tables[0].columns})
 
 
 def iteration_order(layer: np.ndarray, phase: np.ndarray) -> np.ndarray:

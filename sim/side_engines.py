@@ -47,7 +47,8 @@ def side_engine_rows(workload: Workload, arch: Arch, g: GemmTable) -> Table:
             continue
         elements = layer.weights * layer.repeat
         reads = [(phases[i], float(copy_bytes[i])) for i in by_layer.get(index, []) if phases[i] in ("FF", "BP")]
-        pruned = [b for phase, b in reads if phase in sparse_copies(layer)]
+        copies = sparse_copies(layer)
+        pruned = [b for phase, b in reads if phase in copies]
         if pruned:
             read = 0 if arch.dataflow_options.pregenerate else elements * master
             records.append((index, layer.name, "PRUNE", "pruning",

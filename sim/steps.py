@@ -83,11 +83,7 @@ def _port_share(start, compute, scale, ceil):
 
 def gemm_steps(g: GemmTable, traffic: Traffic, arch: Arch) -> Steps:
     """The steps of one instance of every GEMM, in table order."""
-    units = per_flow(g.dataflow, lambda f, i: f.units_per_step(rows_of(g, i), rows_of(traffic, i), arch))
-    on_m = per_flow(g.dataflow, lambda f, i: np.full(len(rows_of(g, i).m), f.stream_axis == "m"))
-    extent = np.where(on_m, g.m, g.n)
-    per_instance = cdiv(extent, units)
-    first_step = np.r_[0, np.cumsum(per_instance)]
+    units, on_m, extent, per_instance, first_step = _layout(g, traffic, arch)
     blocks = [_runs(g, traffic, arch, units, on_m, extent, first_step, np.arange(lo, min(lo + BLOCK, first_step[-1])))
               for lo in range(0, int(first_step[-1]), BLOCK)]
     runs = [np.concatenate(column) for column in zip(*blocks)] if blocks else [np.zeros(0, np.int64)] * 7
@@ -99,6 +95,23 @@ def gemm_steps(g: GemmTable, traffic: Traffic, arch: Arch) -> Steps:
     scale, steady = _port_scale(g, traffic, arch, gemm, compute, instance)
     return Steps(gemm, compute, load, stream, write, start, repeat, done_before, first, per_instance, instance,
                  scale, steady)
+
+
+def first_step_load(g: GemmTable, traffic: Traffic, arch: Arch) -> float:
+    """The DRAM bytes the first step of ``g``'s first GEMM reads before it can start (its
+    :attr:`Steps.load`), that step alone evaluated."""
+    units, on_m, extent, _, first_step = _layout(g, traffic, arch)
+    return float(_runs(g, traffic, arch, units, on_m, extent, first_step, np.arange(1))[2][0])
+
+
+def _layout(g: GemmTable, traffic: Traffic, arch: Arch):
+    """Per GEMM: the units of its streamed axis per step, whether that axis is m, its extent, its
+    steps per instance; and each GEMM's first step counted over the table (and one past the last)."""
+    units = per_flow(g.dataflow, lambda f, i: f.units_per_step(rows_of(g, i), rows_of(traffic, i), arch))
+    on_m = per_flow(g.dataflow, lambda f, i: np.full(len(rows_of(g, i).m), f.stream_axis == "m"))
+    extent = np.where(on_m, g.m, g.n)
+    per_instance = cdiv(extent, units)
+    return units, on_m, extent, per_instance, np.r_[0, np.cumsum(per_instance)]
 
 
 def _runs(g, traffic, arch, units, on_m, extent, first_step, index):

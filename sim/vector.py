@@ -87,54 +87,59 @@ def list_schedule(p: Placement, order: np.ndarray, gemm_cycles: np.ndarray, arch
     bytes allow). A GEMM ``on_lanes`` (mapped onto the vector engine) first lets the jobs already released finish and
     holds the engine until it ends."""
     n = len(gemm_cycles)
-    hidden = np.zeros(n, np.int64)
-    job_cycles = p.rows["cycles"]
-    job_end = np.full(len(p.jobs), -1, np.int64)
-    gemm_end = np.zeros(n, np.int64)
-    waits, control = np.zeros(n, np.int64), np.full(n, arch.control.job_launch_cycles, np.int64)
+    # the loop runs on Python integers (the same values as the int64 columns, faster one at a time)
+    gemm_cycles, before, stall_dram = (np.asarray(x, np.int64).tolist() for x in (gemm_cycles, before, stall_dram))
+    on_lanes = np.asarray(on_lanes).tolist() if on_lanes is not None else [False] * n
+    job_cycles, wait_for = p.rows["cycles"].tolist(), np.asarray(p.wait_for).tolist()
+    hidden = [0] * n
+    job_end = [-1] * len(p.jobs)
+    gemm_end = [0] * n
+    waits, control = [0] * n, [arch.control.job_launch_cycles] * n
     blockers = p.blockers(n)
     state = {"vector": 0, "next": 0}
-    ran = np.zeros(n, bool)
+    ran = [False] * n
 
     def run_jobs_through(last_job: int, released_only: bool = False):
         while state["next"] <= last_job:
             j = state["next"]
-            if released_only and p.wait_for[j] != NONE and not ran[p.wait_for[j]]:
+            if released_only and wait_for[j] != NONE and not ran[wait_for[j]]:
                 return
-            release = gemm_end[p.wait_for[j]] if p.wait_for[j] != NONE else 0
+            release = gemm_end[wait_for[j]] if wait_for[j] != NONE else 0
             start = max(state["vector"], release)
             job_end[j] = state["vector"] = start + job_cycles[j]
             state["next"] += 1
 
     array_free = 0
+    order = np.asarray(order).tolist()
     for k in order:
         array_free += before[k]
         if blockers[k]:
             run_jobs_through(max(blockers[k]))
-            ready = max(int(job_end[j]) for j in blockers[k])
+            ready = max(job_end[j] for j in blockers[k])
             if ready > array_free:
                 waits[k] = ready - array_free
                 control[k] += arch.control.barrier_cycles
-        if on_lanes is not None and on_lanes[k]:
+        if on_lanes[k]:
             run_jobs_through(len(p.jobs) - 1, released_only=True)
             waits[k] = max(waits[k], state["vector"] - array_free)
         gemm_end[k] = array_free + waits[k] + control[k] + gemm_cycles[k]
         array_free = gemm_end[k]
         ran[k] = True
-        if on_lanes is not None and on_lanes[k]:
+        if on_lanes[k]:
             state["vector"] = gemm_end[k]
     run_jobs_through(len(p.jobs) - 1)
-    tail = max(0, int(job_end.max()) - array_free) if len(p.jobs) else 0
+    tail = max(0, max(job_end) - array_free) if len(p.jobs) else 0
     # DRAM traffic overlaps the array's waits (jobs, control): the GEMM before a wait writes back
     # into it, the one after loads into what is left; the iteration's end (its vector tail) works alike
-    previous = np.r_[NONE, order[:-1]]
-    budgets = list(zip(previous, order, waits[order] + control[order]))
-    if len(order):   # the last GEMM writes back into the vector tail, the next iteration's first loads
+    budgets = [(before_wait, after_wait, waits[after_wait] + control[after_wait])
+               for before_wait, after_wait in zip([NONE, *order[:-1]], order)]
+    if order:   # the last GEMM writes back into the vector tail, the next iteration's first loads
         budgets += [(order[-1], order[0], tail), (NONE, order[0], prefetch)]
     for before_wait, after_wait, budget in budgets:
         for k in (before_wait, after_wait):
             if k != NONE and budget > 0:
-                used = min(int(stall_dram[k]) - int(hidden[k]), int(budget))
+                used = min(stall_dram[k] - hidden[k], int(budget))
                 hidden[k] += used
                 budget -= used
+    waits, control, hidden = (np.array(x, np.int64) for x in (waits, control, hidden))
     return waits, control, hidden, tail
