@@ -203,7 +203,9 @@ class _Pipeline:
                 else:           # steps identical to this one repeat up to the run's end
                     end = i + self.run_end[run] - j
                     context = ("run", end)
-                if end - i > self.in_slots + 1 and (skipped := self._skip_periods(context, i, k, end)):
+                # every event that matters must be this GEMM's: its steps reach back far enough
+                if (end - i > self.in_slots + 1 and i - self.lookback - 1 >= first_steps[position]
+                        and (skipped := self._skip_periods(context, i, k, end))):
                     i += skipped
                     position, instance, j, run = sequence.locate(i)
             compute = self.compute[run]
@@ -277,9 +279,8 @@ class _Pipeline:
         """At virtual step ``i`` of GEMM ``k``, where the steps up to ``end`` repeat with a period
         of whole steps or instances (``context`` names that stretch): if the state repeats one
         seen at an earlier point of the stretch, skip as many whole such periods as leave the
-        step the loader may be at inside it; the steps skipped."""
-        if i - self.lookback - 1 < self.sequence.start[self.sequence.locate(i)[0]]:
-            return 0                                # every event that matters must be this GEMM's
+        step the loader may be at inside it; the steps skipped. (The caller has checked that the
+        steps whose events the state holds are all this GEMM's.)"""
         state = self._state(i)
         if state is None:
             return 0
