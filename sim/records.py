@@ -16,10 +16,9 @@ class Table:
     for a column fills it)."""
 
     def __init__(self, columns: dict | None = None):
-        columns = {name: v if isinstance(v, np.ndarray) else np.asarray(v) if np.ndim(v) else v
-                   for name, v in (columns or {}).items()}
-        n = next((len(v) for v in columns.values() if isinstance(v, np.ndarray)), 0)
-        self.columns = {name: v if isinstance(v, np.ndarray) else np.full(n, v) for name, v in columns.items()}
+        columns = {name: np.asarray(v) for name, v in (columns or {}).items()}
+        n = next((len(v) for v in columns.values() if v.ndim), 0)
+        self.columns = {name: v if v.ndim else np.full(n, v) for name, v in columns.items()}
 
     @classmethod
     def _of(cls, columns: dict[str, np.ndarray]) -> "Table":
@@ -27,6 +26,9 @@ class Table:
         table = cls.__new__(cls)
         table.columns = columns
         return table
+
+    def __repr__(self) -> str:
+        return f"Table({len(self)} rows: {', '.join(self.columns)})"
 
     def __len__(self) -> int:
         return len(next(iter(self.columns.values()))) if self.columns else 0
