@@ -5,7 +5,7 @@
 For each fidelity: one in-process simulation of the training iteration (trace and arch loaded
 once; what a sweep pays per point) and the whole command in a fresh interpreter (Python start-up,
 imports, the simulation and the dense-training comparison); then the import of the command's
-modules alone, and the largest peak resident memory of those commands. In-process figures are
+modules alone (and of its simulation and report modules), and the largest peak resident memory of those commands. In-process figures are
 ``time.process_time``; a command's are its user + system CPU seconds (``RUSAGE_CHILDREN``), so they
 mean the same on a loaded machine as on a quiet one. ``--baseline SRC`` (the root of another
 checkout, e.g. ``git worktree add /tmp/base <commit>``) also runs every command on that checkout,
@@ -29,7 +29,9 @@ from sparseloom.workloads.trace import load_workload
 
 ROOT = Path(__file__).resolve().parent.parent
 ARCH, WORKLOAD = ROOT / "arch" / "sat.yaml", ROOT / "workloads" / "resnet50_2of8"
-IMPORT = "import sparseloom.apps.simulate"
+IMPORTS = {"the command": "import sparseloom.apps.simulate",
+           "its simulation and report modules": "import sparseloom.sim.simulate, sparseloom.sim.run, sparseloom.sim.ablation, "
+                                                "sparseloom.reports.table, sparseloom.reports.explain, sparseloom.reports.run"}
 
 
 def median_cpu(fn, runs: int) -> float:
@@ -77,7 +79,8 @@ def main() -> None:
         whole = paired(["-m", "sparseloom.apps.simulate", str(ARCH), str(WORKLOAD), "--fidelity", fidelity],
                        cli_runs, baseline)
         print(f"{fidelity:>8}: simulate() median {one * 1e3:6.1f} ms CPU | whole command {whole}")
-    print(f" imports: `{IMPORT}` {paired(['-c', IMPORT], cli_runs, baseline)}")
+    for what, code in IMPORTS.items():
+        print(f" imports of {what}: {paired(['-c', code], cli_runs, baseline)}")
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"peak resident memory of any command run: {peak:.0f} MiB")
 
