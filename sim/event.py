@@ -152,7 +152,7 @@ class _Pipeline:
         env.process(self._array())
 
     def _loader(self):
-        env, total = self.env, len(self.sequence)
+        env, total, timeout = self.env, len(self.sequence), self.env.timeout
         while self.next_load < total:
             before = self.next_load - self.in_slots       # the step whose input slot this one reuses
             slot = self.computed[before] if before >= 0 else self.warm if before == -1 else None
@@ -160,7 +160,7 @@ class _Pipeline:
                 yield slot
             end = self.dram.transfer(env.now, self.load[self.sequence.locate(self.next_load)[3]])  # (a collapse may have
             if end > env.now:                                                   # moved next_load meanwhile)
-                self.load_wait = env.timeout(end - env.now)
+                self.load_wait = timeout(end - env.now)
                 yield self.load_wait
                 self.load_wait = None
             self.loaded[self.next_load].succeed()
@@ -168,6 +168,7 @@ class _Pipeline:
 
     def _array(self):
         env, arch, stall, side, vector = self.env, self.arch, self.stall, self.side, self.vector
+        timeout = env.timeout
         sequence, steady, layers, phases, dram = self.sequence, self.steady, self.layer, self.phase, self.dram
         total, first_steps = len(sequence), sequence.start
         yield self.warm
@@ -188,7 +189,7 @@ class _Pipeline:
                 stall["vector"][k] += env.now - start
                 control = arch.control.job_launch_cycles + (arch.control.barrier_cycles if env.now > start else 0)
                 stall["control"][k] += control
-                yield env.timeout(control)
+                yield timeout(control)
                 start = env.now
             loaded = self.loaded[i]
             if not loaded.processed:
@@ -215,12 +216,12 @@ class _Pipeline:
                 self.timeline.add("PE array", f"{phases[k]} {self.workload.layers[layers[k]].name}", env.now,
                                   env.now + duration)
             streamed = dram.transfer(env.now, self.stream[run])   # the rest of its operands, tile by tile
-            yield env.timeout(duration)
+            yield timeout(duration)
             if streamed > env.now:
                 stall["dram"][k] += streamed - env.now
-                yield env.timeout(streamed - env.now)
+                yield timeout(streamed - env.now)
             self.computed[i].succeed()
-            self.written[i] = env.timeout(dram.transfer(env.now, self.write[run], write=True) - env.now)
+            self.written[i] = timeout(dram.transfer(env.now, self.write[run], write=True) - env.now)
             if i == first_steps[position + 1] - 1:     # the GEMM's last step
                 self.gemm_end[k] = env.now
                 if self.on_lanes[k]:
