@@ -58,41 +58,10 @@ def read_text(path: str | Path, cap: int) -> str:
     return text
 
 
-class StrictLoader(yaml.SafeLoader):
-    """SafeLoader with the YAML 1.2 core schema, no duplicate keys and an alias budget."""
+class StrictRules(yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+    """The YAML 1.2 core schema and no duplicate keys, for either parser below."""
 
     yaml_implicit_resolvers: dict = {}
-
-    def __init__(self, stream):
-        super().__init__(stream)
-        self.aliases = 0
-
-    def compose_node(self, parent, index):
-        if self.check_event(yaml.AliasEvent):
-            self.aliases += 1
-            if self.aliases > MAX_ALIASES:
-                event = self.peek_event()
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"more than {MAX_ALIASES} aliases (a YAML alias bomb?)", event.start_mark)
-        return super().compose_node(parent, index)
-
-    def compose_document(self):
-        node = super().compose_document()
-        sizes: dict[int, int] = {}
-
-        def size(n) -> int:      # nodes of the document with every alias expanded, each shared node counted once per use
-            if id(n) not in sizes:
-                sizes[id(n)] = 1
-                children = n.value if isinstance(n, yaml.SequenceNode) else \
-                    [c for pair in n.value for c in pair] if isinstance(n, yaml.MappingNode) else []
-                sizes[id(n)] = 1 + sum(size(c) for c in children)
-            return sizes[id(n)]
-
-        if node is not None and size(node) > MAX_NODES:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"more than {MAX_NODES:,} values once its aliases are expanded (a YAML alias bomb?)",
-                node.start_mark)
-        return node
 
     def construct_mapping(self, node, deep=False):
         seen = set()
@@ -110,9 +79,13 @@ class StrictLoader(yaml.SafeLoader):
 
     def construct_yaml_int(self, node):
         text = self.construct_scalar(node)
-        if text.startswith(("0o", "+0o", "-0o")):
-            return int(text.replace("0o", ""), 8)
-        return int(text, 0) if text.lstrip("+-").startswith("0x") else int(text)
+        try:
+            if text.startswith(("0o", "+0o", "-0o")):
+                return int(text.replace("0o", ""), 8)
+            return int(text, 0) if text.lstrip("+-").startswith("0x") else int(text)
+        except ValueError:      # longer than Python converts (sys.get_int_max_str_digits)
+            raise yaml.constructor.ConstructorError(None, None, f"an integer of {len(text):,} characters, too long "
+                                                                "to read", node.start_mark) from None
 
     def construct_yaml_float(self, node):
         text = self.construct_scalar(node).lower()
@@ -123,6 +96,83 @@ class StrictLoader(yaml.SafeLoader):
         return float(text)
 
 
+class StrictLoader(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, yaml.composer.Composer, StrictRules):
+    """PyYAML's pure-Python loader under the strict rules, counting aliases as it composes: the
+    reference loader, whose words every refusal uses."""
+
+    def __init__(self, stream):
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        yaml.composer.Composer.__init__(self)
+        StrictRules.__init__(self)
+        self.aliases = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                event = self.peek_event()
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"more than {MAX_ALIASES} aliases (a YAML alias bomb?)", event.start_mark)
+        return super().compose_node(parent, index)
+
+    def compose_document(self):
+        node = super().compose_document()
+        if node is not None and _tree(node)[1] > MAX_NODES:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"more than {MAX_NODES:,} values once its aliases are expanded (a YAML alias bomb?)",
+                node.start_mark)
+        return node
+
+
+FAST_DEPTH = 32   # deeper documents go to the reference loader, whose recursion decides
+
+
+if yaml.__with_libyaml__:
+    class FastLoader(yaml.cyaml.CParser, StrictRules):
+        """libyaml's parser and composer (PyYAML's C extension) under the same rules. A document it
+        takes must be one the reference loader takes the same way; anything else (a parse error, an
+        alias or node budget exceeded, nesting deeper than :data:`FAST_DEPTH`, a duplicate key) makes
+        :func:`parse_yaml` ask the reference loader, so errors read the same with or without libyaml."""
+
+        def __init__(self, stream):
+            yaml.cyaml.CParser.__init__(self, stream)
+            StrictRules.__init__(self)
+
+        def get_single_node(self):
+            node = super().get_single_node()
+            if node is not None:
+                aliases, values, depth = _tree(node)
+                if aliases > MAX_ALIASES or values > MAX_NODES or depth > FAST_DEPTH:
+                    raise yaml.YAMLError("over a budget: the reference loader decides")
+            return node
+else:
+    FastLoader = None
+
+
+def _tree(root) -> tuple[int, int, int]:
+    """Aliases, values with every alias expanded (a shared node counted once per use) and depth
+    of a composed document; a node met a second time is an alias."""
+    sizes: dict[int, int] = {}
+    uses = 0
+    deepest = 0
+
+    def size(node, depth: int) -> int:
+        nonlocal uses, deepest
+        uses += 1
+        deepest = max(deepest, depth)
+        if id(node) not in sizes:
+            sizes[id(node)] = 1
+            children = node.value if isinstance(node, yaml.SequenceNode) else \
+                [c for pair in node.value for c in pair] if isinstance(node, yaml.MappingNode) else []
+            sizes[id(node)] = 1 + sum(size(c, depth + 1) for c in children)
+        return sizes[id(node)]
+
+    values = size(root, 1)
+    return uses - len(sizes), values, deepest
+
+
 # the YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution)
 for tag, pattern, first in (
         ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
@@ -131,15 +181,28 @@ for tag, pattern, first in (
         ("tag:yaml.org,2002:float",
          r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
          list("-+.0123456789"))):
-    StrictLoader.add_implicit_resolver(tag, re.compile(pattern), first)
-StrictLoader.add_constructor("tag:yaml.org,2002:int", StrictLoader.construct_yaml_int)
-StrictLoader.add_constructor("tag:yaml.org,2002:float", StrictLoader.construct_yaml_float)
+    StrictRules.add_implicit_resolver(tag, re.compile(pattern), first)
+StrictRules.add_constructor("tag:yaml.org,2002:int", StrictRules.construct_yaml_int)
+StrictRules.add_constructor("tag:yaml.org,2002:float", StrictRules.construct_yaml_float)
 
 
 def parse_yaml(text: str, path: str | Path):
-    """Parse YAML text strictly (see module docstring); errors name the file and line."""
+    """Parse YAML text strictly (see module docstring); errors name the file and line. libyaml
+    parses when PyYAML has it (:class:`FastLoader`); the pure-Python :class:`StrictLoader` is the
+    reference for every document the fast one does not take."""
+    if FastLoader is not None:
+        try:
+            return yaml.load(text, Loader=FastLoader)   # noqa: S506 - SafeConstructor rules
+        except Exception:       # noqa: BLE001 - any refusal is worded by the reference loader
+            pass
+    return load_reference(text, path)
+
+
+def load_reference(text: str, path: str | Path):
+    """Parse YAML text with the pure-Python :class:`StrictLoader` (what :func:`parse_yaml` does
+    without libyaml)."""
     try:
-        return yaml.load(text, Loader=StrictLoader)   # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=StrictLoader)   # noqa: S506 - SafeConstructor rules
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else ""
