@@ -77,15 +77,24 @@ class StrictRules(yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
             seen.add(key)
         return super().construct_mapping(node, deep)
 
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, TypeError, KeyError, AttributeError):   # an explicit tag on the wrong text: !!float x
+            raise yaml.constructor.ConstructorError(None, None, f"{node.tag.rpartition(':')[2] or node.tag} cannot "
+                                                                f"be {_short(node.value)}", node.start_mark) from None
+
     def construct_yaml_int(self, node):
         text = self.construct_scalar(node)
         try:
             if text.startswith(("0o", "+0o", "-0o")):
                 return int(text.replace("0o", ""), 8)
             return int(text, 0) if text.lstrip("+-").startswith("0x") else int(text)
-        except ValueError:      # longer than Python converts (sys.get_int_max_str_digits)
-            raise yaml.constructor.ConstructorError(None, None, f"an integer of {len(text):,} characters, too long "
-                                                                "to read", node.start_mark) from None
+        except ValueError:
+            if not text.lstrip("+-").isdigit():
+                raise
+            raise yaml.constructor.ConstructorError(None, None, f"an integer of {len(text):,} digits, more than Python "
+                                                                "reads", node.start_mark) from None
 
     def construct_yaml_float(self, node):
         text = self.construct_scalar(node).lower()
@@ -127,6 +136,12 @@ class StrictLoader(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser,
 
 
 FAST_DEPTH = 32   # deeper documents go to the reference loader, whose recursion decides
+# what the two parsers read differently: tabs, a byte-order mark after the first, NEL and the Unicode
+# line separators, "?" (complex keys; libyaml 0.2.5 lets it inside a flow scalar), tags ("!"), anchors
+# and aliases ("&", "*"), directives ("%" at a line's start) and a "|" or ">" not followed by at most
+# a chomping indicator and a space (block-scalar headers: libyaml takes "|#"). A text holding any of
+# them, even in a comment or a string, goes to the reference loader; the bundled files hold none.
+REFERENCE_ONLY = re.compile(r"[\t\ufeff\x85\u2028\u2029?!&*]|^%|[|>](?![-+]?(?:\s|$))", re.M)
 
 
 if yaml.__with_libyaml__:
@@ -190,7 +205,7 @@ def parse_yaml(text: str, path: str | Path):
     """Parse YAML text strictly (see module docstring); errors name the file and line. libyaml
     parses when PyYAML has it (:class:`FastLoader`); the pure-Python :class:`StrictLoader` is the
     reference for every document the fast one does not take."""
-    if FastLoader is not None:
+    if FastLoader is not None and not REFERENCE_ONLY.search(text):
         try:
             return yaml.load(text, Loader=FastLoader)   # noqa: S506 - SafeConstructor rules
         except Exception:       # noqa: BLE001 - any refusal is worded by the reference loader
@@ -209,6 +224,13 @@ def load_reference(text: str, path: str | Path):
         raise InputError(path, where, f"not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
     except RecursionError:
         raise InputError(path, "", "not valid YAML (nested too deeply)") from None
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:   # an explicit tag on the wrong node: !!map [1]
+        raise InputError(path, "", f"not valid YAML (a tagged value of the wrong kind: {exc})") from None
+
+
+def _short(value) -> str:
+    text = repr(value) if isinstance(value, str) else type(value).__name__
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def read_yaml_file(path: str | Path, cap: int = YAML_CAP):

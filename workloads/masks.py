@@ -49,7 +49,7 @@ def packed_nm_violations(packed: np.ndarray, count: int, pattern: NMPattern) -> 
     whole, tail = divmod(count, 8)
     bad = int(np.add.reduce(table[packed[:whole]], dtype=np.int64))
     if tail:   # the last byte's padding bits are not part of the mask
-        bad += int(table[packed[whole] & (0xFF << (8 - tail)) & 0xFF])
+        bad += int(table[int(packed[whole]) & (0xFF << (8 - tail)) & 0xFF])
     return bad
 
 
@@ -102,10 +102,21 @@ def load_masks(path: Path, layers: list[Layer], unstructured: bool = False) -> d
     An ``unstructured`` trace holds one forward mask per layer, any pattern; its backward-data
     GEMM uses the same mask transposed.
     """
+    return dict(_checked(path, layers, unstructured))
+
+
+def check_masks(path: Path, layers: list[Layer], unstructured: bool = False) -> None:
+    """:func:`load_masks`' checks, each mask dropped once checked (the unpacked masks of a large
+    model are tens of MB, and keeping them costs more than unpacking them)."""
+    for _ in _checked(path, layers, unstructured):
+        pass
+
+
+def _checked(path: Path, layers: list[Layer], unstructured: bool):
+    """(layer, direction) and its bool mask, one by one, each validated (see :func:`load_masks`)."""
     by_name = {layer.name: layer for layer in layers}
     largest = max((int(np.prod(weight_shape(layer))) for layer in layers if layer.has_weights), default=0)
     data = read_npz(path, member_bytes=max(-(-largest // 8), 64))
-    masks = {}
     for key in data:
         name, _, direction = key.rpartition("/")
         if direction == "shape":
@@ -133,7 +144,7 @@ def load_masks(path: Path, layers: list[Layer], unstructured: bool = False) -> d
         if unstructured:
             if direction != "fwd":
                 raise InputError(path, key, "an unstructured trace holds forward masks only (BP uses their transpose)")
-            masks[(name, direction)] = mask
+            yield (name, direction), mask
             continue
         if pattern.dense:
             raise InputError(path, key, "a mask for a direction layers.csv marks dense")
@@ -144,5 +155,4 @@ def load_masks(path: Path, layers: list[Layer], unstructured: bool = False) -> d
         if bad:
             raise InputError(path, key, f"{bad} groups keep more than {pattern.n} of {pattern.m} along "
                                         f"{'input' if direction == 'fwd' else 'output'} channels")
-        masks[(name, direction)] = mask
-    return masks
+        yield (name, direction), mask
