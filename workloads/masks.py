@@ -53,6 +53,11 @@ def packed_nm_violations(packed: np.ndarray, count: int, pattern: NMPattern) -> 
     return bad
 
 
+def _unpack(packed: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """The bool mask of ``shape`` from its packed bits (a view of the unpacked 0/1 bytes, no copy)."""
+    return np.unpackbits(packed, count=int(np.prod(shape))).view(bool).reshape(shape)
+
+
 @functools.lru_cache(maxsize=None)
 def _violations_per_byte(n: int, m: int) -> np.ndarray:
     bits = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1)
@@ -102,18 +107,19 @@ def load_masks(path: Path, layers: list[Layer], unstructured: bool = False) -> d
     An ``unstructured`` trace holds one forward mask per layer, any pattern; its backward-data
     GEMM uses the same mask transposed.
     """
-    return dict(_checked(path, layers, unstructured))
+    return dict(_checked(path, layers, unstructured, keep=True))
 
 
 def check_masks(path: Path, layers: list[Layer], unstructured: bool = False) -> None:
     """:func:`load_masks`' checks, each mask dropped once checked (the unpacked masks of a large
     model are tens of MB, and keeping them costs more than unpacking them)."""
-    for _ in _checked(path, layers, unstructured):
+    for _ in _checked(path, layers, unstructured, keep=False):
         pass
 
 
-def _checked(path: Path, layers: list[Layer], unstructured: bool):
-    """(layer, direction) and its bool mask, one by one, each validated (see :func:`load_masks`)."""
+def _checked(path: Path, layers: list[Layer], unstructured: bool, keep: bool):
+    """(layer, direction) and its bool mask, one by one, each validated (see :func:`load_masks`);
+    without ``keep``, the mask where its check did not unpack it is None."""
     by_name = {layer.name: layer for layer in layers}
     largest = max((int(np.prod(weight_shape(layer))) for layer in layers if layer.has_weights), default=0)
     data = read_npz(path, member_bytes=max(-(-largest // 8), 64))
@@ -139,20 +145,22 @@ def _checked(path: Path, layers: list[Layer], unstructured: bool):
             raise InputError(path, key, f"expected {packed:,} packed bytes (uint8) for the {shape} weights, "
                                         f"got {data[key].dtype} of shape {data[key].shape}")
         count = int(np.prod(shape))
-        mask = np.unpackbits(data[key], count=count).view(bool).reshape(shape)
-        pattern = layer.fwd_nm if direction == "fwd" else layer.bwd_nm
+        mask = None
         if unstructured:
             if direction != "fwd":
                 raise InputError(path, key, "an unstructured trace holds forward masks only (BP uses their transpose)")
-            yield (name, direction), mask
-            continue
-        if pattern.dense:
-            raise InputError(path, key, "a mask for a direction layers.csv marks dense")
-        if direction == "fwd" and shape[2] * shape[3] == 1 and 8 % pattern.m == 0:
-            bad = packed_nm_violations(data[key], count, pattern)
         else:
-            bad = nm_violations(mask, pattern, AXIS[direction])
-        if bad:
-            raise InputError(path, key, f"{bad} groups keep more than {pattern.n} of {pattern.m} along "
-                                        f"{'input' if direction == 'fwd' else 'output'} channels")
+            pattern = layer.fwd_nm if direction == "fwd" else layer.bwd_nm
+            if pattern.dense:
+                raise InputError(path, key, "a mask for a direction layers.csv marks dense")
+            if direction == "fwd" and shape[2] * shape[3] == 1 and 8 % pattern.m == 0:
+                bad = packed_nm_violations(data[key], count, pattern)
+            else:
+                mask = _unpack(data[key], shape)
+                bad = nm_violations(mask, pattern, AXIS[direction])
+            if bad:
+                raise InputError(path, key, f"{bad} groups keep more than {pattern.n} of {pattern.m} along "
+                                            f"{'input' if direction == 'fwd' else 'output'} channels")
+        if keep and mask is None:
+            mask = _unpack(data[key], shape)
         yield (name, direction), mask
