@@ -98,3 +98,15 @@ def test_load_and_check_agree_with_the_definition(tmp_path_factory, seed, rs, nm
     for read in (load_masks, check_masks):
         with pytest.raises(InputError, match=f"conv/{first}: {bad[first]} groups keep more than {pattern.n} of {pattern.m}"):
             read(path, [layer])
+
+
+@pytest.mark.parametrize("shape, axis", [((64, 64, 1, 1), 1), ((64, 64, 3, 3), 1), ((64, 64, 3, 3), 0), ((512, 8, 1, 1), 0)])
+def test_counts_beyond_a_byte(shape, axis):
+    """Many violating groups (all kept): the totals are counted wide, whatever type sums a group."""
+    mask = np.ones(shape, bool)
+    pattern = NMPattern(2, 8)
+    expected = mask.size // 8
+    assert expected > 255 and plain_violations(mask, pattern, axis) == expected
+    assert nm_violations(mask, pattern, axis) == expected
+    if axis == 1 and shape[2] * shape[3] == 1:
+        assert packed_nm_violations(np.packbits(mask.reshape(-1)), mask.size, pattern) == expected
