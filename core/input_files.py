@@ -5,7 +5,9 @@ than its cap, and text must be UTF-8; each failure is an :class:`InputError` nam
 YAML is read with the YAML 1.2 core schema (``yes``, ``on``, ``1:30`` and ``1_000`` stay
 strings; only ``true``/``false`` are booleans), duplicate keys are refused, and a document may
 use at most :data:`MAX_ALIASES` aliases and expand to at most :data:`MAX_NODES` values (an alias
-bomb expands exponentially).
+bomb expands exponentially). libyaml parses where PyYAML has it and the text holds none of the
+constructs the two parsers read differently; PyYAML's pure-Python parser is the reference, and
+words every refusal (:func:`parse_yaml`).
 """
 from __future__ import annotations
 
