@@ -9,13 +9,26 @@ import sys
 from typing import Callable
 
 from ..core.errors import CapacityError, InputError
-from ..core.provenance import VERSION
 
 INTERRUPTED = 130   # the shell's code for a command ended by SIGINT
 
 
+class _Version(argparse.Action):
+    """``--version``: prints ``PROG (sparseloom) VERSION`` and exits, reading the version only then."""
+
+    def __init__(self, option_strings, dest, **_):
+        super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0,
+                         help="show program's version number and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from ..core.provenance import project_version
+
+        print(f"{parser.prog} (sparseloom) {project_version()}")
+        parser.exit()
+
+
 def add_version(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("--version", action="version", version=f"%(prog)s (sparseloom) {VERSION}")
+    parser.add_argument("--version", action=_Version)
     return parser
 
 

@@ -5,7 +5,9 @@ than its cap, and text must be UTF-8; each failure is an :class:`InputError` nam
 YAML is read with the YAML 1.2 core schema (``yes``, ``on``, ``1:30`` and ``1_000`` stay
 strings; only ``true``/``false`` are booleans), duplicate keys are refused, and a document may
 use at most :data:`MAX_ALIASES` aliases and expand to at most :data:`MAX_NODES` values (an alias
-bomb expands exponentially).
+bomb expands exponentially). libyaml parses where PyYAML has it and the text holds none of the
+constructs the two parsers read differently; PyYAML's pure-Python parser is the reference, and
+words every refusal (:func:`parse_yaml`).
 """
 from __future__ import annotations
 
@@ -58,41 +60,10 @@ def read_text(path: str | Path, cap: int) -> str:
     return text
 
 
-class StrictLoader(yaml.SafeLoader):
-    """SafeLoader with the YAML 1.2 core schema, no duplicate keys and an alias budget."""
+class StrictRules(yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+    """The YAML 1.2 core schema and no duplicate keys, for either parser below."""
 
     yaml_implicit_resolvers: dict = {}
-
-    def __init__(self, stream):
-        super().__init__(stream)
-        self.aliases = 0
-
-    def compose_node(self, parent, index):
-        if self.check_event(yaml.AliasEvent):
-            self.aliases += 1
-            if self.aliases > MAX_ALIASES:
-                event = self.peek_event()
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"more than {MAX_ALIASES} aliases (a YAML alias bomb?)", event.start_mark)
-        return super().compose_node(parent, index)
-
-    def compose_document(self):
-        node = super().compose_document()
-        sizes: dict[int, int] = {}
-
-        def size(n) -> int:      # nodes of the document with every alias expanded, each shared node counted once per use
-            if id(n) not in sizes:
-                sizes[id(n)] = 1
-                children = n.value if isinstance(n, yaml.SequenceNode) else \
-                    [c for pair in n.value for c in pair] if isinstance(n, yaml.MappingNode) else []
-                sizes[id(n)] = 1 + sum(size(c) for c in children)
-            return sizes[id(n)]
-
-        if node is not None and size(node) > MAX_NODES:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"more than {MAX_NODES:,} values once its aliases are expanded (a YAML alias bomb?)",
-                node.start_mark)
-        return node
 
     def construct_mapping(self, node, deep=False):
         seen = set()
@@ -108,11 +79,24 @@ class StrictLoader(yaml.SafeLoader):
             seen.add(key)
         return super().construct_mapping(node, deep)
 
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, TypeError, KeyError, AttributeError):   # an explicit tag on the wrong text: !!float x
+            raise yaml.constructor.ConstructorError(None, None, f"{node.tag.rpartition(':')[2] or node.tag} cannot "
+                                                                f"be {_short(node.value)}", node.start_mark) from None
+
     def construct_yaml_int(self, node):
         text = self.construct_scalar(node)
-        if text.startswith(("0o", "+0o", "-0o")):
-            return int(text.replace("0o", ""), 8)
-        return int(text, 0) if text.lstrip("+-").startswith("0x") else int(text)
+        try:
+            if text.startswith(("0o", "+0o", "-0o")):
+                return int(text.replace("0o", ""), 8)
+            return int(text, 0) if text.lstrip("+-").startswith("0x") else int(text)
+        except ValueError:
+            if not text.lstrip("+-").isdigit():
+                raise
+            raise yaml.constructor.ConstructorError(None, None, f"an integer of {len(text):,} digits, more than Python "
+                                                                "reads", node.start_mark) from None
 
     def construct_yaml_float(self, node):
         text = self.construct_scalar(node).lower()
@@ -123,6 +107,89 @@ class StrictLoader(yaml.SafeLoader):
         return float(text)
 
 
+class StrictLoader(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, yaml.composer.Composer, StrictRules):
+    """PyYAML's pure-Python loader under the strict rules, counting aliases as it composes: the
+    reference loader, whose words every refusal uses."""
+
+    def __init__(self, stream):
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        yaml.composer.Composer.__init__(self)
+        StrictRules.__init__(self)
+        self.aliases = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                event = self.peek_event()
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"more than {MAX_ALIASES} aliases (a YAML alias bomb?)", event.start_mark)
+        return super().compose_node(parent, index)
+
+    def compose_document(self):
+        node = super().compose_document()
+        if node is not None and _tree(node)[1] > MAX_NODES:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"more than {MAX_NODES:,} values once its aliases are expanded (a YAML alias bomb?)",
+                node.start_mark)
+        return node
+
+
+FAST_DEPTH = 32   # deeper documents go to the reference loader, whose recursion decides
+# what the two parsers read differently: tabs, a byte-order mark after the first, NEL and the Unicode
+# line separators, "?" (complex keys; libyaml 0.2.5 lets it inside a flow scalar), tags ("!"), anchors
+# and aliases ("&", "*"), directives ("%" at a line's start) and a "|" or ">" not followed by at most
+# a chomping indicator and a space (block-scalar headers: libyaml takes "|#"). A text holding any of
+# them, even in a comment or a string, goes to the reference loader; the bundled files hold none.
+REFERENCE_ONLY = re.compile(r"[\t\ufeff\x85\u2028\u2029?!&*]|^%|[|>](?![-+]?(?:\s|$))", re.M)
+
+
+if yaml.__with_libyaml__:
+    class FastLoader(yaml.cyaml.CParser, StrictRules):
+        """libyaml's parser and composer (PyYAML's C extension) under the same rules. A document it
+        takes must be one the reference loader takes the same way; anything else (a parse error, an
+        alias or node budget exceeded, nesting deeper than :data:`FAST_DEPTH`, a duplicate key) makes
+        :func:`parse_yaml` ask the reference loader, so errors read the same with or without libyaml."""
+
+        def __init__(self, stream):
+            yaml.cyaml.CParser.__init__(self, stream)
+            StrictRules.__init__(self)
+
+        def get_single_node(self):
+            node = super().get_single_node()
+            if node is not None:
+                aliases, values, depth = _tree(node)
+                if aliases > MAX_ALIASES or values > MAX_NODES or depth > FAST_DEPTH:
+                    raise yaml.YAMLError("over a budget: the reference loader decides")
+            return node
+else:
+    FastLoader = None
+
+
+def _tree(root) -> tuple[int, int, int]:
+    """Aliases, values with every alias expanded (a shared node counted once per use) and depth
+    of a composed document; a node met a second time is an alias."""
+    sizes: dict[int, int] = {}
+    uses = 0
+    deepest = 0
+
+    def size(node, depth: int) -> int:
+        nonlocal uses, deepest
+        uses += 1
+        deepest = max(deepest, depth)
+        if id(node) not in sizes:
+            sizes[id(node)] = 1
+            children = node.value if isinstance(node, yaml.SequenceNode) else \
+                [c for pair in node.value for c in pair] if isinstance(node, yaml.MappingNode) else []
+            sizes[id(node)] = 1 + sum(size(c, depth + 1) for c in children)
+        return sizes[id(node)]
+
+    values = size(root, 1)
+    return uses - len(sizes), values, deepest
+
+
 # the YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution)
 for tag, pattern, first in (
         ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
@@ -131,21 +198,41 @@ for tag, pattern, first in (
         ("tag:yaml.org,2002:float",
          r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
          list("-+.0123456789"))):
-    StrictLoader.add_implicit_resolver(tag, re.compile(pattern), first)
-StrictLoader.add_constructor("tag:yaml.org,2002:int", StrictLoader.construct_yaml_int)
-StrictLoader.add_constructor("tag:yaml.org,2002:float", StrictLoader.construct_yaml_float)
+    StrictRules.add_implicit_resolver(tag, re.compile(pattern), first)
+StrictRules.add_constructor("tag:yaml.org,2002:int", StrictRules.construct_yaml_int)
+StrictRules.add_constructor("tag:yaml.org,2002:float", StrictRules.construct_yaml_float)
 
 
 def parse_yaml(text: str, path: str | Path):
-    """Parse YAML text strictly (see module docstring); errors name the file and line."""
+    """Parse YAML text strictly (see module docstring); errors name the file and line. libyaml
+    parses when PyYAML has it (:class:`FastLoader`); the pure-Python :class:`StrictLoader` is the
+    reference for every document the fast one does not take."""
+    if FastLoader is not None and not REFERENCE_ONLY.search(text):
+        try:
+            return yaml.load(text, Loader=FastLoader)   # noqa: S506 - SafeConstructor rules
+        except Exception:       # noqa: BLE001 - any refusal is worded by the reference loader
+            pass
+    return load_reference(text, path)
+
+
+def load_reference(text: str, path: str | Path):
+    """Parse YAML text with the pure-Python :class:`StrictLoader` (what :func:`parse_yaml` does
+    without libyaml)."""
     try:
-        return yaml.load(text, Loader=StrictLoader)   # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=StrictLoader)   # noqa: S506 - SafeConstructor rules
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else ""
         raise InputError(path, where, f"not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
     except RecursionError:
         raise InputError(path, "", "not valid YAML (nested too deeply)") from None
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:   # an explicit tag on the wrong node: !!map [1]
+        raise InputError(path, "", f"not valid YAML (a tagged value of the wrong kind: {exc})") from None
+
+
+def _short(value) -> str:
+    text = repr(value) if isinstance(value, str) else type(value).__name__
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def read_yaml_file(path: str | Path, cap: int = YAML_CAP):

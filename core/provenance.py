@@ -1,18 +1,34 @@
-"""What a result was made from: the project version, content digests and the command line."""
+"""What a result was made from: the project version, content digests and the command line.
+
+``VERSION`` is read from the installed package's metadata on first use (importlib.metadata
+costs more than the rest of this module), so a command that prints no version never loads it.
+"""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import shlex
 import sys
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-try:
-    VERSION = version("sparseloom")
-except PackageNotFoundError:     # imported from a source tree that was never installed
-    VERSION = "0+unknown"
+
+@functools.cache
+def project_version() -> str:
+    """The installed sparseloom's version (``0+unknown`` in a source tree that was never installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("sparseloom")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def __getattr__(name: str):
+    if name == "VERSION":
+        return project_version()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _plain(value):

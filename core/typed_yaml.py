@@ -8,6 +8,7 @@ the dotted key path and the expectation. A dataclass may add cross-field checks 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
 import reprlib
@@ -60,7 +61,7 @@ def build(cls: type, data: Any, file: str, where: str = ""):
     """Build dataclass ``cls`` from a mapping, strictly (see module docstring)."""
     if not isinstance(data, dict):
         raise InputError(file, where, f"expected a mapping with keys {_names(cls)}, got {_show(data)}")
-    hints = get_type_hints(cls)
+    hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(map(str, data)) - set(fields))
     if unknown:
@@ -82,6 +83,12 @@ def build(cls: type, data: Any, file: str, where: str = ""):
     for sub, expectation in getattr(obj, "problems", lambda: ())():
         raise InputError(file, _join(where, sub), expectation)
     return obj
+
+
+@functools.lru_cache(maxsize=None)
+def _hints(cls: type) -> dict[str, Any]:
+    """A dataclass's field types, evaluated once (its annotations are strings)."""
+    return get_type_hints(cls)
 
 
 def _convert(tp: Any, value: Any, file: str, key: str):

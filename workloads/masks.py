@@ -8,6 +8,7 @@ has no mask. Seeded masks prune reproducible random weights by magnitude (legacy
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 from pathlib import Path
@@ -27,10 +28,40 @@ def weight_shape(layer: Layer) -> tuple[int, int, int, int]:
 
 
 def nm_violations(mask: np.ndarray, pattern: NMPattern, axis: int) -> int:
-    """Groups of M along ``axis`` that keep more than N."""
-    moved = np.moveaxis(mask, axis, -1)
-    groups = moved.reshape(*moved.shape[:-1], moved.shape[-1] // pattern.m, pattern.m)
-    return int((groups.sum(-1) > pattern.n).sum())
+    """Groups of M along ``axis`` that keep more than N (``mask``: bool or 0/1 uint8).
+
+    The mask is viewed in place as [before, groups, M, after] and summed over M in uint8 (einsum's
+    loops beat a strided reduction there; a wider type only when M > 255), so no copy is made."""
+    flat = np.ascontiguousarray(mask if mask.dtype in (np.bool_, np.uint8) else mask != 0).view(np.uint8)
+    before = int(np.prod(mask.shape[:axis], dtype=np.int64))
+    after = int(np.prod(mask.shape[axis + 1:], dtype=np.int64))
+    groups = flat.reshape(before, mask.shape[axis] // pattern.m, pattern.m, after)
+    if pattern.m > 255:
+        groups = groups.astype(np.min_scalar_type(pattern.m))
+    return int(np.count_nonzero(np.einsum("bgma->bga", groups) > pattern.n))
+
+
+def packed_nm_violations(packed: np.ndarray, count: int, pattern: NMPattern) -> int:
+    """:func:`nm_violations` of ``np.unpackbits(packed, count=count)`` when its groups are runs of
+    M consecutive bits that never straddle a byte (M divides 8: a forward mask with R = S = 1),
+    read from the packed bytes with a table of each byte's violating groups."""
+    table = _violations_per_byte(pattern.n, pattern.m)
+    whole, tail = divmod(count, 8)
+    bad = int(np.add.reduce(table[packed[:whole]], dtype=np.int64))
+    if tail:   # the last byte's padding bits are not part of the mask
+        bad += int(table[int(packed[whole]) & (0xFF << (8 - tail)) & 0xFF])
+    return bad
+
+
+def _unpack(packed: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """The bool mask of ``shape`` from its packed bits (a view of the unpacked 0/1 bytes, no copy)."""
+    return np.unpackbits(packed, count=int(np.prod(shape))).view(bool).reshape(shape)
+
+
+@functools.lru_cache(maxsize=None)
+def _violations_per_byte(n: int, m: int) -> np.ndarray:
+    bits = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1)
+    return (bits.reshape(256, 8 // m, m).sum(2) > n).sum(1).astype(np.uint8)
 
 
 def seeded_masks(layers: list[Layer], seed: int) -> dict[tuple[str, str], np.ndarray]:
@@ -76,10 +107,22 @@ def load_masks(path: Path, layers: list[Layer], unstructured: bool = False) -> d
     An ``unstructured`` trace holds one forward mask per layer, any pattern; its backward-data
     GEMM uses the same mask transposed.
     """
+    return dict(_checked(path, layers, unstructured, keep=True))
+
+
+def check_masks(path: Path, layers: list[Layer], unstructured: bool = False) -> None:
+    """:func:`load_masks`' checks, each mask dropped once checked (the unpacked masks of a large
+    model are tens of MB, and keeping them costs more than unpacking them)."""
+    for _ in _checked(path, layers, unstructured, keep=False):
+        pass
+
+
+def _checked(path: Path, layers: list[Layer], unstructured: bool, keep: bool):
+    """(layer, direction) and its bool mask, one by one, each validated (see :func:`load_masks`);
+    without ``keep``, the mask where its check did not unpack it is None."""
     by_name = {layer.name: layer for layer in layers}
     largest = max((int(np.prod(weight_shape(layer))) for layer in layers if layer.has_weights), default=0)
     data = read_npz(path, member_bytes=max(-(-largest // 8), 64))
-    masks = {}
     for key in data:
         name, _, direction = key.rpartition("/")
         if direction == "shape":
@@ -101,18 +144,23 @@ def load_masks(path: Path, layers: list[Layer], unstructured: bool = False) -> d
         if data[key].dtype != np.uint8 or data[key].shape != (packed,):
             raise InputError(path, key, f"expected {packed:,} packed bytes (uint8) for the {shape} weights, "
                                         f"got {data[key].dtype} of shape {data[key].shape}")
-        mask = np.unpackbits(data[key], count=int(np.prod(shape))).astype(bool).reshape(shape)
-        pattern = layer.fwd_nm if direction == "fwd" else layer.bwd_nm
+        count = int(np.prod(shape))
+        mask = None
         if unstructured:
             if direction != "fwd":
                 raise InputError(path, key, "an unstructured trace holds forward masks only (BP uses their transpose)")
-            masks[(name, direction)] = mask
-            continue
-        if pattern.dense:
-            raise InputError(path, key, "a mask for a direction layers.csv marks dense")
-        bad = nm_violations(mask, pattern, AXIS[direction])
-        if bad:
-            raise InputError(path, key, f"{bad} groups keep more than {pattern.n} of {pattern.m} along "
-                                        f"{'input' if direction == 'fwd' else 'output'} channels")
-        masks[(name, direction)] = mask
-    return masks
+        else:
+            pattern = layer.fwd_nm if direction == "fwd" else layer.bwd_nm
+            if pattern.dense:
+                raise InputError(path, key, "a mask for a direction layers.csv marks dense")
+            if direction == "fwd" and shape[2] * shape[3] == 1 and 8 % pattern.m == 0:
+                bad = packed_nm_violations(data[key], count, pattern)
+            else:
+                mask = _unpack(data[key], shape)
+                bad = nm_violations(mask, pattern, AXIS[direction])
+            if bad:
+                raise InputError(path, key, f"{bad} groups keep more than {pattern.n} of {pattern.m} along "
+                                            f"{'input' if direction == 'fwd' else 'output'} channels")
+        if keep and mask is None:
+            mask = _unpack(data[key], shape)
+        yield (name, direction), mask

@@ -26,7 +26,6 @@ from pathlib import Path
 from ..arch.schema import NMPattern
 from ..core.errors import InputError
 from ..core.typed_yaml import NON_NEGATIVE, POSITIVE, build, read_yaml
-from .models import sparsify
 from .trace import Sparsity, Workload
 
 FILE = "run_schedule.yaml"
@@ -99,6 +98,8 @@ def check_run_schedule(schedule: RunSchedule, workload: Workload, path: str | Pa
 def phase_workload(workload: Workload, phase: RunPhase) -> Workload:
     """The trace's iteration as it runs in ``phase``: its layers re-pruned at the phase's pattern
     (dense for a dense or decaying-mask phase), the first layer's input gradient as the trace has it."""
+    from .models import sparsify       # the model tables load only for a trace with a run schedule
+
     pattern = NMPattern(1, 1) if phase.decay else phase.pattern
     if pattern.dense:
         return workload.densified()

@@ -115,9 +115,11 @@ def load_workload(folder: str | Path) -> Workload:
     layers = _read_layers(folder / "layers.csv")
     _check_meta(meta_path, meta, layers)
     ops = read_ops(folder / "ops.csv", [layer.name for layer in layers])
-    workload = Workload(meta, layers, folder, ops)
-    workload.masks()     # masks.npz, where present, is validated whatever the arch runs
-    return workload
+    if (folder / "masks.npz").exists():     # validated whatever the arch runs
+        from .masks import check_masks
+
+        check_masks(folder / "masks.npz", layers, meta.sparsity.method == "unstructured")
+    return Workload(meta, layers, folder, ops)
 
 
 def _check_meta(path: Path, meta: WorkloadMeta, layers: list[Layer]) -> None:

@@ -1,0 +1,118 @@
+"""CPU seconds of start-up: the interpreter, numpy, ``import sparseloom``, the main job's whole
+command, and its first load of the arch and the trace; prints medians and paired ratios.
+
+    python benchmarks/bench_startup.py [--runs N] [--baseline SRC]
+
+Every figure is the median over ``--runs`` fresh interpreters of the child's own user + system
+CPU time (``os.wait4``), so it means the same on a loaded machine as on a quiet one. The whole
+command is ``simulate arch/sat.yaml workloads/resnet50_2of8`` (through ``apps.simulate.main``);
+``load_arch`` and ``load_workload`` are the first call of each in a fresh interpreter, timed
+in-process with ``time.process_time`` once their modules are imported.
+
+``--baseline SRC`` runs the same children, in turn with this tree's, against another checkout of
+sparseloom (e.g. ``git worktree add /tmp/base <commit>``; SRC is its root, with the package folders
+``api``, ``core``, ...), with this interpreter and this tree's input files: the ratio is this tree's
+CPU seconds over the baseline's, pair by pair, and ``same output`` says whether the command printed
+the same bytes.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+JOB = ["arch/sat.yaml", "workloads/resnet50_2of8"]
+SHIM = "import sys; sys.path.insert(0, {shim!r}); "
+CASES = {   # name -> (python -c code, whether it runs a checkout of sparseloom)
+    "python -c pass": ("pass", False),
+    "import numpy": ("import numpy", False),
+    "import sparseloom": ("import sparseloom", True),
+    "simulate (whole command)": ("from sparseloom.apps.simulate import main; sys.exit(main(sys.argv[1:]))", True),
+    "load_arch (first call)": (
+        "import time, json; from pathlib import Path; from sparseloom.arch.schema import load_arch; "
+        "t = time.process_time(); load_arch(Path(sys.argv[1])); print(json.dumps(time.process_time() - t))", True),
+    "load_workload (first call)": (
+        "import time, json; from pathlib import Path; from sparseloom.workloads.trace import load_workload; "
+        "t = time.process_time(); load_workload(Path(sys.argv[2])); print(json.dumps(time.process_time() - t))", True),
+}
+IN_PROCESS = {"load_arch (first call)", "load_workload (first call)"}
+
+
+def shim(source: Path) -> Path:
+    """A folder holding ``sparseloom/`` laid out from ``source``'s ``[tool.setuptools.package-dir]``
+    (symlinks), to put first on ``sys.path`` so that checkout is the one imported."""
+    text = (source / "pyproject.toml").read_text()
+    section = re.search(r"^\[tool\.setuptools\.package-dir\]\n(.*?)(?=^\[|\Z)", text, re.S | re.M).group(1)
+    top = Path(tempfile.mkdtemp(prefix="sparseloom_shim_"))
+    package = top / "sparseloom"
+    package.mkdir()
+    for name, folder in re.findall(r'^"sparseloom(?:\.(\w+))?"\s*=\s*"([^"]+)"', section, re.M):
+        if name:
+            (package / name).symlink_to(source / folder)
+        else:
+            for entry in (source / folder).iterdir():    # the package's own files (its __init__)
+                if entry.is_file():
+                    (package / entry.name).symlink_to(entry)
+    return top
+
+
+def run(code: str, top: Path | None) -> tuple[float, bytes]:
+    """The child's CPU seconds (user + system) and its stdout."""
+    script = (SHIM.format(shim=str(top)) if top else "import sys; ") + code
+    with tempfile.TemporaryFile() as out:
+        child = subprocess.Popen([sys.executable, "-c", script, *JOB], cwd=ROOT, stdout=out, stderr=subprocess.PIPE)
+        error = child.stderr.read()
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode:
+            raise SystemExit(f"{code!r} failed ({child.returncode}): {error.decode()[-2000:]}")
+        out.seek(0)
+        return usage.ru_utime + usage.ru_stime, out.read()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--baseline", type=Path, help="root of another sparseloom checkout to compare with")
+    args = parser.parse_args()
+    this = shim(ROOT)
+    base = shim(args.baseline.resolve()) if args.baseline else None
+    try:
+        measure(args.runs, this, base)
+    finally:
+        for top in (this, base):
+            if top:
+                shutil.rmtree(top)
+
+
+def measure(runs: int, this: Path, base: Path | None) -> None:
+    print(f"CPU seconds (user + sys of a fresh interpreter, or in-process where marked), median of {runs}"
+          + (f"; paired with a baseline checkout" if base else ""))
+    for case, (code, ours) in CASES.items():
+        seconds, ratios, same = [], [], True
+        for _ in range(runs):
+            cpu, out = run(code, this if ours else None)
+            seconds.append(json.loads(out) if case in IN_PROCESS else cpu)
+            if base and ours:
+                base_cpu, base_out = run(code, base)
+                ratios.append(seconds[-1] / (json.loads(base_out) if case in IN_PROCESS else base_cpu))
+                same = same and (case in IN_PROCESS or hashlib.sha256(out).digest() == hashlib.sha256(base_out).digest())
+        line = f"{case:>28}: median {statistics.median(seconds):7.4f} s"
+        if ratios:
+            line += f" | / baseline median {statistics.median(ratios):6.3f}"
+            if case not in IN_PROCESS:
+                line += f" (same output: {same})"
+        print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
