@@ -48,9 +48,22 @@ def rows_of(table, index):
     if isinstance(index, slice):
         return table
     if hasattr(table, "take"):
-        return table.take(index)
+        return _Rows(table, index)
     return type(table)(**{name: ({k: v[index] for k, v in value.items()} if isinstance(value, dict) else value[index])
                           for name, value in vars(table).items()})
+
+
+class _Rows:
+    """Rows ``index`` of a GEMM table, each column gathered when first read (a dataflow's method
+    reads a few of the table's columns)."""
+
+    def __init__(self, table, index):
+        self._table, self._index = table, index
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        column = getattr(self._table, name)[self._index]
+        setattr(self, name, column)
+        return column
 
 
 def _merge(results, size):
