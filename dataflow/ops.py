@@ -47,7 +47,8 @@ element (elements x cycles per element / lanes), not their sum.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from operator import attrgetter
 
 import numpy as np
 
@@ -128,7 +129,7 @@ def vector_jobs(workload: Workload, arch: Arch) -> list[VectorJob]:
         groups.setdefault(index.get(op.after, -1), []).append(op)
     fusion = arch.vector_engine.fusion
     resident = resident_outputs(workload, arch)
-    jobs = []
+    jobs, shapes = [], {}       # runs of one shape (all but the operators' names) share their job's numbers
     for backward in (False, True) if training else (False,):
         for layer, ops in sorted(groups.items(), reverse=backward):
             if backward and layer < 0:
@@ -136,10 +137,22 @@ def vector_jobs(workload: Workload, arch: Arch) -> list[VectorJob]:
             runs = _runs(ops, fusion != "none")
             onchip = not backward and layer >= 0 and bool(resident[layer])
             for run in runs[::-1] if backward else runs:
-                passes = [op_passes(op, backward, arch, batch, training) for op in run.ops]
                 first = fusion == "array_output" and not backward and run.ops[0] is ops[0]
-                jobs.append(_fuse(run, passes, backward, layer, first, onchip, onchip and not training))
+                key = (tuple(map(_op_shape, run.ops)), run.host, backward, first, onchip)
+                if key not in shapes:
+                    passes = [op_passes(op, backward, arch, batch, training) for op in run.ops]
+                    shapes[key] = _fuse(run, passes, backward, layer, first, onchip, onchip and not training)
+                    jobs.append(shapes[key])
+                else:
+                    jobs.append(VectorJob("+".join(op.name for op in run.ops), shapes[key].kinds, layer,
+                                          *_NUMBERS(shapes[key])))
     return jobs
+
+
+_NUMBERS = attrgetter(*(f.name for f in fields(VectorJob)[3:]))
+"""A job's fields after its name, kinds and layer."""
+_op_shape = attrgetter("kind", "elements", "out_elements", "channels", "repeat")
+"""What an operator's passes depend on: every column of its row but the name and the layer it follows."""
 
 
 @dataclass(frozen=True)
@@ -216,7 +229,7 @@ def place_jobs(workload: Workload, arch: Arch, g, order: np.ndarray) -> JobPlace
     independent array work.
     """
     jobs = vector_jobs(workload, arch)
-    row_of = {(int(layer), str(phase)): i for i, (layer, phase) in enumerate(zip(g.layer, g.phase))}
+    row_of = {key: i for i, key in enumerate(zip(g.layer.tolist(), g.phase.tolist()))}
     rank = np.empty(len(order), np.int64)
     rank[order] = np.arange(len(order))
     last = len(workload.layers) - 1

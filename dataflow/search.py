@@ -83,31 +83,32 @@ def _candidates(g: GemmTable, arch: Arch) -> tuple[GemmTable, np.ndarray]:
     combo_gemm = np.repeat(np.arange(len(g)), len(pairs))
     flows = np.tile(np.array([f for f, _ in pairs]), len(g))
     il = np.tile(np.array([i for _, i in pairs], bool), len(g))
-    base = g.take(combo_gemm).mapped(flows, g.chunk[combo_gemm], g.n_outer[combo_gemm], il)
+    base = g.take(combo_gemm, dataflow=flows, interleave=il)
     extent = per_flow(flows, lambda f, i: f.chunk_extent(rows_of(base, i), arch))
     longest = max_chunk(base, arch)
     fits = smallest_tile_fits(base, arch)
     lengths: dict[tuple, np.ndarray] = {}    # GEMMs of one shape share their chunk lengths
+    per_combo = []
     for key in zip(flows.tolist(), extent.tolist(), longest.tolist()):
         if key not in lengths:
             lengths[key] = np.asarray(FLOWS[key[0]].chunk_candidates(int(key[1]), int(key[2]), arch), np.int64)
-    per_combo = [lengths[key] for key in zip(flows.tolist(), extent.tolist(), longest.tolist())]
+        per_combo.append(lengths[key])
     count = np.array([len(c) for c in per_combo], np.int64)
     orders = np.tile(np.array([2 if FLOWS[f].mapping_options else 1 for f, _ in pairs], np.int64), len(g))
     combo = np.repeat(np.arange(len(count)), orders * count)        # each combo: loop orders x lengths
     offset = np.arange(len(combo)) - np.repeat(np.cumsum(orders * count) - orders * count, orders * count)
     flat = np.concatenate(per_combo) if per_combo else np.zeros(0, np.int64)
     chunk = flat[(np.cumsum(count) - count)[combo] + offset % np.maximum(count[combo], 1)]
-    gemm, flow, il = combo_gemm[combo], flows[combo], il[combo]
+    gemm = combo_gemm[combo]
     n_outer = offset >= count[combo]
     # the only repeats are of a GEMM's default (each dataflow's chunk lengths are distinct)
-    new = ((flow != g.dataflow[gemm]) | (chunk != g.chunk[gemm]) | (n_outer != g.n_outer[gemm])
-           | (il != g.interleave[gemm]))
+    as_default = (flows == g.dataflow[combo_gemm]) & (il == g.interleave[combo_gemm])
+    new = ~as_default[combo] | (chunk != g.chunk[gemm]) | (n_outer != g.n_outer[gemm])
     keep = np.flatnonzero(new & fits[combo] & chunk_fits(chunk, longest[combo]))
-    default = np.flatnonzero(tile_fits(g, arch))
+    default, picked = np.flatnonzero(tile_fits(g, arch)), combo[keep]
     gemm = np.r_[default, gemm[keep]]
-    flow = np.concatenate([g.dataflow[default], flow[keep]])
-    chunk = np.r_[g.chunk[default], chunk[keep]].astype(np.int64)
-    n_outer = np.r_[g.n_outer[default], n_outer[keep]].astype(bool)
-    interleave = np.r_[g.interleave[default], il[keep]].astype(bool)
-    return g.take(gemm).mapped(flow, chunk, n_outer, interleave), gemm
+    mapping = dict(dataflow=np.concatenate([g.dataflow[default], flows[picked]]),
+                   chunk=np.r_[g.chunk[default], chunk[keep]].astype(np.int64),
+                   n_outer=np.r_[g.n_outer[default], n_outer[keep]].astype(bool),
+                   interleave=np.r_[g.interleave[default], il[picked]].astype(bool))
+    return g.take(gemm, **mapping), gemm

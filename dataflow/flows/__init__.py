@@ -76,7 +76,7 @@ def _merge(results, size):
     dtype = np.result_type(*[np.asarray(r).dtype for _, r in results])
     out = np.zeros(size, dtype)
     for index, values in results:
-        out[index] = np.broadcast_to(values, (len(index),))
+        out[index] = values            # a scalar broadcasts
     return out
 
 
