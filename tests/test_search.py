@@ -105,3 +105,17 @@ def test_searching_distinct_gemms_once_chooses_what_searching_each_does(trace):
     for field in ("dataflow", "chunk", "n_outer", "interleave", "layer", "phase"):
         assert (getattr(a, field) == getattr(b, field)).all(), field
     assert [len(once.ranking(i)) for i in range(len(g))] == [len(each.ranking(i)) for i in range(len(g))]
+
+
+@pytest.mark.parametrize("arch", [BASE, replace(BASE, buffers=[replace(b, size_kib=1) for b in BASE.buffers]),
+                                  replace(BASE, array=replace(BASE.array, rows=8, cols=8, dataflows=list(NAMES)))])
+def test_candidates_are_the_legal_mappings(arch):
+    """Legality is found once per (GEMM, dataflow, interleave): every candidate kept must pass the
+    full check, and each GEMM's legal default must be among them."""
+    g = build_gemms(small_workload(), arch)
+    choice = search(g, arch, cost(arch))
+    assert tile_fits(choice.candidates, arch).all()
+    defaults = np.flatnonzero(tile_fits(g, arch))
+    assert (choice.gemm[:len(defaults)] == defaults).all()
+    for field in ("dataflow", "chunk", "n_outer", "interleave"):
+        assert (getattr(choice.candidates, field)[:len(defaults)] == getattr(g, field)[defaults]).all()
