@@ -104,17 +104,19 @@ def build_gemms(workload: Workload, arch: Arch, executes: dict | None = None) ->
     batch = workload.meta.batch_size
     training = workload.meta.mode == "training"
     executes = executes or {}
-    layers, rows, distinct, which = [], [], {}, []    # layers of one shape share their rows
+    shapes, distinct = {}, {}        # layers of one shape share their rows
+    layers, rows, which = [], [], []
     for index, layer in enumerate(workload.layers):
-        shape = _shape_of(layer)
+        shape = shapes.setdefault(_shape_of(layer), len(shapes))
         for phase in PHASES:
             if phase == "FF" or (training and (phase == "WU" or layer.input_grad)):
                 key = (shape, phase, executes.get((index, phase)))
-                if key not in distinct:
-                    distinct[key] = len(rows)
+                row = distinct.get(key)
+                if row is None:
+                    row = distinct[key] = len(rows)
                     rows.append(_row(layer, phase, batch, arch, key[2]))
                 layers.append(index)
-                which.append(distinct[key])
+                which.append(row)
     which = np.array(which, np.int64)
     cols = {name: np.array([row[name] for row in rows])[which] for name in rows[0]}
     cols["layer"] = np.array(layers)
