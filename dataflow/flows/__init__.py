@@ -61,6 +61,8 @@ class _Rows:
         self._table, self._index = table, index
 
     def __getattr__(self, name: str) -> np.ndarray:
+        if name.startswith("_"):
+            raise AttributeError(name)
         column = getattr(self._table, name)[self._index]
         setattr(self, name, column)
         return column
