@@ -77,8 +77,9 @@ class _Runner:
         return time.process_time() - start, result.totals
 
 
-def _worker(source: Path) -> None:
-    """Serve case names on stdin with the sparseloom under ``source``: one JSON line per case."""
+def import_checkout(source: Path) -> None:
+    """Make ``import sparseloom`` in this interpreter load the checkout under ``source`` (its
+    package folders, as its pyproject.toml maps them)."""
     text = (source / "pyproject.toml").read_text()
     section = re.search(r"^\[tool\.setuptools\.package-dir\]\n(.*?)(?=^\[|\Z)", text, re.S | re.M).group(1)
     shim = Path(tempfile.mkdtemp()) / "sparseloom"
@@ -86,6 +87,11 @@ def _worker(source: Path) -> None:
     for package, folder in re.findall(r'^"sparseloom\.(\w+)"\s*=\s*"([^"]+)"', section, re.M):
         (shim / package).symlink_to(source / folder)
     sys.path.insert(0, str(shim.parent))
+
+
+def _worker(source: Path) -> None:
+    """Serve case names on stdin with the sparseloom under ``source``: one JSON line per case."""
+    import_checkout(source)
     runner = _Runner()
     for line in sys.stdin:
         seconds, totals = runner.run(line.strip())

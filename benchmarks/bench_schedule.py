@@ -21,11 +21,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import re
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -76,13 +74,9 @@ def _fingerprint(schedule, cost) -> str:
 
 def _worker(source: Path) -> None:
     """Serve ``case|stage`` lines on stdin with the sparseloom under ``source``: one JSON line each."""
-    text = (source / "pyproject.toml").read_text()
-    section = re.search(r"^\[tool\.setuptools\.package-dir\]\n(.*?)(?=^\[|\Z)", text, re.S | re.M).group(1)
-    shim = Path(tempfile.mkdtemp()) / "sparseloom"
-    shim.mkdir()
-    for package, folder in re.findall(r'^"sparseloom\.(\w+)"\s*=\s*"([^"]+)"', section, re.M):
-        (shim / package).symlink_to(source / folder)
-    sys.path.insert(0, str(shim.parent))
+    from bench_engines import import_checkout
+
+    import_checkout(source)
     runner = _Runner()
     for line in sys.stdin:
         seconds, fingerprint = runner.run(*line.strip().split("|"))
