@@ -1,4 +1,4 @@
-"""CPU seconds of the schedule (build, mapping search, vector-job placement) and of the cost model
+"""CPU time of the schedule (build, mapping search, vector-job placement) and of the cost model
 on the chosen schedule; prints medians and paired ratios.
 
     python benchmarks/bench_schedule.py [--runs N] [--cases NAME ...] [--baseline SRC]
@@ -97,10 +97,10 @@ def main() -> None:
     if args.baseline:
         baseline = subprocess.Popen([sys.executable, __file__, "--worker", str(args.baseline.resolve())],
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    print(f"CPU seconds on SAT, median of {args.runs} runs" + (f"; baseline {args.baseline}" if baseline else ""))
+    print(f"CPU milliseconds on SAT, median of {args.runs} runs" + (f"; baseline {args.baseline}" if baseline else ""))
     for case in args.cases:
         for stage in STAGES:
-            seconds, ratios, same = [], [], True
+            seconds, theirs, ratios, same = [], [], [], True
             for _ in range(args.runs):
                 this, fingerprint = runner.run(case, stage)
                 seconds.append(this)
@@ -108,11 +108,13 @@ def main() -> None:
                     baseline.stdin.write(f"{case}|{stage}\n")
                     baseline.stdin.flush()
                     answer = json.loads(baseline.stdout.readline())
+                    theirs.append(answer["seconds"])
                     ratios.append(this / max(answer["seconds"], 1e-9))
                     same = same and answer["fingerprint"] == fingerprint
             line = f"{case:>13} {stage:>13}: median {statistics.median(seconds) * 1e3:8.2f} ms CPU"
             if baseline:
-                line += f" | / baseline median {statistics.median(ratios):6.3f} (same schedule and cycles: {same})"
+                line += (f" | baseline {statistics.median(theirs) * 1e3:8.2f} ms | ratio median {statistics.median(ratios):6.3f}"
+                         f" (same schedule and cycles: {same})")
             print(line, flush=True)
     if baseline:
         baseline.stdin.close()
