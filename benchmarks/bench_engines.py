@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from checkout import import_checkout
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = {
@@ -77,21 +77,11 @@ class _Runner:
         return time.process_time() - start, result.totals
 
 
-def shim(source: Path) -> Path:
-    """A folder with a ``sparseloom`` package made of links to the checkout ``source``'s folders
-    (put it first on the path to import that checkout)."""
-    text = (source / "pyproject.toml").read_text()
-    section = re.search(r"^\[tool\.setuptools\.package-dir\]\n(.*?)(?=^\[|\Z)", text, re.S | re.M).group(1)
-    package = Path(tempfile.mkdtemp()) / "sparseloom"
-    package.mkdir()
-    for name, folder in re.findall(r'^"sparseloom\.(\w+)"\s*=\s*"([^"]+)"', section, re.M):
-        (package / name).symlink_to(source / folder)
-    return package.parent
 
 
 def _worker(source: Path) -> None:
     """Serve case names on stdin with the sparseloom under ``source``: one JSON line per case."""
-    sys.path.insert(0, str(shim(source)))
+    import_checkout(source)
     runner = _Runner()
     for line in sys.stdin:
         seconds, totals = runner.run(line.strip())

@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench_engines import shim
+from checkout import shim
 from sparseloom.arch.schema import load_arch
 from sparseloom.sim.simulate import FIDELITIES, simulate
 from sparseloom.workloads.trace import load_workload

@@ -21,13 +21,14 @@ import argparse
 import hashlib
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from checkout import shim
 
 ROOT = Path(__file__).resolve().parent.parent
 JOB = ["arch/sat.yaml", "workloads/resnet50_2of8"]
@@ -45,24 +46,6 @@ CASES = {   # name -> (python -c code, whether it runs a checkout of sparseloom)
         "t = time.process_time(); load_workload(Path(sys.argv[2])); print(json.dumps(time.process_time() - t))", True),
 }
 IN_PROCESS = {"load_arch (first call)", "load_workload (first call)"}
-
-
-def shim(source: Path) -> Path:
-    """A folder holding ``sparseloom/`` laid out from ``source``'s ``[tool.setuptools.package-dir]``
-    (symlinks), to put first on ``sys.path`` so that checkout is the one imported."""
-    text = (source / "pyproject.toml").read_text()
-    section = re.search(r"^\[tool\.setuptools\.package-dir\]\n(.*?)(?=^\[|\Z)", text, re.S | re.M).group(1)
-    top = Path(tempfile.mkdtemp(prefix="sparseloom_shim_"))
-    package = top / "sparseloom"
-    package.mkdir()
-    for name, folder in re.findall(r'^"sparseloom(?:\.(\w+))?"\s*=\s*"([^"]+)"', section, re.M):
-        if name:
-            (package / name).symlink_to(source / folder)
-        else:
-            for entry in (source / folder).iterdir():    # the package's own files (its __init__)
-                if entry.is_file():
-                    (package / entry.name).symlink_to(entry)
-    return top
 
 
 def run(code: str, top: Path | None) -> tuple[float, bytes]:
@@ -96,7 +79,7 @@ def main() -> None:
 
 def measure(runs: int, this: Path, base: Path | None) -> None:
     print(f"CPU seconds (user + sys of a fresh interpreter, or in-process where marked), median of {runs}"
-          + (f"; paired with a baseline checkout" if base else ""))
+          + ("; paired with a baseline checkout" if base else ""))
     for case, (code, ours) in CASES.items():
         seconds, ratios, same = [], [], True
         for _ in range(runs):

@@ -16,7 +16,9 @@ writes dX; WU reads dY and X and writes dW in the accumulator datatype.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
+from functools import lru_cache
+from operator import attrgetter
 
 import numpy as np
 
@@ -36,8 +38,16 @@ def execution_pattern(arch: Arch, pattern: NMPattern) -> NMPattern:
     A 2:8 tensor is also 2:4-sparse, so a 2:4 array runs it at 2:4 speed; an array without a
     matching pattern runs it dense (multiplying the zeros).
     """
-    fits = [p for p in arch.sparsity.patterns if p.satisfied_by(pattern)]
-    return min(fits, key=lambda p: (p.density, p.m))
+    return _sparsest_holding(tuple(arch.sparsity.patterns), pattern)
+
+
+@lru_cache(maxsize=1024)
+def _sparsest_holding(supported: tuple[NMPattern, ...], pattern: NMPattern) -> NMPattern:
+    return min((p for p in supported if p.satisfied_by(pattern)), key=lambda p: (p.density, p.m))
+
+
+_shape_of = attrgetter(*(f.name for f in fields(Layer) if f.name != "name"))
+"""What a layer's GEMMs depend on: every column of its row but the name."""
 
 
 @dataclass(frozen=True)
@@ -73,9 +83,10 @@ class GemmTable:
     def __len__(self) -> int:
         return len(self.m)
 
-    def take(self, index: np.ndarray) -> "GemmTable":
-        """The rows at ``index`` (repeats allowed)."""
-        return GemmTable(**{name: getattr(self, name)[index] for name in self.__dataclass_fields__})
+    def take(self, index: np.ndarray, **columns: np.ndarray) -> "GemmTable":
+        """The rows at ``index`` (repeats allowed), with ``columns`` given instead of gathered."""
+        return GemmTable(**{name: columns[name] if name in columns else getattr(self, name)[index]
+                            for name in self.__dataclass_fields__})
 
     def mapped(self, dataflow: np.ndarray, chunk: np.ndarray, n_outer: np.ndarray,
                interleave: np.ndarray) -> "GemmTable":
@@ -90,15 +101,25 @@ def build_gemms(workload: Workload, arch: Arch, executes: dict | None = None) ->
     ``executes`` maps ``(layer index, phase)`` to the N:M pattern a GEMM's sparse operand is
     executed in (default: :func:`execution_pattern`); a schedule file sets it.
     """
-    rows = []
     batch = workload.meta.batch_size
     training = workload.meta.mode == "training"
     executes = executes or {}
+    shapes, distinct = {}, {}        # layers of one shape share their rows
+    layers, rows, which = [], [], []
     for index, layer in enumerate(workload.layers):
+        shape = shapes.setdefault(_shape_of(layer), len(shapes))
         for phase in PHASES:
             if phase == "FF" or (training and (phase == "WU" or layer.input_grad)):
-                rows.append(_row(index, layer, phase, batch, arch, executes.get((index, phase))))
-    cols = {name: np.array([row[name] for row in rows]) for name in rows[0]}
+                key = (shape, phase, executes.get((index, phase)))
+                row = distinct.get(key)
+                if row is None:
+                    row = distinct[key] = len(rows)
+                    rows.append(_row(layer, phase, batch, arch, key[2]))
+                layers.append(index)
+                which.append(row)
+    which = np.array(which, np.int64)
+    cols = {name: np.array([row[name] for row in rows])[which] for name in rows[0]}
+    cols["layer"] = np.array(layers)
     if workload.meta.sparsity.method == "unstructured" and arch.sparsity.unstructured_format != "none":
         _unstructured(cols, workload, arch)
     resident = resident_outputs(workload, arch)
@@ -106,8 +127,8 @@ def build_gemms(workload: Workload, arch: Arch, executes: dict | None = None) ->
     previous = np.maximum(cols["layer"] - 1, 0)
     cols["a_onchip"] = forward & (cols["layer"] > 0) & resident[previous]
     cols["c_onchip"] = forward & resident[cols["layer"]] & (not training)
-    cols["n_outer"] = np.zeros(len(rows), bool)
-    cols["interleave"] = np.full(len(rows), arch.dataflow_options.interleave)
+    cols["n_outer"] = np.zeros(len(which), bool)
+    cols["interleave"] = np.full(len(which), arch.dataflow_options.interleave)
     cols["chunk"] = cols["m"].copy()
     table = GemmTable(**cols)
     return replace(table, chunk=default_chunk(table, arch))
@@ -147,7 +168,7 @@ def gemm_names(g: GemmTable, workload: Workload) -> list[str]:
     return [f"layer {workload.layers[i].name} {p}" for i, p in zip(g.layer, g.phase)]
 
 
-def _row(index: int, layer: Layer, phase: str, batch: int, arch: Arch, executed: NMPattern | None) -> dict:
+def _row(layer: Layer, phase: str, batch: int, arch: Arch, executed: NMPattern | None) -> dict:
     g = layer.groups
     cg, kg = layer.C // g, layer.K // g
     window = layer.R * layer.S
@@ -174,7 +195,7 @@ def _row(index: int, layer: Layer, phase: str, batch: int, arch: Arch, executed:
     fixed = arch.sparsity.index_bits_per_nonzero
     c_acc = int(layer.has_weights and phase == "WU")
     density = layer.act_density if phase == "FF" else layer.grad_density
-    return dict(layer=index, phase=phase, dataflow=default_dataflow(arch, phase), pattern=str(executed),
+    return dict(phase=phase, dataflow=default_dataflow(arch, phase), pattern=str(executed),
                 m=m, n=n, k=k, k_eff=nm.reduction(group_len, reps, executed),
                 k_useful=nm.reduction(group_len, reps, pattern), count=count, a_elems=a, b_elems=b,
                 b_compressed=int(not executed.dense), stored=str(stored), k_stored=nm.reduction(group_len, reps, stored),

@@ -47,7 +47,8 @@ element (elements x cycles per element / lanes), not their sum.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from operator import attrgetter
 
 import numpy as np
 
@@ -128,18 +129,32 @@ def vector_jobs(workload: Workload, arch: Arch) -> list[VectorJob]:
         groups.setdefault(index.get(op.after, -1), []).append(op)
     fusion = arch.vector_engine.fusion
     resident = resident_outputs(workload, arch)
-    jobs = []
+    # each run with its shape: runs of one shape (all but the operators' names) share their job's numbers
+    runs = {layer: [(run, (tuple(map(_op_shape, run.ops)), run.host)) for run in _runs(ops, fusion != "none")]
+            for layer, ops in groups.items()}
+    jobs, shapes = [], {}
     for backward in (False, True) if training else (False,):
-        for layer, ops in sorted(groups.items(), reverse=backward):
+        for layer in sorted(runs, reverse=backward):
             if backward and layer < 0:
                 continue        # operators before the first GEMM need no gradient
-            runs = _runs(ops, fusion != "none")
             onchip = not backward and layer >= 0 and bool(resident[layer])
-            for run in runs[::-1] if backward else runs:
-                passes = [op_passes(op, backward, arch, batch, training) for op in run.ops]
-                first = fusion == "array_output" and not backward and run.ops[0] is ops[0]
-                jobs.append(_fuse(run, passes, backward, layer, first, onchip, onchip and not training))
+            for run, shape in runs[layer][::-1] if backward else runs[layer]:
+                first = fusion == "array_output" and not backward and run.ops[0] is groups[layer][0]
+                key = (shape, backward, first, onchip)
+                if key not in shapes:
+                    passes = [op_passes(op, backward, arch, batch, training) for op in run.ops]
+                    shapes[key] = _fuse(run, passes, backward, layer, first, onchip, onchip and not training)
+                    jobs.append(shapes[key])
+                else:
+                    jobs.append(VectorJob("+".join(op.name for op in run.ops), shapes[key].kinds, layer,
+                                          *_NUMBERS(shapes[key])))
     return jobs
+
+
+_NUMBERS = attrgetter(*(f.name for f in fields(VectorJob)[3:]))
+"""A job's fields after its name, kinds and layer."""
+_op_shape = attrgetter("kind", "elements", "out_elements", "channels", "repeat")
+"""What an operator's passes depend on: every column of its row but the name and the layer it follows."""
 
 
 @dataclass(frozen=True)
@@ -216,22 +231,25 @@ def place_jobs(workload: Workload, arch: Arch, g, order: np.ndarray) -> JobPlace
     independent array work.
     """
     jobs = vector_jobs(workload, arch)
-    row_of = {(int(layer), str(phase)): i for i, (layer, phase) in enumerate(zip(g.layer, g.phase))}
+    row_of = {key: i for i, key in enumerate(zip(g.layer.tolist(), g.phase.tolist()))}
     rank = np.empty(len(order), np.int64)
     rank[order] = np.arange(len(order))
+    rank = rank.tolist()
     last = len(workload.layers) - 1
 
     def first_backward(layer: int):
         rows = [row_of[(layer, p)] for p in ("BP", "WU") if (layer, p) in row_of]
-        return min(rows, key=lambda r: rank[r]) if rows else NONE
+        return min(rows, key=rank.__getitem__) if rows else NONE
 
-    wait_for, blocks = np.full(len(jobs), NONE), np.full(len(jobs), NONE)
-    for j, job in enumerate(jobs):
+    after_forward = first_backward(last)
+    wait_for, blocks = [], []
+    for job in jobs:
         if job.phase == "FF":
-            wait_for[j] = row_of.get((job.layer, "FF"), NONE)
-            blocks[j] = row_of.get((job.layer + 1, "FF"), first_backward(last))
+            wait_for.append(row_of.get((job.layer, "FF"), NONE))
+            blocks.append(row_of.get((job.layer + 1, "FF"), after_forward))
         else:
             producer = row_of.get((job.layer + 1, "BP"), row_of.get((job.layer + 1, "WU")))
-            wait_for[j] = row_of[(job.layer, "FF")] if job.layer == last or producer is None else producer
-            blocks[j] = first_backward(job.layer)
+            wait_for.append(row_of[(job.layer, "FF")] if job.layer == last or producer is None else producer)
+            blocks.append(first_backward(job.layer))
+    wait_for, blocks = np.array(wait_for, np.int64), np.array(blocks, np.int64)
     return JobPlaces(jobs, wait_for, blocks)

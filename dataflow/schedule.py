@@ -59,9 +59,10 @@ def make_schedule(workload: Workload, arch: Arch, cost: Cost) -> Schedule:
 
 def training_order(g: GemmTable) -> np.ndarray:
     """GEMM rows in execution order: FF forward, then BP and WU layer by layer backward."""
-    forward = sorted(np.flatnonzero(g.phase == "FF"), key=lambda i: g.layer[i])
-    backward = sorted(np.flatnonzero(g.phase != "FF"), key=lambda i: (-g.layer[i], g.phase[i] != "BP"))
-    return np.array(forward + backward, np.int64)
+    forward, backward = np.flatnonzero(g.phase == "FF"), np.flatnonzero(g.phase != "FF")
+    forward = forward[np.argsort(g.layer[forward], kind="stable")]
+    backward = backward[np.lexsort((g.phase[backward] != "BP", -g.layer[backward]))]   # stable, like sorted
+    return np.r_[forward, backward].astype(np.int64)
 
 
 SCHEDULE_VERSION = 1

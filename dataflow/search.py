@@ -17,7 +17,7 @@ import numpy as np
 from ..arch.schema import Arch
 from .gemms import GemmTable
 from .flows import FLOWS, per_flow, rows_of
-from .tiling import max_chunk, tile_fits
+from .tiling import chunk_fits, max_chunk, smallest_tile_fits, tile_fits
 
 Cost = Callable[[GemmTable], tuple[np.ndarray, ...]]
 
@@ -63,8 +63,6 @@ def _distinct(g: GemmTable) -> tuple[np.ndarray, np.ndarray]:
 
 def _search(g: GemmTable, arch: Arch, cost: Cost) -> Choice:
     candidates, gemm = _candidates(g, arch)
-    legal = tile_fits(candidates, arch)
-    candidates, gemm = candidates.take(np.flatnonzero(legal)), gemm[legal]
     keys = cost(candidates)
     order = np.lexsort(tuple(reversed(keys)) + (gemm,))      # by GEMM, then the keys in order
     first = np.ones(len(order), bool)
@@ -76,36 +74,41 @@ def _search(g: GemmTable, arch: Arch, cost: Cost) -> Choice:
 
 
 def _candidates(g: GemmTable, arch: Arch) -> tuple[GemmTable, np.ndarray]:
-    """Every candidate mapping of every GEMM, and the GEMM each maps: the defaults first (ties keep
-    them), then per GEMM, per dataflow and interleave choice, per loop order, its chunk lengths,
-    except the one that repeats the default."""
+    """Every legal candidate mapping of every GEMM, and the GEMM each maps: the defaults first (ties
+    keep them), then per GEMM, per dataflow and interleave choice, per loop order, its chunk
+    lengths, except the one that repeats the default. A combination (GEMM, dataflow, interleave)
+    fixes the smallest tile and the longest chunk, so legality is found once per combination."""
     interleaves = (True, False) if arch.dataflow_options.interleave else (False,)
     pairs = [(f, il) for f in arch.mapping_dataflows for il in (interleaves if FLOWS[f].mapping_options else (False,))]
     combo_gemm = np.repeat(np.arange(len(g)), len(pairs))
     flows = np.tile(np.array([f for f, _ in pairs]), len(g))
     il = np.tile(np.array([i for _, i in pairs], bool), len(g))
-    base = g.take(combo_gemm).mapped(flows, g.chunk[combo_gemm], g.n_outer[combo_gemm], il)
+    base = g.take(combo_gemm, dataflow=flows, interleave=il)
     extent = per_flow(flows, lambda f, i: f.chunk_extent(rows_of(base, i), arch))
     longest = max_chunk(base, arch)
+    fits = smallest_tile_fits(base, arch)
     lengths: dict[tuple, np.ndarray] = {}    # GEMMs of one shape share their chunk lengths
+    per_combo = []
     for key in zip(flows.tolist(), extent.tolist(), longest.tolist()):
         if key not in lengths:
             lengths[key] = np.asarray(FLOWS[key[0]].chunk_candidates(int(key[1]), int(key[2]), arch), np.int64)
-    per_combo = [lengths[key] for key in zip(flows.tolist(), extent.tolist(), longest.tolist())]
+        per_combo.append(lengths[key])
     count = np.array([len(c) for c in per_combo], np.int64)
-    orders = np.array([2 if FLOWS[f].mapping_options else 1 for f in flows.tolist()], np.int64)
+    orders = np.tile(np.array([2 if FLOWS[f].mapping_options else 1 for f, _ in pairs], np.int64), len(g))
     combo = np.repeat(np.arange(len(count)), orders * count)        # each combo: loop orders x lengths
     offset = np.arange(len(combo)) - np.repeat(np.cumsum(orders * count) - orders * count, orders * count)
     flat = np.concatenate(per_combo) if per_combo else np.zeros(0, np.int64)
     chunk = flat[(np.cumsum(count) - count)[combo] + offset % np.maximum(count[combo], 1)]
-    gemm, flow, il = combo_gemm[combo], flows[combo], il[combo]
+    gemm = combo_gemm[combo]
     n_outer = offset >= count[combo]
     # the only repeats are of a GEMM's default (each dataflow's chunk lengths are distinct)
-    new = ((flow != g.dataflow[gemm]) | (chunk != g.chunk[gemm]) | (n_outer != g.n_outer[gemm])
-           | (il != g.interleave[gemm]))
-    gemm = np.r_[np.arange(len(g)), gemm[new]]
-    flow = np.array(np.r_[g.dataflow, flow[new]].tolist())
-    chunk = np.r_[g.chunk, chunk[new]].astype(np.int64)
-    n_outer = np.r_[g.n_outer, n_outer[new]].astype(bool)
-    interleave = np.r_[g.interleave, il[new]].astype(bool)
-    return g.take(gemm).mapped(flow, chunk, n_outer, interleave), gemm
+    as_default = (flows == g.dataflow[combo_gemm]) & (il == g.interleave[combo_gemm])
+    new = ~as_default[combo] | (chunk != g.chunk[gemm]) | (n_outer != g.n_outer[gemm])
+    keep = np.flatnonzero(new & fits[combo] & chunk_fits(chunk, longest[combo]))
+    default, picked = np.flatnonzero(tile_fits(g, arch)), combo[keep]
+    gemm = np.r_[default, gemm[keep]]
+    mapping = dict(dataflow=np.concatenate([g.dataflow[default], flows[picked]]),
+                   chunk=np.r_[g.chunk[default], chunk[keep]].astype(np.int64),
+                   n_outer=np.r_[g.n_outer[default], n_outer[keep]].astype(bool),
+                   interleave=np.r_[g.interleave[default], il[picked]].astype(bool))
+    return g.take(gemm, **mapping), gemm

@@ -33,10 +33,21 @@ def smallest_tile_bytes(g, arch: Arch) -> dict[str, np.ndarray]:
 
 def tile_fits(g, arch: Arch) -> np.ndarray:
     """True where a GEMM's mapping is legal: its smallest tile fits and its chunk is not too long."""
+    return smallest_tile_fits(g, arch) & chunk_fits(g.chunk, max_chunk(g, arch))
+
+
+def smallest_tile_fits(g, arch: Arch) -> np.ndarray:
+    """True where the smallest tile of a GEMM's dataflow fits every buffer (it depends on the
+    dataflow and the interleave choice, not on the chunk or the loop order)."""
     fits = np.ones(len(g.m), bool)
     for operand, need in smallest_tile_bytes(g, arch).items():
         fits &= need <= arch.buffer_for(operand).usable_bytes
-    return fits & (g.chunk >= 1) & (g.chunk <= np.maximum(max_chunk(g, arch), 1))
+    return fits
+
+
+def chunk_fits(chunk: np.ndarray, longest: np.ndarray) -> np.ndarray:
+    """True where a chunk is legal given the longest legal one (:func:`max_chunk`)."""
+    return (chunk >= 1) & (chunk <= np.maximum(longest, 1))
 
 
 def capacity_error(g, arch: Arch, name: str, source: str = "") -> CapacityError:

@@ -63,8 +63,15 @@ def lanes_moved(patterns: np.ndarray) -> np.ndarray:
     """Activation lanes each PE latches and forwards per step: the M of the pattern a GEMM executes
     (its group's M candidates, of which the index picks one); 1 for a dense or unstructured GEMM.
     Lanes of a wider array that the pattern leaves unused hold still."""
-    lanes = {p: NMPattern.parse(p).m if ":" in p else 1 for p in set(patterns.tolist())}
-    return np.array([lanes[p] for p in patterns], np.int64)
+    lanes = np.ones(len(patterns), np.int64)
+    left = np.ones(len(patterns), bool)
+    while left.any():                      # one pass per distinct pattern (a table holds a few)
+        pattern = str(patterns[np.argmax(left)])
+        same = patterns == pattern
+        if ":" in pattern:
+            lanes[same] = NMPattern.parse(pattern).m
+        left &= ~same
+    return lanes
 
 
 def movement_energy(g: GemmTable, tr: Traffic, arch: Arch, slots: np.ndarray) -> np.ndarray:

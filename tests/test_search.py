@@ -5,12 +5,14 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sparseloom.arch.schema import NMPattern, load_arch
 from sparseloom.dataflow.gemms import build_gemms
 from sparseloom.dataflow.search import search
 from sparseloom.dataflow.flows import FLOWS, NAMES
-from sparseloom.dataflow.tiling import max_chunk, tile_fits
+from sparseloom.dataflow.tiling import max_chunk, smallest_tile_bytes, tile_fits
 from sparseloom.sim.ablation import with_options
 from sparseloom.sim.cost import gemm_cost
 from sparseloom.sim.simulate import simulate
@@ -105,3 +107,36 @@ def test_searching_distinct_gemms_once_chooses_what_searching_each_does(trace):
     for field in ("dataflow", "chunk", "n_outer", "interleave", "layer", "phase"):
         assert (getattr(a, field) == getattr(b, field)).all(), field
     assert [len(once.ranking(i)) for i in range(len(g))] == [len(each.ranking(i)) for i in range(len(g))]
+
+
+@pytest.mark.parametrize("arch", [BASE, replace(BASE, buffers=[replace(b, size_kib=1) for b in BASE.buffers]),
+                                  replace(BASE, array=replace(BASE.array, rows=8, cols=8, dataflows=list(NAMES)))])
+def test_candidates_are_the_legal_mappings(arch):
+    """Legality is found once per (GEMM, dataflow, interleave): every candidate kept must pass the
+    full check, and each GEMM's legal default must be among them."""
+    g = build_gemms(small_workload(), arch)
+    choice = search(g, arch, cost(arch))
+    assert tile_fits(choice.candidates, arch).all()
+    defaults = np.flatnonzero(tile_fits(g, arch))
+    assert (choice.gemm[:len(defaults)] == defaults).all()
+    for field in ("dataflow", "chunk", "n_outer", "interleave"):
+        assert (getattr(choice.candidates, field)[:len(defaults)] == getattr(g, field)[defaults]).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([1, 4, 64]))
+def test_legality_does_not_depend_on_chunk_or_loop_order(seed, size_kib):
+    """The search finds each (GEMM, dataflow, interleave)'s smallest tile and longest chunk once
+    for all its chunks and loop orders: both must not change with them."""
+    arch = replace(BASE, array=replace(BASE.array, rows=8, cols=8, dataflows=list(NAMES)),
+                   buffers=[replace(b, size_kib=size_kib) for b in BASE.buffers])
+    g = build_gemms(small_workload(), arch)
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, len(g), 64)
+    flows = rng.choice(arch.mapping_dataflows, 64)
+    interleave = rng.random(64) < 0.5
+    one = g.take(rows).mapped(flows, rng.integers(1, 5000, 64), rng.random(64) < 0.5, interleave)
+    other = g.take(rows).mapped(flows, rng.integers(1, 5000, 64), rng.random(64) < 0.5, interleave)
+    assert (max_chunk(one, arch) == max_chunk(other, arch)).all()
+    for operand, need in smallest_tile_bytes(one, arch).items():
+        assert (need == smallest_tile_bytes(other, arch)[operand]).all(), operand

@@ -48,9 +48,24 @@ def rows_of(table, index):
     if isinstance(index, slice):
         return table
     if hasattr(table, "take"):
-        return table.take(index)
+        return _Rows(table, index)
     return type(table)(**{name: ({k: v[index] for k, v in value.items()} if isinstance(value, dict) else value[index])
                           for name, value in vars(table).items()})
+
+
+class _Rows:
+    """Rows ``index`` of a GEMM table, each column gathered when first read (a dataflow's method
+    reads a few of the table's columns)."""
+
+    def __init__(self, table, index):
+        self._table, self._index = table, index
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        column = getattr(self._table, name)[self._index]
+        setattr(self, name, column)
+        return column
 
 
 def _merge(results, size):
@@ -63,7 +78,7 @@ def _merge(results, size):
     dtype = np.result_type(*[np.asarray(r).dtype for _, r in results])
     out = np.zeros(size, dtype)
     for index, values in results:
-        out[index] = np.broadcast_to(values, (len(index),))
+        out[index] = values            # a scalar broadcasts
     return out
 
 

@@ -118,7 +118,8 @@ class Dataflow:
         raise NotImplementedError
 
     def max_chunk(self, g, arch) -> np.ndarray:
-        """The largest legal ``chunk`` of each GEMM (0: none is legal)."""
+        """The largest legal ``chunk`` of each GEMM (0: none is legal); it may depend on the
+        interleave choice, not on the chunk or the loop order (the search finds it once for all)."""
         raise NotImplementedError
 
     def default_chunk(self, g, arch) -> np.ndarray:
@@ -133,7 +134,8 @@ class Dataflow:
         raise NotImplementedError
 
     def smallest_tile_bytes(self, g, arch) -> dict[str, np.ndarray]:
-        """Bytes of each operand's buffer the smallest legal tile needs."""
+        """Bytes of each operand's buffer the smallest legal tile needs; like :meth:`max_chunk`,
+        independent of the chunk and the loop order."""
         raise NotImplementedError
 
     def units_per_step(self, g, traffic, arch) -> np.ndarray:

@@ -49,11 +49,14 @@ def stationary_timing(machine: Machine, stream, columns, reduction, chunk, inter
     """Cycles of GEMMs whose stationary tiles span ``reduction`` x ``columns`` and whose streamed
     axis is ``stream`` long, in chunks of ``chunk`` (<= 0: one chunk). ``expand`` (>= 1) is the
     number of dense rows loaded per executed stationary row (1 for a weight tile)."""
+    interleave = np.asarray(interleave, bool)
+    if interleave.ndim == 1 and interleave.any() and not interleave.all():
+        return _per_part(machine, interleave, stream, columns, reduction, chunk, expand)
+    closed_form = _interleaved if interleave.all() else _sequential
     R, C, L = _int(machine.rows), _int(machine.cols), _int(machine.acc_latency)
     mac = _int(machine.mac_delay)
     S, X, K = (np.asarray(v, _int) for v in (stream, columns, reduction))
     s = np.where(np.asarray(chunk) > 0, np.minimum(chunk, S), S).astype(_int)
-    interleave = np.asarray(interleave, bool)
     expand = np.asarray(expand, float)
 
     tk, tx, chunks = cdiv(K, R), cdiv(X, C), cdiv(S, s)
@@ -71,8 +74,7 @@ def stationary_timing(machine: Machine, stream, columns, reduction, chunk, inter
     def ends(dep):
         """Cycles of the whole GEMM with dependency latency ``dep`` (0: no accumulator constraint)."""
         def per_chunk(length):
-            args = (length, tk, tx, x_last, C, R, p_full, p_last, p_first, dep, db, L, mac)
-            return [np.where(interleave, a, b) for a, b in zip(_interleaved(*args), _sequential(*args))]
+            return closed_form(length, tk, tx, x_last, C, R, p_full, p_last, p_first, dep, db, L, mac)
 
         span_full, gap_full, _ = per_chunk(s)
         end_last = per_chunk(s_last)[2]
@@ -82,6 +84,20 @@ def stationary_timing(machine: Machine, stream, columns, reduction, chunk, inter
     free = ends(0)                      # the same order with no accumulator constraint
     busy = tk * tx * S
     return ArrayTiming(cycles, busy, free - busy, cycles - free)
+
+
+def _per_part(machine: Machine, interleave: np.ndarray, *columns) -> ArrayTiming:
+    """:func:`stationary_timing` of the interleaved GEMMs and of the others apart (each part runs
+    its own closed form), put back in order."""
+    columns = np.broadcast_arrays(*columns, interleave)[:-1]
+    out = ArrayTiming(*(np.zeros(len(interleave), _int) for _ in range(4)))
+    for part in (interleave, ~interleave):
+        rows = np.flatnonzero(part)
+        stream, cols, reduction, chunk, expand = (c[rows] for c in columns)
+        timed = stationary_timing(machine, stream, cols, reduction, chunk, interleave[rows], expand)
+        for name in ArrayTiming.__dataclass_fields__:
+            getattr(out, name)[rows] = getattr(timed, name)
+    return out
 
 
 def _gap(s, p, db):
