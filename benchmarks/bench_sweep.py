@@ -7,17 +7,18 @@ Specs: ``sat_array`` (ResNet-50 BDWP 2:8 training on SAT: array shape, buffers, 
 MAC stages) and ``sparsity`` (ResNet-50 re-pruned from dense to 1:32, training and inference). Each run
 sweeps ``--points`` points of the spec (a seeded random sample of its grid, the same every run; 0: the
 whole grid) from scratch into a temporary file with :func:`~sparseloom.explore.runner.run_sweep`, as
-``sweep`` does, and prints the median over ``--runs`` of:
+``sweep`` does, in a fresh interpreter (sparseloom imported before the clock starts; nothing kept from
+an earlier run), and prints the median over ``--runs`` of:
 
-- CPU per point: the run's CPU seconds (``time.process_time`` of this process plus the user and system
+- CPU per point: the run's CPU seconds (``time.process_time`` of its process plus the user and system
   time of its finished worker processes) over its points; it means the same on a loaded machine as on a
   quiet one, unlike the wall-clock points/min printed beside it;
-- with one worker (the default; the points are evaluated in this process), where a point's CPU goes:
+- with one worker (the default; the points are evaluated in the run's process), where a point's CPU goes:
   ``simulate()``, the rest of evaluating it (arch and workload, area, power, metrics) and the runner
   (spec expansion and fingerprints, writing, ordering the results file).
 
-``--baseline SRC`` also runs each spec, run by run in turn with this tree, in a second interpreter on
-another checkout of sparseloom (e.g. ``git worktree add /tmp/base <commit>``; SRC is its root): the ratio
+``--baseline SRC`` also runs each spec, run by run in turn with this tree, on another checkout of
+sparseloom (e.g. ``git worktree add /tmp/base <commit>``; SRC is its root): the ratio
 is this tree's CPU per point over the baseline's, pair by pair, and ``same results`` says whether the two
 results files are byte-identical.
 """
@@ -87,17 +88,29 @@ def run(spec_name: str, points: int, workers: int) -> dict:
             "results": results}
 
 
-def _worker(source: Path) -> None:
-    """Serve runs (JSON lines on stdin) with the sparseloom under ``source``: one JSON line each."""
+def _worker(source: Path, request: str) -> None:
+    """Print the JSON of one run (``request``: :func:`run`'s arguments) with the sparseloom under ``source``."""
     text = (source / "pyproject.toml").read_text()
     section = re.search(r"^\[tool\.setuptools\.package-dir\]\n(.*?)(?=^\[|\Z)", text, re.S | re.M).group(1)
-    shim = Path(tempfile.mkdtemp()) / "sparseloom"
-    shim.mkdir()
-    for package, folder in re.findall(r'^"sparseloom\.(\w+)"\s*=\s*"([^"]+)"', section, re.M):
-        (shim / package).symlink_to(source / folder)
-    sys.path.insert(0, str(shim.parent))
-    for line in sys.stdin:
-        print(json.dumps(run(**json.loads(line))), flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        shim = Path(tmp) / "sparseloom"
+        shim.mkdir()
+        for package, folder in re.findall(r'^"sparseloom\.(\w+)"\s*=\s*"([^"]+)"', section, re.M):
+            (shim / package).symlink_to(source / folder)
+        sys.path.insert(0, tmp)
+        import sparseloom.explore.runner  # imported before the clock starts
+
+        if not sparseloom.explore.runner.__file__.startswith(tmp):
+            raise SystemExit(f"sparseloom was imported from {sparseloom.explore.runner.__file__}, not {source}")
+
+        print(json.dumps(run(**json.loads(request))))
+
+
+def _fresh(source: Path, name: str, points: int, workers: int) -> dict:
+    request = json.dumps({"spec_name": name, "points": points, "workers": workers})
+    done = subprocess.run([sys.executable, __file__, "--worker", str(source.resolve()), request],
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
 
 
 def _ms(seconds: float) -> str:
@@ -111,28 +124,19 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--workers", type=int, default=1, help="worker processes (1: in this process)")
     parser.add_argument("--baseline", type=Path, help="root of another sparseloom checkout to compare with")
-    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        return _worker(args.worker)
-    baseline = None
-    if args.baseline:
-        baseline = subprocess.Popen([sys.executable, __file__, "--worker", str(args.baseline.resolve())],
-                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        return _worker(Path(args.worker[0]), args.worker[1])
     print(f"sweep cost, median of {args.runs} runs of {args.points or 'all'} points, {args.workers} worker(s)"
-          + (f"; baseline {args.baseline}" if baseline else ""))
+          + (f"; baseline {args.baseline}" if args.baseline else ""))
     for name in args.specs:
         mine, theirs = [], []
         for _ in range(args.runs):
-            mine.append(run(name, args.points, args.workers))
-            if baseline:
-                baseline.stdin.write(json.dumps({"spec_name": name, "points": args.points, "workers": args.workers}) + "\n")
-                baseline.stdin.flush()
-                theirs.append(json.loads(baseline.stdout.readline()))
+            mine.append(_fresh(ROOT, name, args.points, args.workers))
+            if args.baseline:
+                theirs.append(_fresh(args.baseline, name, args.points, args.workers))
         _print(name, mine, theirs)
-    if baseline:
-        baseline.stdin.close()
-        baseline.wait()
 
 
 def _print(name: str, mine: list[dict], theirs: list[dict]) -> None:

@@ -81,6 +81,40 @@ def test_broken_point_is_reported_and_the_rest_complete(tmp_path):
     assert (table[table["array.rows"] != -4].status == "ok").all()
 
 
+def test_points_sharing_an_arch_or_a_workload_give_the_rows_of_a_fresh_evaluation(tmp_path):
+    # a worker builds each distinct arch and workload once (points differing only in the batch share
+    # the arch, points differing only in the rows share the workload); the rows are those of points
+    # evaluated alone from the YAML and the trace folder
+    from sparseloom.explore import evaluate
+
+    spec = load_spec(write_spec(tmp_path, parameters={"array.rows": [8, 16], "workload.batch": [1, 3],
+                                                      "workload.nm": ["2:8", "2:4"]}))
+    points = design_points(spec)
+
+    def fresh(point):
+        for store in (evaluate._loaded, evaluate._archs, evaluate._workloads):
+            store.clear()
+        return evaluate.evaluate(spec, point)
+
+    alone = [fresh(p) for p in points]
+    evaluate._archs.clear()
+    evaluate._workloads.clear()
+    shared = evaluate.evaluate_many(spec, points)
+    assert [{**r, "seconds": 0} for r in shared] == [{**r, "seconds": 0} for r in alone]
+    assert len(evaluate._archs) == 2 and len(evaluate._workloads) == 4
+    assert all(r["status"] == "ok" for r in shared) and len({r["cycles"] for r in shared}) == 8
+    a, b = (evaluate.point_inputs(spec, p) for p in points[0:3:2])   # 8 rows, 2:8; batch 1 and 3
+    assert a[0] is b[0] and a[1] is not b[1] and (a[1].meta.batch_size, b[1].meta.batch_size) == (1, 3)
+
+
+def test_a_point_whose_arch_fails_names_itself_not_an_earlier_point(tmp_path):
+    spec = load_spec(write_spec(tmp_path, parameters={"workload.batch": [1, 2]}, fixed={"array.rows": -4}))
+    rows = run_sweep(spec, tmp_path / "r.csv", workers=1, progress=False)
+    table = pd.read_csv(tmp_path / "r.csv")
+    assert rows["failed"] == 2
+    assert all(f"(point {key})" in error and "array.rows" in error for key, error in zip(table.key, table.error))
+
+
 def test_resume_after_a_kill_loses_and_repeats_nothing(tmp_path):
     spec_path = write_spec(tmp_path, parameters={"array.rows": [4, 8, 16, 32], "array.cols": [4, 8, 16, 32],
                                                  "dram.channels": [1, 2, 4]})
