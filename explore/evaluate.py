@@ -7,7 +7,6 @@ error; it does not stop the sweep.
 """
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import replace
 
@@ -20,7 +19,7 @@ from ..workloads.trace import Sparsity, Workload, load_workload
 from .fabric import clock_problem, design_area
 from .points import Point
 from .power import POWER_METRICS, power_totals
-from .spec import AREA_METRICS, WORKLOAD_PARAMETERS, SweepSpec, set_path
+from .spec import AREA_METRICS, WORKLOAD_PARAMETERS, SweepSpec, with_values
 
 _loaded: dict = {}
 _archs: dict = {}        # a point's Arch by the resolved arch's digest (Point.arch_sha256)
@@ -52,15 +51,15 @@ def point_inputs(spec: SweepSpec, point: Point) -> tuple[Arch, Workload]:
     arch = (_kept(_archs, ARCHS_KEPT, point.arch_sha256, lambda: _arch(spec, point, settings)) if point.arch_sha256
             else _arch(spec, point, settings))
     values = tuple((k, repr(settings[k])) for k in WORKLOAD_PARAMETERS if k in settings)
-    return arch, _kept(_workloads, WORKLOADS_KEPT, (str(point.workload), values), lambda: _workload(point.workload, settings))
+    workload = _kept(_workloads, WORKLOADS_KEPT, (str(point.workload), values), lambda: _workload(point.workload, settings))
+    return arch, workload
 
 
 def _arch(spec: SweepSpec, point: Point, settings: dict) -> Arch:
-    data = copy.deepcopy(_cached("arch", spec.arch_path(), read_yaml))
-    for path, value in settings.items():
-        if path not in WORKLOAD_PARAMETERS:
-            set_path(data, path, value)
-    return build(Arch, data, str(spec.arch_path()), f"(point {point.key})")
+    path = spec.arch_path()
+    values = {k: v for k, v in settings.items() if k not in WORKLOAD_PARAMETERS}
+    data = with_values(_cached("arch", path, read_yaml), values)
+    return build(Arch, data, str(path), f"(point {point.key})")
 
 
 def _workload(folder, settings: dict) -> Workload:

@@ -1,6 +1,7 @@
 """Sweeps: specs, sampling, resume after a kill, Dask parity, broken points, the area model, the report."""
 from __future__ import annotations
 
+import copy
 import csv
 import os
 import signal
@@ -12,13 +13,15 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sparseloom.arch.schema import load_arch
 from sparseloom.core.errors import InputError
 from sparseloom.explore.area import area
 from sparseloom.explore.points import design_points
 from sparseloom.explore.runner import run_sweep
-from sparseloom.explore.spec import load_spec
+from sparseloom.explore.spec import load_spec, set_path, with_values
 
 from .conftest import ROOT, SAT
 
@@ -79,6 +82,24 @@ def test_broken_point_is_reported_and_the_rest_complete(tmp_path):
     assert broken.status == "error" and "array.rows" in broken.error and "from 1 to 4,096" in broken.error
     assert pd.isna(broken.cycles)
     assert (table[table["array.rows"] != -4].status == "ok").all()
+
+
+PATHS = ["array.rows", "array.cols", "clock_mhz", "dram.channels", "buffers.input_buffer.size_kib",
+         "buffers.input_buffer.banks", "buffers.weight_buffer.size_kib", "sparsity.nm_patterns", "sparsity.max_m",
+         "dataflow_options.interleave", "array.mac_pipeline_stages"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(st.sampled_from(PATHS), st.one_of(st.integers(-5, 5000), st.lists(st.text(max_size=3))),
+                       max_size=len(PATHS)))
+def test_an_arch_with_values_is_a_deep_copy_with_them_set_and_leaves_the_base_alone(values):
+    base = yaml.safe_load(SAT.read_text())
+    before = copy.deepcopy(base)
+    expected = copy.deepcopy(base)
+    for path, value in values.items():
+        set_path(expected, path, value)
+    assert with_values(base, values) == expected
+    assert base == before
 
 
 def test_points_sharing_an_arch_or_a_workload_give_the_rows_of_a_fresh_evaluation(tmp_path):
