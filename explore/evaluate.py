@@ -1,7 +1,8 @@
 """Evaluate design points: build the arch and the workload of each, simulate, keep the metrics.
 
 Runs in worker processes (local or Dask); each process keeps the base arch and the workloads it
-has loaded, and reuses the built arch and workload of points that share them exactly. A point
+has loaded, builds a point's arch from the base arch by what the point changes (:mod:`.variants`),
+and reuses the built arch and workload of points that share them exactly. A point
 that fails (an arch value the schema rejects, a tile that cannot fit) comes back as a row with its
 error; it does not stop the sweep.
 """
@@ -11,7 +12,6 @@ import time
 from dataclasses import replace
 
 from ..arch.schema import Arch, NMPattern
-from ..core.typed_yaml import build, read_yaml
 from ..sim.columns import as_integers
 from ..sim.simulate import simulate, speedup_over_dense
 from ..workloads.models import sparsify
@@ -19,7 +19,8 @@ from ..workloads.trace import Sparsity, Workload, load_workload
 from .fabric import clock_problem, design_area
 from .points import Point
 from .power import POWER_METRICS, power_totals
-from .spec import AREA_METRICS, WORKLOAD_PARAMETERS, SweepSpec, with_values
+from .spec import AREA_METRICS, WORKLOAD_PARAMETERS, SweepSpec
+from .variants import ArchVariants
 
 _loaded: dict = {}
 _archs: dict = {}        # a point's Arch by the resolved arch's digest (Point.arch_sha256)
@@ -56,10 +57,8 @@ def point_inputs(spec: SweepSpec, point: Point) -> tuple[Arch, Workload]:
 
 
 def _arch(spec: SweepSpec, point: Point, settings: dict) -> Arch:
-    path = spec.arch_path()
     values = {k: v for k, v in settings.items() if k not in WORKLOAD_PARAMETERS}
-    data = with_values(_cached("arch", path, read_yaml), values)
-    return build(Arch, data, str(path), f"(point {point.key})")
+    return _cached("arch", spec.arch_path(), ArchVariants).arch(values, f"(point {point.key})")
 
 
 def _workload(folder, settings: dict) -> Workload:

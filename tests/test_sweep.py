@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import functools
 import os
 import signal
 import subprocess
@@ -13,15 +14,17 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from sparseloom.arch.schema import load_arch
+from sparseloom.arch.schema import Arch, load_arch
 from sparseloom.core.errors import InputError
+from sparseloom.core.typed_yaml import build, read_yaml
 from sparseloom.explore.area import area
 from sparseloom.explore.points import design_points
 from sparseloom.explore.runner import run_sweep
 from sparseloom.explore.spec import load_spec, set_path, with_values
+from sparseloom.explore.variants import ArchVariants
 
 from .conftest import ROOT, SAT
 
@@ -100,6 +103,61 @@ def test_an_arch_with_values_is_a_deep_copy_with_them_set_and_leaves_the_base_al
         set_path(expected, path, value)
     assert with_values(base, values) == expected
     assert base == before
+
+
+VALUES = st.one_of(st.integers(-5, 5000), st.floats(allow_nan=False), st.booleans(), st.none(), st.text(max_size=3),
+                   st.lists(st.sampled_from(["2:4", "2:8", "dense", "x"]), max_size=3),
+                   st.dictionaries(st.sampled_from(["rows", "name", "size_kib"]), st.integers(0, 64), max_size=2))
+
+
+@functools.cache
+def sat_variants() -> ArchVariants:
+    return ArchVariants(SAT)
+
+
+VALID = {"array.rows": [4, 64], "array.cols": [8, 16], "clock_mhz": [100, 250.5], "dram.channels": [1, 4],
+         "buffers.input_buffer.size_kib": [512, 4096], "buffers.input_buffer.banks": [1, 32],
+         "buffers.weight_buffer.size_kib": [1024], "sparsity.nm_patterns": [["dense", "2:8"], ["dense", "2:4", "2:8"]],
+         "sparsity.max_m": [8, 16], "dataflow_options.interleave": [True, False], "array.mac_pipeline_stages": [1, 3]}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_an_arch_variant_is_the_arch_the_whole_file_builds_or_fails_as_it_does(data):
+    # the reference: the base arch's YAML with the values set, built whole by typed_yaml.build;
+    # values a schema accepts (3 in 4) and values of every kind, and at times a whole section
+    paths = data.draw(st.lists(st.sampled_from(PATHS), unique=True, max_size=4))
+    paths += data.draw(st.lists(st.sampled_from(["array", "buffers", "dram", "name", "description"]), max_size=1))
+    values = {p: data.draw(st.sampled_from(VALID[p]) if p in VALID and data.draw(st.integers(0, 3)) else VALUES)
+              for p in paths}
+    def outcome(make):
+        try:
+            return make()
+        except (InputError, KeyError) as exc:   # KeyError: a path into a value set to a non-mapping
+            return type(exc).__name__, str(exc)
+
+    variants = sat_variants()
+    whole = outcome(lambda: build(Arch, with_values(variants.data, values), str(SAT), "(point p)"))
+    event("built" if isinstance(whole, Arch) else whole[0])
+    assert outcome(lambda: variants.arch(values, "(point p)")) == whole
+
+
+def test_the_arch_variants_of_a_bundled_sweep_are_the_archs_their_files_build():
+    spec = load_spec(ROOT / "sweeps" / "sat_array.yaml")
+    variants = ArchVariants(spec.arch_path())
+    base = read_yaml(spec.arch_path())
+    for point in design_points(spec)[::9]:
+        values = {**spec.fixed, **dict(point.params)}
+        assert variants.arch(values, "") == build(Arch, with_values(base, values), "")
+
+
+def test_an_arch_variant_of_a_broken_base_arch_is_built_whole(tmp_path, sat_data, write_yaml):
+    sat_data["array"]["rows"] = -4
+    variants = ArchVariants(write_yaml(sat_data))
+    assert variants.base is None
+    assert variants.arch({"array.rows": 16}, "(point p)") == replace(load_arch(SAT), array=replace(load_arch(SAT).array, rows=16))
+    with pytest.raises(InputError, match=r"\(point p\)\.array\.rows: expected"):
+        variants.arch({"dram.channels": 2}, "(point p)")
 
 
 def test_points_sharing_an_arch_or_a_workload_give_the_rows_of_a_fresh_evaluation(tmp_path):
@@ -197,7 +255,7 @@ def test_sweep_report(tmp_path):
 def test_area_model_prices_every_dataflow():
     from dataclasses import replace
 
-    from sparseloom.arch.schema import load_arch
+    from sparseloom.arch.schema import Arch, load_arch
     from sparseloom.dataflow.flows import NAMES
     from sparseloom.explore.area import area
 
