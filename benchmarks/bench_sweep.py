@@ -1,38 +1,161 @@
-"""Sweep rate: `sweep sweeps/sat_array.yaml` (1,152 points of ResNet-50 training, analytic) from scratch.
+"""Sweep cost: CPU seconds per design point, where they go, and points per minute.
 
-    python benchmarks/bench_sweep.py [--workers N] [--runs R]
+    python benchmarks/bench_sweep.py [--specs sat_array sparsity] [--points N] [--runs R] [--workers N]
+                                     [--baseline SRC]
 
-Prints the points per minute of each run and their median (results go to a temporary file).
+Specs: ``sat_array`` (ResNet-50 BDWP 2:8 training on SAT: array shape, buffers, DRAM channels, clock,
+MAC stages) and ``sparsity`` (ResNet-50 re-pruned from dense to 1:32, training and inference). Each run
+sweeps ``--points`` points of the spec (a seeded random sample of its grid, the same every run; 0: the
+whole grid) from scratch into a temporary file with :func:`~sparseloom.explore.runner.run_sweep`, as
+``sweep`` does, in a fresh interpreter (sparseloom imported before the clock starts; nothing kept from
+an earlier run), and prints the median over ``--runs`` of:
+
+- CPU per point: the run's CPU seconds (``time.process_time`` of its process plus the user and system
+  time of its finished worker processes) over its points; it means the same on a loaded machine as on a
+  quiet one, unlike the wall-clock points/min printed beside it;
+- with one worker (the default; the points are evaluated in the run's process), where a point's CPU goes:
+  ``simulate()``, the rest of evaluating it (arch and workload, area, power, metrics) and the runner
+  (spec expansion and fingerprints, writing, ordering the results file).
+
+``--baseline SRC`` also runs each spec, run by run in turn with this tree, on another checkout of
+sparseloom (e.g. ``git worktree add /tmp/base <commit>``; SRC is its root): the ratio
+is this tree's CPU per point over the baseline's, pair by pair, and ``same results`` says whether the two
+results files are byte-identical.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import re
+import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
-from sparseloom.explore.runner import run_sweep
-from sparseloom.explore.spec import load_spec
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = ("sat_array", "sparsity")
 
-SPEC = Path(__file__).resolve().parent.parent / "sweeps" / "sat_array.yaml"
+
+class _Timed:
+    """Wraps a function and adds the CPU seconds of its calls to ``seconds``."""
+
+    def __init__(self, function):
+        self.function, self.seconds = function, 0.0
+
+    def __call__(self, *args, **kwargs):
+        start = time.process_time()
+        try:
+            return self.function(*args, **kwargs)
+        finally:
+            self.seconds += time.process_time() - start
+
+
+def _cpu() -> float:
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def run(spec_name: str, points: int, workers: int) -> dict:
+    """One sweep from scratch with the sparseloom this interpreter imports; CPU seconds and counts."""
+    from sparseloom.explore import evaluate, runner
+    from sparseloom.explore.spec import Sampling, load_spec
+
+    spec = load_spec(ROOT / "sweeps" / f"{spec_name}.yaml")
+    if points:
+        spec = replace(spec, sampling=Sampling("random", points, 0))
+    simulate, evaluate_many = _Timed(evaluate.simulate), _Timed(evaluate.evaluate_many)
+    evaluate.simulate, runner.evaluate_many = simulate, evaluate_many
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "r.csv"
+            wall, cpu = time.perf_counter(), _cpu()
+            counts = runner.run_sweep(spec, out, workers, progress=False)
+            cpu, wall = _cpu() - cpu, time.perf_counter() - wall
+            results = hashlib.sha256(out.read_bytes()).hexdigest()
+    finally:
+        evaluate.simulate, runner.evaluate_many = simulate.function, evaluate_many.function
+    n = counts["run"]
+    parts = None
+    if workers == 1:
+        parts = {"simulate": simulate.seconds / n, "evaluate, rest": (evaluate_many.seconds - simulate.seconds) / n,
+                 "runner": (cpu - evaluate_many.seconds) / n}
+    return {"points": n, "failed": counts["failed"], "cpu": cpu / n, "per_min": n / wall * 60, "parts": parts,
+            "results": results}
+
+
+def _worker(source: Path, request: str) -> None:
+    """Print the JSON of one run (``request``: :func:`run`'s arguments) with the sparseloom under ``source``."""
+    text = (source / "pyproject.toml").read_text()
+    section = re.search(r"^\[tool\.setuptools\.package-dir\]\n(.*?)(?=^\[|\Z)", text, re.S | re.M).group(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        shim = Path(tmp) / "sparseloom"
+        shim.mkdir()
+        for package, folder in re.findall(r'^"sparseloom\.(\w+)"\s*=\s*"([^"]+)"', section, re.M):
+            (shim / package).symlink_to(source / folder)
+        sys.path.insert(0, tmp)
+        import sparseloom.explore.runner  # imported before the clock starts
+
+        if not sparseloom.explore.runner.__file__.startswith(tmp):
+            raise SystemExit(f"sparseloom was imported from {sparseloom.explore.runner.__file__}, not {source}")
+
+        print(json.dumps(run(**json.loads(request))))
+
+
+def _fresh(source: Path, name: str, points: int, workers: int) -> dict:
+    request = json.dumps({"spec_name": name, "points": points, "workers": workers})
+    done = subprocess.run([sys.executable, __file__, "--worker", str(source.resolve()), request],
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.2f} ms"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, help="default: one per core")
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--specs", nargs="+", choices=SPECS, default=list(SPECS))
+    parser.add_argument("--points", type=int, default=200, help="points per run (0: the whole grid)")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (1: in this process)")
+    parser.add_argument("--baseline", type=Path, help="root of another sparseloom checkout to compare with")
+    parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    spec = load_spec(SPEC)
-    rates = []
-    for run in range(args.runs):
-        with tempfile.TemporaryDirectory() as tmp:
-            start = time.perf_counter()
-            counts = run_sweep(spec, Path(tmp) / "r.csv", args.workers, progress=False)
-            seconds = time.perf_counter() - start
-        rates.append(counts["run"] / seconds * 60)
-        print(f"run {run + 1}: {counts['run']} points ({counts['failed']} failed) in {seconds:.1f} s = {rates[-1]:,.0f} points/min")
-    print(f"median: {statistics.median(rates):,.0f} points/min")
+    if args.worker:
+        return _worker(Path(args.worker[0]), args.worker[1])
+    print(f"sweep cost, median of {args.runs} runs of {args.points or 'all'} points, {args.workers} worker(s)"
+          + (f"; baseline {args.baseline}" if args.baseline else ""))
+    for name in args.specs:
+        mine, theirs = [], []
+        for _ in range(args.runs):
+            mine.append(_fresh(ROOT, name, args.points, args.workers))
+            if args.baseline:
+                theirs.append(_fresh(args.baseline, name, args.points, args.workers))
+        _print(name, mine, theirs)
+
+
+def _print(name: str, mine: list[dict], theirs: list[dict]) -> None:
+    def median(runs, key):
+        return statistics.median(r[key] for r in runs)
+
+    print(f"{name}: {mine[0]['points']} points ({mine[0]['failed']} failed): CPU per point {_ms(median(mine, 'cpu'))}, "
+          f"{median(mine, 'per_min'):,.0f} points/min wall-clock")
+    if mine[0]["parts"]:
+        parts = {k: statistics.median(r["parts"][k] for r in mine) for k in mine[0]["parts"]}
+        print("  per point: " + ", ".join(f"{k} {_ms(v)}" for k, v in parts.items()))
+    if theirs:
+        ratio = statistics.median(m["cpu"] / t["cpu"] for m, t in zip(mine, theirs))
+        same = all(m["results"] == t["results"] for m, t in zip(mine, theirs))
+        print(f"  baseline: CPU per point {_ms(median(theirs, 'cpu'))}, {median(theirs, 'per_min'):,.0f} points/min; "
+              f"this / baseline median {ratio:.3f} (same results: {same})")
+        if theirs[0]["parts"]:
+            parts = {k: statistics.median(r["parts"][k] for r in theirs) for k in theirs[0]["parts"]}
+            print("  baseline per point: " + ", ".join(f"{k} {_ms(v)}" for k, v in parts.items()))
 
 
 if __name__ == "__main__":

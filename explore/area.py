@@ -11,14 +11,17 @@ without synthesised PEs is priced by its
 ``area_proxy`` (input-stationary as weight-stationary: one multiplier, an M:1 multiplexer and M
 operand registers per PE). Buffers
 take block RAMs: per buffer, at least one per bank and enough 36 Kb blocks for its size.
+
+The table is read once per process and indexed once per (family, dataflow, PE): a design point
+costs a few dictionary look-ups.
 """
 from __future__ import annotations
 
+import csv
 import math
 from functools import lru_cache
 from importlib import resources
-
-import pandas as pd
+from typing import NamedTuple
 
 from ..arch.schema import Arch
 from ..dataflow.flows import FLOWS
@@ -27,10 +30,40 @@ BRAM_KIB = {"xcup": 4.5, "ecp5": 2.25}   # RAMB36E2: 36 Kb; DP16KD: 18 Kb
 AREA_FAMILY = "xcup"                       # the VCU1525's UltraScale+
 
 
+class Synthesised(NamedTuple):
+    """One PE array of the resource table: what it is and its yosys cell counts."""
+    pe: str
+    family: str
+    dataflow: str
+    lanes: int
+    rows: int
+    cols: int
+    LUT: int
+    FF: int
+    DSP: int
+
+
 @lru_cache(maxsize=1)
-def resource_table() -> pd.DataFrame:
+def resource_table() -> tuple[Synthesised, ...]:
+    """The table's rows, in file order (read once per process)."""
     with resources.files("sparseloom.explore").joinpath("rtl_resources.csv").open() as f:
-        return pd.read_csv(f)
+        return tuple(Synthesised(row["pe"], row["family"], row["dataflow"],
+                                 *(int(row[k]) for k in ("lanes", "rows", "cols", "LUT", "FF", "DSP")))
+                     for row in csv.DictReader(f))
+
+
+@lru_cache(maxsize=None)
+def _largest(family: str, dataflow: str, pe: str) -> dict[int, Synthesised]:
+    """Per multiplexer width (lanes), the first row of the largest synthesised arrays (most rows)."""
+    rows = [r for r in resource_table() if (r.family, r.dataflow, r.pe) == (family, dataflow, pe)]
+    if not rows:
+        raise ValueError(f"rtl_resources.csv has no {pe} {dataflow} PE arrays on {family} to price the PEs by")
+    most = max(r.rows for r in rows)
+    by_lanes: dict[int, Synthesised] = {}
+    for r in rows:
+        if r.rows == most:
+            by_lanes.setdefault(r.lanes, r)
+    return dict(sorted(by_lanes.items()))
 
 
 # the datapath of an arch's (operand, accumulator) dtypes: the table's ``pe`` rows that price it
@@ -46,16 +79,14 @@ def pe_of(arch: Arch) -> str:
 
 
 def per_pe(family: str, dataflow: str, lanes: int, pe: str = "int8_int32") -> dict[str, float]:
-    table = resource_table()
-    rows = table[(table.family == family) & (table.dataflow == dataflow) & (table.pe == pe)]
-    largest = rows[rows.rows == rows.rows.max()]
+    largest = _largest(family, dataflow, pe)
 
     def cost(lane_count: int) -> dict[str, float]:
-        row = largest[largest.lanes == lane_count].iloc[0]
+        row = largest[lane_count]
         size = row.rows * row.cols
         return {"lut": row.LUT / size, "ff": row.FF / size, "dsp": row.DSP / size}
 
-    available = sorted(largest.lanes.unique())
+    available = list(largest)
     covering = [lane for lane in available if lane >= lanes]
     if covering:
         return cost(covering[0])

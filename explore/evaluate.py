@@ -1,17 +1,17 @@
 """Evaluate design points: build the arch and the workload of each, simulate, keep the metrics.
 
 Runs in worker processes (local or Dask); each process keeps the base arch and the workloads it
-has loaded. A point that fails (an arch value the schema rejects, a tile that cannot fit) comes
-back as a row with its error; it does not stop the sweep.
+has loaded, builds a point's arch from the base arch by what the point changes (:mod:`.variants`),
+and reuses the built arch and workload of points that share them exactly. A point
+that fails (an arch value the schema rejects, a tile that cannot fit) comes back as a row with its
+error; it does not stop the sweep.
 """
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import replace
 
 from ..arch.schema import Arch, NMPattern
-from ..core.typed_yaml import build, read_yaml
 from ..sim.columns import as_integers
 from ..sim.simulate import simulate, speedup_over_dense
 from ..workloads.models import sparsify
@@ -19,9 +19,13 @@ from ..workloads.trace import Sparsity, Workload, load_workload
 from .fabric import clock_problem, design_area
 from .points import Point
 from .power import POWER_METRICS, power_totals
-from .spec import AREA_METRICS, WORKLOAD_PARAMETERS, SweepSpec, set_path
+from .spec import AREA_METRICS, WORKLOAD_PARAMETERS, SweepSpec
+from .variants import ArchVariants
 
 _loaded: dict = {}
+_archs: dict = {}        # a point's Arch by the resolved arch's digest (Point.arch_sha256)
+_workloads: dict = {}    # a point's workload by its trace folder and workload values
+ARCHS_KEPT, WORKLOADS_KEPT = 256, 16   # entries kept per process (the oldest goes first)
 
 
 def _cached(kind: str, path, load):
@@ -31,14 +35,34 @@ def _cached(kind: str, path, load):
     return _loaded[key]
 
 
+def _kept(store: dict, limit: int, key, make):
+    """``make()``, reused for an equal ``key`` while it is among the store's ``limit`` newest."""
+    if key not in store:
+        value = make()
+        if len(store) >= limit:
+            del store[next(iter(store))]
+        store[key] = value
+    return store[key]
+
+
 def point_inputs(spec: SweepSpec, point: Point) -> tuple[Arch, Workload]:
+    """The point's arch and workload; points of equal resolved arch (equal digest of its contents)
+    share one built Arch, and points of equal trace and workload values one workload."""
     settings = {**spec.fixed, **dict(point.params)}
-    data = copy.deepcopy(_cached("arch", spec.arch_path(), read_yaml))
-    for path, value in settings.items():
-        if path not in WORKLOAD_PARAMETERS:
-            set_path(data, path, value)
-    arch = build(Arch, data, str(spec.arch_path()), f"(point {point.key})")
-    workload = _cached("workload", point.workload, load_workload)
+    arch = (_kept(_archs, ARCHS_KEPT, point.arch_sha256, lambda: _arch(spec, point, settings)) if point.arch_sha256
+            else _arch(spec, point, settings))
+    values = tuple((k, repr(settings[k])) for k in WORKLOAD_PARAMETERS if k in settings)
+    workload = _kept(_workloads, WORKLOADS_KEPT, (str(point.workload), values), lambda: _workload(point.workload, settings))
+    return arch, workload
+
+
+def _arch(spec: SweepSpec, point: Point, settings: dict) -> Arch:
+    values = {k: v for k, v in settings.items() if k not in WORKLOAD_PARAMETERS}
+    return _cached("arch", spec.arch_path(), ArchVariants).arch(values, f"(point {point.key})")
+
+
+def _workload(folder, settings: dict) -> Workload:
+    workload = _cached("workload", folder, load_workload)
     if "workload.nm" in settings:
         pattern = NMPattern.parse(str(settings["workload.nm"]))
         method = workload.meta.sparsity.method if workload.meta.sparsity.method in ("srste", "bdwp") else "bdwp"
@@ -52,7 +76,7 @@ def point_inputs(spec: SweepSpec, point: Point) -> tuple[Arch, Workload]:
         workload = replace(workload, meta=replace(workload.meta, mode=mode))
     if "workload.batch" in settings:
         workload = workload.with_batch(int(settings["workload.batch"]))
-    return arch, workload
+    return workload
 
 
 def evaluate(spec: SweepSpec, point: Point) -> dict:

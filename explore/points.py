@@ -6,7 +6,6 @@ values, the fidelity and the project version. A changed input is a new key, neve
 """
 from __future__ import annotations
 
-import copy
 import itertools
 import random
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from pathlib import Path
 
 from ..core.provenance import VERSION, digest, folder_digest
 from ..core.typed_yaml import read_yaml
-from .spec import WORKLOAD_PARAMETERS, SweepSpec, set_path
+from .spec import WORKLOAD_PARAMETERS, SweepSpec, with_values
 
 SWITCHES = ("interleave", "pregenerate", "offline_schedule")
 
@@ -54,9 +53,7 @@ def design_points(spec: SweepSpec) -> list[Point]:
         for combo in combos:
             params = tuple(zip(names, combo))
             settings = {**spec.fixed, **dict(params)}
-            arch = copy.deepcopy(base)
-            for path, value in {**arch_settings, **{k: v for k, v in params if k not in WORKLOAD_PARAMETERS}}.items():
-                set_path(arch, path, value)
+            arch = with_values(base, {**arch_settings, **{k: v for k, v in params if k not in WORKLOAD_PARAMETERS}})
             arch_sha = digest(arch)
             options = arch.get("dataflow_options", {})
             key = digest([VERSION, spec.fidelity, arch_sha, trace, workload.name, sorted(settings.items())])[:16]

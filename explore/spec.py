@@ -135,24 +135,41 @@ def load_spec(path: str | Path) -> SweepSpec:
     return spec
 
 
-def set_path(data: dict, dotted: str, value: Any) -> dict:
-    """Set ``dotted`` (with buffers addressed by name) in a nested arch mapping; KeyError if absent."""
+def set_path(data: dict, dotted: str, value: Any, copied: set | None = None) -> dict:
+    """Set ``dotted`` (with buffers addressed by name) in a nested arch mapping; KeyError if absent.
+    With ``copied`` (the ids of containers already copied, ``data``'s among them), every mapping and
+    list on the path is first replaced by a shallow copy, so the containers ``data`` shares with
+    another mapping are left unchanged (:func:`with_values`)."""
     node = data
     parts = dotted.split(".")
     for i, part in enumerate(parts[:-1]):
         if isinstance(node, list):
-            matches = [item for item in node if isinstance(item, dict) and item.get("name") == part]
+            matches = [j for j, item in enumerate(node) if isinstance(item, dict) and item.get("name") == part]
             if not matches:
                 raise KeyError(f"no entry named {part!r} in {'.'.join(parts[:i])}")
-            node = matches[0]
+            key = matches[0]
         elif isinstance(node, dict) and part in node:
-            node = node[part]
+            key = part
         else:
             raise KeyError(f"no key {'.'.join(parts[:i + 1])!r}")
+        if copied is not None and isinstance(node[key], (dict, list)) and id(node[key]) not in copied:
+            node[key] = copy.copy(node[key])
+            copied.add(id(node[key]))
+        node = node[key]
     if not isinstance(node, dict) or parts[-1] not in node:
         raise KeyError(f"no key {dotted!r}")
     node[parts[-1]] = value
     return data
 
 
-__all__ = ["SweepSpec", "Sampling", "load_spec", "set_path", "METRICS"]
+def with_values(data: dict, values: dict[str, Any]) -> dict:
+    """``data`` with ``values`` (dotted paths) set, as :func:`set_path` on a deep copy would give;
+    ``data`` is unchanged and shares the containers off the paths."""
+    resolved = dict(data)
+    copied = {id(resolved)}
+    for dotted, value in values.items():
+        set_path(resolved, dotted, value, copied)
+    return resolved
+
+
+__all__ = ["SweepSpec", "Sampling", "load_spec", "set_path", "with_values", "METRICS"]

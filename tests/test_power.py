@@ -194,3 +194,18 @@ def test_a_floating_point_pe_has_no_fmax_and_says_its_clock_is_not_backed():
     assert any("not backed" in n for n in power_notes(SMALL))
     integer = replace(SMALL, array=replace(SMALL.array, operand_dtype="int8", accumulator_dtype="int32"))
     assert fmax_mhz(integer) > 0 and not any("not backed" in n for n in power_notes(integer))
+
+
+def test_the_power_and_area_models_run_without_pandas():
+    # `simulate` calls power_totals and power_notes for every run: the area model reads its
+    # resource table without pandas (which costs ~0.1-0.4 s to import)
+    import subprocess
+    import sys
+
+    code = ("import sys; from sparseloom.arch.schema import load_arch; from sparseloom.explore import power, fabric; "
+            f"arch = load_arch({str(SAT)!r}); print(fabric.design_area(arch)['lut'], power.power_notes(arch)); "
+            "assert 'pandas' not in sys.modules, 'pandas imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.split()[0]) == design_area(load_arch(SAT))["lut"] > 0
+

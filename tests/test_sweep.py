@@ -1,7 +1,9 @@
 """Sweeps: specs, sampling, resume after a kill, Dask parity, broken points, the area model, the report."""
 from __future__ import annotations
 
+import copy
 import csv
+import functools
 import os
 import signal
 import subprocess
@@ -12,13 +14,17 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
-from sparseloom.arch.schema import load_arch
+from sparseloom.arch.schema import Arch, load_arch
 from sparseloom.core.errors import InputError
+from sparseloom.core.typed_yaml import build, read_yaml
 from sparseloom.explore.area import area
 from sparseloom.explore.points import design_points
 from sparseloom.explore.runner import run_sweep
-from sparseloom.explore.spec import load_spec
+from sparseloom.explore.spec import load_spec, set_path, with_values
+from sparseloom.explore.variants import ArchVariants
 
 from .conftest import ROOT, SAT
 
@@ -79,6 +85,113 @@ def test_broken_point_is_reported_and_the_rest_complete(tmp_path):
     assert broken.status == "error" and "array.rows" in broken.error and "from 1 to 4,096" in broken.error
     assert pd.isna(broken.cycles)
     assert (table[table["array.rows"] != -4].status == "ok").all()
+
+
+PATHS = ["array.rows", "array.cols", "clock_mhz", "dram.channels", "buffers.input_buffer.size_kib",
+         "buffers.input_buffer.banks", "buffers.weight_buffer.size_kib", "sparsity.nm_patterns", "sparsity.max_m",
+         "dataflow_options.interleave", "array.mac_pipeline_stages"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(st.sampled_from(PATHS), st.one_of(st.integers(-5, 5000), st.lists(st.text(max_size=3))),
+                       max_size=len(PATHS)))
+def test_an_arch_with_values_is_a_deep_copy_with_them_set_and_leaves_the_base_alone(values):
+    base = yaml.safe_load(SAT.read_text())
+    before = copy.deepcopy(base)
+    expected = copy.deepcopy(base)
+    for path, value in values.items():
+        set_path(expected, path, value)
+    assert with_values(base, values) == expected
+    assert base == before
+
+
+VALUES = st.one_of(st.integers(-5, 5000), st.floats(allow_nan=False), st.booleans(), st.none(), st.text(max_size=3),
+                   st.lists(st.sampled_from(["2:4", "2:8", "dense", "x"]), max_size=3),
+                   st.dictionaries(st.sampled_from(["rows", "name", "size_kib"]), st.integers(0, 64), max_size=2))
+
+
+@functools.cache
+def sat_variants() -> ArchVariants:
+    return ArchVariants(SAT)
+
+
+VALID = {"array.rows": [4, 64], "array.cols": [8, 16], "clock_mhz": [100, 250.5], "dram.channels": [1, 4],
+         "buffers.input_buffer.size_kib": [512, 4096], "buffers.input_buffer.banks": [1, 32],
+         "buffers.weight_buffer.size_kib": [1024], "sparsity.nm_patterns": [["dense", "2:8"], ["dense", "2:4", "2:8"]],
+         "sparsity.max_m": [8, 16], "dataflow_options.interleave": [True, False], "array.mac_pipeline_stages": [1, 3]}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_an_arch_variant_is_the_arch_the_whole_file_builds_or_fails_as_it_does(data):
+    # the reference: the base arch's YAML with the values set, built whole by typed_yaml.build;
+    # values a schema accepts (3 in 4) and values of every kind, and at times a whole section
+    paths = data.draw(st.lists(st.sampled_from(PATHS), unique=True, max_size=4))
+    paths += data.draw(st.lists(st.sampled_from(["array", "buffers", "dram", "name", "description"]), max_size=1))
+    values = {p: data.draw(st.sampled_from(VALID[p]) if p in VALID and data.draw(st.integers(0, 3)) else VALUES)
+              for p in paths}
+    def outcome(make):
+        try:
+            return make()
+        except (InputError, KeyError) as exc:   # KeyError: a path into a value set to a non-mapping
+            return type(exc).__name__, str(exc)
+
+    variants = sat_variants()
+    whole = outcome(lambda: build(Arch, with_values(variants.data, values), str(SAT), "(point p)"))
+    event("built" if isinstance(whole, Arch) else whole[0])
+    assert outcome(lambda: variants.arch(values, "(point p)")) == whole
+
+
+def test_the_arch_variants_of_a_bundled_sweep_are_the_archs_their_files_build():
+    spec = load_spec(ROOT / "sweeps" / "sat_array.yaml")
+    variants = ArchVariants(spec.arch_path())
+    base = read_yaml(spec.arch_path())
+    for point in design_points(spec)[::9]:
+        values = {**spec.fixed, **dict(point.params)}
+        assert variants.arch(values, "") == build(Arch, with_values(base, values), "")
+
+
+def test_an_arch_variant_of_a_broken_base_arch_is_built_whole(tmp_path, sat_data, write_yaml):
+    sat_data["array"]["rows"] = -4
+    variants = ArchVariants(write_yaml(sat_data))
+    assert variants.base is None
+    assert variants.arch({"array.rows": 16}, "(point p)") == replace(load_arch(SAT), array=replace(load_arch(SAT).array, rows=16))
+    with pytest.raises(InputError, match=r"\(point p\)\.array\.rows: expected"):
+        variants.arch({"dram.channels": 2}, "(point p)")
+
+
+def test_points_sharing_an_arch_or_a_workload_give_the_rows_of_a_fresh_evaluation(tmp_path):
+    # a worker builds each distinct arch and workload once (points differing only in the batch share
+    # the arch, points differing only in the rows share the workload); the rows are those of points
+    # evaluated alone from the YAML and the trace folder
+    from sparseloom.explore import evaluate
+
+    spec = load_spec(write_spec(tmp_path, parameters={"array.rows": [8, 16], "workload.batch": [1, 3],
+                                                      "workload.nm": ["2:8", "2:4"]}))
+    points = design_points(spec)
+
+    def fresh(point):
+        for store in (evaluate._loaded, evaluate._archs, evaluate._workloads):
+            store.clear()
+        return evaluate.evaluate(spec, point)
+
+    alone = [fresh(p) for p in points]
+    evaluate._archs.clear()
+    evaluate._workloads.clear()
+    shared = evaluate.evaluate_many(spec, points)
+    assert [{**r, "seconds": 0} for r in shared] == [{**r, "seconds": 0} for r in alone]
+    assert len(evaluate._archs) == 2 and len(evaluate._workloads) == 4
+    assert all(r["status"] == "ok" for r in shared) and len({r["cycles"] for r in shared}) == 8
+    a, b = (evaluate.point_inputs(spec, p) for p in points[0:3:2])   # 8 rows, 2:8; batch 1 and 3
+    assert a[0] is b[0] and a[1] is not b[1] and (a[1].meta.batch_size, b[1].meta.batch_size) == (1, 3)
+
+
+def test_a_point_whose_arch_fails_names_itself_not_an_earlier_point(tmp_path):
+    spec = load_spec(write_spec(tmp_path, parameters={"workload.batch": [1, 2]}, fixed={"array.rows": -4}))
+    rows = run_sweep(spec, tmp_path / "r.csv", workers=1, progress=False)
+    table = pd.read_csv(tmp_path / "r.csv")
+    assert rows["failed"] == 2
+    assert all(f"(point {key})" in error and "array.rows" in error for key, error in zip(table.key, table.error))
 
 
 def test_resume_after_a_kill_loses_and_repeats_nothing(tmp_path):
@@ -142,7 +255,7 @@ def test_sweep_report(tmp_path):
 def test_area_model_prices_every_dataflow():
     from dataclasses import replace
 
-    from sparseloom.arch.schema import load_arch
+    from sparseloom.arch.schema import Arch, load_arch
     from sparseloom.dataflow.flows import NAMES
     from sparseloom.explore.area import area
 
