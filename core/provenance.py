@@ -1,34 +1,15 @@
-"""What a result was made from: the project version, content digests and the command line.
-
-``VERSION`` is read from the installed package's metadata on first use (importlib.metadata
-costs more than the rest of this module), so a command that prints no version never loads it.
-"""
+"""What a result was made from: the project version, content digests and the command line."""
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
 
-
-@functools.cache
-def project_version() -> str:
-    """The installed sparseloom's version (``0+unknown`` in a source tree that was never installed)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("sparseloom")
-    except PackageNotFoundError:
-        return "0+unknown"
-
-
-def __getattr__(name: str):
-    if name == "VERSION":
-        return project_version()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+from .. import __version__ as VERSION   # stated in the package, so no package metadata is read
 
 
 def _plain(value):
@@ -47,13 +28,21 @@ def digest(value) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+_DIGESTS: dict[tuple, str] = {}   # file_digest's, by the file's identity and change stamps
+
+
 def file_digest(path: Path) -> str:
-    """SHA-256 (hex) of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """SHA-256 (hex) of a file's bytes, read once per process while the file's inode, size and
+    modification and change times stay the same (a trace's masks.npz is digested twice per result)."""
+    info = os.stat(path)
+    key = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+    if key not in _DIGESTS:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        _DIGESTS[key] = h.hexdigest()
+    return _DIGESTS[key]
 
 
 def command_line() -> str:
