@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"    # the one place the version is stated (pyproject.toml reads it)
+from .core.version import VERSION as __version__
 
 if TYPE_CHECKING:
     from .arch.schema import Arch

@@ -21,9 +21,9 @@ class _Version(argparse.Action):
                          help="show program's version number and exit")
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from .. import __version__
+        from ..core.version import VERSION
 
-        print(f"{parser.prog} (sparseloom) {__version__}")
+        print(f"{parser.prog} (sparseloom) {VERSION}")
         parser.exit()
 
 

@@ -9,7 +9,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from .. import __version__ as VERSION   # stated in the package, so no package metadata is read
+from .version import VERSION   # stated in the source, so no package metadata is read
 
 
 def _plain(value):
