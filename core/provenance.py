@@ -7,6 +7,7 @@ import json
 import os
 import shlex
 import sys
+import time
 from pathlib import Path
 
 from .version import VERSION   # stated in the source, so no package metadata is read
@@ -28,21 +29,26 @@ def digest(value) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-_DIGESTS: dict[tuple, str] = {}   # file_digest's, by the file's identity and change stamps
+_DIGESTS: dict[tuple, str] = {}   # file_digest's results by device, inode, size, mtime and ctime
+SETTLED_NS = 1_000_000_000        # a file last changed this long ago has its digest kept
 
 
 def file_digest(path: Path) -> str:
-    """SHA-256 (hex) of a file's bytes, read once per process while the file's inode, size and
-    modification and change times stay the same (a trace's masks.npz is digested twice per result)."""
+    """SHA-256 (hex) of a file's bytes, kept for the process (a trace's masks.npz is digested twice
+    per result) once the file has not changed for :data:`SETTLED_NS`: any later change, even one
+    that keeps its size and sets its mtime back, gives it a new ctime, and timestamps are only a
+    clock tick fine, so a file changed just now is always read again."""
     info = os.stat(path)
     key = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
-    if key not in _DIGESTS:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
+    if key in _DIGESTS:
+        return _DIGESTS[key]
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    if time.time_ns() - info.st_ctime_ns > SETTLED_NS:
         _DIGESTS[key] = h.hexdigest()
-    return _DIGESTS[key]
+    return h.hexdigest()
 
 
 def command_line() -> str:

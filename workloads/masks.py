@@ -172,7 +172,7 @@ def _checked(path: Path, layers: list[Layer], unstructured: bool, keep: bool):
                 raise InputError(path, key, "a mask for a direction layers.csv marks dense")
             if direction == "fwd" and shape[2] * shape[3] == 1 and 8 % pattern.m == 0:
                 bad = packed_nm_violations(data[key], count, pattern)
-            elif direction == "bwd" and count // shape[0] % 8 == 0 and pattern.n * pattern.m <= 64:   # a few dozen array ops
+            elif direction == "bwd" and count // shape[0] % 8 == 0 and pattern.n * pattern.m <= 64:   # few array ops
                 bad = packed_rows_nm_violations(data[key], shape, pattern)
             else:
                 mask = _unpack(data[key], shape)
