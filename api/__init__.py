@@ -15,6 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .core.version import VERSION as __version__
+
 if TYPE_CHECKING:
     from .arch.schema import Arch
     from .explore.spec import SweepSpec
@@ -90,10 +92,6 @@ def sweep(spec: "SweepSpec | str | Path", output: str | Path, workers: int | Non
 
 
 def __getattr__(name: str):
-    if name == "__version__":     # read from the package metadata only when asked
-        from .core.provenance import project_version
-
-        return project_version()
     if name in _TYPES:
         import importlib
 

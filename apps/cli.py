@@ -14,16 +14,16 @@ INTERRUPTED = 130   # the shell's code for a command ended by SIGINT
 
 
 class _Version(argparse.Action):
-    """``--version``: prints ``PROG (sparseloom) VERSION`` and exits, reading the version only then."""
+    """``--version``: prints ``PROG (sparseloom) VERSION`` and exits."""
 
     def __init__(self, option_strings, dest, **_):
         super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0,
                          help="show program's version number and exit")
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from ..core.provenance import project_version
+        from ..core.version import VERSION
 
-        print(f"{parser.prog} (sparseloom) {project_version()}")
+        print(f"{parser.prog} (sparseloom) {VERSION}")
         parser.exit()
 
 

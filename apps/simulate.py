@@ -11,11 +11,8 @@ from ..core.bundled import listing, resolve
 from ..core.errors import InputError
 from ..dataflow.schedule import load_schedule, schedule_yaml
 from ..explore.power import power_notes, power_totals
-from ..reports.explain import explain_text
-from ..reports.run import run_text
 from ..reports.table import ablation_text, csv_text, json_text, side_csv_text, text_table, totals_csv_text
 from ..sim.ablation import ablation, with_options
-from ..sim.run import simulate_run
 from ..sim.simulate import FIDELITIES, simulate, speedup_over_dense
 from ..workloads.run_schedule import FILE as RUN_FILE, load_run_schedule
 from ..workloads.trace import load_workload
@@ -113,12 +110,18 @@ def _run(args) -> int:
     if args.save_schedule:
         write_text(args.save_schedule, schedule_yaml(result.schedule, workload, arch))
     if args.explain:
+        from ..reports.explain import explain_text
+
         print(explain_text(result, args.explain))
         return 0
     speedup = speedup_over_dense(arch, workload, result)
     run_schedule = load_run_schedule(workload)     # the trace's sparsity schedule over a run, if any
-    run = simulate_run(arch, workload, run_schedule, args.fidelity, result,
-                       lambda r: power_totals(arch, r.totals)["total_energy_uj"]) if run_schedule else None
+    run = None
+    if run_schedule:
+        from ..sim.run import simulate_run
+
+        run = simulate_run(arch, workload, run_schedule, args.fidelity, result,
+                           lambda r: power_totals(arch, r.totals)["total_energy_uj"])
     power = {"totals": power_totals(arch, result.totals), "notes": power_notes(arch)}
     if args.output:
         write_text(args.output / "gemms.csv", csv_text(result))
@@ -130,6 +133,8 @@ def _run(args) -> int:
                     "json": lambda: json_text(result, speedup, power, run)}
         print(printers[args.format]())
         if run and args.format == "table":
+            from ..reports.run import run_text
+
             print(run_text(run, str(Path(args.workload) / RUN_FILE)))
     return 0
 

@@ -9,6 +9,12 @@ command is ``simulate arch/sat.yaml workloads/resnet50_2of8`` (through ``apps.si
 ``load_arch`` and ``load_workload`` are the first call of each in a fresh interpreter, timed
 in-process with ``time.process_time`` once their modules are imported.
 
+Python compiles every module it imports whose bytecode is not cached: pip caches it when it installs
+a wheel, a source tree caches it on first import unless ``PYTHONDONTWRITEBYTECODE`` is set (as on the
+project's machines). The whole command is timed as the environment has it, and again with the
+bytecode cached (``PYTHONPYCACHEPREFIX``, a temporary folder filled by one unmeasured run), as an
+installed ``simulate`` runs.
+
 ``--baseline SRC`` runs the same children, in turn with this tree's, against another checkout of
 sparseloom (e.g. ``git worktree add /tmp/base <commit>``; SRC is its root, with the package folders
 ``api``, ``core``, ...), with this interpreter and this tree's input files: the ratio is this tree's
@@ -33,11 +39,13 @@ from checkout import shim
 ROOT = Path(__file__).resolve().parent.parent
 JOB = ["arch/sat.yaml", "workloads/resnet50_2of8"]
 SHIM = "import sys; sys.path.insert(0, {shim!r}); "
+SIMULATE = "from sparseloom.apps.simulate import main; sys.exit(main(sys.argv[1:]))"
 CASES = {   # name -> (python -c code, whether it runs a checkout of sparseloom)
     "python -c pass": ("pass", False),
     "import numpy": ("import numpy", False),
     "import sparseloom": ("import sparseloom", True),
-    "simulate (whole command)": ("from sparseloom.apps.simulate import main; sys.exit(main(sys.argv[1:]))", True),
+    "simulate (whole command)": (SIMULATE, True),
+    "simulate (bytecode cached)": (SIMULATE, True),
     "load_arch (first call)": (
         "import time, json; from pathlib import Path; from sparseloom.arch.schema import load_arch; "
         "t = time.process_time(); load_arch(Path(sys.argv[1])); print(json.dumps(time.process_time() - t))", True),
@@ -46,13 +54,20 @@ CASES = {   # name -> (python -c code, whether it runs a checkout of sparseloom)
         "t = time.process_time(); load_workload(Path(sys.argv[2])); print(json.dumps(time.process_time() - t))", True),
 }
 IN_PROCESS = {"load_arch (first call)", "load_workload (first call)"}
+CACHED = {"simulate (bytecode cached)"}
 
 
-def run(code: str, top: Path | None) -> tuple[float, bytes]:
-    """The child's CPU seconds (user + system) and its stdout."""
+def run(code: str, top: Path | None, cache: Path | None = None) -> tuple[float, bytes]:
+    """The child's CPU seconds (user + system) and its stdout; with ``cache``, Python's bytecode
+    cache is that folder (written there, read from it)."""
     script = (SHIM.format(shim=str(top)) if top else "import sys; ") + code
+    env = None
+    if cache:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env["PYTHONPYCACHEPREFIX"] = str(cache)
     with tempfile.TemporaryFile() as out:
-        child = subprocess.Popen([sys.executable, "-c", script, *JOB], cwd=ROOT, stdout=out, stderr=subprocess.PIPE)
+        child = subprocess.Popen([sys.executable, "-c", script, *JOB], cwd=ROOT, stdout=out, stderr=subprocess.PIPE,
+                                 env=env)
         error = child.stderr.read()
         _, status, usage = os.wait4(child.pid, 0)
         child.returncode = os.waitstatus_to_exitcode(status)
@@ -69,24 +84,30 @@ def main() -> None:
     args = parser.parse_args()
     this = shim(ROOT)
     base = shim(args.baseline.resolve()) if args.baseline else None
+    cache = Path(tempfile.mkdtemp(prefix="sparseloom_pycache_"))
     try:
-        measure(args.runs, this, base)
+        measure(args.runs, this, base, cache)
     finally:
-        for top in (this, base):
+        for top in (this, base, cache):
             if top:
                 shutil.rmtree(top)
 
 
-def measure(runs: int, this: Path, base: Path | None) -> None:
+def measure(runs: int, this: Path, base: Path | None, cache: Path) -> None:
     print(f"CPU seconds (user + sys of a fresh interpreter, or in-process where marked), median of {runs}"
           + ("; paired with a baseline checkout" if base else ""))
     for case, (code, ours) in CASES.items():
         seconds, ratios, same = [], [], True
+        cached = cache if case in CACHED else None
+        if cached:          # fill the cache: one unmeasured run of each tree
+            for top in (this, base):
+                if top:
+                    run(code, top, cached)
         for _ in range(runs):
-            cpu, out = run(code, this if ours else None)
+            cpu, out = run(code, this if ours else None, cached)
             seconds.append(json.loads(out) if case in IN_PROCESS else cpu)
             if base and ours:
-                base_cpu, base_out = run(code, base)
+                base_cpu, base_out = run(code, base, cached)
                 ratios.append(seconds[-1] / (json.loads(base_out) if case in IN_PROCESS else base_cpu))
                 same = same and (case in IN_PROCESS or hashlib.sha256(out).digest() == hashlib.sha256(base_out).digest())
         line = f"{case:>28}: median {statistics.median(seconds):7.4f} s"

@@ -1,34 +1,16 @@
-"""What a result was made from: the project version, content digests and the command line.
-
-``VERSION`` is read from the installed package's metadata on first use (importlib.metadata
-costs more than the rest of this module), so a command that prints no version never loads it.
-"""
+"""What a result was made from: the project version, content digests and the command line."""
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
+import os
 import shlex
 import sys
+import time
 from pathlib import Path
 
-
-@functools.cache
-def project_version() -> str:
-    """The installed sparseloom's version (``0+unknown`` in a source tree that was never installed)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("sparseloom")
-    except PackageNotFoundError:
-        return "0+unknown"
-
-
-def __getattr__(name: str):
-    if name == "VERSION":
-        return project_version()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+from .version import VERSION   # stated in the source, so no package metadata is read
 
 
 def _plain(value):
@@ -47,12 +29,25 @@ def digest(value) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+_DIGESTS: dict[tuple, str] = {}   # file_digest's results by device, inode, size, mtime and ctime
+SETTLED_NS = 1_000_000_000        # a file last changed this long ago has its digest kept
+
+
 def file_digest(path: Path) -> str:
-    """SHA-256 (hex) of a file's bytes."""
+    """SHA-256 (hex) of a file's bytes, kept for the process (a trace's masks.npz is digested twice
+    per result) once the file has not changed for :data:`SETTLED_NS`: any later change, even one
+    that keeps its size and sets its mtime back, gives it a new ctime, and timestamps are only a
+    clock tick fine, so a file changed just now is always read again."""
+    info = os.stat(path)
+    key = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+    if key in _DIGESTS:
+        return _DIGESTS[key]
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
+    if time.time_ns() - info.st_ctime_ns > SETTLED_NS:
+        _DIGESTS[key] = h.hexdigest()
     return h.hexdigest()
 
 

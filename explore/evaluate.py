@@ -79,6 +79,20 @@ def _workload(folder, settings: dict) -> Workload:
     return workload
 
 
+def preload(spec: SweepSpec, points: list[Point]) -> None:
+    """Load the base arch and the points' traces into this process's caches before the worker
+    processes start: a worker forked after it has them (the masks are not read and checked again
+    per worker); a spawned one loads each once. A load that fails is left to the points, whose
+    rows carry the error."""
+    loads = [("arch", spec.arch_path(), ArchVariants)]
+    loads += [("workload", folder, load_workload) for folder in dict.fromkeys(p.workload for p in points)]
+    for kind, path, load in loads:
+        try:
+            _cached(kind, path, load)
+        except Exception:  # noqa: BLE001, S112 - each point's row reports it
+            continue
+
+
 def evaluate(spec: SweepSpec, point: Point) -> dict:
     start = time.perf_counter()
     row = {"key": point.key, "workload": point.workload.name, **dict(point.params), "status": "ok", "error": ""}

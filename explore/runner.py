@@ -30,7 +30,7 @@ from pathlib import Path
 
 from ..core.atomic import check_output, write_text
 from ..core.errors import InputError
-from .evaluate import evaluate_many
+from .evaluate import evaluate_many, preload
 from .points import SWITCHES, Point, design_points
 from .spec import SweepSpec
 
@@ -223,6 +223,7 @@ def _results(spec: SweepSpec, points: list[Point], workers: int | None, schedule
             yield evaluate_many(spec, chunk)
         return
     chunks = _chunks(points, workers)
+    preload(spec, points)        # before the workers start, so a forked worker starts with them
     others = set(multiprocessing.active_children())
     pool = ProcessPoolExecutor(max_workers=min(workers, len(chunks)), initializer=_worker_start,
                                initargs=(os.getpid(),))

@@ -1,6 +1,7 @@
 """The N:M checks of ``masks.npz`` against the plain definition: move the group axis last, cut it
 into groups of M, count the groups holding more than N ones. Random masks of random shapes and
-patterns, violating ones included; the packed-byte path with garbage in the padding bits."""
+patterns, violating ones included; the packed-byte paths (runs of bits, and rows of bytes or words)
+with garbage in the padding bits."""
 from __future__ import annotations
 
 import io
@@ -13,7 +14,8 @@ from hypothesis import strategies as st
 from sparseloom.arch.schema import NMPattern
 from sparseloom.core.errors import InputError
 from sparseloom.workloads.layer import Layer
-from sparseloom.workloads.masks import check_masks, load_masks, nm_violations, packed_nm_violations
+from sparseloom.workloads.masks import (check_masks, load_masks, nm_violations, packed_nm_violations,
+                                       packed_rows_nm_violations)
 
 
 def plain_violations(mask: np.ndarray, pattern: NMPattern, axis: int) -> int:
@@ -54,6 +56,16 @@ def test_packed_bytes_equal_the_definition_whatever_the_padding(case, garbage):
     if tail:        # padding bits are not part of the mask: set them to anything
         packed[-1] |= garbage & (0xFF >> tail)
     assert packed_nm_violations(packed, mask.size, pattern) == plain_violations(mask, pattern, 1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(masks(axis=0), st.sampled_from([8, 16, 64]))
+def test_packed_rows_equal_the_definition(case, row_bits):
+    """Backward masks whose rows (C/groups x R x S) fill whole bytes, or whole 8-byte words."""
+    mask, pattern, _ = case
+    mask = np.resize(mask, (mask.shape[0], row_bits, 1, 1))   # the drawn bits, repeated to the row's width
+    assert packed_rows_nm_violations(np.packbits(mask.reshape(-1)), mask.shape, pattern) == \
+        plain_violations(mask, pattern, 0)
 
 
 def test_m_beyond_uint8_is_counted_wide():
@@ -110,3 +122,5 @@ def test_counts_beyond_a_byte(shape, axis):
     assert nm_violations(mask, pattern, axis) == expected
     if axis == 1 and shape[2] * shape[3] == 1:
         assert packed_nm_violations(np.packbits(mask.reshape(-1)), mask.size, pattern) == expected
+    if axis == 0:
+        assert packed_rows_nm_violations(np.packbits(mask.reshape(-1)), shape, pattern) == expected

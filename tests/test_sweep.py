@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import csv
 import functools
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -357,6 +358,27 @@ def test_results_are_byte_identical_across_runs_and_carry_their_provenance(tmp_p
     assert table.cycles.dtype.kind == "i" and "seconds" not in table
     assert set(table.fidelity) == {"analytic"} and table.version.nunique() == 1 and table.arch_sha256.nunique() == 6
     assert len(pd.read_csv(tmp_path / "a.seconds.csv")) == 6
+
+
+@pytest.mark.skipif(multiprocessing.get_start_method() != "fork", reason="workers inherit the loads only when forked")
+def test_forked_workers_start_with_the_trace_loaded(tmp_path, monkeypatch):
+    """The trace (masks read and checked) is loaded once, in the sweep's process, not once per worker."""
+    from sparseloom.explore import evaluate
+
+    loads = tmp_path / "loads"
+
+    def load_workload(folder):
+        with open(loads, "a") as f:
+            f.write(f"{os.getpid()}\n")
+        return original(folder)
+
+    original = evaluate.load_workload
+    for store in ("_loaded", "_archs", "_workloads"):
+        monkeypatch.setattr(evaluate, store, {})
+    monkeypatch.setattr(evaluate, "load_workload", load_workload)
+    counts = run_sweep(load_spec(write_spec(tmp_path)), tmp_path / "r.csv", workers=2, progress=False)
+    assert counts == {"points": 12, "run": 12, "skipped": 0, "failed": 0}
+    assert loads.read_text().split() == [str(os.getpid())]
 
 
 def test_a_second_writer_is_refused(tmp_path):

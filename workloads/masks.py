@@ -53,6 +53,23 @@ def packed_nm_violations(packed: np.ndarray, count: int, pattern: NMPattern) -> 
     return bad
 
 
+def packed_rows_nm_violations(packed: np.ndarray, shape: tuple[int, ...], pattern: NMPattern) -> int:
+    """:func:`nm_violations` along axis 0 of the mask of ``shape`` packed as ``packed``, when a
+    row (the other axes) fills whole bytes (and 8-byte words where it can): a group's M rows are
+    then M rows of bytes, and a bit-sliced counter (``more[j]``: bits with more than j ones so far)
+    counts every bit position of a group at once without unpacking."""
+    rows = packed.reshape(shape[0] // pattern.m, pattern.m, -1)
+    if rows.shape[2] % 8 == 0:
+        rows = rows.view(np.uint64)
+    more = [np.zeros_like(rows[:, 0]) for _ in range(pattern.n + 1)]
+    for i in range(pattern.m):
+        row = rows[:, i]
+        for j in range(pattern.n, 0, -1):
+            more[j] |= more[j - 1] & row
+        more[0] |= row
+    return int(np.count_nonzero(np.unpackbits(more[pattern.n].view(np.uint8))))
+
+
 def _unpack(packed: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """The bool mask of ``shape`` from its packed bits (a view of the unpacked 0/1 bytes, no copy)."""
     return np.unpackbits(packed, count=int(np.prod(shape))).view(bool).reshape(shape)
@@ -155,6 +172,8 @@ def _checked(path: Path, layers: list[Layer], unstructured: bool, keep: bool):
                 raise InputError(path, key, "a mask for a direction layers.csv marks dense")
             if direction == "fwd" and shape[2] * shape[3] == 1 and 8 % pattern.m == 0:
                 bad = packed_nm_violations(data[key], count, pattern)
+            elif direction == "bwd" and count // shape[0] % 8 == 0 and pattern.n * pattern.m <= 64:   # few array ops
+                bad = packed_rows_nm_violations(data[key], shape, pattern)
             else:
                 mask = _unpack(data[key], shape)
                 bad = nm_violations(mask, pattern, AXIS[direction])
