@@ -75,6 +75,9 @@ class Dram:
             return now
         n, extra, more, fewer, write = plan
         free = self.free
+        if n == len(free) and not extra and not self.timeline:   # every channel alike: in any order
+            self.free = free = [((now if now > at else at) + fewer, channel) for at, channel in free]
+            return max(free)[0] + self.latency
         free.sort()
         end = now
         for i in range(n):

@@ -1,4 +1,5 @@
-"""The event fidelity: a simpy model of one training iteration in steady state.
+"""The event fidelity: a discrete-event model (:mod:`.kernel`, simpy's semantics) of one training
+iteration in steady state.
 
 Engines: the DMA (one FIFO per DRAM channel), the input/weight and output buffers (two slots each
 when double-buffered, else one), the PE array, the pruning unit and the weight-update engine.
@@ -34,12 +35,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import simpy
 
 from ..arch.schema import Arch
 from ..dataflow.schedule import Schedule
 from ..workloads.trace import Workload
 from .dram import Dram
+from .kernel import Environment, Resource
 from .records import Table
 from .results import Result, finish, prepare
 from .side_engines import share, sparse_copies
@@ -57,7 +58,7 @@ def simulate_event(arch: Arch, workload: Workload, timeline_path: Path | None = 
     g, order = p.schedule.gemms, p.schedule.order
     steps = gemm_steps(g, p.cost.traffic, arch)
     timeline = Timeline(arch.clock_mhz) if timeline_path else None
-    env = _Environment()
+    env = Environment()
     dram = Dram(arch, timeline)
     last = order[-1] if len(order) else 0
     # the previous iteration's last step (the same as ours) starts at cycle 0 behind the write-back
@@ -99,19 +100,6 @@ def _run_before_last(steps, g, order) -> int:
     return steps.first[order[-2] + 1] - 1 if len(order) > 1 else run
 
 
-class _Environment(simpy.Environment):
-    """simpy's environment, which can also move the present and everything scheduled in time."""
-
-    def pending(self) -> list[tuple[int, int, simpy.Event]]:
-        """The scheduled events in the order they will be processed: (time, priority, event)."""
-        return [(time, priority, event) for time, priority, _, event in sorted(self._queue)]
-
-    def translate(self, cycles: int) -> None:
-        """Make it ``cycles`` later, for every scheduled event too (their order is kept)."""
-        self._now += cycles
-        self._queue = [(time + cycles, *rest) for time, *rest in self._queue]
-
-
 class _Events(dict):
     """Step -> an event, made when first asked for."""
 
@@ -127,7 +115,7 @@ class _Events(dict):
 class _Pipeline:
     """The DMA loader and the PE array, through every step of the sequence (virtual step indices)."""
 
-    def __init__(self, env: _Environment, arch: Arch, workload: Workload, p, steps: Steps, dram: Dram, side,
+    def __init__(self, env: Environment, arch: Arch, workload: Workload, p, steps: Steps, dram: Dram, side,
                  vector, warm, timeline, collapse: bool):
         self.env, self.arch, self.workload, self.dram, self.side, self.vector = env, arch, workload, dram, side, vector
         self.g, self.steps, self.warm, self.timeline, self.collapse = p.schedule.gemms, steps, warm, timeline, collapse
@@ -328,7 +316,7 @@ class _VectorEngine:
         self.released = [warm if k == NONE else env.event() for k in placement.wait_for]
         self.done = [env.event() for _ in placement.jobs]
         self.rows = placement.rows.copy()
-        self.lanes = simpy.Resource(env, 1)      # held by each job, and by a GEMM mapped onto the lanes
+        self.lanes = Resource(env, 1)      # held by each job, and by a GEMM mapped onto the lanes
         self.last_end = 0
         env.process(self._run())
 
@@ -370,7 +358,7 @@ class _SideEngines:
         self.busy = [] if empty else side["busy"].tolist()
         self.read, self.write = ([], []) if empty else (side["dram_read_bytes"].tolist(), side["dram_write_bytes"].tolist())
         self.cycles, self.stall_dram = [0] * len(side), [0] * len(side)
-        self.pruner, self.updater = simpy.Resource(env, 1), simpy.Resource(env, 1)
+        self.pruner, self.updater = Resource(env, 1), Resource(env, 1)
         self.index = {} if empty else {key: i for i, key in enumerate(zip(side["layer"].tolist(), side["phase"].tolist()))}
         self.last_finish = ("update", 0)
 
