@@ -140,30 +140,35 @@ class _Pipeline:
         env.process(self._array())
 
     def _loader(self):
-        env, total, timeout = self.env, len(self.sequence), self.env.timeout
+        env, total, timeout, in_slots = self.env, len(self.sequence), self.env.timeout, self.in_slots
+        computed, loaded, load, locate, transfer = self.computed, self.loaded, self.load, self.sequence.locate, self.dram.transfer
         while self.next_load < total:
-            before = self.next_load - self.in_slots       # the step whose input slot this one reuses
-            slot = self.computed[before] if before >= 0 else self.warm if before == -1 else None
-            if slot is not None and not slot.processed:
+            before = self.next_load - in_slots           # the step whose input slot this one reuses
+            slot = computed[before] if before >= 0 else self.warm if before == -1 else None
+            if slot is not None and slot.callbacks is not None:     # not processed yet
                 yield slot
-            end = self.dram.transfer(env.now, self.load[self.sequence.locate(self.next_load)[3]])  # (a collapse may have
-            if end > env.now:                                                   # moved next_load meanwhile)
+            end = transfer(env.now, load[locate(self.next_load)[3]])   # (a collapse may have moved next_load meanwhile)
+            if end > env.now:
                 self.load_wait = timeout(end - env.now)
                 yield self.load_wait
                 self.load_wait = None
-            self.loaded[self.next_load].succeed()
+            loaded[self.next_load].succeed()
             self.next_load += 1
 
     def _array(self):
-        env, arch, stall, side, vector = self.env, self.arch, self.stall, self.side, self.vector
-        timeout = env.timeout
-        sequence, steady, layers, phases, dram = self.sequence, self.steady, self.layer, self.phase, self.dram
-        total, first_steps = len(sequence), sequence.start
+        env, arch, side, vector, timeline = self.env, self.arch, self.side, self.vector, self.timeline
+        timeout, transfer, stall = env.timeout, self.dram.transfer, self.stall
+        stall_dram, stall_buffer = stall["dram"], stall["buffer"]
+        sequence, steady, layers, phases = self.sequence, self.steady, self.layer, self.phase
+        loaded, computed, written = self.loaded, self.computed, self.written
+        compute_of, stream, write, run_end = self.compute, self.stream, self.write, self.run_end
+        out_slots, lookback, reach, collapse = self.out_slots, self.lookback, self.in_slots + 1, self.collapse
+        total, first_steps, order, locate = len(sequence), sequence.start, sequence.order, sequence.locate
         yield self.warm
         i = 0
         while i < total:
-            position, instance, j, run = sequence.locate(i)
-            k = sequence.order[position]
+            position, instance, j, run = locate(i)
+            k = order[position]
             start = env.now
             if instance == 0 and j == 0:
                 yield from side.before_gemm(layers[k], phases[k])
@@ -179,37 +184,40 @@ class _Pipeline:
                 stall["control"][k] += control
                 yield timeout(control)
                 start = env.now
-            loaded = self.loaded[i]
-            if not loaded.processed:
-                yield loaded
-            before = i - self.out_slots             # the step whose output slot this one reuses
-            if before >= 0 and not self.written[before].processed:
-                yield self.written[before]
-            stall["dram"][k] += env.now - start
-            if self.collapse:
+            event = loaded[i]
+            if event.callbacks is not None:         # not processed yet
+                yield event
+            before = i - out_slots                  # the step whose output slot this one reuses
+            if before >= 0 and written[before].callbacks is not None:
+                yield written[before]
+            stall_dram[k] += env.now - start
+            if collapse:
                 if j == 0:      # instances repeat up to the GEMM's end
                     context, end = ("instances", position), first_steps[position + 1]
                 else:           # steps identical to this one repeat up to the run's end
-                    end = i + self.run_end[run] - j
+                    end = i + run_end[run] - j
                     context = ("run", end)
                 # every event that matters must be this GEMM's: its steps reach back far enough
-                if (end - i > self.in_slots + 1 and i - self.lookback - 1 >= first_steps[position]
+                if (end - i > reach and i - lookback - 1 >= first_steps[position]
                         and (skipped := self._skip_periods(context, i, k, end))):
                     i += skipped
-                    position, instance, j, run = sequence.locate(i)
-            compute = self.compute[run]
-            duration = compute if steady[k] else max(compute, self.steps.memory(run, j, instance))
-            stall["buffer"][k] += duration - compute
-            if self.timeline:
-                self.timeline.add("PE array", f"{phases[k]} {self.workload.layers[layers[k]].name}", env.now,
-                                  env.now + duration)
-            streamed = dram.transfer(env.now, self.stream[run])   # the rest of its operands, tile by tile
+                    position, instance, j, run = locate(i)
+            compute = compute_of[run]
+            if steady[k]:
+                duration = compute
+            else:
+                duration = max(compute, self.steps.memory(run, j, instance))
+                stall_buffer[k] += duration - compute
+            if timeline:
+                timeline.add("PE array", f"{phases[k]} {self.workload.layers[layers[k]].name}", env.now,
+                             env.now + duration)
+            streamed = transfer(env.now, stream[run])   # the rest of its operands, tile by tile
             yield timeout(duration)
             if streamed > env.now:
-                stall["dram"][k] += streamed - env.now
+                stall_dram[k] += streamed - env.now
                 yield timeout(streamed - env.now)
-            self.computed[i].succeed()
-            self.written[i] = timeout(dram.transfer(env.now, self.write[run], write=True) - env.now)
+            computed[i].succeed()
+            written[i] = timeout(transfer(env.now, write[run], write=True) - env.now)
             if i == first_steps[position + 1] - 1:     # the GEMM's last step
                 self.gemm_end[k] = env.now
                 if self.on_lanes[k]:
@@ -217,9 +225,11 @@ class _Pipeline:
                 vector.release(k)
                 if phases[k] == "WU":
                     layer = layers[k]
-                    self.written[i].callbacks.append(lambda _, layer=layer: side.after_weight_gradient(layer))
-            for events in (self.loaded, self.computed, self.written):   # no process looks this far back
-                events.pop(i - self.lookback - 1, None)
+                    written[i].callbacks.append(lambda _, layer=layer: side.after_weight_gradient(layer))
+            gone = i - lookback - 1                 # no process looks this far back
+            loaded.pop(gone, None)
+            computed.pop(gone, None)
+            written.pop(gone, None)
             i += 1
 
     def _repeating(self, k: int, since: int, period: int, periods: int) -> int:
