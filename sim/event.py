@@ -253,26 +253,26 @@ class _Pipeline:
         """What decides everything from virtual step ``i`` (about to compute) on, given the steps
         ahead, relative to now; None when anything else than the loader and the array has an
         event scheduled (a side-engine or vector job runs)."""
-        roles, processed = {}, []
+        now, roles, processed = self.env.now, {}, []
         for step in range(i - self.lookback - 1, self.next_load + 1):
             for name, events in (("loaded", self.loaded), ("computed", self.computed), ("written", self.written)):
                 event = events.get(step)
                 if event is not None:
-                    roles[id(event)] = (name, step - i)
-                    processed.append((name, step - i, event.processed))
+                    roles[event] = (name, step - i)
+                    processed.append((name, step - i, event.callbacks is None))
         if self.load_wait is not None:
-            roles[id(self.load_wait)] = ("load",)
+            roles[self.load_wait] = ("load",)
         scheduled = []
         for time, priority, event in self.env.pending():
-            if id(event) not in roles:
+            role = roles.get(event)
+            if role is None:
                 return None
-            scheduled.append((time - self.env.now, priority, roles[id(event)]))
-        processed = tuple(processed)
+            scheduled.append((time - now, priority, role))
         target = self.loader_process.target
-        if target is not None and id(target) not in roles:
+        waits_for = None if target is None else roles.get(target, False)
+        if waits_for is False:
             return None
-        waits_for = roles[id(target)] if target is not None else None
-        return self.dram.backlog(self.env.now), tuple(scheduled), processed, self.next_load - i, waits_for
+        return self.dram.backlog(now), tuple(scheduled), tuple(processed), self.next_load - i, waits_for
 
     def _skip_periods(self, context: tuple, i: int, k: int, end: int) -> int:
         """At virtual step ``i`` of GEMM ``k``, where the steps up to ``end`` repeat with a period
@@ -287,7 +287,7 @@ class _Pipeline:
         if history.get("context") != context:
             history.clear()
             history["context"] = context
-        stalls = tuple(int(self.stall[cause][k]) for cause in _CAUSES)
+        stalls = tuple([self.stall[cause][k] for cause in _CAUSES])
         seen = history.get(state)
         if seen is None:
             if len(history) > _HISTORY:
