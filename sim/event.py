@@ -324,6 +324,9 @@ class _VectorEngine:
     def __init__(self, env, arch: Arch, placement: Placement, dram: Dram, warm, timeline):
         self.env, self.arch, self.p, self.dram, self.timeline = env, arch, placement, dram, timeline
         self.released = [warm if k == NONE else env.event() for k in placement.wait_for]
+        self.jobs_after: dict[int, list[int]] = {}      # per GEMM, the jobs waiting for it
+        for j, k in enumerate(np.asarray(placement.wait_for).tolist()):
+            self.jobs_after.setdefault(k, []).append(j)
         self.done = [env.event() for _ in placement.jobs]
         self.rows = placement.rows.copy()
         self.lanes = Resource(env, 1)      # held by each job, and by a GEMM mapped onto the lanes
@@ -331,7 +334,7 @@ class _VectorEngine:
         env.process(self._run())
 
     def release(self, gemm: int) -> None:
-        for j in np.flatnonzero(self.p.wait_for == gemm):
+        for j in self.jobs_after.get(gemm, ()):
             self.released[j].succeed()
 
     def _run(self):
