@@ -141,11 +141,12 @@ class _Pipeline:
 
     def _loader(self):
         env, total, timeout, in_slots = self.env, len(self.sequence), self.env.timeout, self.in_slots
-        computed, loaded, load, locate, transfer = self.computed, self.loaded, self.load, self.sequence.locate, self.dram.transfer
+        computed, loaded, load = self.computed, self.loaded, self.load
+        locate, transfer = self.sequence.locate, self.dram.transfer
         while self.next_load < total:
             before = self.next_load - in_slots           # the step whose input slot this one reuses
             slot = computed[before] if before >= 0 else self.warm if before == -1 else None
-            if slot is not None and slot.callbacks is not None:     # not processed yet
+            if slot is not None and not slot.processed:
                 yield slot
             end = transfer(env.now, load[locate(self.next_load)[3]])   # (a collapse may have moved next_load meanwhile)
             if end > env.now:
@@ -185,10 +186,10 @@ class _Pipeline:
                 yield timeout(control)
                 start = env.now
             event = loaded[i]
-            if event.callbacks is not None:         # not processed yet
+            if not event.processed:
                 yield event
             before = i - out_slots                  # the step whose output slot this one reuses
-            if before >= 0 and written[before].callbacks is not None:
+            if before >= 0 and not written[before].processed:
                 yield written[before]
             stall_dram[k] += env.now - start
             if collapse:
@@ -259,7 +260,7 @@ class _Pipeline:
                 event = events.get(step)
                 if event is not None:
                     roles[event] = (name, step - i)
-                    processed.append((name, step - i, event.callbacks is None))
+                    processed.append((name, step - i, event.processed))
         if self.load_wait is not None:
             roles[self.load_wait] = ("load",)
         scheduled = []
