@@ -56,10 +56,26 @@ class Dram:
         plan = plans.get(nbytes, False)
         if plan is False:
             plan = plans[nbytes] = self.plan(nbytes, write)
-        return self.issue(now, plan)
+        if plan is None:
+            return now
+        n, extra, more, fewer = plan
+        free, timeline = self.free, self.timeline
+        if n < len(free) or extra or timeline:     # else every channel takes the same: in any order
+            free.sort()
+        end = now
+        for i in range(n):
+            at, channel = free[i]
+            start = now if now > at else at
+            at = start + (more if i < extra else fewer)
+            free[i] = (at, channel)
+            if at > end:
+                end = at
+            if timeline:
+                timeline.add(f"DRAM channel {channel}", "write" if write else "read", start, at)
+        return end + self.latency
 
     def plan(self, nbytes: float, write: bool = False) -> tuple | None:
-        """A transfer of ``nbytes`` as :meth:`issue` runs it: the channels it takes, how many of
+        """How :meth:`transfer` runs a transfer of ``nbytes``: the channels it takes, how many of
         them move one burst more than the rest, their cycles and the rest's (None: no bytes)."""
         if nbytes <= 0:
             return None
@@ -67,25 +83,7 @@ class Dram:
         n = min(len(self.free), bursts)
         each, extra = divmod(bursts, n)
         per_burst = self.cycles_per_burst[write]
-        return n, extra, math.ceil((each + 1) * per_burst), math.ceil(each * per_burst), write
-
-    def issue(self, now: int, plan: tuple | None) -> int:
-        """Cycle at which a transfer planned by :meth:`plan`, issued at ``now``, completes."""
-        if plan is None:
-            return now
-        n, extra, more, fewer, write = plan
-        free = self.free
-        free.sort()
-        end = now
-        for i in range(n):
-            at, channel = free[i]
-            start = now if now > at else at
-            free[i] = (start + (more if i < extra else fewer), channel)
-            if free[i][0] > end:
-                end = free[i][0]
-            if self.timeline:
-                self.timeline.add(f"DRAM channel {channel}", "write" if write else "read", start, free[i][0])
-        return end + self.latency
+        return n, extra, math.ceil((each + 1) * per_burst), math.ceil(each * per_burst)
 
     def backlog(self, now: int) -> tuple[int, ...]:
         """The channels as every later transfer sees them: the cycles each stays busy after ``now``,

@@ -1,4 +1,5 @@
-"""The event fidelity: a simpy model of one training iteration in steady state.
+"""The event fidelity: a discrete-event model (:mod:`.kernel`, simpy's semantics) of one training
+iteration in steady state.
 
 Engines: the DMA (one FIFO per DRAM channel), the input/weight and output buffers (two slots each
 when double-buffered, else one), the PE array, the pruning unit and the weight-update engine.
@@ -34,12 +35,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import simpy
 
 from ..arch.schema import Arch
 from ..dataflow.schedule import Schedule
 from ..workloads.trace import Workload
 from .dram import Dram
+from .kernel import Environment, Resource
 from .records import Table
 from .results import Result, finish, prepare
 from .side_engines import share, sparse_copies
@@ -57,7 +58,7 @@ def simulate_event(arch: Arch, workload: Workload, timeline_path: Path | None = 
     g, order = p.schedule.gemms, p.schedule.order
     steps = gemm_steps(g, p.cost.traffic, arch)
     timeline = Timeline(arch.clock_mhz) if timeline_path else None
-    env = _Environment()
+    env = Environment()
     dram = Dram(arch, timeline)
     last = order[-1] if len(order) else 0
     # the previous iteration's last step (the same as ours) starts at cycle 0 behind the write-back
@@ -99,19 +100,6 @@ def _run_before_last(steps, g, order) -> int:
     return steps.first[order[-2] + 1] - 1 if len(order) > 1 else run
 
 
-class _Environment(simpy.Environment):
-    """simpy's environment, which can also move the present and everything scheduled in time."""
-
-    def pending(self) -> list[tuple[int, int, simpy.Event]]:
-        """The scheduled events in the order they will be processed: (time, priority, event)."""
-        return [(time, priority, event) for time, priority, _, event in sorted(self._queue)]
-
-    def translate(self, cycles: int) -> None:
-        """Make it ``cycles`` later, for every scheduled event too (their order is kept)."""
-        self._now += cycles
-        self._queue = [(time + cycles, *rest) for time, *rest in self._queue]
-
-
 class _Events(dict):
     """Step -> an event, made when first asked for."""
 
@@ -127,7 +115,7 @@ class _Events(dict):
 class _Pipeline:
     """The DMA loader and the PE array, through every step of the sequence (virtual step indices)."""
 
-    def __init__(self, env: _Environment, arch: Arch, workload: Workload, p, steps: Steps, dram: Dram, side,
+    def __init__(self, env: Environment, arch: Arch, workload: Workload, p, steps: Steps, dram: Dram, side,
                  vector, warm, timeline, collapse: bool):
         self.env, self.arch, self.workload, self.dram, self.side, self.vector = env, arch, workload, dram, side, vector
         self.g, self.steps, self.warm, self.timeline, self.collapse = p.schedule.gemms, steps, warm, timeline, collapse
@@ -152,30 +140,36 @@ class _Pipeline:
         env.process(self._array())
 
     def _loader(self):
-        env, total, timeout = self.env, len(self.sequence), self.env.timeout
+        env, total, timeout, in_slots = self.env, len(self.sequence), self.env.timeout, self.in_slots
+        computed, loaded, load = self.computed, self.loaded, self.load
+        locate, transfer = self.sequence.locate, self.dram.transfer
         while self.next_load < total:
-            before = self.next_load - self.in_slots       # the step whose input slot this one reuses
-            slot = self.computed[before] if before >= 0 else self.warm if before == -1 else None
+            before = self.next_load - in_slots           # the step whose input slot this one reuses
+            slot = computed[before] if before >= 0 else self.warm if before == -1 else None
             if slot is not None and not slot.processed:
                 yield slot
-            end = self.dram.transfer(env.now, self.load[self.sequence.locate(self.next_load)[3]])  # (a collapse may have
-            if end > env.now:                                                   # moved next_load meanwhile)
+            end = transfer(env.now, load[locate(self.next_load)[3]])   # (a collapse may have moved next_load meanwhile)
+            if end > env.now:
                 self.load_wait = timeout(end - env.now)
                 yield self.load_wait
                 self.load_wait = None
-            self.loaded[self.next_load].succeed()
+            loaded[self.next_load].succeed()
             self.next_load += 1
 
     def _array(self):
-        env, arch, stall, side, vector = self.env, self.arch, self.stall, self.side, self.vector
-        timeout = env.timeout
-        sequence, steady, layers, phases, dram = self.sequence, self.steady, self.layer, self.phase, self.dram
-        total, first_steps = len(sequence), sequence.start
+        env, arch, side, vector, timeline = self.env, self.arch, self.side, self.vector, self.timeline
+        timeout, transfer, stall = env.timeout, self.dram.transfer, self.stall
+        stall_dram, stall_buffer = stall["dram"], stall["buffer"]
+        sequence, steady, layers, phases = self.sequence, self.steady, self.layer, self.phase
+        loaded, computed, written = self.loaded, self.computed, self.written
+        compute_of, stream, write, run_end = self.compute, self.stream, self.write, self.run_end
+        out_slots, lookback, reach, collapse = self.out_slots, self.lookback, self.in_slots + 1, self.collapse
+        total, first_steps, order, locate = len(sequence), sequence.start, sequence.order, sequence.locate
         yield self.warm
         i = 0
         while i < total:
-            position, instance, j, run = sequence.locate(i)
-            k = sequence.order[position]
+            position, instance, j, run = locate(i)
+            k = order[position]
             start = env.now
             if instance == 0 and j == 0:
                 yield from side.before_gemm(layers[k], phases[k])
@@ -191,37 +185,40 @@ class _Pipeline:
                 stall["control"][k] += control
                 yield timeout(control)
                 start = env.now
-            loaded = self.loaded[i]
-            if not loaded.processed:
-                yield loaded
-            before = i - self.out_slots             # the step whose output slot this one reuses
-            if before >= 0 and not self.written[before].processed:
-                yield self.written[before]
-            stall["dram"][k] += env.now - start
-            if self.collapse:
+            event = loaded[i]
+            if not event.processed:
+                yield event
+            before = i - out_slots                  # the step whose output slot this one reuses
+            if before >= 0 and not written[before].processed:
+                yield written[before]
+            stall_dram[k] += env.now - start
+            if collapse:
                 if j == 0:      # instances repeat up to the GEMM's end
                     context, end = ("instances", position), first_steps[position + 1]
                 else:           # steps identical to this one repeat up to the run's end
-                    end = i + self.run_end[run] - j
+                    end = i + run_end[run] - j
                     context = ("run", end)
                 # every event that matters must be this GEMM's: its steps reach back far enough
-                if (end - i > self.in_slots + 1 and i - self.lookback - 1 >= first_steps[position]
+                if (end - i > reach and i - lookback - 1 >= first_steps[position]
                         and (skipped := self._skip_periods(context, i, k, end))):
                     i += skipped
-                    position, instance, j, run = sequence.locate(i)
-            compute = self.compute[run]
-            duration = compute if steady[k] else max(compute, self.steps.memory(run, j, instance))
-            stall["buffer"][k] += duration - compute
-            if self.timeline:
-                self.timeline.add("PE array", f"{phases[k]} {self.workload.layers[layers[k]].name}", env.now,
-                                  env.now + duration)
-            streamed = dram.transfer(env.now, self.stream[run])   # the rest of its operands, tile by tile
+                    position, instance, j, run = locate(i)
+            compute = compute_of[run]
+            if steady[k]:
+                duration = compute
+            else:
+                duration = max(compute, self.steps.memory(run, j, instance))
+                stall_buffer[k] += duration - compute
+            if timeline:
+                timeline.add("PE array", f"{phases[k]} {self.workload.layers[layers[k]].name}", env.now,
+                             env.now + duration)
+            streamed = transfer(env.now, stream[run])   # the rest of its operands, tile by tile
             yield timeout(duration)
             if streamed > env.now:
-                stall["dram"][k] += streamed - env.now
+                stall_dram[k] += streamed - env.now
                 yield timeout(streamed - env.now)
-            self.computed[i].succeed()
-            self.written[i] = timeout(dram.transfer(env.now, self.write[run], write=True) - env.now)
+            computed[i].succeed()
+            written[i] = timeout(transfer(env.now, write[run], write=True) - env.now)
             if i == first_steps[position + 1] - 1:     # the GEMM's last step
                 self.gemm_end[k] = env.now
                 if self.on_lanes[k]:
@@ -229,9 +226,11 @@ class _Pipeline:
                 vector.release(k)
                 if phases[k] == "WU":
                     layer = layers[k]
-                    self.written[i].callbacks.append(lambda _, layer=layer: side.after_weight_gradient(layer))
-            for events in (self.loaded, self.computed, self.written):   # no process looks this far back
-                events.pop(i - self.lookback - 1, None)
+                    written[i].callbacks.append(lambda _, layer=layer: side.after_weight_gradient(layer))
+            gone = i - lookback - 1                 # no process looks this far back
+            loaded.pop(gone, None)
+            computed.pop(gone, None)
+            written.pop(gone, None)
             i += 1
 
     def _repeating(self, k: int, since: int, period: int, periods: int) -> int:
@@ -255,26 +254,26 @@ class _Pipeline:
         """What decides everything from virtual step ``i`` (about to compute) on, given the steps
         ahead, relative to now; None when anything else than the loader and the array has an
         event scheduled (a side-engine or vector job runs)."""
-        roles, processed = {}, []
+        now, roles, processed = self.env.now, {}, []
         for step in range(i - self.lookback - 1, self.next_load + 1):
             for name, events in (("loaded", self.loaded), ("computed", self.computed), ("written", self.written)):
                 event = events.get(step)
                 if event is not None:
-                    roles[id(event)] = (name, step - i)
+                    roles[event] = (name, step - i)
                     processed.append((name, step - i, event.processed))
         if self.load_wait is not None:
-            roles[id(self.load_wait)] = ("load",)
+            roles[self.load_wait] = ("load",)
         scheduled = []
         for time, priority, event in self.env.pending():
-            if id(event) not in roles:
+            role = roles.get(event)
+            if role is None:
                 return None
-            scheduled.append((time - self.env.now, priority, roles[id(event)]))
-        processed = tuple(processed)
+            scheduled.append((time - now, priority, role))
         target = self.loader_process.target
-        if target is not None and id(target) not in roles:
+        waits_for = None if target is None else roles.get(target, False)
+        if waits_for is False:
             return None
-        waits_for = roles[id(target)] if target is not None else None
-        return self.dram.backlog(self.env.now), tuple(scheduled), processed, self.next_load - i, waits_for
+        return self.dram.backlog(now), tuple(scheduled), tuple(processed), self.next_load - i, waits_for
 
     def _skip_periods(self, context: tuple, i: int, k: int, end: int) -> int:
         """At virtual step ``i`` of GEMM ``k``, where the steps up to ``end`` repeat with a period
@@ -289,7 +288,7 @@ class _Pipeline:
         if history.get("context") != context:
             history.clear()
             history["context"] = context
-        stalls = tuple(int(self.stall[cause][k]) for cause in _CAUSES)
+        stalls = tuple([self.stall[cause][k] for cause in _CAUSES])
         seen = history.get(state)
         if seen is None:
             if len(history) > _HISTORY:
@@ -326,14 +325,17 @@ class _VectorEngine:
     def __init__(self, env, arch: Arch, placement: Placement, dram: Dram, warm, timeline):
         self.env, self.arch, self.p, self.dram, self.timeline = env, arch, placement, dram, timeline
         self.released = [warm if k == NONE else env.event() for k in placement.wait_for]
+        self.jobs_after: dict[int, list[int]] = {}      # per GEMM, the jobs waiting for it
+        for j, k in enumerate(np.asarray(placement.wait_for).tolist()):
+            self.jobs_after.setdefault(k, []).append(j)
         self.done = [env.event() for _ in placement.jobs]
         self.rows = placement.rows.copy()
-        self.lanes = simpy.Resource(env, 1)      # held by each job, and by a GEMM mapped onto the lanes
+        self.lanes = Resource(env, 1)      # held by each job, and by a GEMM mapped onto the lanes
         self.last_end = 0
         env.process(self._run())
 
     def release(self, gemm: int) -> None:
-        for j in np.flatnonzero(self.p.wait_for == gemm):
+        for j in self.jobs_after.get(gemm, ()):
             self.released[j].succeed()
 
     def _run(self):
@@ -370,7 +372,7 @@ class _SideEngines:
         self.busy = [] if empty else side["busy"].tolist()
         self.read, self.write = ([], []) if empty else (side["dram_read_bytes"].tolist(), side["dram_write_bytes"].tolist())
         self.cycles, self.stall_dram = [0] * len(side), [0] * len(side)
-        self.pruner, self.updater = simpy.Resource(env, 1), simpy.Resource(env, 1)
+        self.pruner, self.updater = Resource(env, 1), Resource(env, 1)
         self.index = {} if empty else {key: i for i, key in enumerate(zip(side["layer"].tolist(), side["phase"].tolist()))}
         self.last_finish = ("update", 0)
 

@@ -124,14 +124,18 @@ def _runs(g, traffic, arch, units, on_m, extent, first_step, index):
     flows = g.dataflow[gemm]
     machine = Machine.of(arch)
 
-    def cycles(prefix):  # the GEMM cut to the first ``prefix`` units of its streamed axis
+    def cycles(prefix, rows):  # GEMMs ``rows`` cut to the first ``prefix`` units of their streamed axis
         cut = np.maximum(prefix, 1)
-        m, n = np.where(on_m[gemm], cut, g.m[gemm]), np.where(on_m[gemm], g.n[gemm], cut)
-        t = gemm_timing(machine, flows, Shape(m, n, shape.k[gemm], shape.k_dense[gemm], shape.chunk[gemm],
-                                             shape.interleave[gemm]))
+        m, n = np.where(on_m[rows], cut, g.m[rows]), np.where(on_m[rows], g.n[rows], cut)
+        t = gemm_timing(machine, g.dataflow[rows], Shape(m, n, shape.k[rows], shape.k_dense[rows], shape.chunk[rows],
+                                                         shape.interleave[rows]))
         return np.where(prefix > 0, t.cycles, 0)
 
-    compute = cycles(done) - cycles(before)
+    # a step's cycles are the increment over the prefix its instance's earlier steps did: the step
+    # before's ``done`` (only the block's first step, if not its instance's first, evaluates its own)
+    after = cycles(done, gemm)
+    head = cycles(before[:1], gemm[:1]) if len(j) and j[0] > 0 else np.zeros(min(len(j), 1), after.dtype)
+    compute = after - np.where(j == 0, 0, np.r_[head, after[:-1]])
     share = (done - before) / extent[gemm]
     # the operand the streamed axis does not cut (B when m streams, A when n does) is reused by
     # every step; fetched once, it all arrives with each instance's first step

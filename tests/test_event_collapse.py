@@ -78,8 +78,8 @@ def test_committed_traces_collapse_exactly(trace, memory):
 
 def _transfers(monkeypatch, arch, workload, collapse: bool = True) -> int:
     calls = []
-    issue = dram_module.Dram.issue    # every transfer, planned or not, is issued here
-    monkeypatch.setattr(dram_module.Dram, "issue", lambda self, *a, **k: calls.append(1) or issue(self, *a, **k))
+    transfer = dram_module.Dram.transfer
+    monkeypatch.setattr(dram_module.Dram, "transfer", lambda self, *a, **k: calls.append(1) or transfer(self, *a, **k))
     simulate_event(arch, workload, collapse=collapse)
     monkeypatch.undo()
     return len(calls)
