@@ -29,7 +29,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", action="store_true", help="table: every layer and phase (default: the ten slowest rows)")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing (errors still go to stderr); use with -o")
     p.add_argument("--fidelity", choices=FIDELITIES, default="analytic",
-                   help="analytic: closed form per layer (default); event: simpy engine with DMA, buffers, contention")
+                   help="analytic: closed form per layer (default); event: discrete-event engine with DMA, buffers, contention")
     p.add_argument("--timeline", type=Path, metavar="FILE.json",
                    help="event fidelity: write a Chrome trace-event JSON (Perfetto, chrome://tracing) to FILE.json "
                         "and a Gantt/utilisation plot beside it (FILE.png)")
