@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import re
 import resource
 import statistics
 import subprocess
@@ -36,6 +35,8 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+
+from checkout import shim
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ("sat_array", "sparsity")
@@ -90,20 +91,13 @@ def run(spec_name: str, points: int, workers: int) -> dict:
 
 def _worker(source: Path, request: str) -> None:
     """Print the JSON of one run (``request``: :func:`run`'s arguments) with the sparseloom under ``source``."""
-    text = (source / "pyproject.toml").read_text()
-    section = re.search(r"^\[tool\.setuptools\.package-dir\]\n(.*?)(?=^\[|\Z)", text, re.S | re.M).group(1)
-    with tempfile.TemporaryDirectory() as tmp:
-        shim = Path(tmp) / "sparseloom"
-        shim.mkdir()
-        for package, folder in re.findall(r'^"sparseloom\.(\w+)"\s*=\s*"([^"]+)"', section, re.M):
-            (shim / package).symlink_to(source / folder)
-        sys.path.insert(0, tmp)
-        import sparseloom.explore.runner  # imported before the clock starts
+    top = str(shim(source))
+    sys.path.insert(0, top)
+    import sparseloom.explore.runner  # imported before the clock starts
 
-        if not sparseloom.explore.runner.__file__.startswith(tmp):
-            raise SystemExit(f"sparseloom was imported from {sparseloom.explore.runner.__file__}, not {source}")
-
-        print(json.dumps(run(**json.loads(request))))
+    if not sparseloom.explore.runner.__file__.startswith(top):
+        raise SystemExit(f"sparseloom was imported from {sparseloom.explore.runner.__file__}, not {source}")
+    print(json.dumps(run(**json.loads(request))))
 
 
 def _fresh(source: Path, name: str, points: int, workers: int) -> dict:
