@@ -10,6 +10,7 @@ package does not depend on the simulator. Deterministic: ties go to the earlier 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Callable
 
 import numpy as np
@@ -26,10 +27,19 @@ Cost = Callable[[GemmTable], tuple[np.ndarray, ...]]
 class Choice:
     candidates: GemmTable     # every legal candidate of every GEMM
     gemm: np.ndarray          # the GEMM row each candidate maps
-    ranked: np.ndarray        # candidate indices by GEMM, best first
     best: np.ndarray          # per GEMM, index of its chosen candidate (-1: none is legal)
-    keys: np.ndarray          # per candidate, the cost model's ranking keys (a column each, most important first)
+    key_columns: tuple[np.ndarray, ...]   # the cost model's ranking keys, most important first
     searched: np.ndarray      # per GEMM, the distinct GEMM searched for it (``gemm`` indexes these)
+
+    @cached_property
+    def ranked(self) -> np.ndarray:
+        """Candidate indices by GEMM, best first (ties: the earlier candidate)."""
+        return np.lexsort(tuple(reversed(self.key_columns)) + (self.gemm,))
+
+    @cached_property
+    def keys(self) -> np.ndarray:
+        """Per candidate, its ranking keys (a column each, most important first)."""
+        return np.column_stack(self.key_columns) if len(self.key_columns) else np.zeros((0, 0))
 
     def ranking(self, gemm: int) -> np.ndarray:
         """Candidate indices of one GEMM, best first."""
@@ -63,14 +73,27 @@ def _distinct(g: GemmTable) -> tuple[np.ndarray, np.ndarray]:
 
 def _search(g: GemmTable, arch: Arch, cost: Cost) -> Choice:
     candidates, gemm = _candidates(g, arch)
-    keys = cost(candidates)
-    order = np.lexsort(tuple(reversed(keys)) + (gemm,))      # by GEMM, then the keys in order
-    first = np.ones(len(order), bool)
-    first[1:] = gemm[order][1:] != gemm[order][:-1]
-    best = np.full(len(g), -1, np.int64)
-    best[gemm[order[first]]] = order[first]
-    return Choice(candidates, gemm, order, best, np.column_stack(keys) if len(keys) else np.zeros((0, 0)),
-                  np.arange(len(g)))
+    keys = tuple(cost(candidates))
+    return Choice(candidates, gemm, _first_best(gemm, keys, len(g)), keys, np.arange(len(g)))
+
+
+def _first_best(gemm: np.ndarray, keys: tuple[np.ndarray, ...], n: int) -> np.ndarray:
+    """Per GEMM (``0..n-1``), its candidate with the smallest keys compared in order, the earliest
+    of equals (what :attr:`Choice.ranked` puts first), -1 where it has none: each key in turn
+    keeps the candidates that reach their GEMM's least value of it."""
+    live = np.arange(len(gemm))
+    for key in keys:
+        values, of = key[live], gemm[live]
+        least = np.full(n, _largest(values.dtype), values.dtype)
+        np.minimum.at(least, of, values)
+        live = live[values == least[of]]
+    best = np.full(n, len(gemm), np.int64)
+    np.minimum.at(best, gemm[live], live)
+    return np.where(best < len(gemm), best, -1)
+
+
+def _largest(dtype: np.dtype):
+    return np.inf if dtype.kind == "f" else np.iinfo(dtype).max
 
 
 def _candidates(g: GemmTable, arch: Arch) -> tuple[GemmTable, np.ndarray]:

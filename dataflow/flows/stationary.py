@@ -147,7 +147,7 @@ def chunk_lengths(extent: int, longest: int, rows: int) -> list[int]:
         return list(range(1, longest + 1))
     fewest = -(-extent // longest)
     even = {-(-extent // c) for c in range(fewest, fewest + CHUNK_COUNTS)}
-    powers = {rows << j for j in range(0, 40) if rows << j <= longest}
+    powers = {rows << j for j in range(min(40, (longest // rows).bit_length()))}   # rows << j <= longest
     return sorted(even | powers | {longest})
 
 
