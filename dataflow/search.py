@@ -88,7 +88,7 @@ def _first_best(gemm: np.ndarray, keys: tuple[np.ndarray, ...], n: int) -> np.nd
     for key in keys:
         values, of = key[live], gemm[live]
         least = np.full(n, _largest(values.dtype), values.dtype)
-        np.minimum.at(least, of, values)
+        np.fmin.at(least, of, values)          # a NaN key ranks last, as in the sort
         live = live[values == least[of]]
     best = np.full(n, len(gemm), np.int64)
     np.minimum.at(best, gemm[live], live)
