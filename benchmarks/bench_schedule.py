@@ -49,9 +49,9 @@ class _Runner:
                                              "bdwp", "2:4")}
         self.calls = {}
         for case, workload in workloads.items():
-            schedule = make_schedule(workload, arch, lambda table: gemm_cost(table, arch).ranking())
+            schedule = make_schedule(workload, arch, lambda t, *same: gemm_cost(t, arch, *same).ranking())
             self.calls[case] = {
-                "make_schedule": lambda w=workload: make_schedule(w, arch, lambda t: gemm_cost(t, arch).ranking()),
+                "make_schedule": lambda w=workload: make_schedule(w, arch, lambda t, *same: gemm_cost(t, arch, *same).ranking()),
                 "gemm_cost": lambda g=schedule.gemms: gemm_cost(g, arch),
                 "simulate": lambda w=workload: simulate(arch, w, "analytic")}
             self.calls[case]["fingerprint"] = _fingerprint(schedule, gemm_cost(schedule.gemms, arch))

@@ -10,6 +10,7 @@ package does not depend on the simulator. Deterministic: ties go to the earlier 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Callable
 
 import numpy as np
@@ -19,17 +20,29 @@ from .gemms import GemmTable
 from .flows import FLOWS, per_flow, rows_of
 from .tiling import chunk_fits, max_chunk, smallest_tile_fits, tile_fits
 
-Cost = Callable[[GemmTable], tuple[np.ndarray, ...]]
+Cost = Callable[[GemmTable, np.ndarray], tuple[np.ndarray, ...]]
+"""The cost model's ranking keys (a column each, most important first) of the candidates, given
+also, per candidate, the first candidate that maps its GEMM alike but for the loop order (itself
+if none does): the tile timing does not depend on the loop order, so the cost may time those once."""
 
 
 @dataclass(frozen=True)
 class Choice:
     candidates: GemmTable     # every legal candidate of every GEMM
     gemm: np.ndarray          # the GEMM row each candidate maps
-    ranked: np.ndarray        # candidate indices by GEMM, best first
     best: np.ndarray          # per GEMM, index of its chosen candidate (-1: none is legal)
-    keys: np.ndarray          # per candidate, the cost model's ranking keys (a column each, most important first)
+    key_columns: tuple[np.ndarray, ...]   # the cost model's ranking keys, most important first
     searched: np.ndarray      # per GEMM, the distinct GEMM searched for it (``gemm`` indexes these)
+
+    @cached_property
+    def ranked(self) -> np.ndarray:
+        """Candidate indices by GEMM, best first (ties: the earlier candidate)."""
+        return np.lexsort(tuple(reversed(self.key_columns)) + (self.gemm,))
+
+    @cached_property
+    def keys(self) -> np.ndarray:
+        """Per candidate, its ranking keys (a column each, most important first)."""
+        return np.column_stack(self.key_columns) if len(self.key_columns) else np.zeros((0, 0))
 
     def ranking(self, gemm: int) -> np.ndarray:
         """Candidate indices of one GEMM, best first."""
@@ -62,22 +75,36 @@ def _distinct(g: GemmTable) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _search(g: GemmTable, arch: Arch, cost: Cost) -> Choice:
-    candidates, gemm = _candidates(g, arch)
-    keys = cost(candidates)
-    order = np.lexsort(tuple(reversed(keys)) + (gemm,))      # by GEMM, then the keys in order
-    first = np.ones(len(order), bool)
-    first[1:] = gemm[order][1:] != gemm[order][:-1]
-    best = np.full(len(g), -1, np.int64)
-    best[gemm[order[first]]] = order[first]
-    return Choice(candidates, gemm, order, best, np.column_stack(keys) if len(keys) else np.zeros((0, 0)),
-                  np.arange(len(g)))
+    candidates, gemm, same_timing = _candidates(g, arch)
+    keys = tuple(cost(candidates, same_timing))
+    return Choice(candidates, gemm, _first_best(gemm, keys, len(g)), keys, np.arange(len(g)))
 
 
-def _candidates(g: GemmTable, arch: Arch) -> tuple[GemmTable, np.ndarray]:
-    """Every legal candidate mapping of every GEMM, and the GEMM each maps: the defaults first (ties
-    keep them), then per GEMM, per dataflow and interleave choice, per loop order, its chunk
-    lengths, except the one that repeats the default. A combination (GEMM, dataflow, interleave)
-    fixes the smallest tile and the longest chunk, so legality is found once per combination."""
+def _first_best(gemm: np.ndarray, keys: tuple[np.ndarray, ...], n: int) -> np.ndarray:
+    """Per GEMM (``0..n-1``), its candidate with the smallest keys compared in order, the earliest
+    of equals (what :attr:`Choice.ranked` puts first), -1 where it has none: each key in turn
+    keeps the candidates that reach their GEMM's least value of it."""
+    live = np.arange(len(gemm))
+    for key in keys:
+        values, of = key[live], gemm[live]
+        least = np.full(n, _largest(values.dtype), values.dtype)
+        np.fmin.at(least, of, values)          # a NaN key ranks last, as in the sort
+        live = live[values == least[of]]
+    best = np.full(n, len(gemm), np.int64)
+    np.minimum.at(best, gemm[live], live)
+    return np.where(best < len(gemm), best, -1)
+
+
+def _largest(dtype: np.dtype):
+    return np.inf if dtype.kind == "f" else np.iinfo(dtype).max
+
+
+def _candidates(g: GemmTable, arch: Arch) -> tuple[GemmTable, np.ndarray, np.ndarray]:
+    """Every legal candidate mapping of every GEMM, the GEMM each maps and the first candidate
+    that differs from it at most in the loop order: the defaults first (ties keep them), then per
+    GEMM, per dataflow and interleave choice, per loop order, its chunk lengths, except the one
+    that repeats the default. A combination (GEMM, dataflow, interleave) fixes the smallest tile
+    and the longest chunk, so legality is found once per combination."""
     interleaves = (True, False) if arch.dataflow_options.interleave else (False,)
     pairs = [(f, il) for f in arch.mapping_dataflows for il in (interleaves if FLOWS[f].mapping_options else (False,))]
     combo_gemm = np.repeat(np.arange(len(g)), len(pairs))
@@ -98,7 +125,8 @@ def _candidates(g: GemmTable, arch: Arch) -> tuple[GemmTable, np.ndarray]:
     combo = np.repeat(np.arange(len(count)), orders * count)        # each combo: loop orders x lengths
     offset = np.arange(len(combo)) - np.repeat(np.cumsum(orders * count) - orders * count, orders * count)
     flat = np.concatenate(per_combo) if per_combo else np.zeros(0, np.int64)
-    chunk = flat[(np.cumsum(count) - count)[combo] + offset % np.maximum(count[combo], 1)]
+    at = (np.cumsum(count) - count)[combo] + offset % np.maximum(count[combo], 1)   # a combo's n-th length
+    chunk = flat[at]
     gemm = combo_gemm[combo]
     n_outer = offset >= count[combo]
     # the only repeats are of a GEMM's default (each dataflow's chunk lengths are distinct)
@@ -111,4 +139,8 @@ def _candidates(g: GemmTable, arch: Arch) -> tuple[GemmTable, np.ndarray]:
                    chunk=np.r_[g.chunk[default], chunk[keep]].astype(np.int64),
                    n_outer=np.r_[g.n_outer[default], n_outer[keep]].astype(bool),
                    interleave=np.r_[g.interleave[default], il[picked]].astype(bool))
-    return g.take(gemm, **mapping), gemm
+    # the loop orders of one combination and length share ``at``; each default is its own
+    alike = np.r_[len(flat) + np.arange(len(default)), at[keep]]
+    first = np.full(len(flat) + len(default), len(alike))
+    np.minimum.at(first, alike, np.arange(len(alike)))
+    return g.take(gemm, **mapping), gemm, first[alike]

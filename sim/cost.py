@@ -5,14 +5,14 @@ mapping search, which ranks candidates by cycles, then DRAM bytes, then energy.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
 from ..arch.schema import Arch, NMPattern
 from ..arch.technology import device
 from ..dataflow.gemms import GemmTable
-from ..dataflow.flows import Machine, Shape
+from ..dataflow.flows import Machine, Shape, rows_of
 from .dram import dram_cycles as dram_cycles_of
 from .timing import ArrayTiming, gemm_timing
 from .traffic import Traffic, gemm_traffic, port_cycles
@@ -100,10 +100,12 @@ def timing_shape(g: GemmTable, arch: Arch) -> Shape:
     return Shape(g.m, g.n, streamed_reduction(g, arch), g.k, g.chunk, g.interleave)
 
 
-def gemm_cost(g: GemmTable, arch: Arch) -> GemmCost:
+def gemm_cost(g: GemmTable, arch: Arch, same_timing: np.ndarray | None = None) -> GemmCost:
+    """The cost of every GEMM of ``g``; ``same_timing`` (optional): per row, a row with the same
+    tile timing (the first of those that differ only in the loop order), timed once for all."""
     e = arch.energy
     skipping = arch.sparsity.activation_skipping
-    t = gemm_timing(Machine.of(arch), g.dataflow, timing_shape(g, arch))
+    t = _timing(g, arch, same_timing)
     tr = gemm_traffic(g, arch)
     cnt = g.count
     array = t.cycles * cnt
@@ -120,3 +122,14 @@ def gemm_cost(g: GemmTable, arch: Arch) -> GemmCost:
                     (sum(tr.buffer_read.values()) * e.buffer_read_pj_per_byte
                      + sum(tr.buffer_write.values()) * e.buffer_write_pj_per_byte) * cnt,
                     dram_bytes * e.dram_pj_per_byte, movement_energy(g, tr, arch, slots))
+
+
+def _timing(g: GemmTable, arch: Arch, same_timing: np.ndarray | None) -> ArrayTiming:
+    """The tile timing of each GEMM, each distinct row of ``same_timing`` timed once."""
+    if same_timing is None:
+        return gemm_timing(Machine.of(arch), g.dataflow, timing_shape(g, arch))
+    own = same_timing == np.arange(len(same_timing))
+    timed = np.flatnonzero(own)
+    t = gemm_timing(Machine.of(arch), g.dataflow[timed], timing_shape(rows_of(g, timed), arch))
+    at = (np.cumsum(own) - 1)[same_timing]
+    return ArrayTiming(*(getattr(t, f.name)[at] for f in fields(ArrayTiming)))

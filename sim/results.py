@@ -79,7 +79,7 @@ class Prepared:
 def prepare(arch: Arch, workload: Workload, schedule: Schedule | None = None) -> Prepared:
     """Schedule ``workload`` (unless a schedule is given) and cost it."""
     check_workload(workload)
-    schedule = schedule or make_schedule(workload, arch, lambda table: gemm_cost(table, arch).ranking())
+    schedule = schedule or make_schedule(workload, arch, lambda table, same_timing: gemm_cost(table, arch, same_timing).ranking())
     g = schedule.gemms
     c = gemm_cost(g, arch)
     t, tr, cnt = c.timing, c.traffic, g.count

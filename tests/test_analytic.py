@@ -127,6 +127,24 @@ def test_dense_comparison_runs_once_per_arch_and_dense_workload(monkeypatch):
     assert slow["dense_cycles"] == simulate(other, w.densified()).totals["cycles"] > first["dense_cycles"]
 
 
+def test_dense_workload_is_made_once_per_workload_object(monkeypatch):
+    """The dense run's key is made once per workload object; an equal workload (another object)
+    finds the same dense run."""
+    from sparseloom.sim import simulate as module
+
+    w = load_workload(RESNET50_2OF8)
+    monkeypatch.setattr(module, "_DENSE_RUNS", {})
+    monkeypatch.setattr(module, "_DENSE_OF", {})
+    made = []
+    real = Workload.densified
+    monkeypatch.setattr(Workload, "densified", lambda self: made.append(self) or real(self))
+    first = speedup_over_dense(BASE, w)
+    assert speedup_over_dense(BASE, w) == first and len(made) == 1
+    again = load_workload(RESNET50_2OF8)
+    assert speedup_over_dense(BASE, again) == first and len(made) == 2 and len(module._DENSE_RUNS) == 1
+    assert first["dense_cycles"] == simulate(BASE, real(w)).totals["cycles"]
+
+
 def test_pruning_on_the_critical_path_without_pregeneration():
     w = load_workload(RESNET50_2OF8)
     off = replace(BASE, dataflow_options=replace(BASE.dataflow_options, pregenerate=False))

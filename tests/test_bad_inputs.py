@@ -307,7 +307,7 @@ def test_schedule_with_a_duplicate_key(tmp_path):
     from sparseloom.sim.cost import gemm_cost
 
     arch, workload = load_arch(SAT), load_workload(DIGITS)
-    schedule = make_schedule(workload, arch, lambda t: gemm_cost(t, arch).ranking())
+    schedule = make_schedule(workload, arch, lambda t, same: gemm_cost(t, arch, same).ranking())
     good = schedule_yaml(schedule, workload, arch)
     path = tmp_path / "schedule.yaml"
     path.write_text(good.replace("batch:", "batch: 1\nbatch:", 1))

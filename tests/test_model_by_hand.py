@@ -128,7 +128,7 @@ def test_the_lanes_have_no_interleave_mapping():
     depthwise = Layer("dw", "conv", C=32, K=32, R=3, S=3, pad=1, H=8, W=8, groups=32)
     w = workload(depthwise, mode="training")
     g = build_gemms(w, SAT_ARCH)
-    choice = search(g, SAT_ARCH, lambda t: gemm_cost(t, SAT_ARCH).ranking())
+    choice = search(g, SAT_ARCH, lambda t, same: gemm_cost(t, SAT_ARCH, same).ranking())
     lanes = choice.candidates.dataflow == "vector_lanes"
     assert lanes.any() and not choice.candidates.interleave[lanes].any()
     assert choice.candidates.interleave[~lanes].any() and not choice.candidates.interleave[~lanes].all()

@@ -24,7 +24,7 @@ BASE = load_arch(SAT)
 
 
 def cost(arch):
-    return lambda table: gemm_cost(table, arch).ranking()
+    return lambda table, same_timing: gemm_cost(table, arch, same_timing).ranking()
 
 
 def small_workload(batch=2) -> Workload:
@@ -121,6 +121,43 @@ def test_candidates_are_the_legal_mappings(arch):
     assert (choice.gemm[:len(defaults)] == defaults).all()
     for field in ("dataflow", "chunk", "n_outer", "interleave"):
         assert (getattr(choice.candidates, field)[:len(defaults)] == getattr(g, field)[defaults]).all()
+
+
+@pytest.mark.parametrize("trace", ["resnet50_2of8", "deit_small_2of8"])
+@pytest.mark.parametrize("arch", [BASE, replace(BASE, array=replace(BASE.array, rows=8, cols=8, dataflows=list(NAMES))),
+                                  with_options(BASE, interleave=False)])
+def test_chosen_mapping_heads_the_full_ranking(trace, arch):
+    """The chosen candidate (found key by key, without sorting) is what the full lexicographic
+    sort of the keys puts first, ties to the earlier candidate; many candidates tie on cycles."""
+    g = build_gemms(load_workload(ROOT / "workloads" / trace), arch)
+    choice = search(g, arch, cost(arch))
+    keys = choice.key_columns
+    assert len(np.unique(keys[0])) < len(keys[0]) / 2
+    for i in range(len(g)):
+        ranking = choice.ranking(i)
+        assert choice.best[i] == ranking[0]
+        tied = [c for c in ranking if all(k[c] == k[ranking[0]] for k in keys)]
+        assert ranking[0] == min(tied)
+        assert all(tuple(k[a] for k in keys) <= tuple(k[b] for k in keys) for a, b in zip(ranking, ranking[1:]))
+
+
+@pytest.mark.parametrize("arch", [BASE, replace(BASE, array=replace(BASE.array, rows=8, cols=8, dataflows=list(NAMES))),
+                                  with_options(BASE, interleave=False)])
+def test_candidates_timed_once_per_loop_order_pair(arch):
+    """The candidates the cost may time once differ from their first at most in the loop order,
+    and costing them so gives every candidate exactly the cost it has on its own."""
+    from sparseloom.dataflow.search import _candidates
+
+    g = build_gemms(load_workload(RESNET50_2OF8), arch)
+    candidates, gemm, same = _candidates(g, arch)
+    assert (same <= np.arange(len(same))).all() and (same[same] == same).all()
+    assert (same != np.arange(len(same))).sum() > len(same) / 3
+    for field in ("dataflow", "chunk", "interleave", "m", "n", "k_eff", "a_density"):
+        assert (getattr(candidates, field)[same] == getattr(candidates, field)).all(), field
+    alone, shared = gemm_cost(candidates, arch), gemm_cost(candidates, arch, same)
+    for a, b in zip([*vars(alone.timing).values(), *alone.ranking()],
+                    [*vars(shared.timing).values(), *shared.ranking()], strict=True):
+        assert a.dtype == b.dtype and (a == b).all()
 
 
 @settings(max_examples=40, deadline=None)

@@ -71,17 +71,12 @@ def stationary_timing(machine: Machine, stream, columns, reduction, chunk, inter
     p_first = np.where(tk >= 2, p_full, p_last)
     db = machine.weight_double_buffer
 
-    def ends(dep):
-        """Cycles of the whole GEMM with dependency latency ``dep`` (0: no accumulator constraint)."""
-        def per_chunk(length):
-            return closed_form(length, tk, tx, x_last, C, R, p_full, p_last, p_first, dep, db, L, mac)
-
-        span_full, gap_full, _ = per_chunk(s)
-        end_last = per_chunk(s_last)[2]
-        return p_first + (chunks - 1) * (span_full + gap_full) + end_last
-
-    cycles = ends(L)
-    free = ends(0)                      # the same order with no accumulator constraint
+    # one closed form over both dependency latencies (L; 0: the same order with no accumulator
+    # constraint) x both chunk lengths (full, last): axes (latency, chunk, GEMM)
+    dep = np.array([L, 0], _int).reshape(2, 1, 1)
+    span, gap, end = np.broadcast_arrays(*closed_form(np.stack([s, s_last]), tk, tx, x_last, C, R, p_full, p_last,
+                                                      p_first, dep, db, L, mac))
+    cycles, free = p_first + (chunks - 1) * (span[:, 0] + gap[:, 0]) + end[:, 1]
     busy = tk * tx * S
     return ArrayTiming(cycles, busy, free - busy, cycles - free)
 
@@ -147,7 +142,7 @@ def chunk_lengths(extent: int, longest: int, rows: int) -> list[int]:
         return list(range(1, longest + 1))
     fewest = -(-extent // longest)
     even = {-(-extent // c) for c in range(fewest, fewest + CHUNK_COUNTS)}
-    powers = {rows << j for j in range(0, 40) if rows << j <= longest}
+    powers = {rows << j for j in range(min(40, (longest // rows).bit_length()))}   # rows << j <= longest
     return sorted(even | powers | {longest})
 
 
