@@ -20,7 +20,7 @@ def simulate(arch: Arch, workload: Workload, fidelity: str = "analytic", timelin
     if fidelity == "analytic":
         return simulate_analytic(arch, workload, schedule)
     if fidelity == "event":
-        from .event import simulate_event  # simpy is imported only when needed
+        from .event import simulate_event  # the event engine is imported only when needed
 
         return simulate_event(arch, workload, timeline, schedule)
     raise ValueError(f"fidelity must be one of {FIDELITIES}, got {fidelity!r}")
@@ -51,7 +51,7 @@ def speedup_over_dense(arch: Arch, workload: Workload, sparse: Result | None = N
 
 _DENSE_RUNS: dict[tuple, dict] = {}
 _DENSE_RUNS_KEPT = 256
-_DENSE_OF: dict[int, tuple[Workload, Workload, str]] = {}
+_DENSE_OF: dict[int, tuple[Workload, tuple, Workload, str]] = {}
 
 
 def _dense_totals(arch: Arch, workload: Workload, fidelity: str) -> dict:
@@ -68,11 +68,14 @@ def _dense_totals(arch: Arch, workload: Workload, fidelity: str) -> dict:
 
 def _densified(workload: Workload) -> tuple[Workload, str]:
     """``workload.densified()`` and its repr (the dense run's key), made once per workload object
-    (kept by identity: a workload is frozen, and a sweep reuses one object for all its points)."""
+    (kept by identity, as a sweep reuses one object for all its points; the layers and operators
+    are compared by identity too, since a frozen workload's lists can still be changed in place)."""
+    parts = (*workload.layers, *workload.ops)
     kept = _DENSE_OF.get(id(workload))
-    if kept is None or kept[0] is not workload:
+    if (kept is None or kept[0] is not workload or len(kept[1]) != len(parts)
+            or any(a is not b for a, b in zip(kept[1], parts))):
         if len(_DENSE_OF) >= _DENSE_RUNS_KEPT:
             del _DENSE_OF[next(iter(_DENSE_OF))]
         dense = workload.densified()
-        kept = _DENSE_OF[id(workload)] = (workload, dense, repr(dense))
-    return kept[1], kept[2]
+        kept = _DENSE_OF[id(workload)] = (workload, parts, dense, repr(dense))
+    return kept[2], kept[3]

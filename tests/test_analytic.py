@@ -143,6 +143,9 @@ def test_dense_workload_is_made_once_per_workload_object(monkeypatch):
     again = load_workload(RESNET50_2OF8)
     assert speedup_over_dense(BASE, again) == first and len(made) == 2 and len(module._DENSE_RUNS) == 1
     assert first["dense_cycles"] == simulate(BASE, real(w)).totals["cycles"]
+    w.layers[1] = replace(w.layers[1], repeat=w.layers[1].repeat + 1)   # the frozen workload's list, changed in place
+    changed = speedup_over_dense(BASE, w)
+    assert len(made) == 3 and changed["dense_cycles"] == simulate(BASE, real(w)).totals["cycles"] > first["dense_cycles"]
 
 
 def test_pruning_on_the_critical_path_without_pregeneration():
