@@ -44,11 +44,12 @@ def b_stream_bytes(g: GemmTable, arch: Arch) -> np.ndarray:
     return np.where(compressed, g.k_stored * g.n * (op + g.stored_meta_bits / 8), g.k * g.n * op)
 
 
-def weight_copy_bytes(g: GemmTable, arch: Arch) -> np.ndarray:
+def weight_copy_bytes(g: GemmTable, arch: Arch, b_stream: np.ndarray | None = None) -> np.ndarray:
     """Bytes of B each GEMM instance reads from DRAM once: its stored copy (compressed with its
     indices, or dense). The DMA fetches only the elements a GEMM touches: a strided 1x1 conv
-    skips 3 pixels in 4."""
-    return np.where(g.stored != "dense", b_stream_bytes(g, arch), np.minimum(g.b_elems, g.k * g.n) * arch.operand_bytes)
+    skips 3 pixels in 4. ``b_stream``: :func:`b_stream_bytes`, if the caller has it."""
+    b_stream = b_stream_bytes(g, arch) if b_stream is None else b_stream
+    return np.where(g.stored != "dense", b_stream, np.minimum(g.b_elems, g.k * g.n) * arch.operand_bytes)
 
 
 def port_cycles(g: GemmTable, traffic: "Traffic", arch: Arch) -> np.ndarray:
@@ -70,7 +71,7 @@ def gemm_traffic(g: GemmTable, arch: Arch) -> Traffic:
     op, acc = arch.operand_bytes, arch.accumulator_bytes
     inb, wb, outb = (arch.buffer_for(o) for o in ("input", "weight", "output"))
     b_stream = b_stream_bytes(g, arch)
-    b_bytes = weight_copy_bytes(g, arch)
+    b_bytes = weight_copy_bytes(g, arch, b_stream)
     a_bytes = np.minimum(g.a_elems, g.m * g.k) * op
     c_bytes = g.c_elems * np.where(g.c_acc == 1, acc, op)
 

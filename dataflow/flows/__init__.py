@@ -32,8 +32,15 @@ def per_flow(dataflow: np.ndarray, call):
     """``call(flow, index)`` for each dataflow present (``index``: its positions in ``dataflow``),
     results (arrays, dicts of arrays or dataclasses of arrays) scattered back into one."""
     dataflow = np.asarray(dataflow)
-    parts = [(np.flatnonzero(dataflow == name), FLOWS[name]) for name in FLOWS]
-    if sum(len(index) for index, _ in parts) != len(dataflow):
+    parts, rest = [], None      # rows not yet placed (None: all); each name compared with those only
+    for name, f in FLOWS.items():
+        here = (dataflow if rest is None else dataflow[rest]) == name
+        index = np.flatnonzero(here) if rest is None else rest[here]
+        parts.append((index, f))
+        rest = np.flatnonzero(~here) if rest is None else rest[~here]
+        if not len(rest):
+            break
+    if len(rest):
         unknown = set(dataflow.tolist()) - set(FLOWS)
         raise ValueError(f"unknown dataflow(s) {sorted(unknown)}; expected one of {', '.join(FLOWS)}")
     parts = [(index, f) for index, f in parts if len(index)] or [(np.zeros(0, np.int64), next(iter(FLOWS.values())))]
