@@ -19,15 +19,13 @@ by pair, and ``same`` says whether the totals agree exactly.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from checkout import import_checkout
+from checkout import Baseline, benchmark_arguments, import_checkout
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = {
@@ -96,19 +94,11 @@ def _median_line(case: str, seconds: list[float], pairs: dict[str, tuple[list[fl
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
-    parser.add_argument("--baseline", type=Path, help="root of another sparseloom checkout to compare with")
-    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = benchmark_arguments(__doc__.splitlines()[0], 5, CASES)
     if args.worker:
         return _worker(args.worker)
     runner = _Runner()
-    baseline = None
-    if args.baseline:
-        baseline = subprocess.Popen([sys.executable, __file__, "--worker", str(args.baseline.resolve())],
-                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    baseline = Baseline(__file__, args.baseline) if args.baseline else None
     print(f"CPU seconds of one simulate() on SAT, median of {args.runs} runs"
           + (f"; baseline {args.baseline}" if baseline else ""))
     for case in args.cases:
@@ -121,15 +111,12 @@ def main() -> None:
                 ratios, same = pairs.get("full stepping", ([], True))
                 pairs["full stepping"] = (ratios + [this / full], same and full_totals == totals)
             if baseline:
-                baseline.stdin.write(case + "\n")
-                baseline.stdin.flush()
-                answer = json.loads(baseline.stdout.readline())
+                answer = baseline.ask(case)
                 ratios, same = pairs.get("baseline", ([], True))
                 pairs["baseline"] = (ratios + [this / answer["seconds"]], same and answer["totals"] == totals)
         print(_median_line(case, seconds, pairs), flush=True)
     if baseline:
-        baseline.stdin.close()
-        baseline.wait()
+        baseline.close()
 
 
 if __name__ == "__main__":

@@ -18,14 +18,14 @@ the execution order and the vector jobs' places) and the cost's cycles agree exa
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from checkout import Baseline, benchmark_arguments, import_checkout
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ("resnet50 2:8", "llama7b b1")
@@ -74,8 +74,6 @@ def _fingerprint(schedule, cost) -> str:
 
 def _worker(source: Path) -> None:
     """Serve ``case|stage`` lines on stdin with the sparseloom under ``source``: one JSON line each."""
-    from checkout import import_checkout
-
     import_checkout(source)
     runner = _Runner()
     for line in sys.stdin:
@@ -84,19 +82,11 @@ def _worker(source: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
-    parser.add_argument("--baseline", type=Path, help="root of another sparseloom checkout to compare with")
-    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = benchmark_arguments(__doc__.splitlines()[0], 7, CASES)
     if args.worker:
         return _worker(args.worker)
     runner = _Runner()
-    baseline = None
-    if args.baseline:
-        baseline = subprocess.Popen([sys.executable, __file__, "--worker", str(args.baseline.resolve())],
-                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    baseline = Baseline(__file__, args.baseline) if args.baseline else None
     print(f"CPU milliseconds on SAT, median of {args.runs} runs" + (f"; baseline {args.baseline}" if baseline else ""))
     for case in args.cases:
         for stage in STAGES:
@@ -105,9 +95,7 @@ def main() -> None:
                 this, fingerprint = runner.run(case, stage)
                 seconds.append(this)
                 if baseline:
-                    baseline.stdin.write(f"{case}|{stage}\n")
-                    baseline.stdin.flush()
-                    answer = json.loads(baseline.stdout.readline())
+                    answer = baseline.ask(f"{case}|{stage}")
                     theirs.append(answer["seconds"])
                     ratios.append(this / max(answer["seconds"], 1e-9))
                     same = same and answer["fingerprint"] == fingerprint
@@ -117,8 +105,7 @@ def main() -> None:
                          f" (same schedule and cycles: {same})")
             print(line, flush=True)
     if baseline:
-        baseline.stdin.close()
-        baseline.wait()
+        baseline.close()
 
 
 if __name__ == "__main__":

@@ -1,7 +1,10 @@
 """Import another checkout of sparseloom in this interpreter, for the benchmarks' ``--baseline SRC``."""
 from __future__ import annotations
 
+import argparse
+import json
 import re
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -28,3 +31,31 @@ def shim(source: Path) -> Path:
 def import_checkout(source: Path) -> None:
     """Make ``import sparseloom`` in this interpreter load the checkout under ``source``."""
     sys.path.insert(0, str(shim(source)))
+
+
+class Baseline:
+    """``script --worker SRC`` in a second interpreter: it answers each request line with one JSON
+    line, measured with the checkout under ``SRC`` (``--baseline SRC`` of the benchmarks)."""
+
+    def __init__(self, script: str, source: Path):
+        self.process = subprocess.Popen([sys.executable, script, "--worker", str(source.resolve())],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def ask(self, request: str) -> dict:
+        self.process.stdin.write(request + "\n")
+        self.process.stdin.flush()
+        return json.loads(self.process.stdout.readline())
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def benchmark_arguments(description: str, runs: int, cases) -> argparse.Namespace:
+    """The benchmarks' common options: --runs, --cases, --baseline SRC (and the hidden --worker)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--runs", type=int, default=runs)
+    parser.add_argument("--cases", nargs="+", choices=list(cases), default=list(cases))
+    parser.add_argument("--baseline", type=Path, help="root of another sparseloom checkout to compare with")
+    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
+    return parser.parse_args()
