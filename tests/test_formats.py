@@ -77,6 +77,10 @@ def test_mask_formats_by_hand():
     assert (bitmap.k_exec, bitmap.meta_bits) == (3, 8 / 3)
     # blocks of 4 rows: tile {0,1} has nonzeros in both blocks (8 rows), tile {2,3} only in rows 4-7 (4)
     assert block.k_exec == 6 and block.meta_bits == 1 / 8
+    # 12 rows (3 blocks of 4) x 4 columns: tile {0,1} touches all 3 blocks (12 rows), tile {2,3} one (4) -> mean 8
+    tall = np.zeros((12, 4), bool)
+    tall[[0, 5, 11], 0] = tall[6, 3] = True
+    assert MASK_FORMATS["block"].execute(tall, 4, 2).k_exec == 8
 
 
 @pytest.mark.parametrize("fmt", ["csr", "bitmap"])
