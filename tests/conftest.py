@@ -1,6 +1,7 @@
-"""Shared fixtures: the repository's presets and traces, and a helper to write edited copies."""
+"""Shared fixtures: the repository's presets and traces, and helpers to write edited copies."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -25,3 +26,22 @@ def write_yaml(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture
+def trace_copy(tmp_path):
+    """A copy of the ResNet-50 2:8 trace folder to edit."""
+    return copy_trace(tmp_path, RESNET50_2OF8)
+
+
+def copy_trace(tmp_path: Path, source: Path) -> Path:
+    folder = tmp_path / "trace"
+    shutil.copytree(source, folder)
+    return folder
+
+
+def edit_file(path: Path, old: str, new: str) -> None:
+    """Replace the first ``old`` in the file with ``new`` (``old`` must be there)."""
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import shutil
 import zipfile
 
 import numpy as np
@@ -20,7 +19,7 @@ from sparseloom.explore.spec import load_spec
 from sparseloom.sim.simulate import simulate
 from sparseloom.workloads.trace import MAX_LAYERS, load_workload
 
-from .conftest import ROOT, SAT
+from .conftest import ROOT, SAT, copy_trace, edit_file
 
 DIGITS = ROOT / "workloads" / "digits_bdwp_2of8"     # 3 layers, N:M masks in both directions
 
@@ -126,16 +125,11 @@ def test_numbers_outside_their_physical_bounds(tmp_path, old, new, key):
 # --- workload traces -------------------------------------------------------------------------
 
 def _trace(tmp_path, source=DIGITS):
-    folder = tmp_path / "trace"
-    shutil.copytree(source, folder)
-    return folder
+    return copy_trace(tmp_path, source)
 
 
 def _edit_layers(folder, old: str, new: str):
-    path = folder / "layers.csv"
-    text = path.read_text()
-    assert old in text
-    path.write_text(text.replace(old, new, 1))
+    edit_file(folder / "layers.csv", old, new)
 
 
 @pytest.mark.parametrize("old, new, expected", [

@@ -256,7 +256,7 @@ def test_sweep_report(tmp_path):
 def test_area_model_prices_every_dataflow():
     from dataclasses import replace
 
-    from sparseloom.arch.schema import Arch, load_arch
+    from sparseloom.arch.schema import load_arch
     from sparseloom.dataflow.flows import NAMES
     from sparseloom.explore.area import area
 

@@ -1,7 +1,6 @@
 """The non-GEMM operators of a trace (ops.csv): hand counts, torch and ONNX extraction, bad files."""
 from __future__ import annotations
 
-import shutil
 from collections import OrderedDict
 
 import pytest
@@ -12,7 +11,7 @@ from sparseloom.workloads.build import TRACES, make_trace
 from sparseloom.workloads.models import MODELS, deit_small, resnet50
 from sparseloom.workloads.trace import load_workload, write_workload
 
-from .conftest import RESNET50_2OF8, ROOT
+from .conftest import ROOT, edit_file
 
 
 def rows(ops):
@@ -272,20 +271,6 @@ def test_trace_command_carries_onnx_ops(tmp_path):
 
 # --- the ops.csv file --------------------------------------------------------------------------
 
-@pytest.fixture
-def trace_copy(tmp_path):
-    folder = tmp_path / "trace"
-    shutil.copytree(RESNET50_2OF8, folder)
-    return folder
-
-
-def _edit_ops(folder, old: str, new: str):
-    path = folder / "ops.csv"
-    text = path.read_text()
-    assert old in text
-    path.write_text(text.replace(old, new, 1))
-
-
 @pytest.mark.parametrize("old, new, where, expected", [
     ("conv1.bn,bn,", "conv1.bn,batchnorm,", "line 2, column kind", "expected one of bn, relu"),
     ("conv1.relu,relu,conv1,", "conv1.relu,relu,conv9,", "line 3, column after", "expected the name of a layer"),
@@ -299,7 +284,7 @@ def _edit_ops(folder, old: str, new: str):
     ("conv1.relu,relu,", "conv1.bn,relu,", "line 3, column name", "unique"),
 ])
 def test_bad_ops_csv(trace_copy, old, new, where, expected):
-    _edit_ops(trace_copy, old, new)
+    edit_file(trace_copy / "ops.csv", old, new)
     with pytest.raises(InputError) as info:
         load_workload(trace_copy)
     message = str(info.value)

@@ -13,7 +13,7 @@ from sparseloom.workloads.masks import checksum, masks_bytes, weight_shape
 from sparseloom.workloads.ops import ops_csv
 from sparseloom.workloads.trace import load_workload, write_workload
 
-from .conftest import RESNET50_2OF8, ROOT
+from .conftest import RESNET50_2OF8, ROOT, edit_file
 
 
 def test_committed_traces_match_their_generator(tmp_path):
@@ -87,20 +87,6 @@ def test_round_trip(tmp_path):
     assert again.layers == w.layers and again.meta == w.meta and again.ops == w.ops and len(w.ops) == 121
 
 
-@pytest.fixture
-def trace_copy(tmp_path):
-    folder = tmp_path / "trace"
-    shutil.copytree(RESNET50_2OF8, folder)
-    return folder
-
-
-def _edit_csv(folder, old: str, new: str):
-    path = folder / "layers.csv"
-    text = path.read_text()
-    assert old in text
-    path.write_text(text.replace(old, new, 1))
-
-
 def _error(folder) -> str:
     with pytest.raises(InputError) as info:
         load_workload(folder)
@@ -119,7 +105,7 @@ def _error(folder) -> str:
     ("conv1,conv,", "conv1,deconv,", ["line 2, column kind", "conv, linear or matmul"]),
 ])
 def test_bad_layers_csv(trace_copy, old, new, expected):
-    _edit_csv(trace_copy, old, new)
+    edit_file(trace_copy / "layers.csv", old, new)
     message = _error(trace_copy)
     assert message.startswith(str(trace_copy / "layers.csv"))
     for text in expected:
