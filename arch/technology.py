@@ -72,6 +72,7 @@ class Device:
     ff_per_pe_per_stage: float = field(default=0.0, metadata=NON_NEGATIVE)   # registers one more MAC stage adds to a PE
     flexible_fixed: dict[str, float] = field(default_factory=dict)           # a second dataflow's controller, once
     flexible_per_pe: dict[str, float] = field(default_factory=dict)          # and its operand switch in every PE
+    capacity: dict[str, float] = field(default_factory=dict)                 # FPGA: the part's cells and pins a design must fit in
 
     def problems(self):
         names = FPGA_RESOURCES if self.kind == "fpga" else ASIC_RESOURCES
@@ -83,6 +84,11 @@ class Device:
                     yield f"{where}.{key}", f"expected one of {', '.join(names)} for a {self.kind}"
                 elif not value >= 0:
                     yield f"{where}.{key}", "expected a number >= 0"
+        for key, value in self.capacity.items():
+            if self.kind != "fpga" or key not in (*FPGA_RESOURCES, "io"):
+                yield f"capacity.{key}", f"expected one of {', '.join((*FPGA_RESOURCES, 'io'))} (an FPGA's cells and pins)"
+            elif not value > 0:
+                yield f"capacity.{key}", "expected a number > 0"
         if self.kind == "fpga" and not self.area_family:
             yield "area_family", "expected the resource table's family (xcup, ecp5) for an FPGA"
 

@@ -3,8 +3,8 @@
 Runs in worker processes (local or Dask); each process keeps the base arch and the workloads it
 has loaded, builds a point's arch from the base arch by what the point changes (:mod:`.variants`),
 and reuses the built arch and workload of points that share them exactly. A point
-that fails (an arch value the schema rejects, a tile that cannot fit) comes back as a row with its
-error; it does not stop the sweep.
+that fails (an arch value the schema rejects, a tile that cannot fit, a clock above the PE's fmax,
+a design larger than its FPGA) comes back as a row with its error; it does not stop the sweep.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from ..sim.columns import as_integers
 from ..sim.simulate import simulate, speedup_over_dense
 from ..workloads.models import sparsify
 from ..workloads.trace import Sparsity, Workload, load_workload
-from .fabric import clock_problem, design_area
+from .fabric import clock_problem, design_area, fit_problem
 from .points import Point
 from .power import POWER_METRICS, power_totals
 from .spec import AREA_METRICS, WORKLOAD_PARAMETERS, SweepSpec
@@ -98,7 +98,8 @@ def evaluate(spec: SweepSpec, point: Point) -> dict:
     row = {"key": point.key, "workload": point.workload.name, **dict(point.params), "status": "ok", "error": ""}
     try:
         arch, workload = point_inputs(spec, point)
-        problem = clock_problem(arch)
+        resources = design_area(arch)
+        problem = clock_problem(arch) or fit_problem(arch, resources)
         if problem:
             raise ValueError(problem)
         result = simulate(arch, workload, spec.fidelity)
@@ -106,7 +107,6 @@ def evaluate(spec: SweepSpec, point: Point) -> dict:
         if "speedup_over_dense" in spec.metrics:
             metrics["speedup_over_dense"] = speedup_over_dense(arch, workload, result)["speedup"]
         if any(m in AREA_METRICS for m in spec.metrics):
-            resources = design_area(arch)
             metrics.update({m: resources[m] for m in spec.metrics if m in AREA_METRICS})
         if any(m in POWER_METRICS for m in spec.metrics):
             power = power_totals(arch, result.totals)

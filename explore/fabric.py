@@ -10,7 +10,9 @@ parts that depend on the other swept parameters, from the device file the arch n
 - DRAM channels: one memory controller and PHY each (cells and package pins);
 - fmax: the PE's critical path at its pipeline depth and multiplexer width
   (:meth:`~sparseloom.arch.technology.Device.fmax_mhz`); a clock above it is not buildable
-  without more stages.
+  without more stages;
+- capacity: a design that needs more cells than its part has (the device file's ``capacity``)
+  is not buildable on it (:func:`fit_problem`).
 
 Without a device file, or on an ASIC, the cells are the resource table's (``AREA_FAMILY``) alone.
 """
@@ -24,6 +26,7 @@ from .area import AREA_FAMILY, PE_OF_DTYPES, area
 
 RESOURCE_TABLE_STAGES = 1    # explore/rtl_resources.csv: python -m sparseloom.rtl.resources builds 1-stage PEs
 CLOCK_ABOVE_FMAX = "clock above fmax"   # how :func:`clock_problem`'s reason starts
+DOES_NOT_FIT = "does not fit"           # how :func:`fit_problem`'s reason starts
 
 
 def fpga_device(arch: Arch) -> Optional[Device]:
@@ -81,3 +84,17 @@ def clock_problem(arch: Arch) -> Optional[str]:
     return (f"{CLOCK_ABOVE_FMAX}: clock_mhz {arch.clock_mhz:g} is above the {fmax:.1f} MHz the PE reaches on "
             f"{device(arch.energy.technology).name} at {arch.array.mac_pipeline_stages} MAC stage(s) with "
             f"{arch.sparsity.max_m}:1 multiplexers; raise array.mac_pipeline_stages or lower the clock")
+
+
+def fit_problem(arch: Arch, cells: Optional[dict[str, float]] = None) -> Optional[str]:
+    """Why the design does not fit its FPGA (each resource :func:`design_area` counts beyond the
+    part's ``capacity``), or None; ``cells``: the design's :func:`design_area`, if already made."""
+    dev = fpga_device(arch)
+    if dev is None or not dev.capacity:
+        return None
+    cells = cells or design_area(arch)
+    over = [f"{key} {cells[key]:,.0f} of {limit:,.0f}" for key, limit in dev.capacity.items() if cells[key] > limit]
+    if not over:
+        return None
+    return (f"{DOES_NOT_FIT}: the design needs more than {dev.name} has ({', '.join(over)}); "
+            f"shrink the array or the buffers, or name a larger part in energy.technology")

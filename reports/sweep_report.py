@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..arch.schema import NMPattern
 from ..core.atomic import write_text
-from ..explore.fabric import CLOCK_ABOVE_FMAX
+from ..explore.fabric import CLOCK_ABOVE_FMAX, DOES_NOT_FIT
 from ..core.provenance import VERSION, command_line
 from ..explore.spec import SweepSpec
 from ..sim.results import Result
@@ -88,9 +88,13 @@ def _ok(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _infeasible(table: pd.DataFrame) -> str:
-    """How many failed points are clocked above their PE's fmax (not buildable, not broken)."""
-    count = int(table.error.astype(str).str.contains(CLOCK_ABOVE_FMAX).sum())
-    return f" ({count} of them clocked above their PE's fmax)" if count else ""
+    """How many failed points are clocked above their PE's fmax or larger than their FPGA (not
+    buildable, not broken)."""
+    errors = table.error.astype(str)
+    counts = [(int(errors.str.contains(CLOCK_ABOVE_FMAX).sum()), "clocked above their PE's fmax"),
+              (int(errors.str.contains(DOES_NOT_FIT).sum()), "larger than their FPGA")]
+    said = ", ".join(f"{count} {what}" for count, what in counts if count)
+    return f" ({said.replace(' ', ' of them ', 1)})" if said else ""
 
 
 def _metric(spec: SweepSpec, ok: pd.DataFrame) -> str:

@@ -14,7 +14,7 @@ from sparseloom.arch.technology import device
 from sparseloom.core.errors import InputError
 from sparseloom.explore.area import pe_of, per_pe
 from sparseloom.explore.evaluate import evaluate_many
-from sparseloom.explore.fabric import clock_problem, design_area, fmax_mhz
+from sparseloom.explore.fabric import DOES_NOT_FIT, clock_problem, design_area, fit_problem, fmax_mhz
 from sparseloom.explore.points import design_points
 from sparseloom.explore.power import power_notes, power_totals
 from sparseloom.explore.spec import load_spec
@@ -165,6 +165,50 @@ def test_sweep_over_clock_and_channels_has_a_pareto_front(tmp_path):
     by_energy = front("time_ms", "total_energy_uj", False)
     assert len(by_energy) >= 2 and {r["clock_mhz"] for r in by_energy} == {250}
     assert len({r["dram.channels"] for r in by_energy}) >= 2
+
+
+def test_a_design_larger_than_its_fpga_is_not_buildable(tmp_path):
+    """SAT's own 32x32 array fits its VCU1525's XCVU9P (1,182,240 LUTs); four times the PEs do not,
+    and a sweep point that needs them fails with the resource, its count and the part's, not a
+    time the part cannot deliver. A smaller array never fits worse."""
+    sat = load_arch(SAT)
+    assert fit_problem(sat) is None and design_area(sat)["lut"] <= 1_182_240
+    big = replace(sat, array=replace(sat.array, rows=64, cols=64))
+    lut = design_area(big)["lut"]
+    assert lut > 4 * 1_131_820 * 0.95          # the PE array is most of SAT's LUTs
+    assert fit_problem(big) == (f"{DOES_NOT_FIT}: the design needs more than XCVU9P (UltraScale+, -2L) has "
+                                f"(lut {lut:,} of 1,182,240); shrink the array or the buffers, or name a larger "
+                                "part in energy.technology")
+    sizes = [(r, c) for r in (8, 16, 32, 64) for c in (8, 16, 32, 64)]
+    fits = {size: fit_problem(replace(sat, array=replace(sat.array, rows=size[0], cols=size[1]))) is None for size in sizes}
+    assert all(fits[(r, c)] <= fits[(r2, c2)] for r, c in sizes for r2, c2 in sizes if r2 * c2 <= r * c)
+    spec = {"name": "fit", "base_arch": str(SAT), "workloads": [str(ROOT / "workloads" / "resnet9_2of8")],
+            "parameters": {"array.rows": [16, 64]}, "fixed": {"array.cols": 64},
+            "sampling": {"method": "grid"}, "metrics": ["time_ms", "lut"]}
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    spec = load_spec(path)
+    rows = {r["array.rows"]: r for r in evaluate_many(spec, design_points(spec))}
+    assert rows[16]["status"] == "ok" and rows[16]["lut"] <= 1_182_240 and rows[16]["time_ms"] > 0
+    assert rows[64]["status"] == "error" and "time_ms" not in rows[64]
+    assert DOES_NOT_FIT in rows[64]["error"] and "of 1,182,240" in rows[64]["error"]
+    import pandas as pd
+    from sparseloom.reports.sweep_report import _infeasible
+
+    table = pd.DataFrame({"error": [rows[64]["error"], "ValueError: clock above fmax: ...", "ValueError: other", ""]})
+    assert _infeasible(table) == " (1 of them clocked above their PE's fmax, 1 larger than their FPGA)"
+    assert _infeasible(table.iloc[[0, 3]]) == " (1 of them larger than their FPGA)"
+
+
+def test_a_capacity_names_the_device_file_and_field(tmp_path):
+    from sparseloom.arch.technology import Device
+    from sparseloom.core.typed_yaml import build, read_yaml
+
+    data = read_yaml(TECH / "xcvu9p.yaml")
+    for capacity, field in (({"luts": 10}, "capacity.luts"), ({"lut": 0}, "capacity.lut")):
+        with pytest.raises(InputError) as info:
+            build(Device, {**data, "capacity": capacity}, "bad.yaml")
+        assert "bad.yaml" in str(info.value) and field in str(info.value)
 
 
 def test_a_bad_technology_name_names_the_file_and_field(sat_data, write_yaml):
