@@ -22,7 +22,7 @@ from __future__ import annotations
 from ..arch.schema import Arch
 from ..arch.technology import device, dram_devices
 from ..sim.columns import Column
-from .fabric import clock_problem, design_area, fmax_mhz, fmax_note
+from .fabric import clock_problem, design_area, fit_problem, fmax_mhz, fmax_note
 
 POWER = tuple(Column(*spec) for spec in (
     ("total_energy_uj", "uJ", "one iteration: the counted actions' energy and static, clock, DRAM background and memory-controller power over its time"),
@@ -93,11 +93,13 @@ def power_totals(arch: Arch, totals: dict) -> dict[str, float | None]:
 
 
 def power_notes(arch: Arch) -> list[str]:
-    """What the power model leaves out for this arch, and a clock above its fmax."""
+    """What the power model leaves out for this arch, a clock above its fmax and a design larger
+    than its FPGA."""
     notes = []
     if arch.energy.technology is None:
         notes.append("no energy.technology named: static, clock-tree, operand-movement and memory-controller power are not modelled")
     if arch.energy.dram_technology is None:
         notes.append("no energy.dram_technology named: DRAM background and refresh power are not modelled")
-    problem, unbacked = clock_problem(arch), fmax_note(arch)
-    return notes + ([f"not buildable as is: {problem}"] if problem else []) + ([unbacked] if unbacked else [])
+    problems = [p for p in (clock_problem(arch), fit_problem(arch)) if p]
+    unbacked = fmax_note(arch)
+    return notes + [f"not buildable as is: {p}" for p in problems] + ([unbacked] if unbacked else [])

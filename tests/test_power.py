@@ -179,6 +179,8 @@ def test_a_design_larger_than_its_fpga_is_not_buildable(tmp_path):
     assert fit_problem(big) == (f"{DOES_NOT_FIT}: the design needs more than XCVU9P (UltraScale+, -2L) has "
                                 f"(lut {lut:,} of 1,182,240); shrink the array or the buffers, or name a larger "
                                 "part in energy.technology")
+    assert [n for n in power_notes(big) if DOES_NOT_FIT in n] == [f"not buildable as is: {fit_problem(big)}"]
+    assert not any(DOES_NOT_FIT in n for n in power_notes(sat))
     sizes = [(r, c) for r in (8, 16, 32, 64) for c in (8, 16, 32, 64)]
     fits = {size: fit_problem(replace(sat, array=replace(sat.array, rows=size[0], cols=size[1]))) is None for size in sizes}
     assert all(fits[(r, c)] <= fits[(r2, c2)] for r, c in sizes for r2, c2 in sizes if r2 * c2 <= r * c)
