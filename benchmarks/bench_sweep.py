@@ -13,6 +13,9 @@ an earlier run), and prints the median over ``--runs`` of:
 - CPU per point: the run's CPU seconds (``time.process_time`` of its process plus the user and system
   time of its finished worker processes) over its points; it means the same on a loaded machine as on a
   quiet one, unlike the wall-clock points/min printed beside it;
+- CPU per simulated point: the same CPU over the points that reached ``simulate()`` (a point clocked
+  above its PE's fmax or larger than its FPGA fails before it, in microseconds), an upper bound on
+  what a point that is simulated costs;
 - with one worker (the default; the points are evaluated in the run's process), where a point's CPU goes:
   ``simulate()``, the rest of evaluating it (arch and workload, area, power, metrics) and the runner
   (spec expansion and fingerprints, writing, ordering the results file).
@@ -46,9 +49,10 @@ class _Timed:
     """Wraps a function and adds the CPU seconds of its calls to ``seconds``."""
 
     def __init__(self, function):
-        self.function, self.seconds = function, 0.0
+        self.function, self.seconds, self.calls = function, 0.0, 0
 
     def __call__(self, *args, **kwargs):
+        self.calls += 1
         start = time.process_time()
         try:
             return self.function(*args, **kwargs)
@@ -85,8 +89,8 @@ def run(spec_name: str, points: int, workers: int) -> dict:
     if workers == 1:
         parts = {"simulate": simulate.seconds / n, "evaluate, rest": (evaluate_many.seconds - simulate.seconds) / n,
                  "runner": (cpu - evaluate_many.seconds) / n}
-    return {"points": n, "failed": counts["failed"], "cpu": cpu / n, "per_min": n / wall * 60, "parts": parts,
-            "results": results}
+    return {"points": n, "failed": counts["failed"], "simulated": simulate.calls, "cpu": cpu / n,
+            "cpu_simulated": cpu / max(simulate.calls, 1), "per_min": n / wall * 60, "parts": parts, "results": results}
 
 
 def _worker(source: Path, request: str) -> None:
@@ -139,6 +143,8 @@ def _print(name: str, mine: list[dict], theirs: list[dict]) -> None:
 
     print(f"{name}: {mine[0]['points']} points ({mine[0]['failed']} failed): CPU per point {_ms(median(mine, 'cpu'))}, "
           f"{median(mine, 'per_min'):,.0f} points/min wall-clock")
+    print(f"  {mine[0]['simulated']} points simulated (the others failed before: a clock above fmax, a design larger "
+          f"than its FPGA): CPU per simulated point {_ms(median(mine, 'cpu_simulated'))}")
     if mine[0]["parts"]:
         parts = {k: statistics.median(r["parts"][k] for r in mine) for k in mine[0]["parts"]}
         print("  per point: " + ", ".join(f"{k} {_ms(v)}" for k, v in parts.items()))
