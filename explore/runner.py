@@ -131,12 +131,12 @@ def run_sweep(spec: SweepSpec, out: Path, workers: int | None = None, scheduler=
                     for row in results:
                         seconds = row.pop("seconds")
                         writer.writerow({**row, **by_key[row["key"]].provenance(spec)})
+                        counts["run"] += 1        # per row: an interrupt between two rows counts what is written
                         counts["failed"] += row["status"] != "ok"
                         if timing:
                             _append(timing, ["key", "seconds"], [row["key"], seconds])
                     f.flush()
                     os.fsync(f.fileno())
-                    counts["run"] += len(results)
                     if bar:
                         bar.update(len(results))
         except KeyboardInterrupt:
@@ -240,8 +240,12 @@ def _results(spec: SweepSpec, points: list[Point], workers: int | None, schedule
 
 
 def _worker_start(parent: int) -> None:
-    """In each worker: Ctrl-C is the sweep's to handle, and the worker ends when the sweep's process does."""
+    """In each worker: Ctrl-C is the sweep's to handle, SIGTERM (the sweep ending its running
+    chunks) ends the worker at once (a forked worker would inherit :class:`_stop_on_sigterm`'s
+    handler and print a KeyboardInterrupt's traceback), and the worker ends when the sweep's
+    process does."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
 
 

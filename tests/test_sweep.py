@@ -308,9 +308,13 @@ def test_ctrl_c_cancels_queued_points_keeps_finished_rows_and_the_rerun_complete
     assert not any(os.path.exists(f"/proc/{w}") and "zombie" not in open(f"/proc/{w}/status").read().lower()
                    for w in workers)           # the workers are gone
     counts = run_sweep(load_spec(spec_path), out, workers=1, progress=False)
-    assert counts == {"points": 100, "run": 100 - len(kept), "skipped": len(kept), "failed": 0}
     after = {row["key"]: row for row in rows_of(out)}
     assert len(after) == 100 and all(after[row["key"]] == row for row in kept)
+    # the only failures are the arrays larger than SAT's XCVU9P (64x32 and up)
+    failed = [row for row in after.values() if row["status"] != "ok"]
+    assert failed and all("does not fit" in row["error"] for row in failed)
+    rerun_failed = sum(row["status"] != "ok" for key, row in after.items() if key not in {r["key"] for r in kept})
+    assert counts == {"points": 100, "run": 100 - len(kept), "skipped": len(kept), "failed": rerun_failed}
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -424,7 +428,8 @@ def test_the_report_orders_n_m_by_density_and_separates_training_from_inference(
     patterns = ["1:16", "2:8", "dense", "1:32", "2:4", "1:8"]          # given out of order on purpose
     spec = load_spec(write_spec(tmp_path, parameters={"workload.nm": patterns, "workload.mode": ["inference", "training"],
                                                       "dram.channels": [1, 2]},
-                                fixed={"sparsity.nm_patterns": patterns, "sparsity.max_m": 32},
+                                # 32:1 multiplexers: a 32x32 SAT array would not fit its XCVU9P
+                                fixed={"sparsity.nm_patterns": patterns, "sparsity.max_m": 32, "array.cols": 16},
                                 metrics=["time_ms", "cycles", "stall_buffer", "stall_dram", "energy_uj"]))
     run_sweep(spec, tmp_path / "r.csv", workers=1, progress=False)
     text = write_report(spec, tmp_path / "r.csv", tmp_path / "report").read_text()
