@@ -6,12 +6,16 @@ arch allows it); both loop orders (rows of A or columns of B outermost); the chu
 visit of the weight tiles, columns of B per visit of the input tiles, output tiles per
 interleave group). The cost model is passed in by the caller, so this
 package does not depend on the simulator. Deterministic: ties go to the earlier candidate.
+
+The search costs in two stages: a cheap lower bound on every candidate's first key, then the
+full keys of only the candidates that bound cannot rule out (:func:`_best`); the full ranking of
+every candidate (:attr:`Choice.ranked`, for ``--explain``) is costed when first read.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -20,10 +24,22 @@ from .gemms import GemmTable
 from .flows import FLOWS, per_flow, rows_of
 from .tiling import chunk_fits, max_chunk, smallest_tile_fits, tile_fits
 
-Cost = Callable[[GemmTable, np.ndarray], tuple[np.ndarray, ...]]
-"""The cost model's ranking keys (a column each, most important first) of the candidates, given
-also, per candidate, the first candidate that maps its GEMM alike but for the loop order (itself
-if none does): the tile timing does not depend on the loop order, so the cost may time those once."""
+
+class Costing(Protocol):
+    """The cost model's evaluation of one candidate table, in two stages."""
+
+    lower: np.ndarray
+    """Per candidate, a lower bound on its first ranking key (never above it)."""
+
+    def keys(self, rows: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The ranking keys (a column each, most important first) of the candidates ``rows``
+        (ascending indices)."""
+
+
+Cost = Callable[[GemmTable, np.ndarray], Costing]
+"""The cost model: the :class:`Costing` of the candidates, given also, per candidate, the first
+candidate that maps its GEMM alike but for the loop order (itself if none does): the tile timing
+does not depend on the loop order, so the cost may time those once."""
 
 
 @dataclass(frozen=True)
@@ -31,8 +47,14 @@ class Choice:
     candidates: GemmTable     # every legal candidate of every GEMM
     gemm: np.ndarray          # the GEMM row each candidate maps
     best: np.ndarray          # per GEMM, index of its chosen candidate (-1: none is legal)
-    key_columns: tuple[np.ndarray, ...]   # the cost model's ranking keys, most important first
+    costing: Costing          # the cost model's evaluation of the candidates
     searched: np.ndarray      # per GEMM, the distinct GEMM searched for it (``gemm`` indexes these)
+
+    @cached_property
+    def key_columns(self) -> tuple[np.ndarray, ...]:
+        """Per candidate, the cost model's ranking keys (a column each, most important first),
+        every candidate costed on first read."""
+        return tuple(self.costing.keys(np.arange(len(self.gemm))))
 
     @cached_property
     def ranked(self) -> np.ndarray:
@@ -76,8 +98,30 @@ def _distinct(g: GemmTable) -> tuple[np.ndarray, np.ndarray]:
 
 def _search(g: GemmTable, arch: Arch, cost: Cost) -> Choice:
     candidates, gemm, same_timing = _candidates(g, arch)
-    keys = tuple(cost(candidates, same_timing))
-    return Choice(candidates, gemm, _first_best(gemm, keys, len(g)), keys, np.arange(len(g)))
+    costing = cost(candidates, same_timing)
+    return Choice(candidates, gemm, _best(gemm, costing, len(g)), costing, np.arange(len(g)))
+
+
+def _best(gemm: np.ndarray, costing: Costing, n: int) -> np.ndarray:
+    """:func:`_first_best` of every candidate, with the full keys of only some: those whose lower
+    bound reaches their GEMM's least bound, then, if the least first key ``U`` they give is
+    above it, every candidate whose bound is at most ``U``. A candidate left out has a first key
+    of at least its bound, above ``U``, which a costed candidate of its GEMM reaches: it ranks
+    strictly below, so the choice (ties to the earlier candidate included) is the same."""
+    lower = costing.lower
+    rows = np.flatnonzero(lower <= _least(gemm, lower, n)[gemm])
+    keys = costing.keys(rows)
+    more = np.flatnonzero(lower <= _least(gemm[rows], keys[0], n)[gemm])
+    if len(more) > len(rows):
+        rows, keys = more, costing.keys(more)
+    return np.append(rows, -1)[_first_best(gemm[rows], keys, n)]     # -1 stays -1
+
+
+def _least(of: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Per GEMM (``0..n-1``), the least of its ``values`` (NaN ignored; the dtype's largest where none)."""
+    least = np.full(n, _largest(values.dtype), values.dtype)
+    np.fmin.at(least, of, values)
+    return least
 
 
 def _first_best(gemm: np.ndarray, keys: tuple[np.ndarray, ...], n: int) -> np.ndarray:
@@ -87,8 +131,7 @@ def _first_best(gemm: np.ndarray, keys: tuple[np.ndarray, ...], n: int) -> np.nd
     live = np.arange(len(gemm))
     for key in keys:
         values, of = key[live], gemm[live]
-        least = np.full(n, _largest(values.dtype), values.dtype)
-        np.fmin.at(least, of, values)          # a NaN key ranks last, as in the sort
+        least = _least(of, values, n)          # a NaN key ranks last, as in the sort
         live = live[values == least[of]]
     best = np.full(n, len(gemm), np.int64)
     np.minimum.at(best, gemm[live], live)

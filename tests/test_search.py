@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from sparseloom.dataflow.search import search
 from sparseloom.dataflow.flows import FLOWS, NAMES
 from sparseloom.dataflow.tiling import max_chunk, smallest_tile_bytes, tile_fits
 from sparseloom.sim.ablation import with_options
-from sparseloom.sim.cost import gemm_cost
+from sparseloom.sim.cost import CandidateCost, gemm_cost
 from sparseloom.sim.simulate import simulate
 from sparseloom.workloads.trace import Layer, Provenance, Sparsity, Workload, WorkloadMeta, load_workload
 
@@ -24,7 +25,7 @@ BASE = load_arch(SAT)
 
 
 def cost(arch):
-    return lambda table, same_timing: gemm_cost(table, arch, same_timing).ranking()
+    return partial(CandidateCost, arch)
 
 
 def small_workload(batch=2) -> Workload:
