@@ -178,3 +178,77 @@ def test_legality_does_not_depend_on_chunk_or_loop_order(seed, size_kib):
     assert (max_chunk(one, arch) == max_chunk(other, arch)).all()
     for operand, need in smallest_tile_bytes(one, arch).items():
         assert (need == smallest_tile_bytes(other, arch)[operand]).all(), operand
+
+
+class _Recorded:
+    """A search cost that records the rows the search costs fully (the cost itself unchanged)."""
+
+    def __init__(self, arch):
+        self.arch, self.asked = arch, []
+
+    def __call__(self, candidates, same_timing):
+        costing = CandidateCost(self.arch, candidates, same_timing)
+        keys = costing.keys
+        costing.keys = lambda rows: (self.asked.append(rows), keys(rows))[1]
+        return costing
+
+
+def _check_two_stage(arch, g):
+    """The two-stage search against costing every candidate: the bound never exceeds a
+    candidate's cycles, the choice is the full-cost choice (ties included), the lazily costed
+    ranking is the full one, and the chosen rows' cost the search keeps is the chosen mapping's."""
+    from sparseloom.dataflow.search import _first_best
+
+    recorded = _Recorded(arch)
+    choice = search(g, arch, recorded)
+    searched = len(recorded.asked)
+    full = gemm_cost(choice.candidates, arch).ranking()          # every candidate, each timed alone
+    lower = choice.costing.lower
+    assert lower.dtype == full[0].dtype and (lower <= full[0]).all()
+    n = int(choice.searched.max()) + 1 if len(choice.searched) else 0
+    assert (choice.best == _first_best(choice.gemm, full, n)[choice.searched]).all()
+    assert searched <= 2 and sum(map(len, recorded.asked)) <= 2 * len(choice.gemm)
+    for got, want in zip(choice.key_columns, full, strict=True):      # costed on first read
+        assert got.dtype == want.dtype and (got == want).all()
+    assert (choice.ranked == np.lexsort(tuple(reversed(full)) + (choice.gemm,))).all()
+    if (choice.best >= 0).all():
+        kept, alone = choice.costing.cost_of(choice.best), gemm_cost(choice.chosen(g), arch)
+        for a, b in zip(_columns(kept), _columns(alone), strict=True):
+            assert a.dtype == b.dtype and (a == b).all()
+    return recorded.asked[:searched]
+
+
+def _columns(cost):
+    t, tr = cost.timing, cost.traffic
+    return [*vars(t).values(), *(v for v in vars(tr).values() if not isinstance(v, dict)),
+            *(v for d in (tr.buffer_read, tr.buffer_write) for v in d.values()),
+            *(getattr(cost, name) for name in vars(cost) if name not in ("timing", "traffic"))]
+
+
+def test_two_stage_search_equals_costing_everything_on_every_bundled_case():
+    traces = sorted(p for p in (ROOT / "workloads").iterdir() if (p / "layers.csv").is_file())
+    archs = sorted((ROOT / "arch").glob("*.yaml"))
+    for arch_file in archs:
+        arch = load_arch(arch_file)
+        for trace in traces:
+            _check_two_stage(arch, build_gemms(load_workload(trace), arch))
+    assert len(archs) >= 7 and len(traces) >= 20
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from([2, 4, 8, 32]), st.sampled_from([2, 8, 32]), st.sampled_from([1, 4, 16, 256]),
+       st.sampled_from([1, 32, 1024]), st.booleans(), st.integers(1, 4))
+def test_two_stage_search_equals_costing_everything(rows, cols, size_kib, dram_gbps, interleave, batch):
+    """Arrays, buffers and DRAM bandwidths from array-bound to memory-bound (where the second
+    stage runs), every dataflow offered."""
+    arch = replace(BASE, array=replace(BASE.array, rows=rows, cols=cols, dataflows=list(NAMES)),
+                   buffers=[replace(b, size_kib=size_kib) for b in BASE.buffers],
+                   dram=replace(BASE.dram, channel_bandwidth_gbyte_s=dram_gbps))
+    arch = with_options(arch, interleave=interleave)
+    _check_two_stage(arch, build_gemms(small_workload(batch), arch))
+
+
+def test_second_stage_runs_where_memory_bounds_the_cycles():
+    arch = replace(BASE, dram=replace(BASE.dram, channel_bandwidth_gbyte_s=0.01))
+    asked = _check_two_stage(arch, build_gemms(small_workload(), arch))
+    assert len(asked) == 2 and len(asked[1]) > len(asked[0])
