@@ -143,31 +143,27 @@ def _largest(dtype: np.dtype):
 
 
 def _candidates(g: GemmTable, arch: Arch) -> tuple[GemmTable, np.ndarray, np.ndarray]:
-    """Every legal candidate mapping of every GEMM, the GEMM each maps and the first candidate
-    that differs from it at most in the loop order: the defaults first (ties keep them), then per
-    GEMM, per dataflow and interleave choice, per loop order, its chunk lengths, except the one
-    that repeats the default. A combination (GEMM, dataflow, interleave) fixes the smallest tile
-    and the longest chunk, so legality is found once per combination."""
+    """Every legal candidate mapping of every GEMM (a table whose columns are gathered when first
+    read), the GEMM each maps and the first candidate that differs from it at most in the loop
+    order: the defaults first (ties keep them), then per GEMM, per dataflow and interleave choice,
+    per loop order, its chunk lengths, except the one that repeats the default. A combination
+    (GEMM, dataflow, interleave) fixes the smallest tile and the longest chunk, so legality is
+    found once per combination, the defaults' too."""
     interleaves = (True, False) if arch.dataflow_options.interleave else (False,)
     pairs = [(f, il) for f in arch.mapping_dataflows for il in (interleaves if FLOWS[f].mapping_options else (False,))]
     combo_gemm = np.repeat(np.arange(len(g)), len(pairs))
     flows = np.tile(np.array([f for f, _ in pairs]), len(g))
     il = np.tile(np.array([i for _, i in pairs], bool), len(g))
-    base = g.take(combo_gemm, dataflow=flows, interleave=il)
-    extent = per_flow(flows, lambda f, i: f.chunk_extent(rows_of(base, i), arch))
+    base = rows_of(g, combo_gemm, dataflow=flows, interleave=il)
     longest = max_chunk(base, arch)
     fits = smallest_tile_fits(base, arch)
-    lengths: dict[tuple, np.ndarray] = {}    # GEMMs of one shape share their chunk lengths
-    per_combo = []
-    for key in zip(flows.tolist(), extent.tolist(), longest.tolist()):
-        if key not in lengths:
-            lengths[key] = np.asarray(FLOWS[key[0]].chunk_candidates(int(key[1]), int(key[2]), arch), np.int64)
-        per_combo.append(lengths[key])
-    count = np.array([len(c) for c in per_combo], np.int64)
+    lengths = per_flow(flows, lambda f, i: f.chunk_candidates(f.chunk_extent(rows_of(base, i), arch), longest[i], arch))
+    lengths = lengths.reshape(len(flows), -1)                        # a row per combo, padded with 0
+    count = (lengths > 0).sum(axis=1)
+    flat = lengths[lengths > 0]                                      # combo by combo, ascending
     orders = np.tile(np.array([2 if FLOWS[f].mapping_options else 1 for f, _ in pairs], np.int64), len(g))
     combo = np.repeat(np.arange(len(count)), orders * count)        # each combo: loop orders x lengths
     offset = np.arange(len(combo)) - np.repeat(np.cumsum(orders * count) - orders * count, orders * count)
-    flat = np.concatenate(per_combo) if per_combo else np.zeros(0, np.int64)
     at = (np.cumsum(count) - count)[combo] + offset % np.maximum(count[combo], 1)   # a combo's n-th length
     chunk = flat[at]
     gemm = combo_gemm[combo]
@@ -176,14 +172,16 @@ def _candidates(g: GemmTable, arch: Arch) -> tuple[GemmTable, np.ndarray, np.nda
     as_default = (flows == g.dataflow[combo_gemm]) & (il == g.interleave[combo_gemm])
     new = ~as_default[combo] | (chunk != g.chunk[gemm]) | (n_outer != g.n_outer[gemm])
     keep = np.flatnonzero(new & fits[combo] & chunk_fits(chunk, longest[combo]))
-    default, picked = np.flatnonzero(tile_fits(g, arch)), combo[keep]
-    gemm = np.r_[default, gemm[keep]]
+    own = np.flatnonzero(as_default)         # per GEMM, the combination of its default (if each has one)
+    legal = (fits[own] & chunk_fits(g.chunk, longest[own])) if len(own) == len(g) else tile_fits(g, arch)
+    default, picked = np.flatnonzero(legal), combo[keep]
+    gemm = np.concatenate([default, gemm[keep]])
     mapping = dict(dataflow=np.concatenate([g.dataflow[default], flows[picked]]),
-                   chunk=np.r_[g.chunk[default], chunk[keep]].astype(np.int64),
-                   n_outer=np.r_[g.n_outer[default], n_outer[keep]].astype(bool),
-                   interleave=np.r_[g.interleave[default], il[picked]].astype(bool))
+                   chunk=np.concatenate([g.chunk[default], chunk[keep]]).astype(np.int64),
+                   n_outer=np.concatenate([g.n_outer[default], n_outer[keep]]).astype(bool),
+                   interleave=np.concatenate([g.interleave[default], il[picked]]).astype(bool))
     # the loop orders of one combination and length share ``at``; each default is its own
-    alike = np.r_[len(flat) + np.arange(len(default)), at[keep]]
+    alike = np.concatenate([len(flat) + np.arange(len(default)), at[keep]])
     first = np.full(len(flat) + len(default), len(alike))
     np.minimum.at(first, alike, np.arange(len(alike)))
-    return g.take(gemm, **mapping), gemm, first[alike]
+    return rows_of(g, gemm, **mapping), gemm, first[alike]

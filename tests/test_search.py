@@ -252,3 +252,31 @@ def test_second_stage_runs_where_memory_bounds_the_cycles():
     arch = replace(BASE, dram=replace(BASE.dram, channel_bandwidth_gbyte_s=0.01))
     asked = _check_two_stage(arch, build_gemms(small_workload(), arch))
     assert len(asked) == 2 and len(asked[1]) > len(asked[0])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 10**7), st.integers(0, 10**7)), min_size=1, max_size=8),
+       st.sampled_from([1, 4, 32, 128]), st.integers(1, 12))
+def test_chunk_lengths_per_gemm_are_the_stated_sets(shapes, rows, latency):
+    """The search's chunk lengths, made for many GEMMs at once, against the rule in words: a
+    stationary axis tries every length up to 64, else the even splits into the fewest 16 chunk
+    counts, the rows times powers of 2 and the longest; output-stationary tries groups of 1 to
+    2L - 1 tiles, the balanced group and all tiles."""
+    from sparseloom.dataflow.flows.stationary import chunk_lengths
+
+    extent, longest = (np.array(v, np.int64) for v in zip(*shapes))
+    arch = replace(BASE, array=replace(BASE.array, accumulator_latency_cycles=latency))
+    stationary = chunk_lengths(extent, longest, rows)
+    output = FLOWS["output_stationary"].chunk_candidates(extent, longest, arch)
+    for i, (e, top) in enumerate(shapes):
+        top = max(1, min(e, top))
+        if top <= 64:
+            want = set(range(1, top + 1))
+        else:
+            fewest = -(-e // top)
+            want = {-(-e // c) for c in range(fewest, fewest + 16)} | {top}
+            want |= {rows * 2**j for j in range(40) if rows * 2**j <= top}
+        assert stationary[i][stationary[i] > 0].tolist() == sorted(want)
+        balanced = -(-e // max(1, e // latency))
+        groups = sorted({min(t, e) for t in range(1, 2 * latency)} | {balanced, e})
+        assert output[i][output[i] > 0].tolist() == groups

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import ArrayTiming, Dataflow, Machine, Shape, cdiv
+from .base import ArrayTiming, Dataflow, Machine, Shape, cdiv, distinct_ascending
 
 _int = np.int64
 
@@ -134,16 +134,20 @@ EXHAUSTIVE = 64        # chunks up to this length are all tried by the search
 CHUNK_COUNTS = 16      # longer axes: the lengths that split it evenly into the fewest 16 counts
 
 
-def chunk_lengths(extent: int, longest: int, rows: int) -> list[int]:
-    """Chunk lengths worth trying for a streamed axis of ``extent`` units: every one up to 64,
-    else the even splits into the fewest 16 chunk counts and the array's rows times powers of 2."""
-    longest = max(1, min(extent, longest))
-    if longest <= EXHAUSTIVE:
-        return list(range(1, longest + 1))
-    fewest = -(-extent // longest)
-    even = {-(-extent // c) for c in range(fewest, fewest + CHUNK_COUNTS)}
-    powers = {rows << j for j in range(min(40, (longest // rows).bit_length()))}   # rows << j <= longest
-    return sorted(even | powers | {longest})
+def chunk_lengths(extent, longest, rows: int) -> np.ndarray:
+    """Per GEMM (a row each, :func:`distinct_ascending`), the chunk lengths worth trying for a
+    streamed axis of ``extent`` units whose longest legal chunk is ``longest``: every one up to
+    64, else the even splits into the fewest 16 chunk counts, the array's rows times powers of 2
+    and the longest."""
+    extent = np.asarray(extent, _int)[:, None]
+    longest = np.maximum(1, np.minimum(extent, np.asarray(longest, _int)[:, None]))
+    every = np.arange(1, EXHAUSTIVE + 1, dtype=_int)
+    fewest = cdiv(extent, longest)
+    even = cdiv(extent, fewest + np.arange(CHUNK_COUNTS, dtype=_int))     # all <= longest
+    powers = _int(rows) << np.arange(40, dtype=_int)                       # rows << j <= longest
+    split = np.concatenate([even, np.where(powers <= longest, powers, 0), longest], axis=1)
+    split = np.pad(split, ((0, 0), (0, max(EXHAUSTIVE - split.shape[1], 0))))
+    return distinct_ascending(np.where(longest <= EXHAUSTIVE, np.where(every <= longest, every, 0), split))
 
 
 def longest_chunk(arch, per_unit_bytes, extent) -> np.ndarray:

@@ -51,7 +51,7 @@ class VectorLanes(Dataflow):
         return g.m.astype(_int)
 
     def chunk_candidates(self, extent, longest, arch):
-        return [extent]
+        return np.asarray(extent, _int)[:, None]
 
     def reuse(self, g, arch, a_bytes, b_bytes, b_stream) -> Reuse:
         passes = cdiv(g.n, arch.vector_engine.lanes)
