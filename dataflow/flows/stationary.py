@@ -49,15 +49,11 @@ def stationary_timing(machine: Machine, stream, columns, reduction, chunk, inter
     """Cycles of GEMMs whose stationary tiles span ``reduction`` x ``columns`` and whose streamed
     axis is ``stream`` long, in chunks of ``chunk`` (<= 0: one chunk). ``expand`` (>= 1) is the
     number of dense rows loaded per executed stationary row (1 for a weight tile)."""
-    interleave = np.asarray(interleave, bool)
-    if interleave.ndim == 1 and interleave.any() and not interleave.all():
-        return _per_part(machine, interleave, stream, columns, reduction, chunk, expand)
-    closed_form = _interleaved if interleave.all() else _sequential
     R, C, L = _int(machine.rows), _int(machine.cols), _int(machine.acc_latency)
     mac = _int(machine.mac_delay)
-    S, X, K = (np.asarray(v, _int) for v in (stream, columns, reduction))
-    s = np.where(np.asarray(chunk) > 0, np.minimum(chunk, S), S).astype(_int)
-    expand = np.asarray(expand, float)
+    S, X, K, chunk, on, expand = np.broadcast_arrays(*(np.asarray(v, t) for v, t in (
+        (stream, _int), (columns, _int), (reduction, _int), (chunk, _int), (interleave, bool), (expand, float))))
+    s = np.where(chunk > 0, np.minimum(chunk, S), S)
 
     tk, tx, chunks = cdiv(K, R), cdiv(X, C), cdiv(S, s)
     s_last = S - (chunks - 1) * s
@@ -70,29 +66,22 @@ def stationary_timing(machine: Machine, stream, columns, reduction, chunk, inter
     p_full, p_last = preload(np.minimum(R, K)), preload(k_last)
     p_first = np.where(tk >= 2, p_full, p_last)
     db = machine.weight_double_buffer
+    busy = tk * tx * S
 
     # one closed form over both dependency latencies (L; 0: the same order with no accumulator
-    # constraint) x both chunk lengths (full, last): axes (latency, chunk, GEMM)
+    # constraint) x both chunk lengths (full, last): axes (latency, chunk, GEMM); the interleaved
+    # GEMMs and the others each run their own
     dep = np.array([L, 0], _int).reshape(2, 1, 1)
-    span, gap, end = np.broadcast_arrays(*closed_form(np.stack([s, s_last]), tk, tx, x_last, C, R, p_full, p_last,
-                                                      p_first, dep, db, L, mac))
-    cycles, free = p_first + (chunks - 1) * (span[:, 0] + gap[:, 0]) + end[:, 1]
-    busy = tk * tx * S
+    cycles, free = np.zeros((2, *S.shape), _int)
+    for closed_form, part in ((_interleaved, on), (_sequential, ~on)):
+        if part.any():
+            rows = ... if part.all() else np.flatnonzero(part)
+            s_, s_last_, tk_, tx_, x_last_, p_full_, p_last_, p_first_ = (
+                v[rows] for v in (s, s_last, tk, tx, x_last, p_full, p_last, p_first))
+            span, gap, end = np.broadcast_arrays(*closed_form(np.stack([s_, s_last_]), tk_, tx_, x_last_, C, R, p_full_,
+                                                              p_last_, p_first_, dep, db, L, mac))
+            cycles[rows], free[rows] = p_first_ + (chunks[rows] - 1) * (span[:, 0] + gap[:, 0]) + end[:, 1]
     return ArrayTiming(cycles, busy, free - busy, cycles - free)
-
-
-def _per_part(machine: Machine, interleave: np.ndarray, *columns) -> ArrayTiming:
-    """:func:`stationary_timing` of the interleaved GEMMs and of the others apart (each part runs
-    its own closed form), put back in order."""
-    columns = np.broadcast_arrays(*columns, interleave)[:-1]
-    out = ArrayTiming(*(np.zeros(len(interleave), _int) for _ in range(4)))
-    for part in (interleave, ~interleave):
-        rows = np.flatnonzero(part)
-        stream, cols, reduction, chunk, expand = (c[rows] for c in columns)
-        timed = stationary_timing(machine, stream, cols, reduction, chunk, interleave[rows], expand)
-        for name in ArrayTiming.__dataclass_fields__:
-            getattr(out, name)[rows] = getattr(timed, name)
-    return out
 
 
 def _gap(s, p, db):
