@@ -123,7 +123,8 @@ def gemm_cost(g: GemmTable, arch: Arch, same_timing: np.ndarray | None = None,
     slots = g.m * g.n * g.k_eff * cnt
     density = g.a_density if skipping else 1.0
     # skipping: an OS PE issues only nonzero products; a WS PE still spends the slot but gates it
-    macs = np.where(skipping & (g.dataflow == "output_stationary"), np.round(slots * density), slots).astype(np.int64)
+    macs = np.where(g.dataflow == "output_stationary", np.round(slots * density), slots).astype(np.int64) \
+        if skipping else slots.astype(np.int64)
     return GemmCost(t, tr, array, buffer_cycles, dram_cycles, cycles, dram_bytes, macs,
                     slots * density * e.mac_pj,
                     (sum(tr.buffer_read.values()) * e.buffer_read_pj_per_byte
