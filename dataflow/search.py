@@ -22,7 +22,7 @@ import numpy as np
 from ..arch.schema import Arch
 from .gemms import GemmTable
 from .flows import FLOWS, per_flow, rows_of
-from .tiling import chunk_fits, max_chunk, smallest_tile_fits, tile_fits
+from .tiling import chunk_fits, legal_limits, tile_fits
 
 
 class Costing(Protocol):
@@ -155,8 +155,7 @@ def _candidates(g: GemmTable, arch: Arch) -> tuple[GemmTable, np.ndarray, np.nda
     flows = np.tile(np.array([f for f, _ in pairs]), len(g))
     il = np.tile(np.array([i for _, i in pairs], bool), len(g))
     base = rows_of(g, combo_gemm, dataflow=flows, interleave=il)
-    longest = max_chunk(base, arch)
-    fits = smallest_tile_fits(base, arch)
+    longest, fits = legal_limits(base, arch)
     lengths = per_flow(flows, lambda f, i: f.chunk_candidates(f.chunk_extent(rows_of(base, i), arch), longest[i], arch))
     lengths = lengths.reshape(len(flows), -1)                        # a row per combo, padded with 0
     count = (lengths > 0).sum(axis=1)

@@ -131,12 +131,17 @@ def chunk_lengths(extent, longest, rows: int) -> np.ndarray:
     extent = np.asarray(extent, _int)[:, None]
     longest = np.maximum(1, np.minimum(extent, np.asarray(longest, _int)[:, None]))
     every = np.arange(1, EXHAUSTIVE + 1, dtype=_int)
-    fewest = cdiv(extent, longest)
-    even = cdiv(extent, fewest + np.arange(CHUNK_COUNTS, dtype=_int))     # all <= longest
-    powers = _int(rows) << np.arange(40, dtype=_int)                       # rows << j <= longest
-    split = np.concatenate([even, np.where(powers <= longest, powers, 0), longest], axis=1)
-    split = np.pad(split, ((0, 0), (0, max(EXHAUSTIVE - split.shape[1], 0))))
-    return distinct_ascending(np.where(longest <= EXHAUSTIVE, np.where(every <= longest, every, 0), split))
+    out = np.where(every <= longest, every, 0)                 # done where longest <= 64
+    long = np.flatnonzero(longest[:, 0] > EXHAUSTIVE)
+    if len(long):
+        extent, longest = extent[long], longest[long]
+        fewest = cdiv(extent, longest)
+        even = cdiv(extent, fewest + np.arange(CHUNK_COUNTS, dtype=_int))        # all <= longest
+        powers = _int(rows) << np.arange(min(40, int(longest.max() // rows).bit_length()), dtype=_int)
+        split = distinct_ascending(np.concatenate([even, np.where(powers <= longest, powers, 0), longest], axis=1))
+        out[long] = 0
+        out[long, :split.shape[1]] = split                     # at most 16 + 40 + 1 <= 64 lengths
+    return out
 
 
 def longest_chunk(arch, per_unit_bytes, extent) -> np.ndarray:
