@@ -51,9 +51,10 @@ def stationary_timing(machine: Machine, stream, columns, reduction, chunk, inter
     number of dense rows loaded per executed stationary row (1 for a weight tile)."""
     R, C, L = _int(machine.rows), _int(machine.cols), _int(machine.acc_latency)
     mac = _int(machine.mac_delay)
-    S, X, K, chunk, on, expand = np.broadcast_arrays(*(np.asarray(v, t) for v, t in (
-        (stream, _int), (columns, _int), (reduction, _int), (chunk, _int), (interleave, bool), (expand, float))))
-    s = np.where(chunk > 0, np.minimum(chunk, S), S)
+    S, X, K = (np.asarray(v, _int) for v in (stream, columns, reduction))
+    s = np.where(np.asarray(chunk) > 0, np.minimum(chunk, S), S).astype(_int)
+    expand = np.asarray(expand, float)
+    on = np.asarray(interleave, bool)
 
     tk, tx, chunks = cdiv(K, R), cdiv(X, C), cdiv(S, s)
     s_last = S - (chunks - 1) * s
@@ -68,19 +69,24 @@ def stationary_timing(machine: Machine, stream, columns, reduction, chunk, inter
     db = machine.weight_double_buffer
     busy = tk * tx * S
 
-    # one closed form over both dependency latencies (L; 0: the same order with no accumulator
-    # constraint) x both chunk lengths (full, last): axes (latency, chunk, GEMM); the interleaved
-    # GEMMs and the others each run their own
-    dep = np.array([L, 0], _int).reshape(2, 1, 1)
-    cycles, free = np.zeros((2, *S.shape), _int)
-    for closed_form, part in ((_interleaved, on), (_sequential, ~on)):
-        if part.any():
-            rows = ... if part.all() else np.flatnonzero(part)
-            s_, s_last_, tk_, tx_, x_last_, p_full_, p_last_, p_first_ = (
-                v[rows] for v in (s, s_last, tk, tx, x_last, p_full, p_last, p_first))
-            span, gap, end = np.broadcast_arrays(*closed_form(np.stack([s_, s_last_]), tk_, tx_, x_last_, C, R, p_full_,
-                                                              p_last_, p_first_, dep, db, L, mac))
-            cycles[rows], free[rows] = p_first_ + (chunks[rows] - 1) * (span[:, 0] + gap[:, 0]) + end[:, 1]
+    def closed(form, rows):
+        """(cycles, cycles free of the accumulator hazard) of GEMMs ``rows`` by one closed form, over
+        both dependency latencies (L; 0: the same order with no accumulator constraint) x both
+        chunk lengths (full, last): axes (latency, chunk, GEMM)."""
+        at = (s, s_last, tk, tx, x_last, p_full, p_last, p_first, chunks)
+        s_, s_last_, tk_, tx_, x_last_, p_full_, p_last_, p_first_, chunks_ = (
+            at if rows is ... else (v[rows] for v in np.broadcast_arrays(*at)))
+        dep = np.array([L, 0], _int).reshape(2, 1, 1)
+        span, gap, end = np.broadcast_arrays(*form(np.stack([s_, s_last_]), tk_, tx_, x_last_, C, R, p_full_,
+                                                   p_last_, p_first_, dep, db, L, mac))
+        return p_first_ + (chunks_ - 1) * (span[:, 0] + gap[:, 0]) + end[:, 1]
+
+    if on.all() or not on.any():          # the interleaved GEMMs and the others each run their own
+        cycles, free = closed(_interleaved if on.all() else _sequential, ...)
+    else:
+        cycles, free = np.zeros((2, *S.shape), _int)
+        for form, rows in ((_interleaved, np.flatnonzero(on)), (_sequential, np.flatnonzero(~on))):
+            cycles[rows], free[rows] = closed(form, rows)
     return ArrayTiming(cycles, busy, free - busy, cycles - free)
 
 
