@@ -95,14 +95,15 @@ def _merge(results, size):
     if is_dataclass(first):
         return type(first)(**{f.name: _merge([(i, getattr(r, f.name)) for i, r in results], size)
                               for f in fields(first)})
-    results = [(index, np.asarray(values)) for index, values in results]
-    dtype = np.result_type(*[values.dtype for _, values in results])
-    out = np.zeros((size, *max(values.shape[1:] for _, values in results)), dtype)   # rows of a 2-d result: padded with 0
-    for index, values in results:
-        if values.ndim == 2:
+    dtype = np.result_type(*[np.asarray(r).dtype for _, r in results])
+    if np.ndim(first) == 2:            # a row per GEMM: rows padded with 0 to the widest
+        out = np.zeros((size, max(np.shape(r)[1] for _, r in results)), dtype)
+        for index, values in results:
             out[index, :values.shape[1]] = values
-        else:
-            out[index] = values        # a scalar broadcasts
+        return out
+    out = np.zeros(size, dtype)
+    for index, values in results:
+        out[index] = values            # a scalar broadcasts
     return out
 
 
