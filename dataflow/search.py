@@ -44,7 +44,7 @@ does not depend on the loop order, so the cost may time those once."""
 
 @dataclass(frozen=True)
 class Choice:
-    candidates: GemmTable     # every legal candidate of every GEMM
+    candidates: GemmTable     # every legal candidate of every GEMM (its columns gathered when first read)
     gemm: np.ndarray          # the GEMM row each candidate maps
     best: np.ndarray          # per GEMM, index of its chosen candidate (-1: none is legal)
     costing: Costing          # the cost model's evaluation of the candidates
