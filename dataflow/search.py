@@ -161,12 +161,14 @@ def _candidates(g: GemmTable, arch: Arch) -> tuple[GemmTable, np.ndarray, np.nda
     count = (lengths > 0).sum(axis=1)
     flat = lengths[lengths > 0]                                      # combo by combo, ascending
     orders = np.tile(np.array([2 if FLOWS[f].mapping_options else 1 for f, _ in pairs], np.int64), len(g))
-    combo = np.repeat(np.arange(len(count)), orders * count)        # each combo: loop orders x lengths
-    offset = np.arange(len(combo)) - np.repeat(np.cumsum(orders * count) - orders * count, orders * count)
-    at = (np.cumsum(count) - count)[combo] + offset % np.maximum(count[combo], 1)   # a combo's n-th length
+    per_combo = orders * count
+    combo = np.repeat(np.arange(len(count)), per_combo)              # each combo: loop orders x lengths
+    offset = np.arange(len(combo)) - np.repeat(np.cumsum(per_combo) - per_combo, per_combo)
+    lengths_here = count[combo]
+    n_outer = offset >= lengths_here
+    at = (np.cumsum(count) - count)[combo] + np.where(n_outer, offset - lengths_here, offset)   # a combo's n-th length
     chunk = flat[at]
     gemm = combo_gemm[combo]
-    n_outer = offset >= count[combo]
     # the only repeats are of a GEMM's default (each dataflow's chunk lengths are distinct)
     as_default = (flows == g.dataflow[combo_gemm]) & (il == g.interleave[combo_gemm])
     new = ~as_default[combo] | (chunk != g.chunk[gemm]) | (n_outer != g.n_outer[gemm])
@@ -176,9 +178,9 @@ def _candidates(g: GemmTable, arch: Arch) -> tuple[GemmTable, np.ndarray, np.nda
     default, picked = np.flatnonzero(legal), combo[keep]
     gemm = np.concatenate([default, gemm[keep]])
     mapping = dict(dataflow=np.concatenate([g.dataflow[default], flows[picked]]),
-                   chunk=np.concatenate([g.chunk[default], chunk[keep]]).astype(np.int64),
-                   n_outer=np.concatenate([g.n_outer[default], n_outer[keep]]).astype(bool),
-                   interleave=np.concatenate([g.interleave[default], il[picked]]).astype(bool))
+                   chunk=np.concatenate([g.chunk[default], chunk[keep]]).astype(np.int64, copy=False),
+                   n_outer=np.concatenate([g.n_outer[default], n_outer[keep]]).astype(bool, copy=False),
+                   interleave=np.concatenate([g.interleave[default], il[picked]]).astype(bool, copy=False))
     # the loop orders of one combination and length share ``at``; each default is its own
     alike = np.concatenate([len(flat) + np.arange(len(default)), at[keep]])
     first = np.full(len(flat) + len(default), len(alike))
