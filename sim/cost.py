@@ -119,7 +119,7 @@ def gemm_cost(g: GemmTable, arch: Arch, same_timing: np.ndarray | None = None,
     buffer_cycles = port_cycles(g, tr, arch) * cnt
     dram_bytes = tr.dram * cnt
     dram_cycles = dram_cycles_of(arch, tr.dram_read * cnt, tr.dram_write * cnt)
-    cycles = np.ceil(np.maximum.reduce([array, buffer_cycles, dram_cycles])).astype(np.int64)
+    cycles = np.ceil(np.maximum(np.maximum(array, buffer_cycles), dram_cycles)).astype(np.int64)
     slots = g.m * g.n * g.k_eff * cnt
     density = g.a_density if skipping else 1.0
     # skipping: an OS PE issues only nonzero products; a WS PE still spends the slot but gates it

@@ -9,6 +9,7 @@ reads the dense k inputs per row while it issues only its compressed k_eff MACs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import reduce
 
 import numpy as np
 
@@ -56,8 +57,8 @@ def port_cycles(g: GemmTable, traffic: "Traffic", arch: Arch) -> np.ndarray:
     """Per GEMM instance, the cycles the busiest buffer's ports need, and the decompressor where
     a stored copy is expanded before the array (it sits on the weight buffer's read path):
     each pass over B expands its executed k_eff x n elements."""
-    ports = np.max([(traffic.buffer_read[b.name] + traffic.buffer_write[b.name]) / b.bytes_per_cycle
-                    for b in arch.buffers], axis=0)
+    ports = reduce(np.maximum, [(traffic.buffer_read[b.name] + traffic.buffer_write[b.name]) / b.bytes_per_cycle
+                                for b in arch.buffers])
     expanded = g.stored != g.pattern
     if not expanded.any():
         return ports

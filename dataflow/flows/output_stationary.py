@@ -54,7 +54,7 @@ class OutputStationary(Dataflow):
         # two-machine flow shop (issue, then drain L - 1 later): the critical path switches from
         # the issue stage to the drain stage after one of the groups; with equal full groups the
         # longest path switches after the first or after the last full group, or never
-        path = np.maximum.reduce([issue + full * drain, full * issue + drain]) + drain_last
+        path = np.maximum(issue + full * drain, full * issue + drain) + drain_last
         path = np.where(full >= 1, np.maximum(path, full * issue + issue_last + drain_last),
                         issue_last + drain_last)
         int_cycles = skew_first + path + (L - 1 + D)
