@@ -81,7 +81,7 @@ def stationary_timing(machine: Machine, stream, columns, reduction, chunk, inter
                                                    p_last_, p_first_, dep, db, L, mac))
         return p_first_ + (chunks_ - 1) * (span[:, 0] + gap[:, 0]) + end[:, 1]
 
-    if on.all() or not on.any():          # the interleaved GEMMs and the others each run their own
+    if on.all() or not on.any():          # one closed form per interleave choice
         cycles, free = closed(_interleaved if on.all() else _sequential, ...)
     else:
         cycles, free = np.zeros((2, *S.shape), _int)
