@@ -156,8 +156,8 @@ def _candidates(g: GemmTable, arch: Arch) -> tuple[GemmTable, np.ndarray, np.nda
     il = np.tile(np.array([i for _, i in pairs], bool), len(g))
     base = rows_of(g, combo_gemm, dataflow=flows, interleave=il)
     longest, fits = legal_limits(base, arch)
+    # a row per combo, padded with 0
     lengths = per_flow(flows, lambda f, i: f.chunk_candidates(f.chunk_extent(rows_of(base, i), arch), longest[i], arch))
-    lengths = lengths.reshape(len(flows), -1)                        # a row per combo, padded with 0
     count = (lengths > 0).sum(axis=1)
     flat = lengths[lengths > 0]                                      # combo by combo, ascending
     orders = np.tile(np.array([2 if FLOWS[f].mapping_options else 1 for f, _ in pairs], np.int64), len(g))

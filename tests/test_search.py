@@ -280,3 +280,10 @@ def test_chunk_lengths_per_gemm_are_the_stated_sets(shapes, rows, latency):
         balanced = -(-e // max(1, e // latency))
         groups = sorted({min(t, e) for t in range(1, 2 * latency)} | {balanced, e})
         assert output[i][output[i] > 0].tolist() == groups
+
+
+def test_searching_no_gemms_chooses_nothing():
+    g = build_gemms(small_workload(), BASE).take(np.zeros(0, np.int64))
+    choice = search(g, BASE, cost(BASE))
+    assert len(choice.best) == len(choice.gemm) == len(choice.ranked) == 0
+    assert [len(k) for k in choice.key_columns] == [0, 0, 0, 0]
