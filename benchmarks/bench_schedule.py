@@ -23,6 +23,7 @@ import json
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 from checkout import Baseline, benchmark_arguments, import_checkout
@@ -44,14 +45,20 @@ class _Runner:
         from sparseloom.workloads.trace import load_workload
 
         arch = load_arch(ROOT / "arch" / "sat.yaml")
+        try:        # the cost the simulator's search ranks by
+            from sparseloom.sim.cost import CandidateCost
+            cost = partial(CandidateCost, arch)
+        except ImportError:     # a checkout from before the two-stage search: a cost returns the keys
+            def cost(t, *same):
+                return gemm_cost(t, arch, *same).ranking()
         workloads = {"resnet50 2:8": load_workload(ROOT / "workloads" / "resnet50_2of8"),
                      "llama7b b1": llm_trace("llama2_7b_2of4_training4096", "llama2_7b", "training", 4096, 0, 1,
                                              "bdwp", "2:4")}
         self.calls = {}
         for case, workload in workloads.items():
-            schedule = make_schedule(workload, arch, lambda t, *same: gemm_cost(t, arch, *same).ranking())
+            schedule = make_schedule(workload, arch, cost)
             self.calls[case] = {
-                "make_schedule": lambda w=workload: make_schedule(w, arch, lambda t, *same: gemm_cost(t, arch, *same).ranking()),
+                "make_schedule": lambda w=workload: make_schedule(w, arch, cost),
                 "gemm_cost": lambda g=schedule.gemms: gemm_cost(g, arch),
                 "simulate": lambda w=workload: simulate(arch, w, "analytic")}
             self.calls[case]["fingerprint"] = _fingerprint(schedule, gemm_cost(schedule.gemms, arch))

@@ -6,33 +6,55 @@ arch allows it); both loop orders (rows of A or columns of B outermost); the chu
 visit of the weight tiles, columns of B per visit of the input tiles, output tiles per
 interleave group). The cost model is passed in by the caller, so this
 package does not depend on the simulator. Deterministic: ties go to the earlier candidate.
+
+The search costs in two stages: a cheap lower bound on every candidate's first key, then the
+full keys of only the candidates that bound cannot rule out (:func:`_best`); the full ranking of
+every candidate (:attr:`Choice.ranked`, for ``--explain``) is costed when first read.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 
 from ..arch.schema import Arch
 from .gemms import GemmTable
 from .flows import FLOWS, per_flow, rows_of
-from .tiling import chunk_fits, max_chunk, smallest_tile_fits, tile_fits
+from .tiling import chunk_fits, legal_limits, tile_fits
 
-Cost = Callable[[GemmTable, np.ndarray], tuple[np.ndarray, ...]]
-"""The cost model's ranking keys (a column each, most important first) of the candidates, given
-also, per candidate, the first candidate that maps its GEMM alike but for the loop order (itself
-if none does): the tile timing does not depend on the loop order, so the cost may time those once."""
+
+class Costing(Protocol):
+    """The cost model's evaluation of one candidate table, in two stages."""
+
+    lower: np.ndarray
+    """Per candidate, a lower bound on its first ranking key (never above it)."""
+
+    def keys(self, rows: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The ranking keys (a column each, most important first) of the candidates ``rows``
+        (ascending indices)."""
+
+
+Cost = Callable[[GemmTable, np.ndarray], Costing]
+"""The cost model: the :class:`Costing` of the candidates, given also, per candidate, the first
+candidate that maps its GEMM alike but for the loop order (itself if none does): the tile timing
+does not depend on the loop order, so the cost may time those once."""
 
 
 @dataclass(frozen=True)
 class Choice:
-    candidates: GemmTable     # every legal candidate of every GEMM
+    candidates: GemmTable     # every legal candidate of every GEMM (its columns gathered when first read)
     gemm: np.ndarray          # the GEMM row each candidate maps
     best: np.ndarray          # per GEMM, index of its chosen candidate (-1: none is legal)
-    key_columns: tuple[np.ndarray, ...]   # the cost model's ranking keys, most important first
+    costing: Costing          # the cost model's evaluation of the candidates
     searched: np.ndarray      # per GEMM, the distinct GEMM searched for it (``gemm`` indexes these)
+
+    @cached_property
+    def key_columns(self) -> tuple[np.ndarray, ...]:
+        """Per candidate, the cost model's ranking keys (a column each, most important first),
+        every candidate costed on first read."""
+        return tuple(self.costing.keys(np.arange(len(self.gemm))))
 
     @cached_property
     def ranked(self) -> np.ndarray:
@@ -76,8 +98,30 @@ def _distinct(g: GemmTable) -> tuple[np.ndarray, np.ndarray]:
 
 def _search(g: GemmTable, arch: Arch, cost: Cost) -> Choice:
     candidates, gemm, same_timing = _candidates(g, arch)
-    keys = tuple(cost(candidates, same_timing))
-    return Choice(candidates, gemm, _first_best(gemm, keys, len(g)), keys, np.arange(len(g)))
+    costing = cost(candidates, same_timing)
+    return Choice(candidates, gemm, _best(gemm, costing, len(g)), costing, np.arange(len(g)))
+
+
+def _best(gemm: np.ndarray, costing: Costing, n: int) -> np.ndarray:
+    """:func:`_first_best` of every candidate, with the full keys of only some: those whose lower
+    bound reaches their GEMM's least bound, then, if the least first key ``U`` they give is
+    above it, every candidate whose bound is at most ``U``. A candidate left out has a first key
+    of at least its bound, above ``U``, which a costed candidate of its GEMM reaches: it ranks
+    strictly below, so the choice (ties to the earlier candidate included) is the same."""
+    lower = costing.lower
+    rows = np.flatnonzero(lower <= _least(gemm, lower, n)[gemm])
+    keys = costing.keys(rows)
+    more = np.flatnonzero(lower <= _least(gemm[rows], keys[0], n)[gemm])
+    if len(more) > len(rows):
+        rows, keys = more, costing.keys(more)
+    return np.append(rows, -1)[_first_best(gemm[rows], keys, n)]     # -1 stays -1
+
+
+def _least(of: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Per GEMM (``0..n-1``), the least of its ``values`` (NaN ignored; the dtype's largest where none)."""
+    least = np.full(n, _largest(values.dtype), values.dtype)
+    np.fmin.at(least, of, values)
+    return least
 
 
 def _first_best(gemm: np.ndarray, keys: tuple[np.ndarray, ...], n: int) -> np.ndarray:
@@ -87,8 +131,7 @@ def _first_best(gemm: np.ndarray, keys: tuple[np.ndarray, ...], n: int) -> np.nd
     live = np.arange(len(gemm))
     for key in keys:
         values, of = key[live], gemm[live]
-        least = np.full(n, _largest(values.dtype), values.dtype)
-        np.fmin.at(least, of, values)          # a NaN key ranks last, as in the sort
+        least = _least(of, values, n)          # a NaN key ranks last, as in the sort
         live = live[values == least[of]]
     best = np.full(n, len(gemm), np.int64)
     np.minimum.at(best, gemm[live], live)
@@ -100,47 +143,46 @@ def _largest(dtype: np.dtype):
 
 
 def _candidates(g: GemmTable, arch: Arch) -> tuple[GemmTable, np.ndarray, np.ndarray]:
-    """Every legal candidate mapping of every GEMM, the GEMM each maps and the first candidate
-    that differs from it at most in the loop order: the defaults first (ties keep them), then per
-    GEMM, per dataflow and interleave choice, per loop order, its chunk lengths, except the one
-    that repeats the default. A combination (GEMM, dataflow, interleave) fixes the smallest tile
-    and the longest chunk, so legality is found once per combination."""
+    """Every legal candidate mapping of every GEMM (a table whose columns are gathered when first
+    read), the GEMM each maps and the first candidate that differs from it at most in the loop
+    order: the defaults first (ties keep them), then per GEMM, per dataflow and interleave choice,
+    per loop order, its chunk lengths, except the one that repeats the default. A combination
+    (GEMM, dataflow, interleave) fixes the smallest tile and the longest chunk, so legality is
+    found once per combination, the defaults' too."""
     interleaves = (True, False) if arch.dataflow_options.interleave else (False,)
     pairs = [(f, il) for f in arch.mapping_dataflows for il in (interleaves if FLOWS[f].mapping_options else (False,))]
     combo_gemm = np.repeat(np.arange(len(g)), len(pairs))
     flows = np.tile(np.array([f for f, _ in pairs]), len(g))
     il = np.tile(np.array([i for _, i in pairs], bool), len(g))
-    base = g.take(combo_gemm, dataflow=flows, interleave=il)
-    extent = per_flow(flows, lambda f, i: f.chunk_extent(rows_of(base, i), arch))
-    longest = max_chunk(base, arch)
-    fits = smallest_tile_fits(base, arch)
-    lengths: dict[tuple, np.ndarray] = {}    # GEMMs of one shape share their chunk lengths
-    per_combo = []
-    for key in zip(flows.tolist(), extent.tolist(), longest.tolist()):
-        if key not in lengths:
-            lengths[key] = np.asarray(FLOWS[key[0]].chunk_candidates(int(key[1]), int(key[2]), arch), np.int64)
-        per_combo.append(lengths[key])
-    count = np.array([len(c) for c in per_combo], np.int64)
+    base = rows_of(g, combo_gemm, dataflow=flows, interleave=il)
+    longest, fits = legal_limits(base, arch)
+    # a row per combo, padded with 0
+    lengths = per_flow(flows, lambda f, i: f.chunk_candidates(f.chunk_extent(rows_of(base, i), arch), longest[i], arch))
+    count = (lengths > 0).sum(axis=1)
+    flat = lengths[lengths > 0]                                      # combo by combo, ascending
     orders = np.tile(np.array([2 if FLOWS[f].mapping_options else 1 for f, _ in pairs], np.int64), len(g))
-    combo = np.repeat(np.arange(len(count)), orders * count)        # each combo: loop orders x lengths
-    offset = np.arange(len(combo)) - np.repeat(np.cumsum(orders * count) - orders * count, orders * count)
-    flat = np.concatenate(per_combo) if per_combo else np.zeros(0, np.int64)
-    at = (np.cumsum(count) - count)[combo] + offset % np.maximum(count[combo], 1)   # a combo's n-th length
+    per_combo = orders * count
+    combo = np.repeat(np.arange(len(count)), per_combo)              # each combo: loop orders x lengths
+    offset = np.arange(len(combo)) - np.repeat(np.cumsum(per_combo) - per_combo, per_combo)
+    lengths_here = count[combo]
+    n_outer = offset >= lengths_here
+    at = (np.cumsum(count) - count)[combo] + np.where(n_outer, offset - lengths_here, offset)   # a combo's n-th length
     chunk = flat[at]
     gemm = combo_gemm[combo]
-    n_outer = offset >= count[combo]
     # the only repeats are of a GEMM's default (each dataflow's chunk lengths are distinct)
     as_default = (flows == g.dataflow[combo_gemm]) & (il == g.interleave[combo_gemm])
     new = ~as_default[combo] | (chunk != g.chunk[gemm]) | (n_outer != g.n_outer[gemm])
     keep = np.flatnonzero(new & fits[combo] & chunk_fits(chunk, longest[combo]))
-    default, picked = np.flatnonzero(tile_fits(g, arch)), combo[keep]
-    gemm = np.r_[default, gemm[keep]]
+    own = np.flatnonzero(as_default)         # per GEMM, the combination of its default (if each has one)
+    legal = (fits[own] & chunk_fits(g.chunk, longest[own])) if len(own) == len(g) else tile_fits(g, arch)
+    default, picked = np.flatnonzero(legal), combo[keep]
+    gemm = np.concatenate([default, gemm[keep]])
     mapping = dict(dataflow=np.concatenate([g.dataflow[default], flows[picked]]),
-                   chunk=np.r_[g.chunk[default], chunk[keep]].astype(np.int64),
-                   n_outer=np.r_[g.n_outer[default], n_outer[keep]].astype(bool),
-                   interleave=np.r_[g.interleave[default], il[picked]].astype(bool))
+                   chunk=np.concatenate([g.chunk[default], chunk[keep]]).astype(np.int64, copy=False),
+                   n_outer=np.concatenate([g.n_outer[default], n_outer[keep]]).astype(bool, copy=False),
+                   interleave=np.concatenate([g.interleave[default], il[picked]]).astype(bool, copy=False))
     # the loop orders of one combination and length share ``at``; each default is its own
-    alike = np.r_[len(flat) + np.arange(len(default)), at[keep]]
+    alike = np.concatenate([len(flat) + np.arange(len(default)), at[keep]])
     first = np.full(len(flat) + len(default), len(alike))
     np.minimum.at(first, alike, np.arange(len(alike)))
-    return g.take(gemm, **mapping), gemm, first[alike]
+    return rows_of(g, gemm, **mapping), gemm, first[alike]

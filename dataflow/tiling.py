@@ -33,16 +33,27 @@ def smallest_tile_bytes(g, arch: Arch) -> dict[str, np.ndarray]:
 
 def tile_fits(g, arch: Arch) -> np.ndarray:
     """True where a GEMM's mapping is legal: its smallest tile fits and its chunk is not too long."""
-    return smallest_tile_fits(g, arch) & chunk_fits(g.chunk, max_chunk(g, arch))
+    longest, fits = legal_limits(g, arch)
+    return fits & chunk_fits(g.chunk, longest)
 
 
-def smallest_tile_fits(g, arch: Arch) -> np.ndarray:
-    """True where the smallest tile of a GEMM's dataflow fits every buffer (it depends on the
-    dataflow and the interleave choice, not on the chunk or the loop order)."""
-    fits = np.ones(len(g.m), bool)
-    for operand, need in smallest_tile_bytes(g, arch).items():
-        fits &= need <= arch.buffer_for(operand).usable_bytes
-    return fits
+def legal_limits(g, arch: Arch) -> tuple[np.ndarray, np.ndarray]:
+    """Per GEMM, its longest legal chunk (:func:`max_chunk`) and whether the smallest tile of its
+    dataflow fits every buffer; both depend on the dataflow and the interleave choice, not on the
+    chunk or the loop order."""
+    def call(f, i):
+        rows = rows_of(g, i)
+        return {"longest": f.max_chunk(rows, arch), "fits": _fit(f.smallest_tile_bytes(rows, arch), arch)}
+
+    limits = per_flow(g.dataflow, call)
+    return limits["longest"], limits["fits"]
+
+
+def _fit(need: dict[str, np.ndarray], arch: Arch) -> np.ndarray:
+    fits = True
+    for operand, bytes_ in need.items():
+        fits = fits & (bytes_ <= arch.buffer_for(operand).usable_bytes)
+    return np.asarray(fits, bool)
 
 
 def chunk_fits(chunk: np.ndarray, longest: np.ndarray) -> np.ndarray:

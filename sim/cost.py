@@ -45,6 +45,11 @@ class GemmCost:
         bytes and energy."""
         return self.cycles, self.array, self.dram_bytes, self.energy_pj
 
+    def take(self, index: np.ndarray) -> "GemmCost":
+        """Rows ``index`` of every column."""
+        timing, traffic, *columns = (getattr(self, f.name) for f in fields(self))
+        return GemmCost(rows_of(timing, index), rows_of(traffic, index), *(c[index] for c in columns))
+
 
 def streamed_reduction(g: GemmTable, arch: Arch) -> np.ndarray:
     """The reduction steps a tile takes. With ``activation_skipping`` an output-stationary PE row
@@ -100,23 +105,26 @@ def timing_shape(g: GemmTable, arch: Arch) -> Shape:
     return Shape(g.m, g.n, streamed_reduction(g, arch), g.k, g.chunk, g.interleave)
 
 
-def gemm_cost(g: GemmTable, arch: Arch, same_timing: np.ndarray | None = None) -> GemmCost:
+def gemm_cost(g: GemmTable, arch: Arch, same_timing: np.ndarray | None = None,
+              timing: ArrayTiming | None = None) -> GemmCost:
     """The cost of every GEMM of ``g``; ``same_timing`` (optional): per row, a row with the same
-    tile timing (the first of those that differ only in the loop order), timed once for all."""
+    tile timing (the first of those that differ only in the loop order), timed once for all;
+    ``timing`` (optional): the tile timing of every row, if the caller has it."""
     e = arch.energy
     skipping = arch.sparsity.activation_skipping
-    t = _timing(g, arch, same_timing)
+    t = _timing(g, arch, same_timing) if timing is None else timing
     tr = gemm_traffic(g, arch)
     cnt = g.count
     array = t.cycles * cnt
     buffer_cycles = port_cycles(g, tr, arch) * cnt
     dram_bytes = tr.dram * cnt
     dram_cycles = dram_cycles_of(arch, tr.dram_read * cnt, tr.dram_write * cnt)
-    cycles = np.ceil(np.maximum.reduce([array, buffer_cycles, dram_cycles])).astype(np.int64)
+    cycles = np.ceil(np.maximum(np.maximum(array, buffer_cycles), dram_cycles)).astype(np.int64)
     slots = g.m * g.n * g.k_eff * cnt
     density = g.a_density if skipping else 1.0
     # skipping: an OS PE issues only nonzero products; a WS PE still spends the slot but gates it
-    macs = np.where(skipping & (g.dataflow == "output_stationary"), np.round(slots * density), slots).astype(np.int64)
+    macs = np.where(g.dataflow == "output_stationary", np.round(slots * density), slots).astype(np.int64) \
+        if skipping else slots.astype(np.int64)
     return GemmCost(t, tr, array, buffer_cycles, dram_cycles, cycles, dram_bytes, macs,
                     slots * density * e.mac_pj,
                     (sum(tr.buffer_read.values()) * e.buffer_read_pj_per_byte
@@ -133,3 +141,33 @@ def _timing(g: GemmTable, arch: Arch, same_timing: np.ndarray | None) -> ArrayTi
     t = gemm_timing(Machine.of(arch), g.dataflow[timed], timing_shape(rows_of(g, timed), arch))
     at = (np.cumsum(own) - 1)[same_timing]
     return ArrayTiming(*(getattr(t, f.name)[at] for f in fields(ArrayTiming)))
+
+
+class CandidateCost:
+    """The cost model as the mapping search uses it (:class:`~sparseloom.dataflow.search.Costing`):
+    the tile timing of every candidate (timed once per loop-order pair), whose array cycles bound
+    the roofline ``cycles`` from below (``lower``), and the full cost of the rows the search asks
+    for, kept for :meth:`cost_of`."""
+
+    def __init__(self, arch: Arch, candidates: GemmTable, same_timing: np.ndarray | None = None):
+        self.arch, self.candidates = arch, candidates
+        self.timing = _timing(candidates, arch, same_timing)
+        # cycles = ceil(max(array, buffer, DRAM cycles)) in float64, array = cycles x count: ceil
+        # and max never decrease, so this is at most cycles, whatever the magnitudes
+        self.lower = np.ceil((self.timing.cycles * candidates.count).astype(np.float64)).astype(np.int64)
+        self._rows, self._cost = np.zeros(0, np.int64), None
+
+    def keys(self, rows: np.ndarray) -> tuple[np.ndarray, ...]:
+        self._rows, self._cost = rows, self._costed(rows)
+        return self._cost.ranking()
+
+    def cost_of(self, rows: np.ndarray) -> GemmCost:
+        """The cost of candidates ``rows`` (any order, repeats allowed): taken from the rows last
+        costed for :meth:`keys` where it holds them all."""
+        at = np.minimum(np.searchsorted(self._rows, rows), max(len(self._rows) - 1, 0))
+        if len(self._rows) and (self._rows[at] == rows).all():
+            return self._cost.take(at)
+        return self._costed(rows)
+
+    def _costed(self, rows: np.ndarray) -> GemmCost:
+        return gemm_cost(self.candidates.take(rows), self.arch, timing=rows_of(self.timing, rows))

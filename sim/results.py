@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 
 import numpy as np
 
 from ..arch.schema import Arch
 from ..dataflow.schedule import Schedule, make_schedule
 from ..workloads.trace import Workload
-from .cost import GemmCost, gemm_cost
+from .cost import CandidateCost, GemmCost, gemm_cost
 from .columns import GEMM_STALLS, STALL_CAUSES, gemm_columns, side_columns, total_names
 from .limits import check_results, check_workload
 from .records import Table, iteration_order
@@ -79,9 +79,12 @@ class Prepared:
 def prepare(arch: Arch, workload: Workload, schedule: Schedule | None = None) -> Prepared:
     """Schedule ``workload`` (unless a schedule is given) and cost it."""
     check_workload(workload)
-    schedule = schedule or make_schedule(workload, arch, lambda table, same_timing: gemm_cost(table, arch, same_timing).ranking())
+    if schedule is None:     # the search costed its choice already, on this arch
+        schedule = make_schedule(workload, arch, partial(CandidateCost, arch))
+        c = schedule.choice.costing.cost_of(schedule.choice.best) if schedule.choice else gemm_cost(schedule.gemms, arch)
+    else:
+        c = gemm_cost(schedule.gemms, arch)
     g = schedule.gemms
-    c = gemm_cost(g, arch)
     t, tr, cnt = c.timing, c.traffic, g.count
     buffer_bytes = {name: (tr.buffer_read[name] + tr.buffer_write[name]) * cnt for name in tr.buffer_read}
     names = [layer.name for layer in workload.layers]

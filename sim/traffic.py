@@ -9,6 +9,7 @@ reads the dense k inputs per row while it issues only its compressed k_eff MACs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import reduce
 
 import numpy as np
 
@@ -56,8 +57,8 @@ def port_cycles(g: GemmTable, traffic: "Traffic", arch: Arch) -> np.ndarray:
     """Per GEMM instance, the cycles the busiest buffer's ports need, and the decompressor where
     a stored copy is expanded before the array (it sits on the weight buffer's read path):
     each pass over B expands its executed k_eff x n elements."""
-    ports = np.max([(traffic.buffer_read[b.name] + traffic.buffer_write[b.name]) / b.bytes_per_cycle
-                    for b in arch.buffers], axis=0)
+    ports = reduce(np.maximum, [(traffic.buffer_read[b.name] + traffic.buffer_write[b.name]) / b.bytes_per_cycle
+                                for b in arch.buffers])
     expanded = g.stored != g.pattern
     if not expanded.any():
         return ports
@@ -81,15 +82,17 @@ def gemm_traffic(g: GemmTable, arch: Arch) -> Traffic:
     r = per_flow(g.dataflow, call)
     a_fetches = np.where(r.a_block <= inb.usable_bytes, 1, r.a_refetch)
     b_fetches = np.where(r.b_block <= wb.usable_bytes, 1, r.b_refetch)
+    b_read = b_fetches * b_bytes
     reads, writes = {b.name: 0 for b in arch.buffers}, {b.name: 0 for b in arch.buffers}
     for buffer, read, write in ((inb, r.a_to_array, a_fetches * a_bytes),
-                                (wb, r.b_to_array, b_fetches * b_bytes),
+                                (wb, r.b_to_array, b_read),
                                 (outb, r.psum_reads + c_bytes, r.psum_writes)):
         reads[buffer.name] = reads[buffer.name] + read
         writes[buffer.name] = writes[buffer.name] + write
     # an operand resident on chip (the previous layer's output; an output kept for the next) skips DRAM
     a_dram = np.where(g.a_onchip, 0, a_bytes)
     c_dram = np.where(g.c_onchip, 0, c_bytes)
-    return Traffic(a_fetches * a_dram, b_fetches * b_bytes, a_fetches, b_fetches, r.b_to_array / np.maximum(b_stream, 1e-30),
-                   a_fetches * a_dram + b_fetches * b_bytes, c_dram, a_dram + b_bytes + c_dram,
+    a_read = a_fetches * a_dram
+    return Traffic(a_read, b_read, a_fetches, b_fetches, r.b_to_array / np.maximum(b_stream, 1e-30),
+                   a_read + b_read, c_dram, a_dram + b_bytes + c_dram,
                    a_fetches * (a_bytes - a_dram) + c_bytes - c_dram, reads, writes)

@@ -6,6 +6,7 @@ import io
 import os
 import re
 import zipfile
+from functools import partial
 
 import numpy as np
 import pytest
@@ -298,10 +299,10 @@ def test_bad_sweep_values(tmp_path, changes, expected):
 
 def test_schedule_with_a_duplicate_key(tmp_path):
     from sparseloom.dataflow.schedule import make_schedule, schedule_yaml
-    from sparseloom.sim.cost import gemm_cost
+    from sparseloom.sim.cost import CandidateCost
 
     arch, workload = load_arch(SAT), load_workload(DIGITS)
-    schedule = make_schedule(workload, arch, lambda t, same: gemm_cost(t, arch, same).ranking())
+    schedule = make_schedule(workload, arch, partial(CandidateCost, arch))
     good = schedule_yaml(schedule, workload, arch)
     path = tmp_path / "schedule.yaml"
     path.write_text(good.replace("batch:", "batch: 1\nbatch:", 1))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 
 from sparseloom.arch.schema import NMPattern, load_arch
 from sparseloom.dataflow.gemms import build_gemms
-from sparseloom.sim.cost import gemm_cost, streamed_reduction
+from sparseloom.sim.cost import CandidateCost, gemm_cost, streamed_reduction
 from sparseloom.sim.dram import Dram, channel_cycles_per_byte, dram_cycles
 from sparseloom.sim.results import prepare
 from sparseloom.sim.simulate import simulate
@@ -128,7 +129,7 @@ def test_the_lanes_have_no_interleave_mapping():
     depthwise = Layer("dw", "conv", C=32, K=32, R=3, S=3, pad=1, H=8, W=8, groups=32)
     w = workload(depthwise, mode="training")
     g = build_gemms(w, SAT_ARCH)
-    choice = search(g, SAT_ARCH, lambda t, same: gemm_cost(t, SAT_ARCH, same).ranking())
+    choice = search(g, SAT_ARCH, partial(CandidateCost, SAT_ARCH))
     lanes = choice.candidates.dataflow == "vector_lanes"
     assert lanes.any() and not choice.candidates.interleave[lanes].any()
     assert choice.candidates.interleave[~lanes].any() and not choice.candidates.interleave[~lanes].all()

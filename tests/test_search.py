@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from sparseloom.dataflow.search import search
 from sparseloom.dataflow.flows import FLOWS, NAMES
 from sparseloom.dataflow.tiling import max_chunk, smallest_tile_bytes, tile_fits
 from sparseloom.sim.ablation import with_options
-from sparseloom.sim.cost import gemm_cost
+from sparseloom.sim.cost import CandidateCost, gemm_cost
 from sparseloom.sim.simulate import simulate
 from sparseloom.workloads.trace import Layer, Provenance, Sparsity, Workload, WorkloadMeta, load_workload
 
@@ -24,7 +25,7 @@ BASE = load_arch(SAT)
 
 
 def cost(arch):
-    return lambda table, same_timing: gemm_cost(table, arch, same_timing).ranking()
+    return partial(CandidateCost, arch)
 
 
 def small_workload(batch=2) -> Workload:
@@ -177,3 +178,112 @@ def test_legality_does_not_depend_on_chunk_or_loop_order(seed, size_kib):
     assert (max_chunk(one, arch) == max_chunk(other, arch)).all()
     for operand, need in smallest_tile_bytes(one, arch).items():
         assert (need == smallest_tile_bytes(other, arch)[operand]).all(), operand
+
+
+class _Recorded:
+    """A search cost that records the rows the search costs fully (the cost itself unchanged)."""
+
+    def __init__(self, arch):
+        self.arch, self.asked = arch, []
+
+    def __call__(self, candidates, same_timing):
+        costing = CandidateCost(self.arch, candidates, same_timing)
+        keys = costing.keys
+        costing.keys = lambda rows: (self.asked.append(rows), keys(rows))[1]
+        return costing
+
+
+def _check_two_stage(arch, g):
+    """The two-stage search against costing every candidate: the bound never exceeds a
+    candidate's cycles, the choice is the full-cost choice (ties included), the lazily costed
+    ranking is the full one, and the chosen rows' cost the search keeps is the chosen mapping's."""
+    from sparseloom.dataflow.search import _first_best
+
+    recorded = _Recorded(arch)
+    choice = search(g, arch, recorded)
+    searched = len(recorded.asked)
+    full = gemm_cost(choice.candidates, arch).ranking()          # every candidate, each timed alone
+    lower = choice.costing.lower
+    assert lower.dtype == full[0].dtype and (lower <= full[0]).all()
+    n = int(choice.searched.max()) + 1 if len(choice.searched) else 0
+    assert (choice.best == _first_best(choice.gemm, full, n)[choice.searched]).all()
+    assert searched <= 2 and sum(map(len, recorded.asked)) <= 2 * len(choice.gemm)
+    for got, want in zip(choice.key_columns, full, strict=True):      # costed on first read
+        assert got.dtype == want.dtype and (got == want).all()
+    assert (choice.ranked == np.lexsort(tuple(reversed(full)) + (choice.gemm,))).all()
+    if (choice.best >= 0).all():
+        kept, alone = choice.costing.cost_of(choice.best), gemm_cost(choice.chosen(g), arch)
+        for a, b in zip(_columns(kept), _columns(alone), strict=True):
+            assert a.dtype == b.dtype and (a == b).all()
+    return recorded.asked[:searched]
+
+
+def _columns(cost):
+    t, tr = cost.timing, cost.traffic
+    return [*vars(t).values(), *(v for v in vars(tr).values() if not isinstance(v, dict)),
+            *(v for d in (tr.buffer_read, tr.buffer_write) for v in d.values()),
+            *(getattr(cost, name) for name in vars(cost) if name not in ("timing", "traffic"))]
+
+
+def test_two_stage_search_equals_costing_everything_on_every_bundled_case():
+    traces = sorted(p for p in (ROOT / "workloads").iterdir() if (p / "layers.csv").is_file())
+    archs = sorted((ROOT / "arch").glob("*.yaml"))
+    for arch_file in archs:
+        arch = load_arch(arch_file)
+        for trace in traces:
+            _check_two_stage(arch, build_gemms(load_workload(trace), arch))
+    assert len(archs) >= 7 and len(traces) >= 20
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from([2, 4, 8, 32]), st.sampled_from([2, 8, 32]), st.sampled_from([1, 4, 16, 256]),
+       st.sampled_from([1, 32, 1024]), st.booleans(), st.integers(1, 4))
+def test_two_stage_search_equals_costing_everything(rows, cols, size_kib, dram_gbps, interleave, batch):
+    """Arrays, buffers and DRAM bandwidths from array-bound to memory-bound (where the second
+    stage runs), every dataflow offered."""
+    arch = replace(BASE, array=replace(BASE.array, rows=rows, cols=cols, dataflows=list(NAMES)),
+                   buffers=[replace(b, size_kib=size_kib) for b in BASE.buffers],
+                   dram=replace(BASE.dram, channel_bandwidth_gbyte_s=dram_gbps))
+    arch = with_options(arch, interleave=interleave)
+    _check_two_stage(arch, build_gemms(small_workload(batch), arch))
+
+
+def test_second_stage_runs_where_memory_bounds_the_cycles():
+    arch = replace(BASE, dram=replace(BASE.dram, channel_bandwidth_gbyte_s=0.01))
+    asked = _check_two_stage(arch, build_gemms(small_workload(), arch))
+    assert len(asked) == 2 and len(asked[1]) > len(asked[0])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 10**7), st.integers(0, 10**7)), min_size=1, max_size=8),
+       st.sampled_from([1, 4, 32, 128]), st.integers(1, 12))
+def test_chunk_lengths_per_gemm_are_the_stated_sets(shapes, rows, latency):
+    """The search's chunk lengths, made for many GEMMs at once, against the rule in words: a
+    stationary axis tries every length up to 64, else the even splits into the fewest 16 chunk
+    counts, the rows times powers of 2 and the longest; output-stationary tries groups of 1 to
+    2L - 1 tiles, the balanced group and all tiles."""
+    from sparseloom.dataflow.flows.stationary import chunk_lengths
+
+    extent, longest = (np.array(v, np.int64) for v in zip(*shapes))
+    arch = replace(BASE, array=replace(BASE.array, accumulator_latency_cycles=latency))
+    stationary = chunk_lengths(extent, longest, rows)
+    output = FLOWS["output_stationary"].chunk_candidates(extent, longest, arch)
+    for i, (e, top) in enumerate(shapes):
+        top = max(1, min(e, top))
+        if top <= 64:
+            want = set(range(1, top + 1))
+        else:
+            fewest = -(-e // top)
+            want = {-(-e // c) for c in range(fewest, fewest + 16)} | {top}
+            want |= {rows * 2**j for j in range(40) if rows * 2**j <= top}
+        assert stationary[i][stationary[i] > 0].tolist() == sorted(want)
+        balanced = -(-e // max(1, e // latency))
+        groups = sorted({min(t, e) for t in range(1, 2 * latency)} | {balanced, e})
+        assert output[i][output[i] > 0].tolist() == groups
+
+
+def test_searching_no_gemms_chooses_nothing():
+    g = build_gemms(small_workload(), BASE).take(np.zeros(0, np.int64))
+    choice = search(g, BASE, cost(BASE))
+    assert len(choice.best) == len(choice.gemm) == len(choice.ranked) == 0
+    assert [len(k) for k in choice.key_columns] == [0, 0, 0, 0]

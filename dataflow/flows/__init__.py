@@ -30,7 +30,8 @@ def flow(name: str) -> Dataflow:
 
 def per_flow(dataflow: np.ndarray, call):
     """``call(flow, index)`` for each dataflow present (``index``: its positions in ``dataflow``),
-    results (arrays, dicts of arrays or dataclasses of arrays) scattered back into one."""
+    results (arrays, a row per GEMM for 2-d ones, dicts of arrays or dataclasses of arrays)
+    scattered back into one."""
     dataflow = np.asarray(dataflow)
     parts, rest = [], None      # rows not yet placed (None: all); each name compared with those only
     for name, f in FLOWS.items():
@@ -50,22 +51,26 @@ def per_flow(dataflow: np.ndarray, call):
     return _merge(results, len(dataflow))
 
 
-def rows_of(table, index):
-    """Rows ``index`` (from :func:`per_flow`) of a GEMM table or of a dataclass of per-GEMM arrays."""
+def rows_of(table, index, **columns):
+    """Rows ``index`` (from :func:`per_flow`) of a GEMM table (``columns`` given instead of
+    gathered) or of a dataclass of per-GEMM arrays."""
     if isinstance(index, slice):
-        return table
+        if not columns:
+            return table
+        index = np.arange(len(table))[index]
     if hasattr(table, "take"):
-        return _Rows(table, index)
+        return _Rows(table, index, columns)
     return type(table)(**{name: ({k: v[index] for k, v in value.items()} if isinstance(value, dict) else value[index])
                           for name, value in vars(table).items()})
 
 
 class _Rows:
-    """Rows ``index`` of a GEMM table, each column gathered when first read (a dataflow's method
-    reads a few of the table's columns)."""
+    """Rows ``index`` of a GEMM table, each column not given gathered when first read (a
+    dataflow's method reads a few of the table's columns); :meth:`take` makes a table of some."""
 
-    def __init__(self, table, index):
+    def __init__(self, table, index, columns: dict):
         self._table, self._index = table, index
+        vars(self).update(columns)
 
     def __getattr__(self, name: str) -> np.ndarray:
         if name.startswith("_"):
@@ -73,6 +78,14 @@ class _Rows:
         column = getattr(self._table, name)[self._index]
         setattr(self, name, column)
         return column
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def take(self, index: np.ndarray, **columns: np.ndarray):
+        """The GEMM table of rows ``index`` of these, with ``columns`` given instead of gathered."""
+        known = {name: value[index] for name, value in vars(self).items() if not name.startswith("_")}
+        return self._table.take(self._index[index], **(known | columns))
 
 
 def _merge(results, size):
@@ -83,6 +96,11 @@ def _merge(results, size):
         return type(first)(**{f.name: _merge([(i, getattr(r, f.name)) for i, r in results], size)
                               for f in fields(first)})
     dtype = np.result_type(*[np.asarray(r).dtype for _, r in results])
+    if np.ndim(first) == 2:            # a row per GEMM: rows padded with 0 to the widest
+        out = np.zeros((size, max(np.shape(r)[1] for _, r in results)), dtype)
+        for index, values in results:
+            out[index, :values.shape[1]] = values
+        return out
     out = np.zeros(size, dtype)
     for index, values in results:
         out[index] = values            # a scalar broadcasts

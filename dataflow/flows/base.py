@@ -21,6 +21,15 @@ def cdiv(a, b):
     return -(-a // b)
 
 
+def distinct_ascending(values: np.ndarray) -> np.ndarray:
+    """Each row's distinct positive values in ascending order, the rest of the row 0 (a row per
+    GEMM, as :meth:`Dataflow.chunk_candidates` returns them; ``out[out > 0]`` reads them row by row)."""
+    values = np.sort(np.where(values > 0, values, np.iinfo(_int).max), axis=1)
+    repeat = np.zeros(values.shape, bool)
+    repeat[:, 1:] = values[:, 1:] == values[:, :-1]
+    return np.where(repeat | (values == np.iinfo(_int).max), 0, values)
+
+
 @dataclass(frozen=True)
 class ArrayTiming:
     """Cycles split into MAC-issuing cycles and the two array-internal stall causes."""
@@ -126,8 +135,10 @@ class Dataflow:
         """The fixed rule, without offline scheduling."""
         raise NotImplementedError
 
-    def chunk_candidates(self, extent: int, longest: int, arch) -> list[int]:
-        """The chunks the mapping search tries for one GEMM."""
+    def chunk_candidates(self, extent: np.ndarray, longest: np.ndarray, arch) -> np.ndarray:
+        """The chunks the mapping search tries, per GEMM (given the extent of its chunk and its
+        longest legal chunk): a row each, ascending and distinct, padded with 0
+        (:func:`distinct_ascending`)."""
         raise NotImplementedError
 
     def reuse(self, g, arch, a_bytes, b_bytes, b_stream) -> Reuse:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import ArrayTiming, Dataflow, Machine, Reuse, Shape, cdiv
+from .base import ArrayTiming, Dataflow, Machine, Reuse, Shape, cdiv, distinct_ascending
 
 
 class OutputStationary(Dataflow):
@@ -54,7 +54,7 @@ class OutputStationary(Dataflow):
         # two-machine flow shop (issue, then drain L - 1 later): the critical path switches from
         # the issue stage to the drain stage after one of the groups; with equal full groups the
         # longest path switches after the first or after the last full group, or never
-        path = np.maximum.reduce([issue + full * drain, full * issue + drain]) + drain_last
+        path = np.maximum(issue + full * drain, full * issue + drain) + drain_last
         path = np.where(full >= 1, np.maximum(path, full * issue + issue_last + drain_last),
                         issue_last + drain_last)
         int_cycles = skew_first + path + (L - 1 + D)
@@ -77,8 +77,9 @@ class OutputStationary(Dataflow):
 
     def chunk_candidates(self, extent, longest, arch):
         L = arch.array.accumulator_latency_cycles
-        balanced = -(-extent // max(1, extent // L))
-        return sorted({min(g, extent) for g in range(1, 2 * L)} | {balanced, extent})
+        extent = np.asarray(extent, np.int64)[:, None]
+        balanced = cdiv(extent, np.maximum(1, extent // L))
+        return distinct_ascending(np.concatenate([np.minimum(np.arange(1, 2 * L), extent), balanced, extent], axis=1))
 
     def reuse(self, g, arch, a_bytes, b_bytes, b_stream) -> Reuse:
         R, C = arch.array.rows, arch.array.cols

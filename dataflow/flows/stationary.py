@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import ArrayTiming, Dataflow, Machine, Shape, cdiv
+from .base import ArrayTiming, Dataflow, Machine, Shape, cdiv, distinct_ascending
 
 _int = np.int64
 
@@ -49,15 +49,12 @@ def stationary_timing(machine: Machine, stream, columns, reduction, chunk, inter
     """Cycles of GEMMs whose stationary tiles span ``reduction`` x ``columns`` and whose streamed
     axis is ``stream`` long, in chunks of ``chunk`` (<= 0: one chunk). ``expand`` (>= 1) is the
     number of dense rows loaded per executed stationary row (1 for a weight tile)."""
-    interleave = np.asarray(interleave, bool)
-    if interleave.ndim == 1 and interleave.any() and not interleave.all():
-        return _per_part(machine, interleave, stream, columns, reduction, chunk, expand)
-    closed_form = _interleaved if interleave.all() else _sequential
     R, C, L = _int(machine.rows), _int(machine.cols), _int(machine.acc_latency)
     mac = _int(machine.mac_delay)
     S, X, K = (np.asarray(v, _int) for v in (stream, columns, reduction))
     s = np.where(np.asarray(chunk) > 0, np.minimum(chunk, S), S).astype(_int)
     expand = np.asarray(expand, float)
+    on = np.asarray(interleave, bool)
 
     tk, tx, chunks = cdiv(K, R), cdiv(X, C), cdiv(S, s)
     s_last = S - (chunks - 1) * s
@@ -70,29 +67,27 @@ def stationary_timing(machine: Machine, stream, columns, reduction, chunk, inter
     p_full, p_last = preload(np.minimum(R, K)), preload(k_last)
     p_first = np.where(tk >= 2, p_full, p_last)
     db = machine.weight_double_buffer
-
-    # one closed form over both dependency latencies (L; 0: the same order with no accumulator
-    # constraint) x both chunk lengths (full, last): axes (latency, chunk, GEMM)
-    dep = np.array([L, 0], _int).reshape(2, 1, 1)
-    span, gap, end = np.broadcast_arrays(*closed_form(np.stack([s, s_last]), tk, tx, x_last, C, R, p_full, p_last,
-                                                      p_first, dep, db, L, mac))
-    cycles, free = p_first + (chunks - 1) * (span[:, 0] + gap[:, 0]) + end[:, 1]
     busy = tk * tx * S
+
+    def closed(form, rows):
+        """(cycles, cycles free of the accumulator hazard) of GEMMs ``rows`` by one closed form, over
+        both dependency latencies (L; 0: the same order with no accumulator constraint) x both
+        chunk lengths (full, last): axes (latency, chunk, GEMM)."""
+        at = (s, s_last, tk, tx, x_last, p_full, p_last, p_first, chunks)
+        s_, s_last_, tk_, tx_, x_last_, p_full_, p_last_, p_first_, chunks_ = (
+            at if rows is ... else (v[rows] for v in np.broadcast_arrays(*at)))
+        dep = np.array([L, 0], _int).reshape(2, 1, 1)
+        span, gap, end = np.broadcast_arrays(*form(np.stack([s_, s_last_]), tk_, tx_, x_last_, C, R, p_full_,
+                                                   p_last_, p_first_, dep, db, L, mac))
+        return p_first_ + (chunks_ - 1) * (span[:, 0] + gap[:, 0]) + end[:, 1]
+
+    if on.all() or not on.any():          # one closed form per interleave choice
+        cycles, free = closed(_interleaved if on.all() else _sequential, ...)
+    else:
+        cycles, free = np.zeros((2, *S.shape), _int)
+        for form, rows in ((_interleaved, np.flatnonzero(on)), (_sequential, np.flatnonzero(~on))):
+            cycles[rows], free[rows] = closed(form, rows)
     return ArrayTiming(cycles, busy, free - busy, cycles - free)
-
-
-def _per_part(machine: Machine, interleave: np.ndarray, *columns) -> ArrayTiming:
-    """:func:`stationary_timing` of the interleaved GEMMs and of the others apart (each part runs
-    its own closed form), put back in order."""
-    columns = np.broadcast_arrays(*columns, interleave)[:-1]
-    out = ArrayTiming(*(np.zeros(len(interleave), _int) for _ in range(4)))
-    for part in (interleave, ~interleave):
-        rows = np.flatnonzero(part)
-        stream, cols, reduction, chunk, expand = (c[rows] for c in columns)
-        timed = stationary_timing(machine, stream, cols, reduction, chunk, interleave[rows], expand)
-        for name in ArrayTiming.__dataclass_fields__:
-            getattr(out, name)[rows] = getattr(timed, name)
-    return out
 
 
 def _gap(s, p, db):
@@ -134,16 +129,25 @@ EXHAUSTIVE = 64        # chunks up to this length are all tried by the search
 CHUNK_COUNTS = 16      # longer axes: the lengths that split it evenly into the fewest 16 counts
 
 
-def chunk_lengths(extent: int, longest: int, rows: int) -> list[int]:
-    """Chunk lengths worth trying for a streamed axis of ``extent`` units: every one up to 64,
-    else the even splits into the fewest 16 chunk counts and the array's rows times powers of 2."""
-    longest = max(1, min(extent, longest))
-    if longest <= EXHAUSTIVE:
-        return list(range(1, longest + 1))
-    fewest = -(-extent // longest)
-    even = {-(-extent // c) for c in range(fewest, fewest + CHUNK_COUNTS)}
-    powers = {rows << j for j in range(min(40, (longest // rows).bit_length()))}   # rows << j <= longest
-    return sorted(even | powers | {longest})
+def chunk_lengths(extent, longest, rows: int) -> np.ndarray:
+    """Per GEMM (a row each, :func:`distinct_ascending`), the chunk lengths worth trying for a
+    streamed axis of ``extent`` units whose longest legal chunk is ``longest``: every one up to
+    64, else the even splits into the fewest 16 chunk counts, the array's rows times powers of 2
+    and the longest."""
+    extent = np.asarray(extent, _int)[:, None]
+    longest = np.maximum(1, np.minimum(extent, np.asarray(longest, _int)[:, None]))
+    every = np.arange(1, EXHAUSTIVE + 1, dtype=_int)
+    out = np.where(every <= longest, every, 0)                 # done where longest <= 64
+    long = np.flatnonzero(longest[:, 0] > EXHAUSTIVE)
+    if len(long):
+        extent, longest = extent[long], longest[long]
+        fewest = cdiv(extent, longest)
+        even = cdiv(extent, fewest + np.arange(CHUNK_COUNTS, dtype=_int))        # all <= longest
+        powers = _int(rows) << np.arange(min(40, int(longest.max() // rows).bit_length()), dtype=_int)
+        split = distinct_ascending(np.concatenate([even, np.where(powers <= longest, powers, 0), longest], axis=1))
+        out[long] = 0
+        out[long, :split.shape[1]] = split                     # at most 16 + 40 + 1 <= 64 lengths
+    return out
 
 
 def longest_chunk(arch, per_unit_bytes, extent) -> np.ndarray:

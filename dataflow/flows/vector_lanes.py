@@ -51,12 +51,14 @@ class VectorLanes(Dataflow):
         return g.m.astype(_int)
 
     def chunk_candidates(self, extent, longest, arch):
-        return [extent]
+        return np.asarray(extent, _int)[:, None]
 
     def reuse(self, g, arch, a_bytes, b_bytes, b_stream) -> Reuse:
         passes = cdiv(g.n, arch.vector_engine.lanes)
-        zero = np.zeros(len(g.m))
-        return Reuse(a_bytes, np.ones(len(g.m)), b_bytes, np.ones(len(g.m)), a_bytes * passes, b_stream, zero, zero)
+        # integers, as every dataflow's counts are: a GEMM table's columns keep one dtype
+        # whichever dataflows its rows mix
+        zero, once = np.zeros(len(g.m), _int), np.ones(len(g.m), _int)
+        return Reuse(a_bytes, once, b_bytes, once, a_bytes * passes, b_stream, zero, zero)
 
     def smallest_tile_bytes(self, g, arch):
         op, lanes = arch.operand_bytes, arch.vector_engine.lanes
