@@ -47,8 +47,9 @@ element (elements x cycles per element / lanes), not their sum.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from operator import attrgetter
+from typing import NamedTuple
 
 import numpy as np
 
@@ -67,8 +68,7 @@ ELEMENTWISE = {"relu", "add", "scale", "mul"}
 NONE = -1
 
 
-@dataclass(frozen=True)
-class Passes:
+class Passes(NamedTuple):
     """One operator in one direction, per instance of the whole batch (bytes, lane-cycles)."""
 
     passes: int
@@ -103,9 +103,9 @@ def op_passes(op: Op, backward: bool, arch: Arch, batch: int, training: bool) ->
     return Passes(passes, E * b, extra, out, 0.0, E * cost, E)
 
 
-@dataclass(frozen=True)
-class VectorJob:
-    """Operators run together as one job on the vector engine."""
+class VectorJob(NamedTuple):
+    """Operators run together as one job on the vector engine (a named tuple: jobs of one shape
+    are copies under another name and layer)."""
 
     name: str            # the operators' names joined by "+"
     kinds: str           # their kinds joined by "+"
@@ -128,50 +128,52 @@ def vector_jobs(workload: Workload, arch: Arch) -> list[VectorJob]:
     for op in workload.ops:
         groups.setdefault(index.get(op.after, -1), []).append(op)
     fusion = arch.vector_engine.fusion
-    resident = resident_outputs(workload, arch)
-    # each run with its shape: runs of one shape (all but the operators' names) share their job's numbers
-    runs = {layer: [(run, (tuple(map(_op_shape, run.ops)), run.host)) for run in _runs(ops, fusion != "none")]
-            for layer, ops in groups.items()}
+    resident = resident_outputs(workload, arch).tolist()
+    runs = {layer: _runs(ops, fusion != "none") for layer, ops in groups.items()}
     jobs, shapes = [], {}
     for backward in (False, True) if training else (False,):
         for layer in sorted(runs, reverse=backward):
             if backward and layer < 0:
                 continue        # operators before the first GEMM need no gradient
-            onchip = not backward and layer >= 0 and bool(resident[layer])
-            for run, shape in runs[layer][::-1] if backward else runs[layer]:
+            onchip = not backward and layer >= 0 and resident[layer]
+            for run in runs[layer][::-1] if backward else runs[layer]:
                 first = fusion == "array_output" and not backward and run.ops[0] is groups[layer][0]
-                key = (shape, backward, first, onchip)
-                if key not in shapes:
+                # runs of one shape (all but the operators' names) share their job's numbers
+                key = (run.shape, backward, first, onchip)
+                job = shapes.get(key)
+                if job is None:
                     passes = [op_passes(op, backward, arch, batch, training) for op in run.ops]
-                    shapes[key] = _fuse(run, passes, backward, layer, first, onchip, onchip and not training)
-                    jobs.append(shapes[key])
+                    job = shapes[key] = _fuse(run, passes, backward, layer, first, onchip, onchip and not training)
                 else:
-                    jobs.append(VectorJob("+".join(op.name for op in run.ops), shapes[key].kinds, layer,
-                                          *_NUMBERS(shapes[key])))
+                    job = VectorJob(run.name, job.kinds, layer, *job[3:])
+                jobs.append(job)
     return jobs
 
 
-_NUMBERS = attrgetter(*(f.name for f in fields(VectorJob)[3:]))
-"""A job's fields after its name, kinds and layer."""
 _op_shape = attrgetter("kind", "elements", "out_elements", "channels", "repeat")
 """What an operator's passes depend on: every column of its row but the name and the layer it follows."""
 
 
-@dataclass(frozen=True)
-class _Run:
+class _Run(NamedTuple):
     ops: list[Op]
     host: int           # position of the host operator in ``ops``
+    name: str           # the operators' names joined by "+"
+    shape: tuple        # what its job's numbers depend on (the operators' shapes and the host)
+
+
+def _run(ops: list[Op], host: int) -> _Run:
+    return _Run(ops, host, "+".join(op.name for op in ops), (tuple(map(_op_shape, ops)), host))
 
 
 def _runs(ops: list[Op], fuse: bool) -> list[_Run]:
     """Cut a group into jobs: each host with the elementwise operators fused around it."""
     if not fuse:
-        return [_Run([op], 0) for op in ops]
+        return [_run([op], 0) for op in ops]
     hosts = [i for i, op in enumerate(ops) if op.kind not in ELEMENTWISE] or [0]
     runs, start = [], 0
     for number, host in enumerate(hosts):
         end = hosts[number + 1] if number + 1 < len(hosts) else len(ops)
-        runs.append(_Run(ops[start:end], host - start))
+        runs.append(_run(ops[start:end], host - start))
         start = end
     return runs
 
@@ -188,8 +190,8 @@ def _fuse(run: _Run, passes: list[Passes], backward: bool, layer: int, epilogue:
         feed, take = take[::-1], feed[::-1]
     # a fused add's result also leaves for the other branch: forward the residual stream an add
     # before the host carries on; backward the gradient an add after the host forks to the shortcut
-    fused_adds = run.ops[run.host + 1:] if backward else run.ops[:run.host]
-    kept = sum(op_out for op_out, op in zip([p.out for p in passes], run.ops) if op in fused_adds and op.kind == "add")
+    fused_adds = range(run.host + 1, len(passes)) if backward else range(run.host)
+    kept = sum(passes[i].out for i in fused_adds if run.ops[i].kind == "add")
     main = feed[0].main_in if feed else host.main_in
     per_pass_in = main + sum(p.extra_in for p in feed) + host.extra_in
     per_pass_work = max([host.work] + [p.work for p in feed])
@@ -207,7 +209,7 @@ def _fuse(run: _Run, passes: list[Passes], backward: bool, layer: int, epilogue:
     if epilogue:   # the first pass reads the GEMM's output on its way out of the array
         reads -= 0 if onchip_in else main
         hidden = per_pass_work if host.passes > 1 else last
-    return VectorJob("+".join(op.name for op in run.ops), "+".join(op.kind for op in run.ops), layer,
+    return VectorJob(run.name, "+".join(op.kind for op in run.ops), layer,
                      "BP" if backward else "FF", reads, writes, work, lane_ops, hidden, saved)
 
 
