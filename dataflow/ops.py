@@ -233,25 +233,22 @@ def place_jobs(workload: Workload, arch: Arch, g, order: np.ndarray) -> JobPlace
     independent array work.
     """
     jobs = vector_jobs(workload, arch)
-    row_of = {key: i for i, key in enumerate(zip(g.layer.tolist(), g.phase.tolist()))}
+    last = len(workload.layers) - 1
+    # per layer (and one past the last) the row of its FF, BP and WU GEMM, NONE where it has none
+    row = {phase: np.full(last + 2, NONE, np.int64) for phase in ("FF", "BP", "WU")}
+    for phase, rows in row.items():
+        at = np.flatnonzero(g.phase == phase)
+        rows[g.layer[at]] = at
     rank = np.empty(len(order), np.int64)
     rank[order] = np.arange(len(order))
-    rank = rank.tolist()
-    last = len(workload.layers) - 1
-
-    def first_backward(layer: int):
-        rows = [row_of[(layer, p)] for p in ("BP", "WU") if (layer, p) in row_of]
-        return min(rows, key=rank.__getitem__) if rows else NONE
-
-    after_forward = first_backward(last)
-    wait_for, blocks = [], []
-    for job in jobs:
-        if job.phase == "FF":
-            wait_for.append(row_of.get((job.layer, "FF"), NONE))
-            blocks.append(row_of.get((job.layer + 1, "FF"), after_forward))
-        else:
-            producer = row_of.get((job.layer + 1, "BP"), row_of.get((job.layer + 1, "WU")))
-            wait_for.append(row_of[(job.layer, "FF")] if job.layer == last or producer is None else producer)
-            blocks.append(first_backward(job.layer))
-    wait_for, blocks = np.array(wait_for, np.int64), np.array(blocks, np.int64)
+    # per layer the first of its backward GEMMs to run
+    bp_first = (row["BP"] != NONE) & ((row["WU"] == NONE) | (rank[row["BP"]] < rank[row["WU"]]))
+    first_backward = np.where(bp_first, row["BP"], row["WU"])
+    layer = np.array([job.layer for job in jobs], np.int64)
+    forward = np.array([job.phase == "FF" for job in jobs], bool)
+    producer = np.where(row["BP"] != NONE, row["BP"], row["WU"])[layer + 1]
+    backward_wait = np.where((layer == last) | (producer == NONE), row["FF"][layer], producer)
+    wait_for = np.where(forward, np.where(layer >= 0, row["FF"][layer], NONE), backward_wait)
+    after = row["FF"][layer + 1]
+    blocks = np.where(forward, np.where(after != NONE, after, first_backward[last]), first_backward[layer])
     return JobPlaces(jobs, wait_for, blocks)

@@ -31,49 +31,48 @@ def side_engine_rows(workload: Workload, arch: Arch, g: GemmTable) -> Table:
     weights zeroed where the array runs it dense); the dense directions share one FP16 copy that
     the update engine writes. So the bytes written are exactly the copies the GEMMs read.
     """
-    if workload.meta.mode != "training":
+    layers = workload.layers
+    if workload.meta.mode != "training" or not any(layer.has_weights for layer in layers):
         return Table()
     master = DTYPE_BYTES[arch.weight_update.precision]
     pu, wu, energy = arch.pruning_unit, arch.weight_update, arch.energy
-    copy_bytes = (weight_copy_bytes(g, arch) * g.count).tolist()
     states, cycles = optimizer_cost(workload, arch)
-    records = []
-    by_layer: dict[int, list[int]] = {}
-    for i, index in enumerate(g.layer.tolist()):
-        by_layer.setdefault(index, []).append(i)
-    phases = g.phase.tolist()
-    for index, layer in enumerate(workload.layers):
-        if not layer.has_weights:
-            continue
-        elements = layer.weights * layer.repeat
-        reads = [(phases[i], float(copy_bytes[i])) for i in by_layer.get(index, []) if phases[i] in ("FF", "BP")]
-        copies = sparse_copies(layer)
-        pruned = [b for phase, b in reads if phase in copies]
-        if pruned:
-            read = 0 if arch.dataflow_options.pregenerate else elements * master
-            records.append((index, layer.name, "PRUNE", "pruning",
-                            -(-len(pruned) * elements * pu.cycles_per_element // pu.lanes),
-                            len(pruned) * elements * energy.prune_pj_per_element, read, sum(pruned)))
-        dense_copy = len(pruned) < len(reads)
-        read = (states + 2) * elements * master
-        write = (states + 1) * elements * master + dense_copy * elements * arch.operand_bytes
-        records.append((index, layer.name, "UPDATE", "update", -(-elements * cycles // wu.lanes),
-                        elements * energy.update_pj_per_element * cycles / wu.cycles_per_element, read, write))
-    return _table(records, arch) if records else Table()
+    elements = np.array([layer.weights * layer.repeat for layer in layers], np.int64)
+    copies = [sparse_copies(layer) for layer in layers]
+    # per layer: the weight copies its GEMMs read (FF, BP), those the pruning unit writes and their bytes
+    ff, bp = g.phase == "FF", g.phase == "BP"
+    pruned = (ff & np.array(["FF" in c for c in copies])[g.layer]) | (bp & np.array(["BP" in c for c in copies])[g.layer])
+    reads = np.bincount(g.layer[ff | bp], minlength=len(layers))
+    written = np.bincount(g.layer[pruned], minlength=len(layers))
+    written_bytes = np.bincount(g.layer[pruned], (weight_copy_bytes(g, arch) * g.count)[pruned], minlength=len(layers))
+    update = np.flatnonzero([layer.has_weights for layer in layers])
+    prune = update[written[update] > 0]
+    n, e = written[prune], elements[prune]
+    names = np.array([layer.name for layer in layers], object)
+    jobs = Table.concat([
+        _table(prune, names, "PRUNE", "pruning", -(-n * e * pu.cycles_per_element // pu.lanes),
+               n * e * energy.prune_pj_per_element, 0 if arch.dataflow_options.pregenerate else e * master,
+               written_bytes[prune], arch),
+        _table(update, names, "UPDATE", "update", -(-elements[update] * cycles // wu.lanes),
+               elements[update] * energy.update_pj_per_element * cycles / wu.cycles_per_element,
+               (states + 2) * elements[update] * master,
+               (states + 1) * elements[update] * master + (written[update] < reads[update]) * elements[update] * arch.operand_bytes,
+               arch)])
+    return jobs.take(np.argsort(jobs["layer"], kind="stable"))     # layer by layer, its PRUNE first
 
 
-def _table(records: list[tuple], arch: Arch) -> Table:
-    """The side table of (layer, name, phase, engine, engine cycles, engine pJ, DRAM bytes read,
-    written) per job: each job takes the larger of its engine time and its DRAM time."""
-    layer, name, phase, engine, busy, pj, read, write = zip(*records)
-    busy = np.array(busy, np.int64)
-    read, write = np.array(read, float), np.array(write, float)
+def _table(layers: np.ndarray, names: np.ndarray, phase: str, engine: str, busy, pj, read, write, arch: Arch) -> Table:
+    """The side table of one kind of job on ``layers`` (engine cycles, engine pJ, DRAM bytes read,
+    written per job; ``names`` per layer of the trace): each job takes the larger of its engine
+    time and its DRAM time. (The dense copy is the update engine's: ``written < reads``.)"""
+    busy = np.asarray(busy).astype(np.int64)
+    read, write = (np.broadcast_to(np.asarray(v, float), busy.shape) for v in (read, write))
     cycles = np.maximum(busy, np.ceil(dram_cycles_of(arch, read, write))).astype(np.int64)
-    return Table({"layer": np.array(layer, np.int64), "name": np.array(name, object),
-                  "phase": np.array(phase, object), "engine": np.array(engine, object), "cycles": cycles,
+    return Table({"layer": layers, "name": names[layers], "phase": np.full(len(layers), phase, object),
+                  "engine": np.full(len(layers), engine, object), "cycles": cycles,
                   "busy": busy, "stall_dram": cycles - busy, "stall_control": np.zeros(len(busy), np.int64),
                   "dram_read_bytes": read, "dram_write_bytes": write, "compulsory_bytes": read + write,
-                  "energy_side_pj": np.array(pj, float), "energy_dram_pj": (read + write) * arch.energy.dram_pj_per_byte})
+                  "energy_side_pj": np.asarray(pj, float), "energy_dram_pj": (read + write) * arch.energy.dram_pj_per_byte})
 
 
 def optimizer_cost(workload: Workload, arch: Arch) -> tuple[int, int]:
