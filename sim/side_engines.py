@@ -45,34 +45,27 @@ def side_engine_rows(workload: Workload, arch: Arch, g: GemmTable) -> Table:
     reads = np.bincount(g.layer[ff | bp], minlength=len(layers))
     written = np.bincount(g.layer[pruned], minlength=len(layers))
     written_bytes = np.bincount(g.layer[pruned], (weight_copy_bytes(g, arch) * g.count)[pruned], minlength=len(layers))
-    update = np.flatnonzero([layer.has_weights for layer in layers])
-    prune = update[written[update] > 0]
-    n, e = written[prune], elements[prune]
-    names = np.array([layer.name for layer in layers], object)
-    jobs = Table.concat([
-        _table(prune, names, "PRUNE", "pruning", -(-n * e * pu.cycles_per_element // pu.lanes),
-               n * e * energy.prune_pj_per_element, 0 if arch.dataflow_options.pregenerate else e * master,
-               written_bytes[prune], arch),
-        _table(update, names, "UPDATE", "update", -(-elements[update] * cycles // wu.lanes),
-               elements[update] * energy.update_pj_per_element * cycles / wu.cycles_per_element,
-               (states + 2) * elements[update] * master,
-               (states + 1) * elements[update] * master + (written[update] < reads[update]) * elements[update] * arch.operand_bytes,
-               arch)])
-    return jobs.take(np.argsort(jobs["layer"], kind="stable"))     # layer by layer, its PRUNE first
-
-
-def _table(layers: np.ndarray, names: np.ndarray, phase: str, engine: str, busy, pj, read, write, arch: Arch) -> Table:
-    """The side table of one kind of job on ``layers`` (engine cycles, engine pJ, DRAM bytes read,
-    written per job; ``names`` per layer of the trace): each job takes the larger of its engine
-    time and its DRAM time. (The dense copy is the update engine's: ``written < reads``.)"""
-    busy = np.asarray(busy).astype(np.int64)
-    read, write = (np.broadcast_to(np.asarray(v, float), busy.shape) for v in (read, write))
-    cycles = np.maximum(busy, np.ceil(dram_cycles_of(arch, read, write))).astype(np.int64)
-    return Table({"layer": layers, "name": names[layers], "phase": np.full(len(layers), phase, object),
-                  "engine": np.full(len(layers), engine, object), "cycles": cycles,
-                  "busy": busy, "stall_dram": cycles - busy, "stall_control": np.zeros(len(busy), np.int64),
-                  "dram_read_bytes": read, "dram_write_bytes": write, "compulsory_bytes": read + write,
-                  "energy_side_pj": np.asarray(pj, float), "energy_dram_pj": (read + write) * arch.energy.dram_pj_per_byte})
+    # the jobs layer by layer: a PRUNE where the layer has a pruned copy, then its UPDATE
+    weighted = np.flatnonzero([layer.has_weights for layer in layers])
+    jobs = 1 + (written[weighted] > 0)
+    layer = np.repeat(weighted, jobs)
+    prune = np.zeros(len(layer), bool)
+    prune[(np.cumsum(jobs) - jobs)[jobs > 1]] = True
+    n, e = written[layer], elements[layer]
+    busy = np.where(prune, -(-n * e * pu.cycles_per_element // pu.lanes), -(-e * cycles // wu.lanes)).astype(np.int64)
+    pj = np.where(prune, n * e * energy.prune_pj_per_element, e * energy.update_pj_per_element * cycles / wu.cycles_per_element)
+    read = np.where(prune, 0 if arch.dataflow_options.pregenerate else e * master, (states + 2) * e * master).astype(float)
+    dense_copy = n < reads[layer]      # the update engine writes the dense directions' copy
+    write = np.where(prune, written_bytes[layer], (states + 1) * e * master + dense_copy * e * arch.operand_bytes).astype(float)
+    # each job takes the larger of its engine time and its DRAM time
+    job_cycles = np.maximum(busy, np.ceil(dram_cycles_of(arch, read, write))).astype(np.int64)
+    kind = prune.astype(np.intp)
+    return Table({"layer": layer, "name": np.array([layers[i].name for i in layer.tolist()], object),
+                  "phase": np.array(["UPDATE", "PRUNE"], object)[kind], "engine": np.array(["update", "pruning"], object)[kind],
+                  "cycles": job_cycles, "busy": busy, "stall_dram": job_cycles - busy,
+                  "stall_control": np.zeros(len(busy), np.int64), "dram_read_bytes": read, "dram_write_bytes": write,
+                  "compulsory_bytes": read + write, "energy_side_pj": pj.astype(float),
+                  "energy_dram_pj": (read + write) * arch.energy.dram_pj_per_byte})
 
 
 def optimizer_cost(workload: Workload, arch: Arch) -> tuple[int, int]:
