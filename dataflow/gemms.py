@@ -85,8 +85,11 @@ class GemmTable:
         return len(self.m)
 
     def take(self, index: np.ndarray, **columns: np.ndarray) -> "GemmTable":
-        """The rows at ``index`` (repeats allowed), with ``columns`` given instead of gathered."""
-        return GemmTable(**{name: columns[name] if name in columns else getattr(self, name)[index]
+        """The rows at ``index`` (positions, repeats allowed), with ``columns`` given instead of
+        gathered (by ``ndarray.take``: on text columns several times faster than ``[index]``)."""
+        index = np.asarray(index)
+        index = np.flatnonzero(index) if index.dtype == bool else index
+        return GemmTable(**{name: columns[name] if name in columns else getattr(self, name).take(index)
                             for name in self.__dataclass_fields__})
 
     def mapped(self, dataflow: np.ndarray, chunk: np.ndarray, n_outer: np.ndarray,
