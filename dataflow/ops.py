@@ -119,8 +119,9 @@ class VectorJob(NamedTuple):
     onchip_saved: float = 0.0  # DRAM bytes a resident activation saves
 
 
-def vector_jobs(workload: Workload, arch: Arch) -> list[VectorJob]:
-    """Every vector job of one iteration: forward groups in order, then backward groups."""
+def vector_jobs(workload: Workload, arch: Arch, resident: np.ndarray | None = None) -> list[VectorJob]:
+    """Every vector job of one iteration: forward groups in order, then backward groups.
+    ``resident``: per layer, whether its output stays on chip (default :func:`.resident_outputs`)."""
     training = workload.meta.mode == "training"
     batch = workload.meta.batch_size
     index = {layer.name: i for i, layer in enumerate(workload.layers)}
@@ -128,7 +129,7 @@ def vector_jobs(workload: Workload, arch: Arch) -> list[VectorJob]:
     for op in workload.ops:
         groups.setdefault(index.get(op.after, -1), []).append(op)
     fusion = arch.vector_engine.fusion
-    resident = resident_outputs(workload, arch).tolist()
+    resident = (resident_outputs(workload, arch) if resident is None else resident).tolist()
     runs = {layer: _runs(ops, fusion != "none") for layer, ops in groups.items()}
     jobs, shapes = [], {}
     for backward in (False, True) if training else (False,):
@@ -232,8 +233,11 @@ def place_jobs(workload: Workload, arch: Arch, g, order: np.ndarray) -> JobPlace
     own layer's first backward GEMM: it overlaps the next layer's weight-gradient GEMM, the only
     independent array work.
     """
-    jobs = vector_jobs(workload, arch)
     last = len(workload.layers) - 1
+    # a layer's output is resident where the next layer's forward GEMM reads its input on chip
+    resident = np.zeros(last + 1, bool)
+    resident[g.layer[(g.phase == "FF") & g.a_onchip] - 1] = True
+    jobs = vector_jobs(workload, arch, resident)
     # per layer (and one past the last) the row of its FF, BP and WU GEMM, NONE where it has none
     row = {phase: np.full(last + 2, NONE, np.int64) for phase in ("FF", "BP", "WU")}
     for phase, rows in row.items():

@@ -29,7 +29,7 @@ from ..dataflow.flows import rows_of
 
 def simulate_analytic(arch: Arch, workload: Workload, schedule: Schedule | None = None) -> Result:
     p = prepare(arch, workload, schedule)
-    rows = p.rows.copy()
+    rows = p.rows.select(p.rows.names)      # its columns are replaced below, never changed in place
     c = p.cost
     rows["cycles"] = c.cycles
     rows["stall_buffer"] = np.maximum(0, np.ceil(c.buffer_cycles) - c.array).astype(np.int64)
