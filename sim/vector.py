@@ -43,28 +43,28 @@ def place_vector_jobs(arch: Arch, placement: JobPlaces, gemm_array_cycles: np.nd
     """The schedule's vector jobs with their costs (``gemm_array_cycles``: each GEMM's array
     cycles, which an output-path job overlaps)."""
     jobs, wait_for, blocks = placement.jobs, placement.wait_for, placement.blocks
+    field = dict(zip(VectorJob._fields, zip(*jobs) if jobs else [()] * len(VectorJob._fields)))  # each field's values
     lanes = arch.vector_engine.lanes
-    lane_cycles = np.array([job.lane_cycles for job in jobs], float)
-    epilogue_cycles = np.array([job.epilogue_cycles for job in jobs], float)
+    lane_cycles = np.array(field["lane_cycles"], float)
+    epilogue_cycles = np.array(field["epilogue_cycles"], float)
     busy = np.ceil((lane_cycles - epilogue_cycles) / lanes).astype(np.int64)
     epilogue = np.ceil(epilogue_cycles / lanes).astype(np.int64)
     wait_for = np.asarray(wait_for)
     producer_cycles = np.where(wait_for != NONE, np.asarray(gemm_array_cycles)[np.maximum(wait_for, 0)] if len(gemm_array_cycles)
                                else 0, 0).astype(np.int64)
     busy += np.maximum(0, epilogue - producer_cycles)    # an output path slower than the array holds it up
-    read = np.array([job.read_bytes for job in jobs], float)
-    write = np.array([job.write_bytes for job in jobs], float)
+    read, write = np.array(field["read_bytes"], float), np.array(field["write_bytes"], float)
     memory = np.ceil(dram_cycles(arch, read, write)).astype(np.int64) if len(jobs) else np.zeros(0, np.int64)
     launch = arch.control.job_launch_cycles
     stall_dram = np.maximum(0, memory - busy)
     e = arch.energy
     rows = Table({
-        "layer": np.array([job.layer for job in jobs], np.int64), "name": np.array([job.name for job in jobs], object),
-        "phase": np.array([job.phase for job in jobs], object), "engine": np.full(len(jobs), "vector", object),
+        "layer": np.array(field["layer"], np.int64), "name": np.array(field["name"], object),
+        "phase": np.array(field["phase"], object), "engine": np.full(len(jobs), "vector", object),
         "cycles": launch + busy + stall_dram, "busy": busy, "stall_dram": stall_dram,
         "stall_control": np.full(len(jobs), launch, np.int64),
         "dram_read_bytes": read, "dram_write_bytes": write, "compulsory_bytes": read + write,
-        "energy_side_pj": np.array([job.lane_ops for job in jobs], float) * e.vector_pj_per_element,
+        "energy_side_pj": np.array(field["lane_ops"], float) * e.vector_pj_per_element,
         "energy_dram_pj": (read + write) * e.dram_pj_per_byte,
     })
     return Placement(jobs, rows, wait_for, blocks)
