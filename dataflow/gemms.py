@@ -116,7 +116,7 @@ def build_gemms(workload: Workload, arch: Arch, executes: dict | None = None) ->
             firsts.append(layer)
         for phase in PHASES:
             if phase == "FF" or (training and (phase == "WU" or layer.input_grad)):
-                key = (shape, phase, executes.get((index, phase)))
+                key = (shape, phase, executes.get((index, phase)) if executes else None)
                 row = distinct.get(key)
                 if row is None:
                     row = distinct[key] = len(rows)
