@@ -30,6 +30,7 @@ from .residency import resident_outputs
 from .tiling import default_chunk
 
 PHASES = ("FF", "BP", "WU")
+DENSE = NMPattern(1, 1)
 
 
 def execution_pattern(arch: Arch, pattern: NMPattern) -> NMPattern:
@@ -84,8 +85,11 @@ class GemmTable:
         return len(self.m)
 
     def take(self, index: np.ndarray, **columns: np.ndarray) -> "GemmTable":
-        """The rows at ``index`` (repeats allowed), with ``columns`` given instead of gathered."""
-        return GemmTable(**{name: columns[name] if name in columns else getattr(self, name)[index]
+        """The rows at ``index`` (positions, repeats allowed), with ``columns`` given instead of
+        gathered (by ``ndarray.take``: on text columns several times faster than ``[index]``)."""
+        index = np.asarray(index)
+        index = np.flatnonzero(index) if index.dtype == bool else index
+        return GemmTable(**{name: columns[name] if name in columns else getattr(self, name).take(index)
                             for name in self.__dataclass_fields__})
 
     def mapped(self, dataflow: np.ndarray, chunk: np.ndarray, n_outer: np.ndarray,
@@ -105,20 +109,22 @@ def build_gemms(workload: Workload, arch: Arch, executes: dict | None = None) ->
     training = workload.meta.mode == "training"
     executes = executes or {}
     shapes, distinct = {}, {}        # layers of one shape share their rows
-    layers, rows, which = [], [], []
+    firsts, rows, layers, which = [], [], [], []   # each shape's first layer; each distinct row's key
     for index, layer in enumerate(workload.layers):
         shape = shapes.setdefault(_shape_of(layer), len(shapes))
+        if shape == len(firsts):
+            firsts.append(layer)
         for phase in PHASES:
             if phase == "FF" or (training and (phase == "WU" or layer.input_grad)):
-                key = (shape, phase, executes.get((index, phase)))
+                key = (shape, phase, executes.get((index, phase)) if executes else None)
                 row = distinct.get(key)
                 if row is None:
                     row = distinct[key] = len(rows)
-                    rows.append(_row(layer, phase, batch, arch, key[2]))
+                    rows.append(key)
                 layers.append(index)
                 which.append(row)
     which = np.array(which, np.int64)
-    cols = {name: np.array([row[name] for row in rows])[which] for name in rows[0]}
+    cols = {name: column[which] for name, column in _columns(firsts, rows, batch, arch).items()}
     cols["layer"] = np.array(layers)
     if workload.meta.sparsity.method == "unstructured" and arch.sparsity.unstructured_format != "none":
         _unstructured(cols, workload, arch)
@@ -168,37 +174,58 @@ def gemm_names(g: GemmTable, workload: Workload) -> list[str]:
     return [f"layer {workload.layers[i].name} {p}" for i, p in zip(g.layer, g.phase)]
 
 
-def _row(layer: Layer, phase: str, batch: int, arch: Arch, executed: NMPattern | None) -> dict:
+def _columns(shapes: list[Layer], keys: list[tuple[int, str, NMPattern | None]], batch: int,
+             arch: Arch) -> dict[str, np.ndarray]:
+    """The columns of the GEMMs ``keys``: a layer of ``shapes``, a phase, the pattern the sparse
+    operand executes in (None: :func:`execution_pattern`); the table in the module docstring."""
+    shape = np.array([s for s, _, _ in keys])
+    phase = np.array([p for _, p, _ in keys])
+    rows = [(shapes[s], p, executes) for s, p, executes in keys]
+    ff, bp = phase == "FF", phase == "BP"
+    pixels, cg, kg, window, x, y, w, count = np.array([_sizes(layer, batch) for layer in shapes], np.int64)[shape].T
+    by_phase = lambda f, b, u: np.where(ff, f, np.where(bp, b, u))     # the FF, BP or WU value of each row
+    density = [layer.act_density if p == "FF" else layer.grad_density for layer, p, _ in rows]
+    return dict(phase=phase, dataflow=np.array([default_dataflow(arch, p) for p in phase.tolist()]),
+                m=np.where(ff | bp, pixels, kg), n=np.where(ff, kg, cg * window), k=by_phase(cg * window, kg, pixels),
+                count=count, a_elems=np.where(ff, x, y), b_elems=np.where(ff | bp, w, x), c_elems=by_phase(y, x, w),
+                c_acc=np.array([int(layer.has_weights and p == "WU") for layer, p, _ in rows]),
+                a_density=np.array([1.0 if d is None else d for d in density]),
+                **_pattern_columns(rows, by_phase(cg, kg, pixels), np.where(ff, window, 1), arch))
+
+
+def _pattern_columns(rows: list[tuple[Layer, str, NMPattern | None]], group_len: np.ndarray, reps: np.ndarray,
+                     arch: Arch) -> dict[str, np.ndarray]:
+    """The columns that follow from the patterns of the GEMMs' sparse operands (``group_len``
+    grouped elements in ``reps`` runs along the reduction), evaluated once per kind of row: its
+    own pattern, whether it reads weights, the pattern a schedule file has it execute in."""
+    kinds, kind = {}, []
+    for layer, phase, executes in rows:
+        own = layer.fwd_nm if phase == "FF" else layer.bwd_nm if phase == "BP" else DENSE
+        kind.append(kinds.setdefault((own, layer.has_weights and phase != "WU", executes), len(kinds)))
+    kind = np.array(kind)
+    fixed = arch.sparsity.index_bits_per_nonzero
+    cols = {name: np.zeros(len(rows), np.int64) for name in ("k_eff", "k_useful", "k_stored")}
+    facts = []
+    for number, (own, weights, executes) in enumerate(kinds):
+        executed = (executes or execution_pattern(arch, own)) if weights else DENSE
+        # stored as executed, or (load-as-sparse) in the operand's own, sparser pattern
+        stored = own if weights and arch.sparsity.load_compressed and own.density < executed.density else executed
+        at = kind == number
+        for name, pattern in (("k_eff", executed), ("k_useful", own), ("k_stored", stored)):
+            cols[name][at] = nm.reduction(group_len[at], reps[at], pattern)
+        facts.append((str(executed), str(stored), int(not executed.dense), float(nm.index_bits(executed, fixed)),
+                      float(nm.index_bits(stored, fixed if stored == executed else None))))
+    for name, values in zip(("pattern", "stored", "b_compressed", "meta_bits", "stored_meta_bits"), zip(*facts)):
+        cols[name] = np.array(values)[kind]
+    return cols
+
+
+def _sizes(layer: Layer, batch: int) -> tuple[int, ...]:
+    """Per GEMM of ``layer``: its pixels (rows of A in FF), channels and kernels per group, window,
+    tensors X, Y and W (elements), and the GEMM's instances."""
     g = layer.groups
     cg, kg = layer.C // g, layer.K // g
-    window = layer.R * layer.S
     # a matmul's second operand differs per sample: one GEMM per sample instead of a taller one
     per_gemm = 1 if layer.kind == "matmul" else batch
-    count = g * layer.repeat * (batch // per_gemm)
-    x = per_gemm * cg * layer.H * layer.W
-    y = per_gemm * kg * layer.P * layer.Q
-    w = kg * cg * window
-    pixels = per_gemm * layer.P * layer.Q
-    if phase == "FF":
-        pattern, group_len, reps = layer.fwd_nm, cg, window
-        m, n, k, a, b, c = pixels, kg, cg * window, x, w, y
-    elif phase == "BP":
-        pattern, group_len, reps = layer.bwd_nm, kg, 1
-        m, n, k, a, b, c = pixels, cg * window, kg, y, w, x
-    else:
-        pattern, group_len, reps = NMPattern(1, 1), pixels, 1
-        m, n, k, a, b, c = kg, cg * window, pixels, y, x, w
-    weights = layer.has_weights and phase != "WU"
-    executed = (executed or execution_pattern(arch, pattern)) if weights else NMPattern(1, 1)
-    # stored as executed, or (load-as-sparse) in the operand's own, sparser pattern
-    stored = pattern if weights and arch.sparsity.load_compressed and pattern.density < executed.density else executed
-    fixed = arch.sparsity.index_bits_per_nonzero
-    c_acc = int(layer.has_weights and phase == "WU")
-    density = layer.act_density if phase == "FF" else layer.grad_density
-    return dict(phase=phase, dataflow=default_dataflow(arch, phase), pattern=str(executed),
-                m=m, n=n, k=k, k_eff=nm.reduction(group_len, reps, executed),
-                k_useful=nm.reduction(group_len, reps, pattern), count=count, a_elems=a, b_elems=b,
-                b_compressed=int(not executed.dense), stored=str(stored), k_stored=nm.reduction(group_len, reps, stored),
-                stored_meta_bits=float(nm.index_bits(stored, fixed if stored == executed else None)),
-                c_elems=c, c_acc=c_acc, a_density=1.0 if density is None else density,
-                meta_bits=float(nm.index_bits(executed, fixed)))
+    return (per_gemm * layer.P * layer.Q, cg, kg, layer.R * layer.S, per_gemm * cg * layer.H * layer.W,
+            per_gemm * kg * layer.P * layer.Q, kg * cg * layer.R * layer.S, g * layer.repeat * (batch // per_gemm))

@@ -47,8 +47,9 @@ element (elements x cycles per element / lanes), not their sum.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from operator import attrgetter
+from typing import NamedTuple
 
 import numpy as np
 
@@ -67,8 +68,7 @@ ELEMENTWISE = {"relu", "add", "scale", "mul"}
 NONE = -1
 
 
-@dataclass(frozen=True)
-class Passes:
+class Passes(NamedTuple):
     """One operator in one direction, per instance of the whole batch (bytes, lane-cycles)."""
 
     passes: int
@@ -103,9 +103,9 @@ def op_passes(op: Op, backward: bool, arch: Arch, batch: int, training: bool) ->
     return Passes(passes, E * b, extra, out, 0.0, E * cost, E)
 
 
-@dataclass(frozen=True)
-class VectorJob:
-    """Operators run together as one job on the vector engine."""
+class VectorJob(NamedTuple):
+    """Operators run together as one job on the vector engine (a named tuple: jobs of one shape
+    are copies under another name and layer)."""
 
     name: str            # the operators' names joined by "+"
     kinds: str           # their kinds joined by "+"
@@ -119,8 +119,9 @@ class VectorJob:
     onchip_saved: float = 0.0  # DRAM bytes a resident activation saves
 
 
-def vector_jobs(workload: Workload, arch: Arch) -> list[VectorJob]:
-    """Every vector job of one iteration: forward groups in order, then backward groups."""
+def vector_jobs(workload: Workload, arch: Arch, resident: np.ndarray | None = None) -> list[VectorJob]:
+    """Every vector job of one iteration: forward groups in order, then backward groups.
+    ``resident``: per layer, whether its output stays on chip (default :func:`.resident_outputs`)."""
     training = workload.meta.mode == "training"
     batch = workload.meta.batch_size
     index = {layer.name: i for i, layer in enumerate(workload.layers)}
@@ -128,50 +129,52 @@ def vector_jobs(workload: Workload, arch: Arch) -> list[VectorJob]:
     for op in workload.ops:
         groups.setdefault(index.get(op.after, -1), []).append(op)
     fusion = arch.vector_engine.fusion
-    resident = resident_outputs(workload, arch)
-    # each run with its shape: runs of one shape (all but the operators' names) share their job's numbers
-    runs = {layer: [(run, (tuple(map(_op_shape, run.ops)), run.host)) for run in _runs(ops, fusion != "none")]
-            for layer, ops in groups.items()}
+    resident = (resident_outputs(workload, arch) if resident is None else resident).tolist()
+    runs = {layer: _runs(ops, fusion != "none") for layer, ops in groups.items()}
     jobs, shapes = [], {}
     for backward in (False, True) if training else (False,):
         for layer in sorted(runs, reverse=backward):
             if backward and layer < 0:
                 continue        # operators before the first GEMM need no gradient
-            onchip = not backward and layer >= 0 and bool(resident[layer])
-            for run, shape in runs[layer][::-1] if backward else runs[layer]:
+            onchip = not backward and layer >= 0 and resident[layer]
+            for run in runs[layer][::-1] if backward else runs[layer]:
                 first = fusion == "array_output" and not backward and run.ops[0] is groups[layer][0]
-                key = (shape, backward, first, onchip)
-                if key not in shapes:
+                # runs of one shape (all but the operators' names) share their job's numbers
+                key = (run.shape, backward, first, onchip)
+                job = shapes.get(key)
+                if job is None:
                     passes = [op_passes(op, backward, arch, batch, training) for op in run.ops]
-                    shapes[key] = _fuse(run, passes, backward, layer, first, onchip, onchip and not training)
-                    jobs.append(shapes[key])
+                    job = shapes[key] = _fuse(run, passes, backward, layer, first, onchip, onchip and not training)
                 else:
-                    jobs.append(VectorJob("+".join(op.name for op in run.ops), shapes[key].kinds, layer,
-                                          *_NUMBERS(shapes[key])))
+                    job = VectorJob(run.name, job.kinds, layer, *job[3:])
+                jobs.append(job)
     return jobs
 
 
-_NUMBERS = attrgetter(*(f.name for f in fields(VectorJob)[3:]))
-"""A job's fields after its name, kinds and layer."""
 _op_shape = attrgetter("kind", "elements", "out_elements", "channels", "repeat")
 """What an operator's passes depend on: every column of its row but the name and the layer it follows."""
 
 
-@dataclass(frozen=True)
-class _Run:
+class _Run(NamedTuple):
     ops: list[Op]
     host: int           # position of the host operator in ``ops``
+    name: str           # the operators' names joined by "+"
+    shape: tuple        # what its job's numbers depend on (the operators' shapes and the host)
+
+
+def _run(ops: list[Op], host: int) -> _Run:
+    return _Run(ops, host, "+".join(op.name for op in ops), (tuple(map(_op_shape, ops)), host))
 
 
 def _runs(ops: list[Op], fuse: bool) -> list[_Run]:
     """Cut a group into jobs: each host with the elementwise operators fused around it."""
     if not fuse:
-        return [_Run([op], 0) for op in ops]
+        return [_run([op], 0) for op in ops]
     hosts = [i for i, op in enumerate(ops) if op.kind not in ELEMENTWISE] or [0]
     runs, start = [], 0
     for number, host in enumerate(hosts):
         end = hosts[number + 1] if number + 1 < len(hosts) else len(ops)
-        runs.append(_Run(ops[start:end], host - start))
+        runs.append(_run(ops[start:end], host - start))
         start = end
     return runs
 
@@ -188,8 +191,8 @@ def _fuse(run: _Run, passes: list[Passes], backward: bool, layer: int, epilogue:
         feed, take = take[::-1], feed[::-1]
     # a fused add's result also leaves for the other branch: forward the residual stream an add
     # before the host carries on; backward the gradient an add after the host forks to the shortcut
-    fused_adds = run.ops[run.host + 1:] if backward else run.ops[:run.host]
-    kept = sum(op_out for op_out, op in zip([p.out for p in passes], run.ops) if op in fused_adds and op.kind == "add")
+    fused_adds = range(run.host + 1, len(passes)) if backward else range(run.host)
+    kept = sum(passes[i].out for i in fused_adds if run.ops[i].kind == "add")
     main = feed[0].main_in if feed else host.main_in
     per_pass_in = main + sum(p.extra_in for p in feed) + host.extra_in
     per_pass_work = max([host.work] + [p.work for p in feed])
@@ -207,7 +210,7 @@ def _fuse(run: _Run, passes: list[Passes], backward: bool, layer: int, epilogue:
     if epilogue:   # the first pass reads the GEMM's output on its way out of the array
         reads -= 0 if onchip_in else main
         hidden = per_pass_work if host.passes > 1 else last
-    return VectorJob("+".join(op.name for op in run.ops), "+".join(op.kind for op in run.ops), layer,
+    return VectorJob(run.name, "+".join(op.kind for op in run.ops), layer,
                      "BP" if backward else "FF", reads, writes, work, lane_ops, hidden, saved)
 
 
@@ -230,26 +233,26 @@ def place_jobs(workload: Workload, arch: Arch, g, order: np.ndarray) -> JobPlace
     own layer's first backward GEMM: it overlaps the next layer's weight-gradient GEMM, the only
     independent array work.
     """
-    jobs = vector_jobs(workload, arch)
-    row_of = {key: i for i, key in enumerate(zip(g.layer.tolist(), g.phase.tolist()))}
+    last = len(workload.layers) - 1
+    # a layer's output is resident where the next layer's forward GEMM reads its input on chip
+    resident = np.zeros(last + 1, bool)
+    resident[g.layer[(g.phase == "FF") & g.a_onchip] - 1] = True
+    jobs = vector_jobs(workload, arch, resident)
+    # per layer (and one past the last) the row of its FF, BP and WU GEMM, NONE where it has none
+    row = {phase: np.full(last + 2, NONE, np.int64) for phase in ("FF", "BP", "WU")}
+    for phase, rows in row.items():
+        at = np.flatnonzero(g.phase == phase)
+        rows[g.layer[at]] = at
     rank = np.empty(len(order), np.int64)
     rank[order] = np.arange(len(order))
-    rank = rank.tolist()
-    last = len(workload.layers) - 1
-
-    def first_backward(layer: int):
-        rows = [row_of[(layer, p)] for p in ("BP", "WU") if (layer, p) in row_of]
-        return min(rows, key=rank.__getitem__) if rows else NONE
-
-    after_forward = first_backward(last)
-    wait_for, blocks = [], []
-    for job in jobs:
-        if job.phase == "FF":
-            wait_for.append(row_of.get((job.layer, "FF"), NONE))
-            blocks.append(row_of.get((job.layer + 1, "FF"), after_forward))
-        else:
-            producer = row_of.get((job.layer + 1, "BP"), row_of.get((job.layer + 1, "WU")))
-            wait_for.append(row_of[(job.layer, "FF")] if job.layer == last or producer is None else producer)
-            blocks.append(first_backward(job.layer))
-    wait_for, blocks = np.array(wait_for, np.int64), np.array(blocks, np.int64)
+    # per layer the first of its backward GEMMs to run
+    bp_first = (row["BP"] != NONE) & ((row["WU"] == NONE) | (rank[row["BP"]] < rank[row["WU"]]))
+    first_backward = np.where(bp_first, row["BP"], row["WU"])
+    layer = np.array([job.layer for job in jobs], np.int64)
+    forward = np.array([job.phase == "FF" for job in jobs], bool)
+    producer = np.where(row["BP"] != NONE, row["BP"], row["WU"])[layer + 1]
+    backward_wait = np.where((layer == last) | (producer == NONE), row["FF"][layer], producer)
+    wait_for = np.where(forward, np.where(layer >= 0, row["FF"][layer], NONE), backward_wait)
+    after = row["FF"][layer + 1]
+    blocks = np.where(forward, np.where(after != NONE, after, first_backward[last]), first_backward[layer])
     return JobPlaces(jobs, wait_for, blocks)

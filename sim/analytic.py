@@ -29,7 +29,7 @@ from ..dataflow.flows import rows_of
 
 def simulate_analytic(arch: Arch, workload: Workload, schedule: Schedule | None = None) -> Result:
     p = prepare(arch, workload, schedule)
-    rows = p.rows.copy()
+    rows = p.rows.select(p.rows.names)      # its columns are replaced below, never changed in place
     c = p.cost
     rows["cycles"] = c.cycles
     rows["stall_buffer"] = np.maximum(0, np.ceil(c.buffer_cycles) - c.array).astype(np.int64)
@@ -83,14 +83,21 @@ def _dram_floor(arch: Arch, rows: Table, p, first_load: float) -> int:
 
 
 def _pruning_waits(workload: Workload, side: Table, rows: Table) -> np.ndarray:
-    prune = ({layer: c for layer, c, phase in zip(side["layer"].tolist(), side["cycles"].tolist(), side["phase"].tolist())
-              if phase == "PRUNE"} if len(side) else {})
+    """Per GEMM row, the cycles it waits for its weight copy: its layer's PRUNE job cut by
+    :func:`share` into one part per copy, in the order of :func:`sparse_copies`."""
     waits = np.zeros(len(rows), np.int64)
-    for i, (layer, phase) in enumerate(zip(rows["layer"].tolist(), rows["phase"].tolist())):
-        if layer in prune:
-            copies = sparse_copies(workload.layers[layer])
-            if phase in copies:
-                waits[i] = share(int(prune[layer]), len(copies), copies.index(phase))
+    if not len(side):
+        return waits
+    prune = side["phase"] == "PRUNE"
+    total, pruned = np.zeros(len(workload.layers), np.int64), np.zeros(len(workload.layers), bool)
+    total[side["layer"][prune]], pruned[side["layer"][prune]] = side["cycles"][prune], True
+    copies = [sparse_copies(layer) for layer in workload.layers]
+    position = {p: np.array([c.index(p) if p in c else -1 for c in copies]) for p in ("FF", "BP")}
+    layer, phase = rows["layer"], rows["phase"]
+    index = np.where(phase == "FF", position["FF"][layer], np.where(phase == "BP", position["BP"][layer], -1))
+    at = pruned[layer] & (index >= 0)
+    parts = np.array([len(c) for c in copies])[layer[at]]
+    waits[at] = share(total[layer[at]], parts, index[at])
     return waits
 
 

@@ -39,11 +39,12 @@ def check_results(workload, tables: list, totals: dict) -> None:
     """No count is negative or non-finite (a wrapped int64 or an overflowed float would be) in
     ``tables`` (:class:`~.records.Table`) or ``totals``."""
     for table in tables:
-        for column in table.names:
-            if column in _COUNTS or column.startswith(("stall_", "energy_")) or column.endswith("_bytes"):
-                values = np.asarray(table[column], dtype=float)
-                if not (np.isfinite(values).all() and (values >= 0).all()):
-                    _overflow(workload, column)
+        names = [c for c in table.names if c in _COUNTS or c.startswith(("stall_", "energy_")) or c.endswith("_bytes")]
+        if names and len(table):
+            values = np.array([table[c] for c in names], dtype=float)
+            fine = (np.isfinite(values) & (values >= 0)).all(axis=1)
+            if not fine.all():
+                _overflow(workload, names[int(np.argmin(fine))])
     for name, value in totals.items():
         if isinstance(value, (int, float)) and not (math.isfinite(value) and value >= 0):
             _overflow(workload, name)

@@ -117,12 +117,12 @@ def finish(arch: Arch, workload: Workload, fidelity: str, prepared: Prepared, ge
     ``side`` the side-engine and vector-job rows as the fidelity ran them."""
     gemms = gemm_rows.select(gemm_columns([b.name for b in arch.buffers]))
     for c in ("cycles", "busy", *[f"stall_{s}" for s in GEMM_STALLS]):
-        gemms[c] = gemms[c].astype(np.int64)
+        gemms[c] = gemms[c].astype(np.int64, copy=False)      # the take below copies
     gemms = gemms.take(iteration_order(gemms["layer"], gemms["phase"]))
     if len(side):
         side = side.select(side_columns())
         for c in _SIDE_INTEGERS:
-            side[c] = side[c].astype(np.int64)
+            side[c] = side[c].astype(np.int64, copy=False)
         side = side.take(iteration_order(side["layer"], side["phase"]))
     else:
         text = ("name", "phase", "engine")

@@ -31,49 +31,41 @@ def side_engine_rows(workload: Workload, arch: Arch, g: GemmTable) -> Table:
     weights zeroed where the array runs it dense); the dense directions share one FP16 copy that
     the update engine writes. So the bytes written are exactly the copies the GEMMs read.
     """
-    if workload.meta.mode != "training":
+    layers = workload.layers
+    if workload.meta.mode != "training" or not any(layer.has_weights for layer in layers):
         return Table()
     master = DTYPE_BYTES[arch.weight_update.precision]
     pu, wu, energy = arch.pruning_unit, arch.weight_update, arch.energy
-    copy_bytes = (weight_copy_bytes(g, arch) * g.count).tolist()
     states, cycles = optimizer_cost(workload, arch)
-    records = []
-    by_layer: dict[int, list[int]] = {}
-    for i, index in enumerate(g.layer.tolist()):
-        by_layer.setdefault(index, []).append(i)
-    phases = g.phase.tolist()
-    for index, layer in enumerate(workload.layers):
-        if not layer.has_weights:
-            continue
-        elements = layer.weights * layer.repeat
-        reads = [(phases[i], float(copy_bytes[i])) for i in by_layer.get(index, []) if phases[i] in ("FF", "BP")]
-        copies = sparse_copies(layer)
-        pruned = [b for phase, b in reads if phase in copies]
-        if pruned:
-            read = 0 if arch.dataflow_options.pregenerate else elements * master
-            records.append((index, layer.name, "PRUNE", "pruning",
-                            -(-len(pruned) * elements * pu.cycles_per_element // pu.lanes),
-                            len(pruned) * elements * energy.prune_pj_per_element, read, sum(pruned)))
-        dense_copy = len(pruned) < len(reads)
-        read = (states + 2) * elements * master
-        write = (states + 1) * elements * master + dense_copy * elements * arch.operand_bytes
-        records.append((index, layer.name, "UPDATE", "update", -(-elements * cycles // wu.lanes),
-                        elements * energy.update_pj_per_element * cycles / wu.cycles_per_element, read, write))
-    return _table(records, arch) if records else Table()
-
-
-def _table(records: list[tuple], arch: Arch) -> Table:
-    """The side table of (layer, name, phase, engine, engine cycles, engine pJ, DRAM bytes read,
-    written) per job: each job takes the larger of its engine time and its DRAM time."""
-    layer, name, phase, engine, busy, pj, read, write = zip(*records)
-    busy = np.array(busy, np.int64)
-    read, write = np.array(read, float), np.array(write, float)
-    cycles = np.maximum(busy, np.ceil(dram_cycles_of(arch, read, write))).astype(np.int64)
-    return Table({"layer": np.array(layer, np.int64), "name": np.array(name, object),
-                  "phase": np.array(phase, object), "engine": np.array(engine, object), "cycles": cycles,
-                  "busy": busy, "stall_dram": cycles - busy, "stall_control": np.zeros(len(busy), np.int64),
-                  "dram_read_bytes": read, "dram_write_bytes": write, "compulsory_bytes": read + write,
-                  "energy_side_pj": np.array(pj, float), "energy_dram_pj": (read + write) * arch.energy.dram_pj_per_byte})
+    elements = np.array([layer.weights * layer.repeat for layer in layers], np.int64)
+    copies = [sparse_copies(layer) for layer in layers]
+    # per layer: the weight copies its GEMMs read (FF, BP), those the pruning unit writes and their bytes
+    ff, bp = g.phase == "FF", g.phase == "BP"
+    pruned = (ff & np.array(["FF" in c for c in copies])[g.layer]) | (bp & np.array(["BP" in c for c in copies])[g.layer])
+    reads = np.bincount(g.layer[ff | bp], minlength=len(layers))
+    written = np.bincount(g.layer[pruned], minlength=len(layers))
+    written_bytes = np.bincount(g.layer[pruned], (weight_copy_bytes(g, arch) * g.count)[pruned], minlength=len(layers))
+    # the jobs layer by layer: a PRUNE where the layer has a pruned copy, then its UPDATE
+    weighted = np.flatnonzero([layer.has_weights for layer in layers])
+    jobs = 1 + (written[weighted] > 0)
+    layer = np.repeat(weighted, jobs)
+    prune = np.zeros(len(layer), bool)
+    prune[(np.cumsum(jobs) - jobs)[jobs > 1]] = True
+    n, e = written[layer], elements[layer]
+    busy = np.where(prune, -(-n * e * pu.cycles_per_element // pu.lanes), -(-e * cycles // wu.lanes)).astype(np.int64)
+    pj = np.where(prune, n * e * energy.prune_pj_per_element, e * energy.update_pj_per_element * cycles / wu.cycles_per_element)
+    read = np.where(prune, 0 if arch.dataflow_options.pregenerate else e * master, (states + 2) * e * master).astype(float)
+    dense_copy = n < reads[layer]      # the update engine writes the dense directions' copy
+    write = np.where(prune, written_bytes[layer], (states + 1) * e * master + dense_copy * e * arch.operand_bytes).astype(float)
+    # each job takes the larger of its engine time and its DRAM time
+    job_cycles = np.maximum(busy, np.ceil(dram_cycles_of(arch, read, write))).astype(np.int64)
+    kind = prune.astype(np.intp)
+    return Table({"layer": layer, "name": np.array([layers[i].name for i in layer.tolist()], object),
+                  "phase": np.array(["UPDATE", "PRUNE"], object)[kind], "engine": np.array(["update", "pruning"], object)[kind],
+                  "cycles": job_cycles, "busy": busy, "stall_dram": job_cycles - busy,
+                  "stall_control": np.zeros(len(busy), np.int64), "dram_read_bytes": read, "dram_write_bytes": write,
+                  "compulsory_bytes": read + write, "energy_side_pj": pj.astype(float),
+                  "energy_dram_pj": (read + write) * arch.energy.dram_pj_per_byte})
 
 
 def optimizer_cost(workload: Workload, arch: Arch) -> tuple[int, int]:

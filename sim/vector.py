@@ -43,28 +43,28 @@ def place_vector_jobs(arch: Arch, placement: JobPlaces, gemm_array_cycles: np.nd
     """The schedule's vector jobs with their costs (``gemm_array_cycles``: each GEMM's array
     cycles, which an output-path job overlaps)."""
     jobs, wait_for, blocks = placement.jobs, placement.wait_for, placement.blocks
+    field = dict(zip(VectorJob._fields, zip(*jobs) if jobs else [()] * len(VectorJob._fields)))  # each field's values
     lanes = arch.vector_engine.lanes
-    lane_cycles = np.array([job.lane_cycles for job in jobs], float)
-    epilogue_cycles = np.array([job.epilogue_cycles for job in jobs], float)
+    lane_cycles = np.array(field["lane_cycles"], float)
+    epilogue_cycles = np.array(field["epilogue_cycles"], float)
     busy = np.ceil((lane_cycles - epilogue_cycles) / lanes).astype(np.int64)
     epilogue = np.ceil(epilogue_cycles / lanes).astype(np.int64)
     wait_for = np.asarray(wait_for)
     producer_cycles = np.where(wait_for != NONE, np.asarray(gemm_array_cycles)[np.maximum(wait_for, 0)] if len(gemm_array_cycles)
                                else 0, 0).astype(np.int64)
     busy += np.maximum(0, epilogue - producer_cycles)    # an output path slower than the array holds it up
-    read = np.array([job.read_bytes for job in jobs], float)
-    write = np.array([job.write_bytes for job in jobs], float)
+    read, write = np.array(field["read_bytes"], float), np.array(field["write_bytes"], float)
     memory = np.ceil(dram_cycles(arch, read, write)).astype(np.int64) if len(jobs) else np.zeros(0, np.int64)
     launch = arch.control.job_launch_cycles
     stall_dram = np.maximum(0, memory - busy)
     e = arch.energy
     rows = Table({
-        "layer": np.array([job.layer for job in jobs], np.int64), "name": np.array([job.name for job in jobs], object),
-        "phase": np.array([job.phase for job in jobs], object), "engine": np.full(len(jobs), "vector", object),
+        "layer": np.array(field["layer"], np.int64), "name": np.array(field["name"], object),
+        "phase": np.array(field["phase"], object), "engine": np.full(len(jobs), "vector", object),
         "cycles": launch + busy + stall_dram, "busy": busy, "stall_dram": stall_dram,
         "stall_control": np.full(len(jobs), launch, np.int64),
         "dram_read_bytes": read, "dram_write_bytes": write, "compulsory_bytes": read + write,
-        "energy_side_pj": np.array([job.lane_ops for job in jobs], float) * e.vector_pj_per_element,
+        "energy_side_pj": np.array(field["lane_ops"], float) * e.vector_pj_per_element,
         "energy_dram_pj": (read + write) * e.dram_pj_per_byte,
     })
     return Placement(jobs, rows, wait_for, blocks)
@@ -91,23 +91,24 @@ def list_schedule(p: Placement, order: np.ndarray, gemm_cycles: np.ndarray, arch
     gemm_cycles, before, stall_dram = (np.asarray(x, np.int64).tolist() for x in (gemm_cycles, before, stall_dram))
     on_lanes = np.asarray(on_lanes).tolist() if on_lanes is not None else [False] * n
     job_cycles, wait_for = p.rows["cycles"].tolist(), np.asarray(p.wait_for).tolist()
+    launch, barrier = arch.control.job_launch_cycles, arch.control.barrier_cycles
     hidden = [0] * n
     job_end = [-1] * len(p.jobs)
     gemm_end = [0] * n
-    waits, control = [0] * n, [arch.control.job_launch_cycles] * n
+    waits, control = [0] * n, [launch] * n
     blockers = p.blockers(n)
-    state = {"vector": 0, "next": 0}
+    vector_free, next_job = 0, 0    # when the vector engine is free, the next job it runs
     ran = [False] * n
 
     def run_jobs_through(last_job: int, released_only: bool = False):
-        while state["next"] <= last_job:
-            j = state["next"]
-            if released_only and wait_for[j] != NONE and not ran[wait_for[j]]:
+        nonlocal vector_free, next_job
+        while next_job <= last_job:
+            producer = wait_for[next_job]
+            if released_only and producer != NONE and not ran[producer]:
                 return
-            release = gemm_end[wait_for[j]] if wait_for[j] != NONE else 0
-            start = max(state["vector"], release)
-            job_end[j] = state["vector"] = start + job_cycles[j]
-            state["next"] += 1
+            start = max(vector_free, gemm_end[producer] if producer != NONE else 0)
+            job_end[next_job] = vector_free = start + job_cycles[next_job]
+            next_job += 1
 
     array_free = 0
     order = np.asarray(order).tolist()
@@ -115,27 +116,32 @@ def list_schedule(p: Placement, order: np.ndarray, gemm_cycles: np.ndarray, arch
         array_free += before[k]
         if blockers[k]:
             run_jobs_through(max(blockers[k]))
-            ready = max(job_end[j] for j in blockers[k])
+            ready = max([job_end[j] for j in blockers[k]])
             if ready > array_free:
                 waits[k] = ready - array_free
-                control[k] += arch.control.barrier_cycles
+                control[k] += barrier
         if on_lanes[k]:
             run_jobs_through(len(p.jobs) - 1, released_only=True)
-            waits[k] = max(waits[k], state["vector"] - array_free)
-        gemm_end[k] = array_free + waits[k] + control[k] + gemm_cycles[k]
-        array_free = gemm_end[k]
+            waits[k] = max(waits[k], vector_free - array_free)
+        array_free = gemm_end[k] = array_free + waits[k] + control[k] + gemm_cycles[k]
         ran[k] = True
         if on_lanes[k]:
-            state["vector"] = gemm_end[k]
+            vector_free = array_free
     run_jobs_through(len(p.jobs) - 1)
     tail = max(0, max(job_end) - array_free) if len(p.jobs) else 0
     # DRAM traffic overlaps the array's waits (jobs, control): the GEMM before a wait writes back
-    # into it, the one after loads into what is left; the iteration's end (its vector tail) works alike
-    budgets = [(before_wait, after_wait, waits[after_wait] + control[after_wait])
-               for before_wait, after_wait in zip([NONE, *order[:-1]], order)]
-    if order:   # the last GEMM writes back into the vector tail, the next iteration's first loads
-        budgets += [(order[-1], order[0], tail), (NONE, order[0], prefetch)]
-    for before_wait, after_wait, budget in budgets:
+    # into it, the one after loads into what is left. Wait i comes before GEMM order[i]; wait n is
+    # the vector tail (the last GEMM writes back into it, the next iteration's first loads), n + 1
+    # the prefetch. A wait next to no GEMM with a DRAM stall hides nothing and is skipped.
+    last = len(order)
+    stalled = [i for i, k in enumerate(order) if stall_dram[k]]
+    visit = {j for i in stalled for j in (i, i + 1)} | ({last, last + 1} if stalled and stalled[0] == 0 else set())
+    for i in sorted(visit):
+        if i < last:
+            before_wait, after_wait = order[i - 1] if i else NONE, order[i]
+            budget = waits[after_wait] + control[after_wait]
+        else:
+            before_wait, after_wait, budget = (order[-1], order[0], tail) if i == last else (NONE, order[0], prefetch)
         for k in (before_wait, after_wait):
             if k != NONE and budget > 0:
                 used = min(stall_dram[k] - hidden[k], int(budget))

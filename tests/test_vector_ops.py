@@ -218,6 +218,23 @@ def test_a_residual_branch_is_not_taken_for_the_next_layer():
     assert resident["layer1.0.downsample"]            # the block's sum feeds layer1.1.conv1
 
 
+def test_the_placed_jobs_read_the_residency_of_the_schedules_gemms():
+    """place_jobs takes a layer's residency from the next forward GEMM's on-chip input; it must
+    be :func:`resident_outputs`' (which vector_jobs works out on its own), in training and inference."""
+    from sparseloom.dataflow.ops import place_jobs
+    from sparseloom.dataflow.residency import resident_outputs
+    from sparseloom.dataflow.schedule import make_schedule
+    from sparseloom.sim.cost import gemm_cost
+
+    big = replace(BASE, buffers=[replace(b, size_kib=1 << 20) for b in BASE.buffers])
+    training = load_workload(RESNET50_2OF8)
+    for w in (training, replace(training, meta=replace(training.meta, mode="inference"))):
+        for arch in (BASE, big):
+            assert resident_outputs(w, arch).sum() >= 5         # several layers keep their output on chip
+            s = make_schedule(w, arch, lambda t, same: gemm_cost(t, arch, same).ranking())
+            assert place_jobs(w, arch, s.gemms, s.order).jobs == vector_jobs(w, arch)
+
+
 def test_adamw_moves_both_moments_and_an_arch_without_it_says_so():
     w = small([], batch=4)
     sgd = simulate(BASE, w).side.set_index(["name", "phase"]).loc[("b", "UPDATE")]
