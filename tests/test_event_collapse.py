@@ -76,13 +76,19 @@ def test_committed_traces_collapse_exactly(trace, memory):
     assert_same(simulate_event(arch, w), simulate_event(arch, w, collapse=False))
 
 
-def _transfers(monkeypatch, arch, workload, collapse: bool = True) -> int:
+def _transfers(monkeypatch, arch, workload, collapse: bool = True, writes: bool = False) -> int:
+    """DRAM transfers the engine issues (``writes``: only its write-backs)."""
     calls = []
     transfer = dram_module.Dram.transfer
-    monkeypatch.setattr(dram_module.Dram, "transfer", lambda self, *a, **k: calls.append(1) or transfer(self, *a, **k))
+
+    def counted(self, now, nbytes, write=False):
+        calls.append(write or not writes)
+        return transfer(self, now, nbytes, write)
+
+    monkeypatch.setattr(dram_module.Dram, "transfer", counted)
     simulate_event(arch, workload, collapse=collapse)
     monkeypatch.undo()
-    return len(calls)
+    return sum(calls)
 
 
 def test_work_follows_distinct_gemms_not_instances(monkeypatch):
@@ -94,6 +100,32 @@ def test_work_follows_distinct_gemms_not_instances(monkeypatch):
     large = small.with_batch(8 * 64)
     assert _transfers(monkeypatch, BASE, large, collapse=False) > 60 * _transfers(monkeypatch, BASE, small, False)
     assert _transfers(monkeypatch, BASE, large) < _transfers(monkeypatch, BASE, small) + 50
+
+
+@pytest.mark.parametrize("kib, period", [(None, 1), (8, 2)])
+def test_collapse_sets_in_one_period_after_the_lookback(monkeypatch, kib, period):
+    """A matmul repeated ``n`` times, each instance ``period`` distinct steps (one on SAT; two,
+    385 and 66 cycles, on 8 KiB buffers), its loads well inside a step's compute. The engine
+    looks for a period at instance starts whose lookback (``lookback + 1`` steps back) lies in
+    the GEMM, so it checks first at step ``i0 <= lookback + period``; the state there repeats one
+    period later, when it skips, stepping only what keeps the loader (``in_slots`` ahead) inside
+    the GEMM: at most ``in_slots + period`` steps (an incomplete period). So the array computes
+    at most ``lookback + in_slots + 3 * period`` steps (7 and 10 on SAT's double buffers, each
+    step one write-back besides the warm-up's), whatever ``n``, and all ``n * period`` for
+    small ``n``, with the totals of stepping every instance."""
+    arch = BASE if kib is None else replace(BASE, buffers=[replace(b, size_kib=kib) for b in BASE.buffers])
+    assert all(b.double_buffered for b in arch.buffers)      # in_slots = out_slots = lookback = 2
+    meta = WorkloadMeta("mm", "mm", "none", [1, 1, 1], 1, "inference", Sparsity("dense", "dense"),
+                        Provenance("none", "test"))
+    bound = 2 + 2 + 3 * period
+    for n in range(1, 41):
+        w = Workload(meta, [Layer("attn", "matmul", 64, 64, H=64, repeat=n, input_grad=0)])
+        computed = _transfers(monkeypatch, arch, w, writes=True) - 1
+        assert computed <= min(n * period, bound), n
+        if n * period <= bound - 2 * period:     # shorter than a check, a period and the loader's steps
+            assert computed == n * period
+        if n in (1, 7, 40):
+            assert_same(simulate_event(arch, w), simulate_event(arch, w, collapse=False))
 
 
 @pytest.mark.parametrize("trace", ["resnet9_2of8", "deit_small_2of8"])
