@@ -21,7 +21,7 @@ the start of an instance, or at a step of such a run (every scheduled event and 
 relative to now; each DRAM channel's backlog; the loader's lead), equals the state at an earlier
 point of the same stretch, while nothing but the loader and the array has an event scheduled,
 the stretch repeats that period: the engine skips as many whole periods as keep the steps the
-loader may reach inside the stretch, adding their stalls and moving every scheduled event by
+loader has loaded or is loading inside the stretch, adding their stalls and moving every scheduled event by
 their cycles, and steps the rest. ``collapse=False`` steps every step (the same numbers; tests
 compare the two); a timeline, which records every step, always does.
 
@@ -278,8 +278,8 @@ class _Pipeline:
     def _skip_periods(self, context: tuple, i: int, k: int, end: int) -> int:
         """At virtual step ``i`` of GEMM ``k``, where the steps up to ``end`` repeat with a period
         of whole steps or instances (``context`` names that stretch): if the state repeats one
-        seen at an earlier point of the stretch, skip as many whole such periods as leave the
-        step the loader may be at inside it; the steps skipped. (The caller has checked that the
+        seen at an earlier point of the stretch, skip as many whole such periods as leave every
+        step the loader has issued inside it; the steps skipped. (The caller has checked that the
         steps whose events the state holds are all this GEMM's.)"""
         state = self._state(i)
         if state is None:
@@ -298,8 +298,10 @@ class _Pipeline:
             return 0
         then_step, then, then_stalls = seen
         period = i - then_step
-        # the loader is up to in_slots steps ahead: those steps must still be in the stretch
-        periods = (end - self.in_slots - 1 - i) // period
+        # every step the loader has loaded or is loading must still be in the stretch, and the
+        # loader must still have a step to wait for (after the last one it returns)
+        issued = self.next_load + (self.load_wait is not None)      # the steps with their load issued
+        periods = (min(end, len(self.sequence) - 1 + (self.load_wait is not None)) - issued) // period
         if not self.steady[k]:    # where the ports stretch steps, their cycles must repeat too
             periods = self._repeating(k, then_step, period, periods)
         if periods < 1:
