@@ -101,14 +101,15 @@ def _run_before_last(steps, g, order) -> int:
 
 
 class _Events(dict):
-    """Step -> an event, made when first asked for."""
+    """Step -> an event, made when first asked for and tagged (its name, the step)."""
 
-    def __init__(self, env):
+    def __init__(self, env, name: str):
         super().__init__()
-        self.env = env
+        self.env, self.name = env, name
 
     def __missing__(self, step: int):
         event = self[step] = self.env.event()
+        event.tag = (self.name, step)
         return event
 
 
@@ -125,7 +126,7 @@ class _Pipeline:
         self.in_slots = 2 if all(arch.buffer_for(o).double_buffered for o in ("input", "weight")) else 1
         self.out_slots = 2 if arch.buffer_for("output").double_buffered else 1
         self.lookback = max(self.in_slots, self.out_slots)
-        self.loaded, self.computed, self.written = _Events(env), _Events(env), {}
+        self.loaded, self.computed, self.written = _Events(env, "loaded"), _Events(env, "computed"), {}
         self.next_load = 0              # the step the loader loads next
         self.load_wait = None           # the loader's wait for its current load
         n = len(self.g)
@@ -151,6 +152,7 @@ class _Pipeline:
             end = transfer(env.now, load[locate(self.next_load)[3]])   # (a collapse may have moved next_load meanwhile)
             if end > env.now:
                 self.load_wait = timeout(end - env.now)
+                self.load_wait.tag = ("load", self.next_load)
                 yield self.load_wait
                 self.load_wait = None
             loaded[self.next_load].succeed()
@@ -218,7 +220,8 @@ class _Pipeline:
                 stall_dram[k] += streamed - env.now
                 yield timeout(streamed - env.now)
             computed[i].succeed()
-            written[i] = timeout(transfer(env.now, write[run], write=True) - env.now)
+            written[i] = done = timeout(transfer(env.now, write[run], write=True) - env.now)
+            done.tag = ("written", i)
             if i == first_steps[position + 1] - 1:     # the GEMM's last step
                 self.gemm_end[k] = env.now
                 if self.on_lanes[k]:
@@ -252,28 +255,27 @@ class _Pipeline:
 
     def _state(self, i: int):
         """What decides everything from virtual step ``i`` (about to compute) on, given the steps
-        ahead, relative to now; None when anything else than the loader and the array has an
-        event scheduled (a side-engine or vector job runs)."""
-        now, roles, processed = self.env.now, {}, []
-        for step in range(i - self.lookback - 1, self.next_load + 1):
-            for name, events in (("loaded", self.loaded), ("computed", self.computed), ("written", self.written)):
-                event = events.get(step)
-                if event is not None:
-                    roles[event] = (name, step - i)
-                    processed.append((name, step - i, event.processed))
-        if self.load_wait is not None:
-            roles[self.load_wait] = ("load",)
+        ahead, relative to now: the channels' backlog, each scheduled event (when, and which event
+        of the steps from ``i - lookback - 1`` to the loader's it is), the loader's lead and what
+        it waits for. (Which other events of those steps exist and are processed follows: steps
+        before ``i`` are loaded and computed, their write-backs made, the loader's steps loaded,
+        none of these scheduled is processed.) None when anything else is scheduled (a side-engine
+        or vector job runs) or wakes more than the loader (a layer's last write-back, its update)."""
+        now, lo, hi, target = self.env.now, i - self.lookback - 1, self.next_load, self.loader_process.target
         scheduled = []
-        for time, priority, event in self.env.pending():
-            role = roles.get(event)
-            if role is None:
+        for time, priority, _, event in sorted(self.env.queue):
+            tag = getattr(event, "tag", None)
+            if tag is None or not lo <= tag[1] <= hi or len(event.callbacks) > (event is target):
                 return None
-            scheduled.append((time - now, priority, role))
-        target = self.loader_process.target
-        waits_for = None if target is None else roles.get(target, False)
-        if waits_for is False:
-            return None
-        return self.dram.backlog(now), tuple(scheduled), tuple(processed), self.next_load - i, waits_for
+            scheduled.append((time - now, priority, tag[0], tag[1] - i))
+        if target is None:
+            waits_for = None
+        else:
+            tag = getattr(target, "tag", None)
+            if tag is None or not lo <= tag[1] <= hi:
+                return None
+            waits_for = (tag[0], tag[1] - i)
+        return self.dram.backlog(now), tuple(scheduled), self.next_load - i, waits_for
 
     def _skip_periods(self, context: tuple, i: int, k: int, end: int) -> int:
         """At virtual step ``i`` of GEMM ``k``, where the steps up to ``end`` repeat with a period
@@ -311,11 +313,15 @@ class _Pipeline:
         cycles, skipped = periods * (self.env.now - then), periods * period
         self.env.translate(cycles)
         self.dram.translate(cycles)
-        for events in (self.loaded, self.computed, self.written):
+        for name, events in (("loaded", self.loaded), ("computed", self.computed), ("written", self.written)):
             moved = {step + skipped: event for step, event in events.items() if step >= i - self.lookback - 1}
             events.clear()
             events.update(moved)
+            for step, event in moved.items():
+                event.tag = (name, step)
         self.next_load += skipped
+        if self.load_wait is not None:
+            self.load_wait.tag = ("load", self.next_load)
         history.clear()
         return skipped
 
