@@ -19,10 +19,10 @@ The instances of a repeated GEMM, and the runs of identical steps within one ins
 collapsed exactly: the model is invariant under translation in time, so where the whole state at
 the start of an instance, or at a step of such a run (every scheduled event and what it wakes,
 relative to now; each DRAM channel's backlog; the loader's lead), equals the state at an earlier
-point of the same stretch, while nothing but the loader and the array has an event scheduled,
-the stretch repeats that period: the engine skips as many whole periods as keep the steps the
-loader has loaded or is loading inside the stretch, adding their stalls and moving every scheduled event by
-their cycles, and steps the rest. ``collapse=False`` steps every step (the same numbers; tests
+point of the same stretch, while nothing but the loader and the array has an event scheduled
+(and none wakes more than the loader), the stretch repeats that period: the engine skips as
+many whole periods as keep the steps the loader has loaded or is loading inside the stretch,
+adding their stalls and moving every scheduled event by their cycles, and steps the rest. ``collapse=False`` steps every step (the same numbers; tests
 compare the two); a timeline, which records every step, always does.
 
 Every cycle the array spends is either tile-timing cycles (busy, fill/drain, accumulator
@@ -200,8 +200,8 @@ class _Pipeline:
                 else:           # steps identical to this one repeat up to the run's end
                     end = i + run_end[run] - j
                     context = ("run", end)
-                # every event that matters must be this GEMM's: its steps reach back far enough
-                if (end - i > reach and i - lookback - 1 >= first_steps[position]
+                # the state's steps (from i - lookback - 1 on) may be earlier GEMMs': it holds their events
+                if (end - i > reach and i > lookback
                         and (skipped := self._skip_periods(context, i, k, end))):
                     i += skipped
                     position, instance, j, run = locate(i)
