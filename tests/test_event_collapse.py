@@ -107,12 +107,12 @@ def test_collapse_sets_in_one_period_after_the_lookback(monkeypatch, kib, period
     """A matmul repeated ``n`` times, each instance ``period`` distinct steps (one on SAT; two,
     385 and 66 cycles, on 8 KiB buffers), its loads well inside a step's compute. The engine
     looks for a period at instance starts whose lookback (``lookback + 1`` steps back) lies in
-    the GEMM, so it checks first at step ``i0 <= lookback + period``; the state there repeats one
-    period later, when it skips, stepping only what keeps the loader (``in_slots`` ahead) inside
-    the GEMM: at most ``in_slots + period`` steps (an incomplete period). So the array computes
-    at most ``lookback + in_slots + 3 * period`` steps (7 and 10 on SAT's double buffers, each
-    step one write-back besides the warm-up's), whatever ``n``, and all ``n * period`` for
-    small ``n``, with the totals of stepping every instance."""
+    the iteration, so it checks first at step ``i0 <= lookback + period``; the state there repeats
+    one period later, when it skips, stepping only what keeps the loader (at most ``in_slots``
+    ahead) inside the GEMM: at most ``in_slots + period`` steps (with an incomplete period). So
+    the array computes at most ``lookback + in_slots + 3 * period`` steps (7 and 10 on SAT's
+    double buffers, each step one write-back besides the warm-up's), whatever ``n``, and all
+    ``n * period`` for small ``n``, with the totals of stepping every instance."""
     arch = BASE if kib is None else replace(BASE, buffers=[replace(b, size_kib=kib) for b in BASE.buffers])
     assert all(b.double_buffered for b in arch.buffers)      # in_slots = out_slots = lookback = 2
     meta = WorkloadMeta("mm", "mm", "none", [1, 1, 1], 1, "inference", Sparsity("dense", "dense"),
