@@ -167,6 +167,7 @@ class _Pipeline:
         compute_of, stream, write, run_end = self.compute, self.stream, self.write, self.run_end
         out_slots, lookback, reach, collapse = self.out_slots, self.lookback, self.in_slots + 1, self.collapse
         total, first_steps, order, locate = len(sequence), sequence.start, sequence.order, sequence.locate
+        repeated = (self.g.count > 1).tolist()
         yield self.warm
         i = 0
         while i < total:
@@ -194,15 +195,15 @@ class _Pipeline:
             if before >= 0 and not written[before].processed:
                 yield written[before]
             stall_dram[k] += env.now - start
-            if collapse:
-                if j == 0:      # instances repeat up to the GEMM's end
-                    context, end = ("instances", position), first_steps[position + 1]
-                else:           # steps identical to this one repeat up to the run's end
+            # the state's steps (from i - lookback - 1 on) may be earlier GEMMs': it holds their events
+            if collapse and i > lookback:
+                if j:           # steps identical to this one repeat up to the run's end
                     end = i + run_end[run] - j
                     context = ("run", end)
-                # the state's steps (from i - lookback - 1 on) may be earlier GEMMs': it holds their events
-                if (end - i > reach and i > lookback
-                        and (skipped := self._skip_periods(context, i, k, end))):
+                else:           # instances repeat up to the GEMM's end (a single one does not)
+                    end = first_steps[position + 1] if repeated[k] else i
+                    context = ("instances", position)
+                if end - i > reach and (skipped := self._skip_periods(context, i, k, end)):
                     i += skipped
                     position, instance, j, run = locate(i)
             compute = compute_of[run]
