@@ -136,6 +136,7 @@ class _Pipeline:
         self.on_lanes = (self.g.dataflow == "vector_lanes").tolist()
         self.steady, self.layer, self.phase = steps.steady.tolist(), self.g.layer.tolist(), self.g.phase.tolist()
         self.history: dict = {}         # per kind of stretch: the states seen in the current one
+        self.periodic: dict = {}        # (steps of a stretch, state) -> its period, cycles and stalls
         self.run_end = (steps.start + steps.repeat).tolist()    # per run: the step after it
         self.loader_process = env.process(self._loader())
         env.process(self._array())
@@ -203,7 +204,7 @@ class _Pipeline:
                 else:           # instances repeat up to the GEMM's end (a single one does not)
                     end = first_steps[position + 1] if repeated[k] else i
                     context = ("instances", position)
-                if end - i > reach and (skipped := self._skip_periods(context, i, k, end)):
+                if end - i > reach and (skipped := self._skip_periods(context, i, k, end, run if j else None)):
                     i += skipped
                     position, instance, j, run = locate(i)
             compute = compute_of[run]
@@ -254,6 +255,12 @@ class _Pipeline:
             checked += n
         return periods
 
+    def _stretch(self, k: int, run: int | None) -> tuple:
+        """What the steps of a stretch do: run ``run``'s step, or each run of GEMM ``k``'s instance."""
+        runs = [run] if run is not None else range(self.steps.first[k], self.steps.first[k + 1])
+        return tuple([(self.compute[r], self.load[r], self.stream[r], self.write[r], int(self.steps.repeat[r]))
+                      for r in runs]) + (run is None,)
+
     def _state(self, i: int):
         """What decides everything from virtual step ``i`` (about to compute) on, given the steps
         ahead, relative to now: the channels' backlog, each scheduled event (when, and which event
@@ -278,12 +285,12 @@ class _Pipeline:
             waits_for = (tag[0], tag[1] - i)
         return self.dram.backlog(now), tuple(scheduled), self.next_load - i, waits_for
 
-    def _skip_periods(self, context: tuple, i: int, k: int, end: int) -> int:
+    def _skip_periods(self, context: tuple, i: int, k: int, end: int, run: int | None) -> int:
         """At virtual step ``i`` of GEMM ``k``, where the steps up to ``end`` repeat with a period
-        of whole steps or instances (``context`` names that stretch): if the state repeats one
-        seen at an earlier point of the stretch, skip as many whole such periods as leave every
-        step the loader has issued inside it; the steps skipped. (The caller has checked that the
-        steps whose events the state holds are all this GEMM's.)"""
+        of whole steps (of run ``run``) or instances (run None; ``context`` names the stretch): if
+        the state repeats one seen at an earlier point of the stretch, or one that repeated in an
+        earlier stretch of the same steps (ports keeping up), skip as many whole such periods as
+        leave every step the loader has issued inside it; the steps skipped."""
         state = self._state(i)
         if state is None:
             return 0
@@ -293,14 +300,22 @@ class _Pipeline:
             history["context"] = context
         stalls = tuple([self.stall[cause][k] for cause in _CAUSES])
         seen = history.get(state)
+        steps = self._stretch(k, run) if self.steady[k] else None
         if seen is None:
-            if len(history) > _HISTORY:
-                history.clear()
-                history["context"] = context
-            history[state] = (i, self.env.now, stalls)
-            return 0
-        then_step, then, then_stalls = seen
-        period = i - then_step
+            known = self.periodic.get((steps, state))
+            if steps is None or known is None:
+                if len(history) > _HISTORY:
+                    history.clear()
+                    history["context"] = context
+                history[state] = (i, self.env.now, stalls)
+                return 0
+            period, each, gained = known
+        else:
+            then_step, then, then_stalls = seen
+            period, each = i - then_step, self.env.now - then
+            gained = tuple([now - before for now, before in zip(stalls, then_stalls)])
+            if steps is not None:
+                self.periodic[steps, state] = period, each, gained
         # every step the loader has loaded or is loading must still be in the stretch, and the
         # loader must still have a step to wait for (after the last one it returns)
         issued = self.next_load + (self.load_wait is not None)      # the steps with their load issued
@@ -309,9 +324,9 @@ class _Pipeline:
             periods = self._repeating(k, then_step, period, periods)
         if periods < 1:
             return 0
-        for cause, now, before in zip(_CAUSES, stalls, then_stalls):
-            self.stall[cause][k] += periods * (now - before)
-        cycles, skipped = periods * (self.env.now - then), periods * period
+        for cause, more in zip(_CAUSES, gained):
+            self.stall[cause][k] += periods * more
+        cycles, skipped = periods * each, periods * period
         self.env.translate(cycles)
         self.dram.translate(cycles)
         for name, events in (("loaded", self.loaded), ("computed", self.computed), ("written", self.written)):

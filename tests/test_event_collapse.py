@@ -28,9 +28,9 @@ def assert_same(collapsed, stepped):
 
 @st.composite
 def repeated_traces(draw):
-    """Small traces whose GEMMs repeat (groups, repeat, per-sample matmuls) on archs whose memory
-    ranges from never stalling to starved, with one or two slots per buffer and ports that keep up
-    with the array or stretch its steps (narrow ports: 16 bits)."""
+    """Small traces whose GEMMs repeat (groups, repeat, per-sample matmuls, blocks) on archs whose
+    memory ranges from never stalling to starved, with one or two slots per buffer and ports that
+    keep up with the array or stretch its steps (narrow ports: 16 bits)."""
     n, m = draw(st.sampled_from([(2, 4), (2, 8), (1, 1)]))
     width = draw(st.sampled_from([16, 128]))
     buffers = [replace(b, size_kib=draw(st.sampled_from([2, 8, 64])), ports=draw(st.integers(1, 4)), width_bits=width,
@@ -50,6 +50,9 @@ def repeated_traces(draw):
                             K=groups * m * draw(st.integers(1, 16)), R=r, S=r, pad=r // 2, H=draw(st.integers(r, 40)),
                             W=draw(st.integers(r, 12)) if kind == "conv" else 1, groups=groups,
                             repeat=draw(st.integers(1, 40)), fwd_nm=pattern, bwd_nm=pattern, input_grad=int(i > 0)))
+    # blocks of the same layers in a row: stretches of the same steps in several GEMMs
+    layers = [replace(layer, name=f"{layer.name}.{b}", input_grad=int(b > 0 or layer.input_grad))
+              for b in range(draw(st.integers(1, 3))) for layer in layers]
     sparsity = Sparsity("bdwp", f"{n}:{m}") if m > 1 else Sparsity("dense", "dense")
     meta = WorkloadMeta("prop", "random", "none", [1, 1, 1], draw(st.integers(1, 12)),
                         draw(st.sampled_from(["training", "inference"])), sparsity, Provenance("none", "hypothesis"))
