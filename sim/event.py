@@ -19,11 +19,13 @@ The instances of a repeated GEMM, and the runs of identical steps within one ins
 collapsed exactly: the model is invariant under translation in time, so where the whole state at
 the start of an instance, or at a step of such a run (every scheduled event and what it wakes,
 relative to now; each DRAM channel's backlog; the loader's lead), equals the state at an earlier
-point of the same stretch, while nothing but the loader and the array has an event scheduled
+point of the same stretch (or, where the ports keep up, one that repeated in an earlier stretch
+of the same steps), while nothing but the loader and the array has an event scheduled
 (and none wakes more than the loader), the stretch repeats that period: the engine skips as
 many whole periods as keep the steps the loader has loaded or is loading inside the stretch,
-adding their stalls and moving every scheduled event by their cycles, and steps the rest. ``collapse=False`` steps every step (the same numbers; tests
-compare the two); a timeline, which records every step, always does.
+adding their stalls and moving every scheduled event by their cycles, and steps the rest.
+``collapse=False`` steps every step (the same numbers; tests compare the two); a timeline,
+which records every step, always does.
 
 Every cycle the array spends is either tile-timing cycles (busy, fill/drain, accumulator
 hazard) or a stall by cause: waiting for DRAM (a load, or a free output slot), buffer ports,
