@@ -139,6 +139,7 @@ class _Pipeline:
         self.steady, self.layer, self.phase = steps.steady.tolist(), self.g.layer.tolist(), self.g.phase.tolist()
         self.history: dict = {}         # per kind of stretch: the states seen in the current one
         self.periodic: dict = {}        # (steps of a stretch, state) -> its period, cycles and stalls
+        self.runs = list(zip(self.compute, self.load, self.stream, self.write, steps.repeat.tolist()))  # what each does
         self.run_end = (steps.start + steps.repeat).tolist()    # per run: the step after it
         self.loader_process = env.process(self._loader())
         env.process(self._array())
@@ -259,9 +260,9 @@ class _Pipeline:
 
     def _stretch(self, k: int, run: int | None) -> tuple:
         """What the steps of a stretch do: run ``run``'s step, or each run of GEMM ``k``'s instance."""
-        runs = [run] if run is not None else range(self.steps.first[k], self.steps.first[k + 1])
-        return tuple([(self.compute[r], self.load[r], self.stream[r], self.write[r], int(self.steps.repeat[r]))
-                      for r in runs]) + (run is None,)
+        if run is not None:
+            return self.runs[run]
+        return ("instances", *self.runs[self.steps.first[k]:self.steps.first[k + 1]])
 
     def _state(self, i: int):
         """What decides everything from virtual step ``i`` (about to compute) on, given the steps
