@@ -152,6 +152,27 @@ def test_steps_do_not_depend_on_how_many_are_evaluated_at_once(monkeypatch, trac
     assert (whole.instance_compute * g.count == p.cost.timing.cycles * g.count).all()
 
 
+@pytest.mark.parametrize("trace", ["deit_small_2of8", "llama2_7b_2of4_decode"])
+def test_steps_of_alike_gemms_are_evaluated_once_and_are_each_gemms_own(trace):
+    """GEMMs alike in everything but their layer (a transformer's blocks) are cut into steps once:
+    every GEMM's runs are those of the GEMM cut alone."""
+    from sparseloom.dataflow.flows import rows_of
+    from sparseloom.sim import steps as steps_module
+    from sparseloom.sim.results import prepare
+
+    p = prepare(BASE, load_workload(ROOT / "workloads" / trace))
+    g, traffic = p.schedule.gemms, p.cost.traffic
+    whole = steps_module.gemm_steps(g, traffic, BASE)
+    assert len(steps_module._distinct(g, traffic)[0]) < len(g) / 4
+    for k in range(len(g)):
+        alone = steps_module.gemm_steps(g.take(np.array([k])), rows_of(traffic, np.array([k])), BASE)
+        runs = slice(whole.first[k], whole.first[k + 1])
+        for name in ("compute", "load", "stream", "write", "start", "repeat", "done_before"):
+            assert (getattr(alone, name) == getattr(whole, name)[runs]).all(), (k, name)
+        for name in ("per_instance", "instance_compute", "port_scale", "steady"):
+            assert getattr(alone, name)[0] == getattr(whole, name)[k], (k, name)
+
+
 def test_port_bound_instances_collapse_exactly(monkeypatch):
     """Decode-like GEMMs (one token, weights streamed) on 16-bit ports: the ports stretch every
     step, by a number of cycles that the rounding of the GEMM's port cycles varies from step to
