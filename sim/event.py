@@ -274,7 +274,7 @@ class _Pipeline:
         or vector job runs) or wakes more than the loader (a layer's last write-back, its update)."""
         now, lo, hi, target = self.env.now, i - self.lookback - 1, self.next_load, self.loader_process.target
         scheduled = []
-        for time, priority, _, event in sorted(self.env.queue):
+        for time, priority, event in self.env.pending():
             tag = getattr(event, "tag", None)
             if tag is None or not lo <= tag[1] <= hi or len(event.callbacks) > (event is target):
                 return None
