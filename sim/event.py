@@ -19,11 +19,13 @@ The instances of a repeated GEMM, and the runs of identical steps within one ins
 collapsed exactly: the model is invariant under translation in time, so where the whole state at
 the start of an instance, or at a step of such a run (every scheduled event and what it wakes,
 relative to now; each DRAM channel's backlog; the loader's lead), equals the state at an earlier
-point of the same stretch, while nothing but the loader and the array has an event scheduled,
-the stretch repeats that period: the engine skips as many whole periods as keep the steps the
-loader may reach inside the stretch, adding their stalls and moving every scheduled event by
-their cycles, and steps the rest. ``collapse=False`` steps every step (the same numbers; tests
-compare the two); a timeline, which records every step, always does.
+point of the same stretch (or, where the ports keep up, one that repeated in an earlier stretch
+of the same steps), while nothing but the loader and the array has an event scheduled
+(and none wakes more than the loader), the stretch repeats that period: the engine skips as
+many whole periods as keep the steps the loader has loaded or is loading inside the stretch,
+adding their stalls and moving every scheduled event by their cycles, and steps the rest.
+``collapse=False`` steps every step (the same numbers; tests compare the two); a timeline,
+which records every step, always does.
 
 Every cycle the array spends is either tile-timing cycles (busy, fill/drain, accumulator
 hazard) or a stall by cause: waiting for DRAM (a load, or a free output slot), buffer ports,
@@ -101,14 +103,15 @@ def _run_before_last(steps, g, order) -> int:
 
 
 class _Events(dict):
-    """Step -> an event, made when first asked for."""
+    """Step -> an event, made when first asked for and tagged (its name, the step)."""
 
-    def __init__(self, env):
+    def __init__(self, env, name: str):
         super().__init__()
-        self.env = env
+        self.env, self.name = env, name
 
     def __missing__(self, step: int):
         event = self[step] = self.env.event()
+        event.tag = (self.name, step)
         return event
 
 
@@ -125,7 +128,7 @@ class _Pipeline:
         self.in_slots = 2 if all(arch.buffer_for(o).double_buffered for o in ("input", "weight")) else 1
         self.out_slots = 2 if arch.buffer_for("output").double_buffered else 1
         self.lookback = max(self.in_slots, self.out_slots)
-        self.loaded, self.computed, self.written = _Events(env), _Events(env), {}
+        self.loaded, self.computed, self.written = _Events(env, "loaded"), _Events(env, "computed"), {}
         self.next_load = 0              # the step the loader loads next
         self.load_wait = None           # the loader's wait for its current load
         n = len(self.g)
@@ -135,6 +138,8 @@ class _Pipeline:
         self.on_lanes = (self.g.dataflow == "vector_lanes").tolist()
         self.steady, self.layer, self.phase = steps.steady.tolist(), self.g.layer.tolist(), self.g.phase.tolist()
         self.history: dict = {}         # per kind of stretch: the states seen in the current one
+        self.periodic: dict = {}        # (steps of a stretch, state) -> its period, cycles and stalls
+        self.runs = list(zip(self.compute, self.load, self.stream, self.write, steps.repeat.tolist()))  # what each does
         self.run_end = (steps.start + steps.repeat).tolist()    # per run: the step after it
         self.loader_process = env.process(self._loader())
         env.process(self._array())
@@ -151,6 +156,7 @@ class _Pipeline:
             end = transfer(env.now, load[locate(self.next_load)[3]])   # (a collapse may have moved next_load meanwhile)
             if end > env.now:
                 self.load_wait = timeout(end - env.now)
+                self.load_wait.tag = ("load", self.next_load)
                 yield self.load_wait
                 self.load_wait = None
             loaded[self.next_load].succeed()
@@ -165,6 +171,7 @@ class _Pipeline:
         compute_of, stream, write, run_end = self.compute, self.stream, self.write, self.run_end
         out_slots, lookback, reach, collapse = self.out_slots, self.lookback, self.in_slots + 1, self.collapse
         total, first_steps, order, locate = len(sequence), sequence.start, sequence.order, sequence.locate
+        repeated = (self.g.count > 1).tolist()
         yield self.warm
         i = 0
         while i < total:
@@ -192,15 +199,15 @@ class _Pipeline:
             if before >= 0 and not written[before].processed:
                 yield written[before]
             stall_dram[k] += env.now - start
-            if collapse:
-                if j == 0:      # instances repeat up to the GEMM's end
-                    context, end = ("instances", position), first_steps[position + 1]
-                else:           # steps identical to this one repeat up to the run's end
+            # the state's steps (from i - lookback - 1 on) may be earlier GEMMs': it holds their events
+            if collapse and i > lookback:
+                if j:           # steps identical to this one repeat up to the run's end
                     end = i + run_end[run] - j
                     context = ("run", end)
-                # every event that matters must be this GEMM's: its steps reach back far enough
-                if (end - i > reach and i - lookback - 1 >= first_steps[position]
-                        and (skipped := self._skip_periods(context, i, k, end))):
+                else:           # instances repeat up to the GEMM's end (a single one does not)
+                    end = first_steps[position + 1] if repeated[k] else i
+                    context = ("instances", position)
+                if end - i > reach and (skipped := self._skip_periods(context, i, k, end, run if j else None)):
                     i += skipped
                     position, instance, j, run = locate(i)
             compute = compute_of[run]
@@ -218,7 +225,8 @@ class _Pipeline:
                 stall_dram[k] += streamed - env.now
                 yield timeout(streamed - env.now)
             computed[i].succeed()
-            written[i] = timeout(transfer(env.now, write[run], write=True) - env.now)
+            written[i] = done = timeout(transfer(env.now, write[run], write=True) - env.now)
+            done.tag = ("written", i)
             if i == first_steps[position + 1] - 1:     # the GEMM's last step
                 self.gemm_end[k] = env.now
                 if self.on_lanes[k]:
@@ -250,37 +258,42 @@ class _Pipeline:
             checked += n
         return periods
 
+    def _stretch(self, k: int, run: int | None) -> tuple:
+        """What the steps of a stretch do: run ``run``'s step, or each run of GEMM ``k``'s instance."""
+        if run is not None:
+            return self.runs[run]
+        return ("instances", *self.runs[self.steps.first[k]:self.steps.first[k + 1]])
+
     def _state(self, i: int):
         """What decides everything from virtual step ``i`` (about to compute) on, given the steps
-        ahead, relative to now; None when anything else than the loader and the array has an
-        event scheduled (a side-engine or vector job runs)."""
-        now, roles, processed = self.env.now, {}, []
-        for step in range(i - self.lookback - 1, self.next_load + 1):
-            for name, events in (("loaded", self.loaded), ("computed", self.computed), ("written", self.written)):
-                event = events.get(step)
-                if event is not None:
-                    roles[event] = (name, step - i)
-                    processed.append((name, step - i, event.processed))
-        if self.load_wait is not None:
-            roles[self.load_wait] = ("load",)
+        ahead, relative to now: the channels' backlog, each scheduled event (when, and which event
+        of the steps from ``i - lookback - 1`` to the loader's it is), the loader's lead and what
+        it waits for. (Which other events of those steps exist and are processed follows: steps
+        before ``i`` are loaded and computed, their write-backs made, the loader's steps loaded,
+        none of these scheduled is processed.) None when anything else is scheduled (a side-engine
+        or vector job runs) or wakes more than the loader (a layer's last write-back, its update)."""
+        now, lo, hi, target = self.env.now, i - self.lookback - 1, self.next_load, self.loader_process.target
         scheduled = []
         for time, priority, event in self.env.pending():
-            role = roles.get(event)
-            if role is None:
+            tag = getattr(event, "tag", None)
+            if tag is None or not lo <= tag[1] <= hi or len(event.callbacks) > (event is target):
                 return None
-            scheduled.append((time - now, priority, role))
-        target = self.loader_process.target
-        waits_for = None if target is None else roles.get(target, False)
-        if waits_for is False:
-            return None
-        return self.dram.backlog(now), tuple(scheduled), tuple(processed), self.next_load - i, waits_for
+            scheduled.append((time - now, priority, tag[0], tag[1] - i))
+        if target is None:
+            waits_for = None
+        else:
+            tag = getattr(target, "tag", None)
+            if tag is None or not lo <= tag[1] <= hi:
+                return None
+            waits_for = (tag[0], tag[1] - i)
+        return self.dram.backlog(now), tuple(scheduled), self.next_load - i, waits_for
 
-    def _skip_periods(self, context: tuple, i: int, k: int, end: int) -> int:
+    def _skip_periods(self, context: tuple, i: int, k: int, end: int, run: int | None) -> int:
         """At virtual step ``i`` of GEMM ``k``, where the steps up to ``end`` repeat with a period
-        of whole steps or instances (``context`` names that stretch): if the state repeats one
-        seen at an earlier point of the stretch, skip as many whole such periods as leave the
-        step the loader may be at inside it; the steps skipped. (The caller has checked that the
-        steps whose events the state holds are all this GEMM's.)"""
+        of whole steps (of run ``run``) or instances (run None; ``context`` names the stretch): if
+        the state repeats one seen at an earlier point of the stretch, or one that repeated in an
+        earlier stretch of the same steps (ports keeping up), skip as many whole such periods as
+        leave every step the loader has issued inside it; the steps skipped."""
         state = self._state(i)
         if state is None:
             return 0
@@ -290,30 +303,44 @@ class _Pipeline:
             history["context"] = context
         stalls = tuple([self.stall[cause][k] for cause in _CAUSES])
         seen = history.get(state)
+        steps = self._stretch(k, run) if self.steady[k] else None
         if seen is None:
-            if len(history) > _HISTORY:
-                history.clear()
-                history["context"] = context
-            history[state] = (i, self.env.now, stalls)
-            return 0
-        then_step, then, then_stalls = seen
-        period = i - then_step
-        # the loader is up to in_slots steps ahead: those steps must still be in the stretch
-        periods = (end - self.in_slots - 1 - i) // period
+            known = self.periodic.get((steps, state))
+            if steps is None or known is None:
+                if len(history) > _HISTORY:
+                    history.clear()
+                    history["context"] = context
+                history[state] = (i, self.env.now, stalls)
+                return 0
+            period, each, gained = known
+        else:
+            then_step, then, then_stalls = seen
+            period, each = i - then_step, self.env.now - then
+            gained = tuple([now - before for now, before in zip(stalls, then_stalls)])
+            if steps is not None:
+                self.periodic[steps, state] = period, each, gained
+        # every step the loader has loaded or is loading must still be in the stretch, and the
+        # loader must still have a step to wait for (after the last one it returns)
+        issued = self.next_load + (self.load_wait is not None)      # the steps with their load issued
+        periods = (min(end, len(self.sequence) - 1 + (self.load_wait is not None)) - issued) // period
         if not self.steady[k]:    # where the ports stretch steps, their cycles must repeat too
             periods = self._repeating(k, then_step, period, periods)
         if periods < 1:
             return 0
-        for cause, now, before in zip(_CAUSES, stalls, then_stalls):
-            self.stall[cause][k] += periods * (now - before)
-        cycles, skipped = periods * (self.env.now - then), periods * period
+        for cause, more in zip(_CAUSES, gained):
+            self.stall[cause][k] += periods * more
+        cycles, skipped = periods * each, periods * period
         self.env.translate(cycles)
         self.dram.translate(cycles)
-        for events in (self.loaded, self.computed, self.written):
+        for name, events in (("loaded", self.loaded), ("computed", self.computed), ("written", self.written)):
             moved = {step + skipped: event for step, event in events.items() if step >= i - self.lookback - 1}
             events.clear()
             events.update(moved)
+            for step, event in moved.items():
+                event.tag = (name, step)
         self.next_load += skipped
+        if self.load_wait is not None:
+            self.load_wait.tag = ("load", self.next_load)
         history.clear()
         return skipped
 

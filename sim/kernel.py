@@ -21,9 +21,10 @@ _PENDING = object()     # the value of an event not yet triggered
 
 
 class Event:
-    """Something that happens once: triggered (given a value), then processed (its callbacks run)."""
+    """Something that happens once: triggered (given a value), then processed (its callbacks run).
+    A model may label it with a ``tag`` (unset otherwise: read it with ``getattr(event, "tag", None)``)."""
 
-    __slots__ = ("env", "callbacks", "_value")
+    __slots__ = ("env", "callbacks", "_value", "tag")
 
     def __init__(self, env: Environment):
         self.env, self.callbacks, self._value = env, [], _PENDING

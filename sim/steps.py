@@ -82,12 +82,21 @@ def _port_share(start, compute, scale, ceil):
 
 
 def gemm_steps(g: GemmTable, traffic: Traffic, arch: Arch) -> Steps:
-    """The steps of one instance of every GEMM, in table order."""
-    units, on_m, extent, per_instance, first_step = _layout(g, traffic, arch)
-    blocks = [_runs(g, traffic, arch, units, on_m, extent, first_step, np.arange(lo, min(lo + BLOCK, first_step[-1])))
-              for lo in range(0, int(first_step[-1]), BLOCK)]
+    """The steps of one instance of every GEMM, in table order (evaluated once per distinct GEMM)."""
+    twins, twin_of = _distinct(g, traffic)
+    g_once, traffic_once = (g, traffic) if len(twins) == len(g) else (g.take(twins), rows_of(traffic, twins))
+    units, on_m, extent, per_instance, first_step = _layout(g_once, traffic_once, arch)
+    blocks = [_runs(g_once, traffic_once, arch, units, on_m, extent, first_step,
+                    np.arange(lo, min(lo + BLOCK, first_step[-1]))) for lo in range(0, int(first_step[-1]), BLOCK)]
     runs = [np.concatenate(column) for column in zip(*blocks)] if blocks else [np.zeros(0, np.int64)] * 7
-    gemm, compute, load, stream, write, start, repeat = _merge_runs(*runs)
+    once, *columns = _merge_runs(*runs)
+    # each GEMM's runs are its distinct twin's
+    first_once = np.searchsorted(once, np.arange(len(twins) + 1))
+    counts = np.diff(first_once)[twin_of]
+    gemm = np.repeat(np.arange(len(g)), counts)
+    take = np.arange(len(gemm)) + np.repeat(first_once[:-1][twin_of] - (np.cumsum(counts) - counts), counts)
+    compute, load, stream, write, start, repeat = (column[take] for column in columns)
+    per_instance = per_instance[twin_of]
     work = compute * repeat
     instance = np.bincount(gemm, work, minlength=len(g)).astype(np.int64)
     done_before = np.cumsum(work) - work - np.r_[0, np.cumsum(instance)][gemm]
@@ -95,6 +104,23 @@ def gemm_steps(g: GemmTable, traffic: Traffic, arch: Arch) -> Steps:
     scale, steady = _port_scale(g, traffic, arch, gemm, compute, instance)
     return Steps(gemm, compute, load, stream, write, start, repeat, done_before, first, per_instance, instance,
                  scale, steady)
+
+
+def _distinct(g: GemmTable, traffic: Traffic) -> tuple[np.ndarray, np.ndarray]:
+    """The first of each set of GEMMs alike in every column but their layer, their traffic too
+    (numbers bit for bit), and per GEMM the index of its set."""
+    columns = [np.asarray(getattr(g, name)) for name in g.__dataclass_fields__ if name != "layer"]
+    for value in vars(traffic).values():
+        columns += [np.asarray(v) for v in value.values()] if isinstance(value, dict) else [np.asarray(value)]
+    numeric = [c.dtype.kind in "biuf" for c in columns]
+    numbers = [c.astype(np.float64 if c.dtype.kind == "f" else np.int64) for c, n in zip(columns, numeric) if n]
+    width = 8 * len(numbers)        # each GEMM's numbers as one string of bytes, beside its texts
+    packed = np.stack(numbers, axis=1).tobytes() if numbers else b""
+    rows = zip([packed[i * width:(i + 1) * width] for i in range(len(g))],
+               *[c.tolist() for c, n in zip(columns, numeric) if not n])
+    sets: dict = {}
+    twin_of = np.array([sets.setdefault(row, len(sets)) for row in rows], np.int64)
+    return np.unique(twin_of, return_index=True)[1], twin_of
 
 
 def first_step_load(g: GemmTable, traffic: Traffic, arch: Arch) -> float:
