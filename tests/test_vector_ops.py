@@ -3,6 +3,7 @@ bandwidth, and that sparsity leaves them alone."""
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 
 import pytest
 from hypothesis import given, settings
@@ -224,14 +225,14 @@ def test_the_placed_jobs_read_the_residency_of_the_schedules_gemms():
     from sparseloom.dataflow.ops import place_jobs
     from sparseloom.dataflow.residency import resident_outputs
     from sparseloom.dataflow.schedule import make_schedule
-    from sparseloom.sim.cost import gemm_cost
+    from sparseloom.sim.cost import CandidateCost
 
     big = replace(BASE, buffers=[replace(b, size_kib=1 << 20) for b in BASE.buffers])
     training = load_workload(RESNET50_2OF8)
     for w in (training, replace(training, meta=replace(training.meta, mode="inference"))):
         for arch in (BASE, big):
             assert resident_outputs(w, arch).sum() >= 5         # several layers keep their output on chip
-            s = make_schedule(w, arch, lambda t, same: gemm_cost(t, arch, same).ranking())
+            s = make_schedule(w, arch, partial(CandidateCost, arch))
             assert place_jobs(w, arch, s.gemms, s.order).jobs == vector_jobs(w, arch)
 
 
