@@ -124,3 +124,25 @@ def test_counts_beyond_a_byte(shape, axis):
         assert packed_nm_violations(np.packbits(mask.reshape(-1)), mask.size, pattern) == expected
     if axis == 0:
         assert packed_rows_nm_violations(np.packbits(mask.reshape(-1)), shape, pattern) == expected
+
+
+
+def test_masks_npz_is_deflated_only_where_that_pays_and_reads_back_the_same(tmp_path):
+    """Random 4:8 masks barely deflate (to about 0.8): stored; 1:32 masks deflate well (to about
+    0.3): deflated. Either way load_masks gives the masks back."""
+    import zipfile
+
+    from sparseloom.workloads.masks import STORED_ABOVE, masks_bytes
+
+    rng = np.random.default_rng(0)
+    for n, m, kind in ((4, 8, zipfile.ZIP_STORED), (1, 32, zipfile.ZIP_DEFLATED)):
+        layer = Layer("fc", "linear", 256, 64, fwd_nm=NMPattern(n, m), bwd_nm=NMPattern(1, 1), input_grad=0)
+        groups = rng.random((64, 256 // m, m))
+        mask = (groups >= np.sort(groups, axis=-1)[..., [m - n]]).reshape(64, 256, 1, 1)   # the n largest of each m
+        path = tmp_path / f"{n}of{m}.npz"
+        path.write_bytes(masks_bytes({("fc", "fwd"): mask}))
+        members = zipfile.ZipFile(path).infolist()
+        assert {i.compress_type for i in members} == {kind}
+        raw, packed = sum(i.file_size for i in members), sum(i.compress_size for i in members)
+        assert (packed <= STORED_ABOVE * raw) == (kind == zipfile.ZIP_DEFLATED)
+        assert np.array_equal(load_masks(path, [layer])[("fc", "fwd")], mask)
