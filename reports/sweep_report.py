@@ -70,6 +70,11 @@ def results_table(spec: SweepSpec, results: Path) -> pd.DataFrame:
     arrive in completion order, and the sort makes ties (Pareto, best point) resolve the same
     every run and every plot and table list N:M as 2:4, 2:8, 1:8, 1:16, 1:32, not as text."""
     table = pd.read_csv(results)
+    text = pd.read_csv(results, dtype=str, keep_default_na=False)
+    ok = table.status == "ok"
+    for column in table.columns:      # integers written for every point that ran: Int64, not float for the failed ones' blanks
+        if table[column].dtype.kind == "f" and ok.any() and text.loc[ok, column].str.fullmatch(r"-?\d+").all():
+            table[column] = table[column].astype("Int64")
     return table.sort_values(["workload", *spec.parameters], kind="stable", key=_order).reset_index(drop=True)
 
 
@@ -84,7 +89,8 @@ def _groups(ok: pd.DataFrame, params: list[str]) -> list[tuple[str, pd.DataFrame
 
 
 def _ok(table: pd.DataFrame) -> pd.DataFrame:
-    return table[table.status == "ok"].reset_index(drop=True)
+    ok = table[table.status == "ok"].reset_index(drop=True)
+    return ok.astype({c: np.int64 for c in ok.columns if str(ok[c].dtype) == "Int64"})
 
 
 def _infeasible(table: pd.DataFrame) -> str:

@@ -461,3 +461,17 @@ def test_the_report_orders_n_m_by_density_and_separates_training_from_inference(
     page.feed((tmp_path / "report" / "t.html").read_text())
     assert "`" not in "".join(page.text)                                 # inline code rendered, not literal
     assert page.tables_in_scrollers == text.count("\n|---")              # every table scrolls inside the page
+
+
+def test_a_report_with_failed_points_prints_the_integer_metrics_of_the_others_as_integers(tmp_path):
+    """A failed point leaves its metric cells blank; the points that ran still show whole LUT and
+    cycle counts (not 1.105e+06), and the report counts the point that does not fit."""
+    from sparseloom.apps.sweep_report import write_report
+
+    spec = load_spec(write_spec(tmp_path, parameters={"array.rows": [16, 64]}, fixed={"array.cols": 64}))
+    run_sweep(spec, tmp_path / "r.csv", workers=1, progress=False)
+    text = write_report(spec, tmp_path / "r.csv", tmp_path / "report").read_text()
+    ok = read(tmp_path / "r.csv").query("status == 'ok'").iloc[0]
+    assert "1 ok, 1 failed (1 of them larger than their FPGA)" in text
+    best = text[text.index("## Best point"):]
+    assert f"| {int(ok.lut)} |" in best and f"| {int(ok.cycles)} |" in best
