@@ -75,6 +75,21 @@ def test_energy_is_counted_actions_plus_power_times_time_by_hand():
     assert p["gops_per_w"] == pytest.approx(2 * slots / (p["total_energy_uj"] / 1e6) / 1e9)
 
 
+def test_output_stationary_movement_energy_by_hand():
+    """The same GEMM output-stationary: every slot still latches its group's 4 activations through
+    a 4:1 multiplexer, and each kept weight with its index bits passes down all R rows once per
+    pass of B, one pass per tile of A's rows (4 rows: one)."""
+    os_only = replace(SMALL, array=replace(SMALL.array, dataflows=["output_stationary"]))
+    g = simulate(os_only, fc("1:4")).gemms.iloc[0]
+    dev = yaml.safe_load((TECH / "xcvu9p.yaml").read_text())
+    reg, mux = dev["register_pj_per_bit"], dev["mux_pj_per_input_bit"]
+    m, n, k_eff, rows = 4, 64, 64, 4
+    assert (g.dataflow, g.m, g.n, g.k_eff) == ("output_stationary", m, n, k_eff)
+    passes = -(-m // rows)
+    movement = m * n * k_eff * 4 * 16 * (reg + mux) + passes * k_eff * n * (16 + 2) * rows * reg
+    assert g.energy_movement_pj == pytest.approx(movement) and movement > 0
+
+
 def test_halving_the_clock_halves_dynamic_power_and_keeps_static():
     fast, slow = SMALL, replace(SMALL, clock_mhz=SMALL.clock_mhz / 2)
     a, b = simulate(fast, fc("1:4", batch=64)), simulate(slow, fc("1:4", batch=64))

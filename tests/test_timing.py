@@ -241,3 +241,50 @@ def test_mac_pipeline_adds_its_delay_per_gemm_or_per_tile(rows, cols, flow, m, n
                                       # one of the 2 tiles' delays; the RTL ends at 8 and 9 cycles too)
     else:
         assert D <= grew <= D * tiles
+
+
+@settings(max_examples=300, deadline=None)
+@given(tiles_m=st.integers(1, 40), tiles_n=st.integers(1, 12), latency=st.integers(1, 9))
+def test_output_stationary_default_groups_are_even_and_at_least_the_latency(tiles_m, tiles_n, latency):
+    """The default interleave group of an output-stationary GEMM: as many groups as can each hold
+    at least L output tiles (one group if there are fewer than L), their sizes as even as possible;
+    the chunk is the largest group. Checked against the most groups found by trying every count."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from sparseloom.arch.schema import load_arch
+    from sparseloom.dataflow.flows import FLOWS
+
+    from .conftest import SAT
+
+    sat = load_arch(SAT)
+    arch = replace(sat, array=replace(sat.array, rows=4, cols=4, accumulator_latency_cycles=latency))
+    g = SimpleNamespace(m=np.array([4 * tiles_m - 1]), n=np.array([4 * tiles_n]))
+    tiles = tiles_m * tiles_n
+    groups = max([count for count in range(1, tiles + 1) if tiles // count >= latency], default=1)
+    assert FLOWS["output_stationary"].default_chunk(g, arch).tolist() == [-(-tiles // groups)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(a_read=st.floats(1.0, 1e7), m=st.integers(1, 5000))
+def test_an_output_stationary_step_holds_the_a_rows_of_as_many_tiles_as_fit_the_input_buffer(a_read, m):
+    """Per event step an output-stationary GEMM takes R rows of A per tile for as many tiles as
+    the input buffer's usable bytes hold (at least one), A's bytes per row as its traffic says
+    (fractional where activations are compressed)."""
+    from types import SimpleNamespace
+
+    from sparseloom.arch.schema import load_arch
+    from sparseloom.dataflow.flows import FLOWS
+
+    from .conftest import SAT
+
+    arch = load_arch(SAT)
+    rows, usable = arch.array.rows, arch.buffer_for("input").usable_bytes
+    per_tile = a_read * rows / m
+    units = FLOWS["output_stationary"].units_per_step(SimpleNamespace(m=np.array([m])),
+                                                      SimpleNamespace(a_read=np.array([a_read])), arch)
+    tiles = int(units[0]) // rows
+    assert int(units[0]) % rows == 0 and tiles >= 1
+    if per_tile >= 1:
+        assert tiles == 1 or tiles * per_tile <= usable
+        assert (tiles + 1) * per_tile > usable * (1 - 1e-12)      # floor division of floats
