@@ -33,9 +33,8 @@ def per_flow(dataflow: np.ndarray, call):
     results (arrays, a row per GEMM for 2-d ones, dicts of arrays or dataclasses of arrays)
     scattered back into one."""
     dataflow = np.asarray(dataflow)
-    only = FLOWS.get(str(dataflow[0])) if len(dataflow) else None
-    if only is not None and (len(dataflow) == 1 or (dataflow == only.name).all()):
-        return call(only, slice(None))
+    if len(dataflow) == 1 and str(dataflow[0]) in FLOWS:     # one GEMM: no split
+        return call(FLOWS[str(dataflow[0])], slice(None))
     parts, rest = [], None      # rows not yet placed (None: all); each name compared with those only
     for name, f in FLOWS.items():
         here = (dataflow if rest is None else dataflow.take(rest)) == name   # take: fast on text
