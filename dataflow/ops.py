@@ -97,8 +97,8 @@ def op_passes(op: Op, backward: bool, arch: Arch, batch: int, training: bool) ->
         extra = O if kind == "maxpool" else 0.0
         return Passes(1, O * b, extra, E * b, 0.0, E * cost, E)
     passes = 2 if kind == "bn" else 1
-    extra = {"bn": E * b, "relu": E / 8, "add": E * b, "softmax": E * b, "layernorm": E * b, "gelu": E * b,
-             "scale": 0.0, "loss": 0.0, "rmsnorm": E * b, "silu": E * b, "mul": 2 * E * b, "embedding": 0.0}[kind]
+    extra = 0.0 if kind in ("scale", "loss", "embedding") else E / 8 if kind == "relu" else 2 * E * b if kind == "mul" \
+        else E * b
     out = 2 * E * b if kind == "mul" else E * b          # a product's gradient goes to both factors
     return Passes(passes, E * b, extra, out, 0.0, E * cost, E)
 
@@ -185,31 +185,38 @@ def _fuse(run: _Run, passes: list[Passes], backward: bool, layer: int, epilogue:
     take its output; backward the roles swap (the gradient flows the other way). ``onchip_in``:
     the main input is a resident activation (:mod:`.residency`), read from the buffer;
     ``onchip_out``: the output stays there too (inference)."""
-    host = passes[run.host]
+    host, n = passes[run.host], passes[run.host].passes
     feed, take = passes[:run.host], passes[run.host + 1:]
     if backward:
         feed, take = take[::-1], feed[::-1]
     # a fused add's result also leaves for the other branch: forward the residual stream an add
     # before the host carries on; backward the gradient an add after the host forks to the shortcut
     fused_adds = range(run.host + 1, len(passes)) if backward else range(run.host)
-    kept = sum(passes[i].out for i in fused_adds if run.ops[i].kind == "add")
-    main = feed[0].main_in if feed else host.main_in
-    per_pass_in = main + sum(p.extra_in for p in feed) + host.extra_in
-    per_pass_work = max([host.work] + [p.work for p in feed])
-    per_pass_ops = host.elements + sum(p.elements for p in feed)
-    reads = host.passes * per_pass_in + sum(p.extra_in for p in take)
-    out = take[-1].out if take else host.out
-    writes = out + sum(p.side_out for p in passes) + kept
-    saved = (host.passes * main if onchip_in else 0.0) + (out if onchip_out else 0.0)
-    reads -= host.passes * main if onchip_in else 0.0
+    kept = sum([passes[i].out for i in fused_adds if run.ops[i].kind == "add"])
+    # the sums below add in the same order with or without fused operators (``+ 0`` where none)
+    main, per_pass_in, per_pass_work, per_pass_ops = host.main_in, host.main_in + 0, host.work, host.elements + 0
+    if feed:
+        main = feed[0].main_in
+        per_pass_in = main + sum([p.extra_in for p in feed])
+        per_pass_work = max([host.work] + [p.work for p in feed])
+        per_pass_ops = host.elements + sum([p.elements for p in feed])
+    per_pass_in += host.extra_in
+    reads, out, last, take_ops = n * per_pass_in + 0, host.out, per_pass_work, 0
+    if take:
+        reads = n * per_pass_in + sum([p.extra_in for p in take])
+        out = take[-1].out
+        last = max([per_pass_work] + [p.work for p in take])          # the fused operators' stages
+        take_ops = sum([p.elements for p in take])
+    writes = out + sum([p.side_out for p in passes]) + kept
+    saved = (n * main if onchip_in else 0.0) + (out if onchip_out else 0.0)
+    reads -= n * main if onchip_in else 0.0
     writes -= out if onchip_out else 0.0
-    last = max([per_pass_work] + [p.work for p in take])          # the fused operators' stages
-    work = (host.passes - 1) * per_pass_work + last
-    lane_ops = host.passes * per_pass_ops + sum(p.elements for p in take)
+    work = (n - 1) * per_pass_work + last
+    lane_ops = n * per_pass_ops + take_ops
     hidden = 0.0
     if epilogue:   # the first pass reads the GEMM's output on its way out of the array
         reads -= 0 if onchip_in else main
-        hidden = per_pass_work if host.passes > 1 else last
+        hidden = per_pass_work if n > 1 else last
     return VectorJob(run.name, "+".join(op.kind for op in run.ops), layer,
                      "BP" if backward else "FF", reads, writes, work, lane_ops, hidden, saved)
 

@@ -170,14 +170,14 @@ def _candidates(g: GemmTable, arch: Arch) -> tuple[GemmTable, np.ndarray, np.nda
     chunk = flat[at]
     gemm = combo_gemm[combo]
     # the only repeats are of a GEMM's default (each dataflow's chunk lengths are distinct)
-    as_default = (flows == g.dataflow[combo_gemm]) & (il == g.interleave[combo_gemm])
+    as_default = (flows == g.dataflow.take(combo_gemm)) & (il == g.interleave[combo_gemm])
     new = ~as_default[combo] | (chunk != g.chunk[gemm]) | (n_outer != g.n_outer[gemm])
     keep = np.flatnonzero(new & fits[combo] & chunk_fits(chunk, longest[combo]))
     own = np.flatnonzero(as_default)         # per GEMM, the combination of its default (if each has one)
     legal = (fits[own] & chunk_fits(g.chunk, longest[own])) if len(own) == len(g) else tile_fits(g, arch)
     default, picked = np.flatnonzero(legal), combo[keep]
     gemm = np.concatenate([default, gemm[keep]])
-    mapping = dict(dataflow=np.concatenate([g.dataflow[default], flows[picked]]),
+    mapping = dict(dataflow=np.concatenate([g.dataflow.take(default), flows.take(picked)]),   # take: fast on text
                    chunk=np.concatenate([g.chunk[default], chunk[keep]]).astype(np.int64, copy=False),
                    n_outer=np.concatenate([g.n_outer[default], n_outer[keep]]).astype(bool, copy=False),
                    interleave=np.concatenate([g.interleave[default], il[picked]]).astype(bool, copy=False))

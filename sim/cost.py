@@ -138,7 +138,7 @@ def _timing(g: GemmTable, arch: Arch, same_timing: np.ndarray | None) -> ArrayTi
         return gemm_timing(Machine.of(arch), g.dataflow, timing_shape(g, arch))
     own = same_timing == np.arange(len(same_timing))
     timed = np.flatnonzero(own)
-    t = gemm_timing(Machine.of(arch), g.dataflow[timed], timing_shape(rows_of(g, timed), arch))
+    t = gemm_timing(Machine.of(arch), g.dataflow.take(timed), timing_shape(rows_of(g, timed), arch))
     at = (np.cumsum(own) - 1)[same_timing]
     return ArrayTiming(*(getattr(t, f.name)[at] for f in fields(ArrayTiming)))
 

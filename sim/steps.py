@@ -126,8 +126,9 @@ def _distinct(g: GemmTable, traffic: Traffic) -> tuple[np.ndarray, np.ndarray]:
 def first_step_load(g: GemmTable, traffic: Traffic, arch: Arch) -> float:
     """The DRAM bytes the first step of ``g``'s first GEMM reads before it can start (its
     :attr:`Steps.load`), that step alone evaluated."""
-    units, on_m, extent, _, first_step = _layout(g, traffic, arch)
-    return float(_runs(g, traffic, arch, units, on_m, extent, first_step, np.arange(1))[2][0])
+    units, on_m, extent, _, _ = _layout(g, traffic, arch)
+    first = np.zeros(1, np.int64)
+    return float(_step_bytes(g, traffic, arch, on_m, extent, first, first, np.minimum(units[:1], extent[:1]), first)[0][0])
 
 
 def _layout(g: GemmTable, traffic: Traffic, arch: Arch):
@@ -147,7 +148,6 @@ def _runs(g, traffic, arch, units, on_m, extent, first_step, index):
     done = np.minimum((j + 1) * units[gemm], extent[gemm])
     before = np.minimum(j * units[gemm], extent[gemm])
     shape = timing_shape(g, arch)
-    flows = g.dataflow[gemm]
     machine = Machine.of(arch)
 
     def cycles(prefix, rows):  # GEMMs ``rows`` cut to the first ``prefix`` units of their streamed axis
@@ -162,6 +162,13 @@ def _runs(g, traffic, arch, units, on_m, extent, first_step, index):
     after = cycles(done, gemm)
     head = cycles(before[:1], gemm[:1]) if len(j) and j[0] > 0 else np.zeros(min(len(j), 1), after.dtype)
     compute = after - np.where(j == 0, 0, np.r_[head, after[:-1]])
+    load, total, share = _step_bytes(g, traffic, arch, on_m, extent, gemm, j, done, before)
+    return _merge_runs(gemm, compute, load, total - load, traffic.dram_write[gemm] * share, j, np.ones(len(j), np.int64))
+
+
+def _step_bytes(g, traffic, arch, on_m, extent, gemm, j, done, before):
+    """Steps ``j`` of GEMMs ``gemm`` (streamed axis done from ``before`` to ``done``): the DRAM
+    bytes each reads before it starts, all it reads, and its share of the streamed axis."""
     share = (done - before) / extent[gemm]
     # the operand the streamed axis does not cut (B when m streams, A when n does) is reused by
     # every step; fetched once, it all arrives with each instance's first step
@@ -171,9 +178,8 @@ def _runs(g, traffic, arch, units, on_m, extent, first_step, index):
     cut = np.where(on_m[gemm], a_read, b_read) * share
     total = cut + np.where(once, np.where(j == 0, reused, 0), reused * share)
     # operands stream in tile by tile: a step starts with its first array tile's share
-    tiles = per_flow(flows, lambda f, i: f.tiles_per_step(rows_of(g, gemm[i]), (done - before)[i], arch))
-    load = total / tiles
-    return _merge_runs(gemm, compute, load, total - load, traffic.dram_write[gemm] * share, j, np.ones(len(j), np.int64))
+    tiles = per_flow(g.dataflow[gemm], lambda f, i: f.tiles_per_step(rows_of(g, gemm[i]), (done - before)[i], arch))
+    return total / tiles, total, share
 
 
 def _merge_runs(gemm, compute, load, stream, write, start, repeat):
