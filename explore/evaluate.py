@@ -98,8 +98,7 @@ def evaluate(spec: SweepSpec, point: Point) -> dict:
     row = {"key": point.key, "workload": point.workload.name, **dict(point.params), "status": "ok", "error": ""}
     try:
         arch, workload = point_inputs(spec, point)
-        resources = design_area(arch)
-        problem = clock_problem(arch) or fit_problem(arch, resources)
+        problem = clock_problem(arch) or fit_problem(arch)      # the area only where the part is an FPGA
         if problem:
             raise ValueError(problem)
         result = simulate(arch, workload, spec.fidelity)
@@ -107,6 +106,7 @@ def evaluate(spec: SweepSpec, point: Point) -> dict:
         if "speedup_over_dense" in spec.metrics:
             metrics["speedup_over_dense"] = speedup_over_dense(arch, workload, result)["speedup"]
         if any(m in AREA_METRICS for m in spec.metrics):
+            resources = design_area(arch)
             metrics.update({m: resources[m] for m in spec.metrics if m in AREA_METRICS})
         if any(m in POWER_METRICS for m in spec.metrics):
             power = power_totals(arch, result.totals)

@@ -86,13 +86,13 @@ def clock_problem(arch: Arch) -> Optional[str]:
             f"{arch.sparsity.max_m}:1 multiplexers; raise array.mac_pipeline_stages or lower the clock")
 
 
-def fit_problem(arch: Arch, cells: Optional[dict[str, float]] = None) -> Optional[str]:
+def fit_problem(arch: Arch) -> Optional[str]:
     """Why the design does not fit its FPGA (each resource :func:`design_area` counts beyond the
-    part's ``capacity``), or None; ``cells``: the design's :func:`design_area`, if already made."""
+    part's ``capacity``), or None."""
     dev = fpga_device(arch)
     if dev is None or not dev.capacity:
         return None
-    cells = cells or design_area(arch)
+    cells = design_area(arch)
     over = [f"{key} {cells[key]:,.0f} of {limit:,.0f}" for key, limit in dev.capacity.items() if cells[key] > limit]
     if not over:
         return None
