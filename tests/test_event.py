@@ -149,3 +149,28 @@ def test_inference_trace_runs():
     r = simulate(BASE, inference, "event")
     assert set(r.rows.phase) == {"FF"} and r.totals["stall_update"] == 0
     assert NMPattern(2, 8) == NMPattern.parse(r.gemms.pattern.iloc[1])
+
+
+def test_the_warm_up_writes_back_the_second_to_last_step_of_the_iteration():
+    """The previous iteration's last step starts behind the write-back of the step before it. Runs
+    are numbered GEMM after GEMM (``first``: each GEMM's first run, and one past the last); the
+    step before the last is, by hand: an earlier step of the last run (it repeats), the previous
+    instance's last step (one step per instance, several instances), the run before within the
+    instance (several single steps), or the previous GEMM's last run (one step, one instance)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from sparseloom.sim.event import _run_before_last
+
+    def before_last(runs_per_gemm, repeat, per_instance, count, order=(0, 1)):
+        first = np.r_[0, np.cumsum(runs_per_gemm)]
+        steps = SimpleNamespace(first=first, repeat=np.array(repeat), per_instance=np.array(per_instance))
+        return _run_before_last(steps, SimpleNamespace(count=np.array(count)), list(order))
+
+    # GEMM 0: runs 0-1; GEMM 1 (last): runs 2-4
+    assert before_last([2, 3], [1, 1, 1, 1, 4], [2, 6], [1, 1]) == 4       # the last run repeats
+    assert before_last([2, 3], [1, 1, 1, 1, 1], [2, 3], [1, 1]) == 3       # single steps: the run before
+    assert before_last([2, 1], [1, 1, 1], [2, 1], [1, 5]) == 2             # one step, five instances
+    assert before_last([2, 1], [1, 1, 1], [2, 1], [1, 1]) == 1             # one step, once: GEMM 0's last run
+    assert before_last([1], [1], [1], [1], order=(0,)) == 0                # a lone one-step GEMM: itself

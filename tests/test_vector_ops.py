@@ -289,3 +289,24 @@ def test_llm_operators_by_hand():
     assert (j["FF", "mul"].read_bytes, j["FF", "mul"].write_bytes) == (2 * x, x)
     assert (j["BP", "mul"].read_bytes, j["BP", "mul"].write_bytes) == (3 * x, 2 * x)       # dy, x, x2; dx, dx2
     assert (j["BP", "silu"].read_bytes, j["BP", "silu"].write_bytes) == (2 * x, x)
+
+
+@pytest.mark.parametrize("gemms", [2, 3])
+def test_dram_stalls_hide_in_the_waits_beside_them_and_the_first_gemm_in_the_prefetch_by_hand(gemms):
+    """No vector jobs: every GEMM waits only its launch (100 cycles on SAT). The first GEMM's DRAM
+    stall of 1,000 cycles hides in the launch before it, the launch after it (the next GEMM loads
+    only then) and the prefetch (the previous iteration's last GEMM leaves 30 DRAM cycles idle);
+    the vector tail is 0. A later GEMM without a stall hides nothing; for an odd and an even count."""
+    import numpy as np
+
+    from sparseloom.sim.records import Table
+    from sparseloom.sim.vector import Placement, list_schedule
+
+    none = Placement([], Table({"cycles": np.zeros(0, np.int64)}), np.zeros(0, np.int64), np.zeros(0, np.int64))
+    stall = np.zeros(gemms, np.int64)
+    stall[0] = 1000
+    launch = BASE.control.job_launch_cycles
+    waits, control, hidden, tail = list_schedule(none, np.arange(gemms), np.full(gemms, 5000), BASE,
+                                                 np.zeros(gemms, np.int64), stall, prefetch=30)
+    assert launch == 100 and tail == 0 and waits.tolist() == [0] * gemms and control.tolist() == [launch] * gemms
+    assert hidden.tolist() == [2 * launch + 30] + [0] * (gemms - 1)
