@@ -54,6 +54,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..arch.schema import Arch
+from ..core.reuse import reused
 from ..workloads.ops import Op
 from ..workloads.trace import Workload
 from .residency import resident_outputs
@@ -231,6 +232,10 @@ class JobPlaces:
     blocks: np.ndarray
 
 
+JOB_INPUTS = ("operand_bytes", "vector_engine")
+"""The arch fields :func:`vector_jobs` reads given the resident outputs (:func:`~sparseloom.core.reuse.reused`)."""
+
+
 def place_jobs(workload: Workload, arch: Arch, g, order: np.ndarray) -> JobPlaces:
     """Where each vector job sits among the GEMMs ``g`` (run in ``order``).
 
@@ -244,7 +249,8 @@ def place_jobs(workload: Workload, arch: Arch, g, order: np.ndarray) -> JobPlace
     # a layer's output is resident where the next layer's forward GEMM reads its input on chip
     resident = np.zeros(last + 1, bool)
     resident[g.layer[(g.phase == "FF") & g.a_onchip] - 1] = True
-    jobs = vector_jobs(workload, arch, resident)
+    jobs = reused("vector jobs", (workload,), arch, JOB_INPUTS, lambda: vector_jobs(workload, arch, resident),
+                  resident.tobytes())
     # per layer (and one past the last) the row of its FF, BP and WU GEMM, NONE where it has none
     row = {phase: np.full(last + 2, NONE, np.int64) for phase in ("FF", "BP", "WU")}
     for phase, rows in row.items():

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..arch.schema import Arch, NMPattern
 from ..core.errors import InputError
+from ..core.reuse import reused
 from ..core.typed_yaml import read_yaml
 from ..workloads.trace import Workload
 from .flows import FLOWS
@@ -41,8 +42,12 @@ def _with_jobs(schedule: Schedule, workload: Workload, arch: Arch) -> Schedule:
     return replace(schedule, vector=place_jobs(workload, arch, schedule.gemms, schedule.order))
 
 
+GEMM_INPUTS = ("array", "sparsity", "buffers", "dataflow_options")
+"""The arch fields :func:`build_gemms` reads (:func:`~sparseloom.core.reuse.reused`)."""
+
+
 def make_schedule(workload: Workload, arch: Arch, cost: Cost) -> Schedule:
-    default = build_gemms(workload, arch)
+    default = reused("gemms", (workload,), arch, GEMM_INPUTS, lambda: build_gemms(workload, arch))
     order = training_order(default)
     if not arch.dataflow_options.offline_schedule:
         fits = tile_fits(default, arch)

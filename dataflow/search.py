@@ -20,6 +20,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from ..arch.schema import Arch
+from ..core.reuse import reused
 from .gemms import GemmTable
 from .flows import FLOWS, per_flow, rows_of
 from .tiling import chunk_fits, legal_limits, tile_fits
@@ -75,15 +76,26 @@ class Choice:
         return replace(self.candidates.take(self.best), layer=g.layer, phase=g.phase)
 
 
+CANDIDATE_INPUTS = ("array", "buffers", "dataflow_options", "vector_engine")
+"""The arch fields the candidates read (:func:`~sparseloom.core.reuse.reused`)."""
+
+
 def search(g: GemmTable, arch: Arch, cost: Cost) -> Choice:
     """Rank every legal candidate mapping of every GEMM with ``cost``.
 
     ``g`` carries the default mapping, which is always a candidate: the search never does worse.
     GEMMs that differ only in their layer and phase are searched once.
     """
-    searched, first = _distinct(g)
-    choice = _search(g.take(first), arch, cost)
+    searched, first, *candidates = reused("candidates", (g,), arch, CANDIDATE_INPUTS,
+                                          lambda: _distinct_candidates(g, arch))
+    choice = _choose(*candidates, len(first), cost)
     return replace(choice, best=choice.best[searched], searched=searched)
+
+
+def _distinct_candidates(g: GemmTable, arch: Arch) -> tuple:
+    """:func:`_distinct`, and the :func:`_candidates` of the distinct GEMMs."""
+    searched, first = _distinct(g)
+    return searched, first, *_candidates(g.take(first), arch)
 
 
 def _distinct(g: GemmTable) -> tuple[np.ndarray, np.ndarray]:
@@ -97,9 +109,13 @@ def _distinct(g: GemmTable) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _search(g: GemmTable, arch: Arch, cost: Cost) -> Choice:
-    candidates, gemm, same_timing = _candidates(g, arch)
+    """Every GEMM of ``g`` searched on its own."""
+    return _choose(*_candidates(g, arch), len(g), cost)
+
+
+def _choose(candidates: GemmTable, gemm: np.ndarray, same_timing: np.ndarray, n: int, cost: Cost) -> Choice:
     costing = cost(candidates, same_timing)
-    return Choice(candidates, gemm, _best(gemm, costing, len(g)), costing, np.arange(len(g)))
+    return Choice(candidates, gemm, _best(gemm, costing, n), costing, np.arange(n))
 
 
 def _best(gemm: np.ndarray, costing: Costing, n: int) -> np.ndarray:

@@ -12,6 +12,7 @@ import time
 from dataclasses import replace
 
 from ..arch.schema import Arch, NMPattern
+from ..core.reuse import reusing
 from ..sim.columns import as_integers
 from ..sim.simulate import simulate, speedup_over_dense
 from ..workloads.models import sparsify
@@ -58,7 +59,8 @@ def point_inputs(spec: SweepSpec, point: Point) -> tuple[Arch, Workload]:
 
 def _arch(spec: SweepSpec, point: Point, settings: dict) -> Arch:
     values = {k: v for k, v in settings.items() if k not in WORKLOAD_PARAMETERS}
-    return _cached("arch", spec.arch_path(), ArchVariants).arch(values, f"(point {point.key})")
+    variants = _cached("arch file", (spec.folder, spec.base_arch), lambda _: _cached("arch", spec.arch_path(), ArchVariants))
+    return variants.arch(values, f"(point {point.key})")
 
 
 def _workload(folder, settings: dict) -> Workload:
@@ -119,4 +121,6 @@ def evaluate(spec: SweepSpec, point: Point) -> dict:
 
 
 def evaluate_many(spec: SweepSpec, points: list[Point]) -> list[dict]:
-    return [evaluate(spec, p) for p in points]
+    """The points' rows; points that share a stage's inputs share its result (:mod:`~sparseloom.core.reuse`)."""
+    with reusing():
+        return [evaluate(spec, p) for p in points]

@@ -23,6 +23,10 @@ from ..core.typed_yaml import build, read_yaml
 from .spec import with_values
 
 
+FIELDS_KEPT = 256
+"""Built top-level fields kept per arch file (a sweep sets a few values of a few fields)."""
+
+
 @cache
 def _one_field(name: str) -> type:
     """A dataclass of the Arch's field ``name`` alone, of its type and with its check."""
@@ -35,6 +39,7 @@ class ArchVariants:
 
     def __init__(self, path: Path):
         self.file, self.data = str(path), read_yaml(path)
+        self._built: dict = {}
         try:
             self.base: Arch | None = build(Arch, self.data, self.file)
         except InputError:    # the values may repair it: each variant is built whole
@@ -48,8 +53,20 @@ class ArchVariants:
         changed = {}
         for name in (f.name for f in fields(Arch)):
             if data.get(name) is not self.data.get(name):
-                changed[name] = getattr(build(_one_field(name), {name: data[name]}, self.file, where), name)
+                changed[name] = self._field(name, data[name], where)
         arch = replace(self.base, **changed)
         for key, expectation in arch.problems():
             raise InputError(self.file, f"{where}.{key}" if where else key, expectation)
         return arch
+
+    def _field(self, name: str, value: Any, where: str):
+        """Field ``name`` of value ``value`` converted and checked; the last values that built are
+        kept by their repr (YAML's values: it tells 1, 1.0 and True apart)."""
+        key = (name, repr(value))
+        built = self._built.get(key)
+        if built is None:
+            built = getattr(build(_one_field(name), {name: value}, self.file, where), name)
+            if len(self._built) >= FIELDS_KEPT:
+                del self._built[next(iter(self._built))]
+            self._built[key] = built
+        return built

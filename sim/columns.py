@@ -131,10 +131,12 @@ RUN = _cols(
 INTEGER_UNITS = ("index", "count", "cycles", "MACs", "B")
 
 
+_UNITS = {c.name: c.unit for c in (*GEMM, *SIDE, *TOTALS)}
+
+
 def is_integer(name: str) -> bool:
     """Whether column or total ``name`` counts whole things (indices, counts, cycles, MACs, bytes)."""
-    units = {c.name: c.unit for c in (*GEMM, *SIDE, *TOTALS)}
-    unit = units.get(name, "B" if name.startswith("buffer_") and name.endswith("_bytes") else "")
+    unit = _UNITS.get(name, "B" if name.startswith("buffer_") and name.endswith("_bytes") else "")
     return unit in INTEGER_UNITS
 
 

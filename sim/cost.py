@@ -11,6 +11,7 @@ import numpy as np
 
 from ..arch.schema import Arch, NMPattern
 from ..arch.technology import device
+from ..core.reuse import reused
 from ..dataflow.gemms import GemmTable
 from ..dataflow.flows import Machine, Shape, rows_of
 from .dram import dram_cycles as dram_cycles_of
@@ -106,14 +107,15 @@ def timing_shape(g: GemmTable, arch: Arch) -> Shape:
 
 
 def gemm_cost(g: GemmTable, arch: Arch, same_timing: np.ndarray | None = None,
-              timing: ArrayTiming | None = None) -> GemmCost:
+              timing: ArrayTiming | None = None, traffic: Traffic | None = None) -> GemmCost:
     """The cost of every GEMM of ``g``; ``same_timing`` (optional): per row, a row with the same
     tile timing (the first of those that differ only in the loop order), timed once for all;
-    ``timing`` (optional): the tile timing of every row, if the caller has it."""
+    ``timing`` and ``traffic`` (optional): the tile timing and the traffic of every row, if the
+    caller has them."""
     e = arch.energy
     skipping = arch.sparsity.activation_skipping
     t = _timing(g, arch, same_timing) if timing is None else timing
-    tr = gemm_traffic(g, arch)
+    tr = gemm_traffic(g, arch) if traffic is None else traffic
     cnt = g.count
     array = t.cycles * cnt
     buffer_cycles = port_cycles(g, tr, arch) * cnt
@@ -143,6 +145,22 @@ def _timing(g: GemmTable, arch: Arch, same_timing: np.ndarray | None) -> ArrayTi
     return ArrayTiming(*(getattr(t, f.name)[at] for f in fields(ArrayTiming)))
 
 
+TIMING_INPUTS = ("array", "sparsity", "vector_engine")
+"""The arch fields the tile timing reads (:func:`~sparseloom.core.reuse.reused`)."""
+
+
+def _bounded_timing(candidates: GemmTable, arch: Arch, same_timing: np.ndarray | None) -> tuple[ArrayTiming, np.ndarray]:
+    """The tile timing of every candidate and its lower bound on the roofline ``cycles``:
+    cycles = ceil(max(array, buffer, DRAM cycles)) in float64, array = cycles x count; ceil and
+    max never decrease, so the bound is at most cycles, whatever the magnitudes."""
+    timing = _timing(candidates, arch, same_timing)
+    return timing, np.ceil((timing.cycles * candidates.count).astype(np.float64)).astype(np.int64)
+
+
+TRAFFIC_INPUTS = ("array", "sparsity", "buffers", "vector_engine")
+"""The arch fields :func:`gemm_traffic` reads (:func:`~sparseloom.core.reuse.reused`)."""
+
+
 class CandidateCost:
     """The cost model as the mapping search uses it (:class:`~sparseloom.dataflow.search.Costing`):
     the tile timing of every candidate (timed once per loop-order pair), whose array cycles bound
@@ -151,10 +169,8 @@ class CandidateCost:
 
     def __init__(self, arch: Arch, candidates: GemmTable, same_timing: np.ndarray | None = None):
         self.arch, self.candidates = arch, candidates
-        self.timing = _timing(candidates, arch, same_timing)
-        # cycles = ceil(max(array, buffer, DRAM cycles)) in float64, array = cycles x count: ceil
-        # and max never decrease, so this is at most cycles, whatever the magnitudes
-        self.lower = np.ceil((self.timing.cycles * candidates.count).astype(np.float64)).astype(np.int64)
+        self.timing, self.lower = reused("timing", (candidates, same_timing), arch, TIMING_INPUTS,
+                                         lambda: _bounded_timing(candidates, arch, same_timing))
         self._rows, self._cost = np.zeros(0, np.int64), None
 
     def keys(self, rows: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -170,4 +186,10 @@ class CandidateCost:
         return self._costed(rows)
 
     def _costed(self, rows: np.ndarray) -> GemmCost:
-        return gemm_cost(self.candidates.take(rows), self.arch, timing=rows_of(self.timing, rows))
+        g, traffic = reused("traffic", (self.candidates,), self.arch, TRAFFIC_INPUTS,
+                            lambda: self._traffic(rows), rows.tobytes())
+        return gemm_cost(g, self.arch, timing=rows_of(self.timing, rows), traffic=traffic)
+
+    def _traffic(self, rows: np.ndarray) -> tuple[GemmTable, Traffic]:
+        g = self.candidates.take(rows)
+        return g, gemm_traffic(g, self.arch)

@@ -1,0 +1,75 @@
+"""Stage results shared between simulations whose inputs to that stage are equal.
+
+A sweep's design points differ in a few arch values, and most stages of a simulation read only
+some of the arch: the GEMM table and the candidate mappings read the array, the sparsity and the
+buffers, never the DRAM or the clock. Inside :func:`reusing` (a sweep worker opens it around its
+points), :func:`reused` keeps a stage's result by what the stage reads: the objects it is given,
+by identity (the store holds them, so no other object can take their identity), and the value of
+each arch field it names (a dataclass's repr lists every value it holds). Outside, every stage
+runs every time, so a single ``simulate()`` costs what its work costs.
+
+A kept result is shared by every simulation that asks for it again: its numpy arrays are made
+read-only, so a write into one fails instead of changing another point's result. Each stage's
+names are checked by ``tests/test_reuse.py``, which runs the stage on an arch that refuses every
+field it does not name, and compares simulations with reuse to fresh ones.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import fields, is_dataclass
+from typing import Callable, TypeVar
+
+import numpy as np
+
+T = TypeVar("T")
+KEPT = 32
+"""Results kept (the oldest goes first): a few design points' worth of every stage."""
+
+_store: dict = {}
+_depth = 0
+
+
+@contextmanager
+def reusing():
+    """Reuse stage results inside. The last :data:`KEPT` results stay for the next time one is
+    opened in this process (a sweep worker opens one per batch of points)."""
+    global _depth
+    _depth += 1
+    try:
+        yield
+    finally:
+        _depth -= 1
+
+
+def reused(stage: str, given: tuple, arch, names: tuple[str, ...], make: Callable[[], T], *values) -> T:
+    """``make()``, or inside :func:`reusing` the result it gave for the same ``stage``, the same
+    objects ``given``, equal values of ``arch``'s fields ``names`` (everything the stage reads
+    from the arch) and equal ``values`` (hashable: the rest of what it reads)."""
+    if not _depth:
+        return make()
+    key = (stage, tuple(map(id, given)), tuple(repr(getattr(arch, name)) for name in names), values)
+    kept = _store.get(key)
+    if kept is not None and all(a is b for a, b in zip(kept[0], given)):
+        return kept[1]
+    value = _read_only(make())
+    if len(_store) >= KEPT:
+        del _store[next(iter(_store))]
+    _store[key] = (given, value)
+    return value
+
+
+def _read_only(value):
+    """``value`` with the numpy arrays it holds (directly, or in the tuples, lists, dicts and
+    dataclasses it holds) made read-only."""
+    if isinstance(value, np.ndarray):
+        value.setflags(write=False)
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            _read_only(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _read_only(item)
+    elif is_dataclass(value) and not isinstance(value, type):
+        for f in fields(value):
+            _read_only(getattr(value, f.name))
+    return value

@@ -1,0 +1,182 @@
+"""Stage results reused between simulations (core/reuse.py): each stage reads only the arch fields
+its key names, and simulations with reuse give what fresh ones give, bit for bit."""
+from __future__ import annotations
+
+import inspect
+import types
+from dataclasses import fields, replace
+from functools import cached_property, partial
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sparseloom.arch.schema import Arch, load_arch
+from sparseloom.core import reuse
+from sparseloom.core.reuse import reused, reusing
+from sparseloom.dataflow.gemms import build_gemms
+from sparseloom.dataflow.ops import JOB_INPUTS, vector_jobs
+from sparseloom.dataflow.schedule import GEMM_INPUTS
+from sparseloom.dataflow.search import CANDIDATE_INPUTS, _distinct_candidates
+from sparseloom.sim.cost import TIMING_INPUTS, TRAFFIC_INPUTS, CandidateCost, _bounded_timing
+from sparseloom.sim.simulate import simulate
+from sparseloom.sim.traffic import gemm_traffic
+from sparseloom.workloads.trace import load_workload
+
+ROOT = Path(__file__).resolve().parent.parent
+PRESETS = sorted(p.stem for p in (ROOT / "arch").glob("*.yaml"))
+TRACES = sorted(p.name for p in (ROOT / "workloads").iterdir() if (p / "layers.csv").exists())
+ARCH_FIELDS = {f.name for f in fields(Arch)}
+
+
+class _Only:
+    """``arch`` refusing every field (and property) not in ``names``: its other properties and
+    methods run on this view, so what they read is refused too."""
+
+    def __init__(self, arch: Arch, names: tuple[str, ...]):
+        self._arch, self._names = arch, names
+
+    def __getattr__(self, name: str):
+        if name in self._names:
+            return getattr(self._arch, name)
+        if name in ARCH_FIELDS:
+            raise AssertionError(f"the stage reads arch.{name}, which its key leaves out ({self._names})")
+        attr = inspect.getattr_static(Arch, name)
+        if isinstance(attr, property):
+            return attr.fget(self)
+        if isinstance(attr, cached_property):
+            return attr.func(self)
+        if callable(attr):
+            return types.MethodType(attr, self)
+        raise AttributeError(name)
+
+
+def _same(a, b) -> bool:
+    """Equal values, array by array (NaN equal to NaN), through dataclasses, dicts, lists and tuples."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        a, b = np.asarray(a), np.asarray(b)
+        return a.dtype == b.dtype and a.shape == b.shape and bool(
+            np.all((a == b) | ((a != a) & (b != b))) if a.dtype.kind == "f" else np.all(a == b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if hasattr(a, "__dataclass_fields__"):
+        return type(a) is type(b) and all(_same(getattr(a, f), getattr(b, f)) for f in a.__dataclass_fields__)
+    return a == b
+
+
+def _pairs():
+    return [(a, t) for a in PRESETS for t in TRACES]
+
+
+@pytest.fixture(scope="module")
+def loaded():
+    return {"arch": {a: load_arch(ROOT / "arch" / f"{a}.yaml") for a in PRESETS},
+            "trace": {t: load_workload(ROOT / "workloads" / t) for t in TRACES}}
+
+
+@pytest.mark.parametrize("preset,trace", _pairs())
+def test_each_stage_reads_only_the_arch_fields_its_key_names(loaded, preset, trace):
+    arch, w = loaded["arch"][preset], loaded["trace"][trace]
+    g = build_gemms(w, arch)
+    assert _same(build_gemms(w, _Only(arch, GEMM_INPUTS)), g)
+    distinct = _distinct_candidates(g, arch)
+    assert _same(_distinct_candidates(g, _Only(arch, CANDIDATE_INPUTS))[:2], distinct[:2])
+    candidates, same_timing = distinct[2], distinct[4]
+    rows = np.arange(0, len(candidates.m), 3)
+    assert _same(_bounded_timing(candidates, _Only(arch, TIMING_INPUTS), same_timing),
+                 _bounded_timing(candidates, arch, same_timing))
+    part = candidates.take(rows)
+    assert _same(gemm_traffic(part, _Only(arch, TRAFFIC_INPUTS)), gemm_traffic(part, arch))
+    resident = np.ones(len(w.layers), bool)
+    assert vector_jobs(w, _Only(arch, JOB_INPUTS), resident) == vector_jobs(w, arch, resident)
+
+
+def _variants(arch: Arch) -> list[Arch]:
+    """Archs a sweep makes: each differs from ``arch`` in a value one stage or another reads."""
+    a, buffers = arch.array, arch.buffers
+    return [arch,
+            replace(arch, clock_mhz=arch.clock_mhz * 1.5),
+            replace(arch, dram=replace(arch.dram, channels=arch.dram.channels * 2)),
+            replace(arch, array=replace(a, rows=a.rows // 2, cols=a.cols * 2)),
+            replace(arch, array=replace(a, mac_pipeline_stages=3)),
+            replace(arch, buffers=[replace(b, size_kib=b.size_kib * 4) for b in buffers]),
+            replace(arch, buffers=[replace(b, size_kib=b.size_kib / 2) if b.holds == ["input"] else b for b in buffers]),
+            replace(arch, energy=replace(arch.energy, dram_pj_per_byte=arch.energy.dram_pj_per_byte * 2)),
+            replace(arch, vector_engine=replace(arch.vector_engine, lanes=arch.vector_engine.lanes * 2)),
+            replace(arch, dataflow_options=replace(arch.dataflow_options, interleave=not arch.dataflow_options.interleave)),
+            replace(arch, sparsity=replace(arch.sparsity, activation_skipping=not arch.sparsity.activation_skipping)),
+            arch]
+
+
+def _outcome(arch, w, fidelity):
+    try:
+        r = simulate(arch, w, fidelity)
+    except Exception as error:  # noqa: BLE001 - a variant may not fit; fresh and reused must agree
+        return f"{type(error).__name__}: {error}"
+    return (r.totals, {c: r.gemm_table[c] for c in r.gemm_table.names}, {c: r.side_table[c] for c in r.side_table.names},
+            r.notes, r.schedule.gemms)
+
+
+@pytest.mark.parametrize("preset,trace,fidelity", [("sat", "resnet50_2of8", "analytic"), ("sat", "deit_small_2of8", "analytic"),
+                                                   ("sat", "resnet9_2of8", "event"), ("s4", "efficientnet_lite0_1of32", "analytic")])
+def test_simulations_with_reuse_equal_fresh_ones(loaded, preset, trace, fidelity):
+    arch, w = loaded["arch"][preset], loaded["trace"][trace]
+    archs = _variants(arch)
+    workloads = [w, w.with_batch(w.meta.batch_size * 2)]
+    fresh = [_outcome(a, x, fidelity) for a in archs for x in workloads]
+    for _ in range(2):      # the second pass finds every stage kept (as many as KEPT holds)
+        with reusing():
+            again = [_outcome(a, x, fidelity) for a in archs for x in workloads]
+        assert all(_same(f, r) for f, r in zip(fresh, again))
+
+
+def test_outside_reusing_every_stage_runs_and_kept_results_are_read_only():
+    calls = []
+
+    def make():
+        calls.append(1)
+        return {"column": np.arange(3)}
+
+    arch = load_arch(ROOT / "arch" / "sat.yaml")
+    token = object()
+    for _ in range(2):
+        reused("stage", (token,), arch, ("array",), make)
+    assert len(calls) == 2
+    with reusing():
+        first = reused("stage", (token,), arch, ("array",), make)
+        assert reused("stage", (token,), arch, ("array",), make) is first and len(calls) == 3
+        reused("stage", (object(),), arch, ("array",), make)                     # another object
+        reused("stage", (token,), replace(arch, array=replace(arch.array, rows=8)), ("array",), make)
+        reused("stage", (token,), arch, ("array",), make, b"other values")
+        assert len(calls) == 6
+        with pytest.raises(ValueError):
+            first["column"][0] = 1
+
+
+def test_a_sweep_point_with_reuse_equals_the_point_alone(tmp_path):
+    from sparseloom.explore.evaluate import evaluate, evaluate_many
+    from sparseloom.explore.points import design_points
+    from sparseloom.explore.spec import load_spec
+
+    spec_file = tmp_path / "s.yaml"
+    spec_file.write_text(
+        f"name: s\nbase_arch: {ROOT / 'arch' / 'sat.yaml'}\nworkloads: [{ROOT / 'workloads' / 'resnet9_2of8'}]\n"
+        "parameters:\n  array.rows: [16, 32]\n  buffers.input_buffer.size_kib: [256, 4096]\n"
+        "  dram.channels: [1, 4]\n  clock_mhz: [150, 190]\n"
+        "sampling:\n  method: grid\nmetrics: [cycles, time_ms, energy_uj, dram_bytes, stall_dram, lut]\n")
+    spec = load_spec(spec_file)
+    points = design_points(spec)
+    alone = [evaluate(spec, p) for p in points]
+    together = evaluate_many(spec, points)
+    drop = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+    assert drop(together) == drop(alone) and all(r["status"] == "ok" for r in alone)
+
+
+def test_reuse_keeps_a_bounded_number_of_results():
+    arch = load_arch(ROOT / "arch" / "sat.yaml")
+    with reusing():
+        for i in range(reuse.KEPT + 10):
+            reused("bounded", (), arch, (), partial(int, i), i)
+        assert len(reuse._store) <= reuse.KEPT
