@@ -5,10 +5,13 @@
 
 Specs: ``sat_array`` (ResNet-50 BDWP 2:8 training on SAT: array shape, buffers, DRAM channels, clock,
 MAC stages) and ``sparsity`` (ResNet-50 re-pruned from dense to 1:32, training and inference). Each run
-sweeps ``--points`` points of the spec (a seeded random sample of its grid, the same every run; 0: the
-whole grid) from scratch into a temporary file with :func:`~sparseloom.explore.runner.run_sweep`, as
+sweeps the spec's whole grid, as ``sweep sweeps/<spec>.yaml`` does (1,152 and 324 points), or with
+``--points N`` a seeded random sample of N of its points (the same every run), from scratch into a temporary file with :func:`~sparseloom.explore.runner.run_sweep`, as
 ``sweep`` does, in a fresh interpreter (sparseloom imported before the clock starts; nothing kept from
-an earlier run), and prints the median over ``--runs`` of:
+an earlier run), and prints the median over ``--runs`` of the figures below. Points that share an
+array and buffers share most of a simulation's stages (:mod:`sparseloom.core.reuse`): a grid has
+several per setting (sat_array 9, of its DRAM channels and clocks), a sample of 200 of sat_array's
+1,152 points about 2, so a sample's points cost more.
 
 - CPU per point: the run's CPU seconds (``time.process_time`` of its process plus the user and system
   time of its finished worker processes) over its points; it means the same on a loaded machine as on a
@@ -118,7 +121,7 @@ def _ms(seconds: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--specs", nargs="+", choices=SPECS, default=list(SPECS))
-    parser.add_argument("--points", type=int, default=200, help="points per run (0: the whole grid)")
+    parser.add_argument("--points", type=int, default=0, help="a random sample of N points per run (0, the default: the whole grid)")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--workers", type=int, default=1, help="worker processes (1: in this process)")
     parser.add_argument("--baseline", type=Path, help="root of another sparseloom checkout to compare with")

@@ -205,6 +205,14 @@ class _stop_on_sigterm:
             signal.signal(signal.SIGTERM, self.previous)
 
 
+def _in_grid_order(spec: SweepSpec, points: list[Point]) -> list[Point]:
+    """The points in the order of the grid (its first parameter outermost): points of a random
+    sample that share the inputs of some simulation stages (:mod:`~sparseloom.core.reuse`) run one
+    after another. The results file is written in point order whatever the order run."""
+    axes = list(spec.parameters.values())
+    return sorted(points, key=lambda p: (str(p.workload), [axis.index(v) for axis, (_, v) in zip(axes, p.params)]))
+
+
 def _chunks(points: list[Point], workers: int) -> list[list[Point]]:
     size = max(1, min(32, len(points) // (workers * 8) or 1))
     return [points[i:i + size] for i in range(0, len(points), size)]
@@ -217,6 +225,7 @@ def _results(spec: SweepSpec, points: list[Point], workers: int | None, schedule
     if scheduler:
         yield from _dask_results(spec, points, scheduler)
         return
+    points = _in_grid_order(spec, points)
     workers = min(workers or os.cpu_count() or 1, MAX_WORKERS)
     if workers == 1:
         for chunk in _chunks(points, 1):
