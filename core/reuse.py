@@ -47,7 +47,7 @@ def reused(stage: str, given: tuple, arch, names: tuple[str, ...], make: Callabl
     from the arch) and equal ``values`` (hashable: the rest of what it reads)."""
     if not _depth:
         return make()
-    key = (stage, tuple(map(id, given)), tuple(repr(getattr(arch, name)) for name in names), values)
+    key = (stage, tuple(map(id, given)), tuple(_repr(arch, name) for name in names), values)
     kept = _store.get(key)
     if kept is not None and all(a is b for a, b in zip(kept[0], given)):
         return kept[1]
@@ -56,6 +56,20 @@ def reused(stage: str, given: tuple, arch, names: tuple[str, ...], make: Callabl
         del _store[next(iter(_store))]
     _store[key] = (given, value)
     return value
+
+
+_reprs: tuple = (None, {})     # the last arch asked about and its fields' reprs
+
+
+def _repr(arch, name: str) -> str:
+    """``repr(arch.<name>)``, made once per field of the last arch (a simulation's stages share one)."""
+    global _reprs
+    if _reprs[0] is not arch:
+        _reprs = (arch, {})
+    known = _reprs[1]
+    if name not in known:
+        known[name] = repr(getattr(arch, name))
+    return known[name]
 
 
 def _read_only(value):

@@ -7,6 +7,7 @@ from functools import cached_property, partial
 import numpy as np
 
 from ..arch.schema import Arch
+from ..core.reuse import reused
 from ..dataflow.schedule import Schedule, make_schedule
 from ..workloads.trace import Workload
 from .cost import CandidateCost, GemmCost, gemm_cost
@@ -78,7 +79,7 @@ class Prepared:
 
 def prepare(arch: Arch, workload: Workload, schedule: Schedule | None = None) -> Prepared:
     """Schedule ``workload`` (unless a schedule is given) and cost it."""
-    check_workload(workload)
+    reused("workload check", (workload,), arch, (), lambda: check_workload(workload))
     if schedule is None:     # the search costed its choice already, on this arch
         schedule = make_schedule(workload, arch, partial(CandidateCost, arch))
         c = schedule.choice.costing.cost_of(schedule.choice.best) if schedule.choice else gemm_cost(schedule.gemms, arch)
