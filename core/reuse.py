@@ -15,6 +15,7 @@ field it does not name, and compares simulations with reuse to fresh ones.
 """
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 from dataclasses import fields, is_dataclass
 from typing import Callable, TypeVar
@@ -25,48 +26,47 @@ T = TypeVar("T")
 KEPT = 32
 """Results kept (the oldest goes first): a few design points' worth of every stage."""
 
-_store: dict = {}
-_depth = 0
+_store: dict = {}        # shared by the process's threads (a Dask worker runs several), under _lock
+_lock = threading.Lock()
+_local = threading.local()   # per thread: how many reusing() are open, the last arch's field reprs
 
 
 @contextmanager
 def reusing():
-    """Reuse stage results inside. The last :data:`KEPT` results stay for the next time one is
-    opened in this process (a sweep worker opens one per batch of points)."""
-    global _depth
-    _depth += 1
+    """Reuse stage results inside (in this thread). The last :data:`KEPT` results stay for the
+    next time one is opened in this process (a sweep worker opens one per batch of points)."""
+    _local.depth = getattr(_local, "depth", 0) + 1
     try:
         yield
     finally:
-        _depth -= 1
+        _local.depth -= 1
 
 
 def reused(stage: str, given: tuple, arch, names: tuple[str, ...], make: Callable[[], T], *values) -> T:
     """``make()``, or inside :func:`reusing` the result it gave for the same ``stage``, the same
     objects ``given``, equal values of ``arch``'s fields ``names`` (everything the stage reads
     from the arch) and equal ``values`` (hashable: the rest of what it reads)."""
-    if not _depth:
+    if not getattr(_local, "depth", 0):
         return make()
     key = (stage, tuple(map(id, given)), tuple(_repr(arch, name) for name in names), values)
-    kept = _store.get(key)
+    with _lock:
+        kept = _store.get(key)
     if kept is not None and all(a is b for a, b in zip(kept[0], given)):
         return kept[1]
     value = _read_only(make())
-    if len(_store) >= KEPT:
-        del _store[next(iter(_store))]
-    _store[key] = (given, value)
+    with _lock:
+        if len(_store) >= KEPT:
+            del _store[next(iter(_store))]
+        _store[key] = (given, value)
     return value
 
 
-_reprs: tuple = (None, {})     # the last arch asked about and its fields' reprs
-
-
 def _repr(arch, name: str) -> str:
-    """``repr(arch.<name>)``, made once per field of the last arch (a simulation's stages share one)."""
-    global _reprs
-    if _reprs[0] is not arch:
-        _reprs = (arch, {})
-    known = _reprs[1]
+    """``repr(arch.<name>)``, made once per field of the thread's last arch (a simulation's stages share one)."""
+    last = getattr(_local, "reprs", None)
+    if last is None or last[0] is not arch:
+        last = _local.reprs = (arch, {})
+    known = last[1]
     if name not in known:
         known[name] = repr(getattr(arch, name))
     return known[name]

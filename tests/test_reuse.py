@@ -180,3 +180,18 @@ def test_reuse_keeps_a_bounded_number_of_results():
         for i in range(reuse.KEPT + 10):
             reused("bounded", (), arch, (), partial(int, i), i)
         assert len(reuse._store) <= reuse.KEPT
+
+
+def test_threads_reusing_at_once_get_what_fresh_simulations_give(loaded):
+    from concurrent.futures import ThreadPoolExecutor
+
+    archs, w = _variants(loaded["arch"]["sat"]), loaded["trace"]["resnet9_2of8"]
+    fresh = [_outcome(a, w, "analytic") for a in archs]
+
+    def run(order):
+        with reusing():
+            return [(i, _outcome(archs[i], w, "analytic")) for _ in range(3) for i in order]
+
+    with ThreadPoolExecutor(2) as pool:
+        runs = list(pool.map(run, [list(range(len(archs))), list(range(len(archs)))[::-1]]))
+    assert all(_same(fresh[i], outcome) for results in runs for i, outcome in results)
