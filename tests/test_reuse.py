@@ -18,7 +18,7 @@ from sparseloom.dataflow.gemms import build_gemms
 from sparseloom.dataflow.ops import JOB_INPUTS, vector_jobs
 from sparseloom.dataflow.schedule import GEMM_INPUTS
 from sparseloom.dataflow.search import CANDIDATE_INPUTS, _distinct_candidates
-from sparseloom.sim.cost import TIMING_INPUTS, TRAFFIC_INPUTS, CandidateCost, _bounded_timing
+from sparseloom.sim.cost import TIMING_INPUTS, TRAFFIC_INPUTS, _bounded_timing
 from sparseloom.sim.simulate import simulate
 from sparseloom.sim.traffic import gemm_traffic
 from sparseloom.workloads.trace import load_workload
