@@ -153,6 +153,14 @@ def test_outside_reusing_every_stage_runs_and_kept_results_are_read_only():
         assert len(calls) == 6
         with pytest.raises(ValueError):
             first["column"][0] = 1
+        nested = reused("nested", (token,), arch, (), lambda: (build_gemms(load_workload(ROOT / "workloads" / "resnet9_2of8"), arch),
+                                                            [np.zeros(2)]))
+        assert not nested[0].m.flags.writeable and not nested[1][0].flags.writeable
+        with reusing():
+            pass
+        assert reused("stage", (token,), arch, ("array",), make) is first      # still inside the outer one
+    reused("stage", (token,), arch, ("array",), make)
+    assert len(calls) == 7
 
 
 def test_a_sweep_point_with_reuse_equals_the_point_alone(tmp_path):
