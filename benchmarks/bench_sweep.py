@@ -18,7 +18,7 @@ several per setting (sat_array 9, of its DRAM channels and clocks), a sample of 
   quiet one, unlike the wall-clock points/min printed beside it;
 - CPU per simulated point: the same CPU over the points that reached ``simulate()`` (a point clocked
   above its PE's fmax or larger than its FPGA fails before it, in microseconds), an upper bound on
-  what a point that is simulated costs;
+  what a point that is simulated costs (counted with one worker only: with several, in the workers);
 - with one worker (the default; the points are evaluated in the run's process), where a point's CPU goes:
   ``simulate()``, the rest of evaluating it (arch and workload, area, power, metrics) and the runner
   (spec expansion and fingerprints, writing, ordering the results file).
@@ -92,8 +92,9 @@ def run(spec_name: str, points: int, workers: int) -> dict:
     if workers == 1:
         parts = {"simulate": simulate.seconds / n, "evaluate, rest": (evaluate_many.seconds - simulate.seconds) / n,
                  "runner": (cpu - evaluate_many.seconds) / n}
-    return {"points": n, "failed": counts["failed"], "simulated": simulate.calls, "cpu": cpu / n,
-            "cpu_simulated": cpu / max(simulate.calls, 1), "per_min": n / wall * 60, "parts": parts, "results": results}
+    simulated = simulate.calls if workers == 1 else None     # the workers' calls are not counted here
+    return {"points": n, "failed": counts["failed"], "simulated": simulated, "cpu": cpu / n,
+            "cpu_simulated": cpu / max(simulated or 0, 1), "per_min": n / wall * 60, "parts": parts, "results": results}
 
 
 def _worker(source: Path, request: str) -> None:
@@ -146,8 +147,9 @@ def _print(name: str, mine: list[dict], theirs: list[dict]) -> None:
 
     print(f"{name}: {mine[0]['points']} points ({mine[0]['failed']} failed): CPU per point {_ms(median(mine, 'cpu'))}, "
           f"{median(mine, 'per_min'):,.0f} points/min wall-clock")
-    print(f"  {mine[0]['simulated']} points simulated (the others failed before: a clock above fmax, a design larger "
-          f"than its FPGA): CPU per simulated point {_ms(median(mine, 'cpu_simulated'))}")
+    if mine[0]["simulated"] is not None:
+        print(f"  {mine[0]['simulated']} points simulated (the others failed before: a clock above fmax, a design "
+              f"larger than its FPGA): CPU per simulated point {_ms(median(mine, 'cpu_simulated'))}")
     if mine[0]["parts"]:
         parts = {k: statistics.median(r["parts"][k] for r in mine) for k in mine[0]["parts"]}
         print("  per point: " + ", ".join(f"{k} {_ms(v)}" for k, v in parts.items()))
