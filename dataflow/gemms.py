@@ -17,13 +17,14 @@ writes dX; WU reads dY and X and writes dW in the accumulator datatype.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from operator import attrgetter
 
 import numpy as np
 
 from ..arch.schema import Arch, NMPattern
 from ..workloads.trace import Layer, Workload
+from .flows import flow_codes
 from .mapping import default_dataflow
 from .formats import MASK_FORMATS, nm
 from .residency import resident_outputs
@@ -84,13 +85,26 @@ class GemmTable:
     def __len__(self) -> int:
         return len(self.m)
 
+    @cached_property
+    def flow_code(self) -> np.ndarray:
+        """Per GEMM, ``dataflow`` as :func:`~.flows.flow_codes` (what :func:`~.flows.per_flow`
+        splits by): derived on first read, kept by :meth:`take`."""
+        return flow_codes(self.dataflow)
+
     def take(self, index: np.ndarray, **columns: np.ndarray) -> "GemmTable":
         """The rows at ``index`` (positions, repeats allowed), with ``columns`` given instead of
-        gathered (by ``ndarray.take``: on text columns several times faster than ``[index]``)."""
+        gathered (by ``ndarray.take``: on text columns several times faster than ``[index]``);
+        ``flow_code`` may be given with ``dataflow``."""
         index = np.asarray(index)
         index = np.flatnonzero(index) if index.dtype == bool else index
-        return GemmTable(**{name: columns[name] if name in columns else getattr(self, name).take(index)
-                            for name in self.__dataclass_fields__})
+        table = GemmTable(**{name: columns[name] if name in columns else getattr(self, name).take(index)
+                             for name in self.__dataclass_fields__})
+        codes = columns.get("flow_code")
+        if codes is None and "dataflow" not in columns and "flow_code" in vars(self):
+            codes = self.flow_code.take(index)
+        if codes is not None:
+            vars(table)["flow_code"] = codes
+        return table
 
     def mapped(self, dataflow: np.ndarray, chunk: np.ndarray, n_outer: np.ndarray,
                interleave: np.ndarray) -> "GemmTable":
