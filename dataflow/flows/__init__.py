@@ -98,7 +98,8 @@ class _Rows:
 
     def take(self, index: np.ndarray, **columns: np.ndarray):
         """The GEMM table of rows ``index`` of these, with ``columns`` given instead of gathered."""
-        known = {name: value[index] for name, value in vars(self).items() if not name.startswith("_")}
+        known = {name: value[index] for name, value in vars(self).items() if not name.startswith("_")
+                 and not (name == "flow_code" and "dataflow" in columns)}
         return self._table.take(self._index[index], **(known | columns))
 
 
