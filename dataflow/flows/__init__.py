@@ -49,6 +49,14 @@ def flow_codes(dataflow: np.ndarray) -> np.ndarray:
     raise ValueError(f"unknown dataflow(s) {sorted(unknown)}; expected one of {', '.join(FLOWS)}")
 
 
+_NAMES_BY_CODE = np.array(list(FLOWS))
+
+
+def flow_names(codes: np.ndarray) -> np.ndarray:
+    """The dataflow names of :func:`flow_codes`."""
+    return _NAMES_BY_CODE.take(codes)
+
+
 def per_flow(dataflow: np.ndarray, call):
     """``call(flow, index)`` for each dataflow present (``index``: its positions in ``dataflow``,
     names or :func:`flow_codes`), results (arrays, a row per GEMM for 2-d ones, dicts of arrays
@@ -88,6 +96,8 @@ class _Rows:
             raise AttributeError(name)
         if name == "flow_code" and "dataflow" in self._given:     # the codes of the dataflows given
             column = flow_codes(self.dataflow)
+        elif name == "dataflow" and "flow_code" in self._given:   # the names of the codes given
+            column = flow_names(self.flow_code)
         else:
             column = getattr(self._table, name).take(self._index)     # positions: faster than [] on text
         setattr(self, name, column)
@@ -98,8 +108,11 @@ class _Rows:
 
     def take(self, index: np.ndarray, **columns: np.ndarray):
         """The GEMM table of rows ``index`` of these, with ``columns`` given instead of gathered."""
-        known = {name: value[index] for name, value in vars(self).items() if not name.startswith("_")
-                 and not (name == "flow_code" and "dataflow" in columns)}
+        known = {name: value[index] for name, value in vars(self).items() if not name.startswith("_")}
+        if "flow_code" in self._given and "dataflow" not in known:     # the names of these rows only
+            known["dataflow"] = flow_names(known["flow_code"])
+        if "dataflow" in columns:
+            known.pop("flow_code", None)
         return self._table.take(self._index[index], **(known | columns))
 
 
@@ -122,4 +135,4 @@ def _merge(results, size):
     return out
 
 
-__all__ = ["FLOWS", "NAMES", "CODES", "flow", "flow_codes", "per_flow", "rows_of", "ArrayTiming", "Dataflow", "Machine", "Reuse", "Shape"]
+__all__ = ["FLOWS", "NAMES", "CODES", "flow", "flow_codes", "flow_names", "per_flow", "rows_of", "ArrayTiming", "Dataflow", "Machine", "Reuse", "Shape"]
