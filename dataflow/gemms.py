@@ -17,13 +17,14 @@ writes dX; WU reads dY and X and writes dW in the accumulator datatype.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from operator import attrgetter
 
 import numpy as np
 
 from ..arch.schema import Arch, NMPattern
 from ..workloads.trace import Layer, Workload
+from .flows import flow_codes
 from .mapping import default_dataflow
 from .formats import MASK_FORMATS, nm
 from .residency import resident_outputs
@@ -47,8 +48,13 @@ def _sparsest_holding(supported: tuple[NMPattern, ...], pattern: NMPattern) -> N
     return min((p for p in supported if p.satisfied_by(pattern)), key=lambda p: (p.density, p.m))
 
 
-_shape_of = attrgetter(*(f.name for f in fields(Layer) if f.name != "name"))
-"""What a layer's GEMMs depend on: every column of its row but the name."""
+_columns_of = attrgetter(*(f.name for f in fields(Layer) if f.name not in ("name", "fwd_nm", "bwd_nm")))
+
+
+def _shape_of(layer: Layer) -> tuple:
+    """What a layer's GEMMs depend on: every column of its row but the name (its patterns as
+    their N and M, which hash faster than the patterns)."""
+    return _columns_of(layer), layer.fwd_nm.n, layer.fwd_nm.m, layer.bwd_nm.n, layer.bwd_nm.m
 
 
 @dataclass(frozen=True)
@@ -84,13 +90,26 @@ class GemmTable:
     def __len__(self) -> int:
         return len(self.m)
 
+    @cached_property
+    def flow_code(self) -> np.ndarray:
+        """Per GEMM, ``dataflow`` as :func:`~.flows.flow_codes` (what :func:`~.flows.per_flow`
+        splits by): derived on first read, kept by :meth:`take`."""
+        return flow_codes(self.dataflow)
+
     def take(self, index: np.ndarray, **columns: np.ndarray) -> "GemmTable":
         """The rows at ``index`` (positions, repeats allowed), with ``columns`` given instead of
-        gathered (by ``ndarray.take``: on text columns several times faster than ``[index]``)."""
+        gathered (by ``ndarray.take``: on text columns several times faster than ``[index]``);
+        ``flow_code`` may be given with ``dataflow``."""
         index = np.asarray(index)
         index = np.flatnonzero(index) if index.dtype == bool else index
-        return GemmTable(**{name: columns[name] if name in columns else getattr(self, name).take(index)
-                            for name in self.__dataclass_fields__})
+        table = GemmTable(**{name: columns[name] if name in columns else getattr(self, name).take(index)
+                             for name in self.__dataclass_fields__})
+        codes = columns.get("flow_code")
+        if codes is None and "dataflow" not in columns and "flow_code" in vars(self):
+            codes = self.flow_code.take(index)
+        if codes is not None:
+            vars(table)["flow_code"] = codes
+        return table
 
     def mapped(self, dataflow: np.ndarray, chunk: np.ndarray, n_outer: np.ndarray,
                interleave: np.ndarray) -> "GemmTable":
@@ -198,15 +217,16 @@ def _pattern_columns(rows: list[tuple[Layer, str, NMPattern | None]], group_len:
     """The columns that follow from the patterns of the GEMMs' sparse operands (``group_len``
     grouped elements in ``reps`` runs along the reduction), evaluated once per kind of row: its
     own pattern, whether it reads weights, the pattern a schedule file has it execute in."""
-    kinds, kind = {}, []
+    kinds, kind = {}, []        # a kind: its own pattern's N and M (faster to hash than the pattern) and the rest
     for layer, phase, executes in rows:
         own = layer.fwd_nm if phase == "FF" else layer.bwd_nm if phase == "BP" else DENSE
-        kind.append(kinds.setdefault((own, layer.has_weights and phase != "WU", executes), len(kinds)))
+        kind.append(kinds.setdefault((own.n, own.m, layer.has_weights and phase != "WU", executes), len(kinds)))
     kind = np.array(kind)
     fixed = arch.sparsity.index_bits_per_nonzero
     cols = {name: np.zeros(len(rows), np.int64) for name in ("k_eff", "k_useful", "k_stored")}
     facts = []
-    for number, (own, weights, executes) in enumerate(kinds):
+    for number, (n, m, weights, executes) in enumerate(kinds):
+        own = NMPattern(n, m)
         executed = (executes or execution_pattern(arch, own)) if weights else DENSE
         # stored as executed, or (load-as-sparse) in the operand's own, sparser pattern
         stored = own if weights and arch.sparsity.load_compressed and own.density < executed.density else executed

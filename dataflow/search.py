@@ -22,7 +22,7 @@ import numpy as np
 from ..arch.schema import Arch
 from ..core.reuse import reused
 from .gemms import GemmTable
-from .flows import FLOWS, per_flow, rows_of
+from .flows import CODES, FLOWS, per_flow, rows_of
 from .tiling import chunk_fits, legal_limits, tile_fits
 
 
@@ -159,21 +159,21 @@ def _largest(dtype: np.dtype):
 
 
 def _candidates(g: GemmTable, arch: Arch) -> tuple[GemmTable, np.ndarray, np.ndarray]:
-    """Every legal candidate mapping of every GEMM (a table whose columns are gathered when first
-    read), the GEMM each maps and the first candidate that differs from it at most in the loop
-    order: the defaults first (ties keep them), then per GEMM, per dataflow and interleave choice,
-    per loop order, its chunk lengths, except the one that repeats the default. A combination
-    (GEMM, dataflow, interleave) fixes the smallest tile and the longest chunk, so legality is
-    found once per combination, the defaults' too."""
+    """Every legal candidate mapping of every GEMM (a table whose columns are gathered, and its
+    dataflows' names made, when first read), the GEMM each maps and the first candidate that
+    differs from it at most in the loop order: the defaults first (ties keep them), then per GEMM,
+    per dataflow and interleave choice, per loop order, its chunk lengths, except the one that
+    repeats the default. A combination (GEMM, dataflow, interleave) fixes the smallest tile and
+    the longest chunk, so legality is found once per combination, the defaults' too."""
     interleaves = (True, False) if arch.dataflow_options.interleave else (False,)
     pairs = [(f, il) for f in arch.mapping_dataflows for il in (interleaves if FLOWS[f].mapping_options else (False,))]
     combo_gemm = np.repeat(np.arange(len(g)), len(pairs))
-    flows = np.tile(np.array([f for f, _ in pairs]), len(g))
+    codes = np.tile(np.array([CODES[f] for f, _ in pairs], np.int8), len(g))
     il = np.tile(np.array([i for _, i in pairs], bool), len(g))
-    base = rows_of(g, combo_gemm, dataflow=flows, interleave=il)
+    base = rows_of(g, combo_gemm, flow_code=codes, interleave=il)        # the dataflows' names made when read
     longest, fits = legal_limits(base, arch)
     # a row per combo, padded with 0
-    lengths = per_flow(flows, lambda f, i: f.chunk_candidates(f.chunk_extent(rows_of(base, i), arch), longest[i], arch))
+    lengths = per_flow(codes, lambda f, i: f.chunk_candidates(f.chunk_extent(rows_of(base, i), arch), longest[i], arch))
     count = (lengths > 0).sum(axis=1)
     flat = lengths[lengths > 0]                                      # combo by combo, ascending
     orders = np.tile(np.array([2 if FLOWS[f].mapping_options else 1 for f, _ in pairs], np.int64), len(g))
@@ -186,14 +186,14 @@ def _candidates(g: GemmTable, arch: Arch) -> tuple[GemmTable, np.ndarray, np.nda
     chunk = flat[at]
     gemm = combo_gemm[combo]
     # the only repeats are of a GEMM's default (each dataflow's chunk lengths are distinct)
-    as_default = (flows == g.dataflow.take(combo_gemm)) & (il == g.interleave[combo_gemm])
+    as_default = (codes == g.flow_code.take(combo_gemm)) & (il == g.interleave[combo_gemm])
     new = ~as_default[combo] | (chunk != g.chunk[gemm]) | (n_outer != g.n_outer[gemm])
     keep = np.flatnonzero(new & fits[combo] & chunk_fits(chunk, longest[combo]))
     own = np.flatnonzero(as_default)         # per GEMM, the combination of its default (if each has one)
     legal = (fits[own] & chunk_fits(g.chunk, longest[own])) if len(own) == len(g) else tile_fits(g, arch)
     default, picked = np.flatnonzero(legal), combo[keep]
     gemm = np.concatenate([default, gemm[keep]])
-    mapping = dict(dataflow=np.concatenate([g.dataflow.take(default), flows.take(picked)]),   # take: fast on text
+    mapping = dict(flow_code=np.concatenate([g.flow_code.take(default), codes.take(picked)]),
                    chunk=np.concatenate([g.chunk[default], chunk[keep]]).astype(np.int64, copy=False),
                    n_outer=np.concatenate([g.n_outer[default], n_outer[keep]]).astype(bool, copy=False),
                    interleave=np.concatenate([g.interleave[default], il[picked]]).astype(bool, copy=False))

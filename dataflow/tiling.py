@@ -18,17 +18,17 @@ from .flows import flow, per_flow, rows_of
 
 def max_chunk(g, arch: Arch) -> np.ndarray:
     """The longest legal chunk of each GEMM (see :meth:`Dataflow.max_chunk`)."""
-    return per_flow(g.dataflow, lambda f, i: f.max_chunk(rows_of(g, i), arch))
+    return per_flow(g.flow_code, lambda f, i: f.max_chunk(rows_of(g, i), arch))
 
 
 def default_chunk(g, arch: Arch) -> np.ndarray:
     """The fixed rule (without offline scheduling): the chunk of each GEMM."""
-    return per_flow(g.dataflow, lambda f, i: f.default_chunk(rows_of(g, i), arch))
+    return per_flow(g.flow_code, lambda f, i: f.default_chunk(rows_of(g, i), arch))
 
 
 def smallest_tile_bytes(g, arch: Arch) -> dict[str, np.ndarray]:
     """Bytes of each operand's buffer that the smallest legal tile of each GEMM needs."""
-    return per_flow(g.dataflow, lambda f, i: f.smallest_tile_bytes(rows_of(g, i), arch))
+    return per_flow(g.flow_code, lambda f, i: f.smallest_tile_bytes(rows_of(g, i), arch))
 
 
 def tile_fits(g, arch: Arch) -> np.ndarray:
@@ -45,7 +45,7 @@ def legal_limits(g, arch: Arch) -> tuple[np.ndarray, np.ndarray]:
         rows = rows_of(g, i)
         return {"longest": f.max_chunk(rows, arch), "fits": _fit(f.smallest_tile_bytes(rows, arch), arch)}
 
-    limits = per_flow(g.dataflow, call)
+    limits = per_flow(g.flow_code, call)
     return limits["longest"], limits["fits"]
 
 

@@ -13,7 +13,7 @@ from ..arch.schema import Arch, NMPattern
 from ..arch.technology import device
 from ..core.reuse import reused
 from ..dataflow.gemms import GemmTable
-from ..dataflow.flows import Machine, Shape, rows_of
+from ..dataflow.flows import CODES, Machine, Shape, rows_of
 from .dram import dram_cycles as dram_cycles_of
 from .timing import ArrayTiming, gemm_timing
 from .traffic import Traffic, gemm_traffic, port_cycles
@@ -62,7 +62,7 @@ def streamed_reduction(g: GemmTable, arch: Arch) -> np.ndarray:
         return g.k_eff
     d, k = g.a_density, g.k_eff
     fullest = np.ceil(k * d + np.sqrt(k * d * (1 - d)) * np.sqrt(2 * np.log(max(arch.array.rows, 2))))
-    return np.where(g.dataflow == "output_stationary", np.clip(fullest, 1, k), k).astype(np.int64)
+    return np.where(g.flow_code == CODES["output_stationary"], np.clip(fullest, 1, k), k).astype(np.int64)
 
 
 def lanes_moved(patterns: np.ndarray) -> np.ndarray:
@@ -96,9 +96,9 @@ def movement_energy(g: GemmTable, tr: Traffic, arch: Arch, slots: np.ndarray) ->
     activations = slots * lanes * bits * (dev.register_pj_per_bit + dev.mux_pj_per_input_bit)
     weight_bits = tr.b_passes * g.k_eff * g.n * (bits + g.meta_bits) * g.count
     rows = arch.array.rows
-    hops = np.where(g.dataflow == "output_stationary", rows, (rows + 1) / 2 + arch.array.weight_double_buffer)
+    hops = np.where(g.flow_code == CODES["output_stationary"], rows, (rows + 1) / 2 + arch.array.weight_double_buffer)
     weights = weight_bits * hops * dev.register_pj_per_bit
-    return np.where(g.dataflow == "vector_lanes", 0.0, activations + weights)
+    return np.where(g.flow_code == CODES["vector_lanes"], 0.0, activations + weights)
 
 
 def timing_shape(g: GemmTable, arch: Arch) -> Shape:
@@ -125,7 +125,7 @@ def gemm_cost(g: GemmTable, arch: Arch, same_timing: np.ndarray | None = None,
     slots = g.m * g.n * g.k_eff * cnt
     density = g.a_density if skipping else 1.0
     # skipping: an OS PE issues only nonzero products; a WS PE still spends the slot but gates it
-    macs = np.where(g.dataflow == "output_stationary", np.round(slots * density), slots).astype(np.int64) \
+    macs = np.where(g.flow_code == CODES["output_stationary"], np.round(slots * density), slots).astype(np.int64) \
         if skipping else slots.astype(np.int64)
     return GemmCost(t, tr, array, buffer_cycles, dram_cycles, cycles, dram_bytes, macs,
                     slots * density * e.mac_pj,
@@ -137,10 +137,10 @@ def gemm_cost(g: GemmTable, arch: Arch, same_timing: np.ndarray | None = None,
 def _timing(g: GemmTable, arch: Arch, same_timing: np.ndarray | None) -> ArrayTiming:
     """The tile timing of each GEMM, each distinct row of ``same_timing`` timed once."""
     if same_timing is None:
-        return gemm_timing(Machine.of(arch), g.dataflow, timing_shape(g, arch))
+        return gemm_timing(Machine.of(arch), g.flow_code, timing_shape(g, arch))
     own = same_timing == np.arange(len(same_timing))
     timed = np.flatnonzero(own)
-    t = gemm_timing(Machine.of(arch), g.dataflow.take(timed), timing_shape(rows_of(g, timed), arch))
+    t = gemm_timing(Machine.of(arch), g.flow_code.take(timed), timing_shape(rows_of(g, timed), arch))
     at = (np.cumsum(own) - 1)[same_timing]
     return ArrayTiming(*(getattr(t, f.name)[at] for f in fields(ArrayTiming)))
 

@@ -179,11 +179,13 @@ def _totals(arch: Arch, gemms: Table, side: Table, exposed: dict[str, int], onch
 def _notes(arch: Arch, workload: Workload, gemms: Table) -> list[str]:
     """One note per kind of pattern substitution (a sparse pattern the array cannot run as is)."""
     runs: dict[tuple[str, str], list[str]] = {}
+    texts: dict[tuple[int, int], str] = {}      # each pattern's text by its N and M, made once
     for layer, phase, name, executed in zip(*(gemms[c].tolist() for c in ("layer", "phase", "name", "pattern"))):
         if phase == "WU":
             continue
         spec = workload.layers[layer]
-        want = str(spec.fwd_nm if phase == "FF" else spec.bwd_nm)
+        own = spec.fwd_nm if phase == "FF" else spec.bwd_nm
+        want = texts.get((own.n, own.m)) or texts.setdefault((own.n, own.m), str(own))
         if want != executed and executed != "unstructured":
             runs.setdefault((want, executed), []).append(f"{name} {phase}")
     supported = ", ".join(arch.sparsity.nm_patterns)

@@ -134,8 +134,8 @@ def first_step_load(g: GemmTable, traffic: Traffic, arch: Arch) -> float:
 def _layout(g: GemmTable, traffic: Traffic, arch: Arch):
     """Per GEMM: the units of its streamed axis per step, whether that axis is m, its extent, its
     steps per instance; and each GEMM's first step counted over the table (and one past the last)."""
-    units = per_flow(g.dataflow, lambda f, i: f.units_per_step(rows_of(g, i), rows_of(traffic, i), arch))
-    on_m = per_flow(g.dataflow, lambda f, i: np.full(len(rows_of(g, i).m), f.stream_axis == "m"))
+    units = per_flow(g.flow_code, lambda f, i: f.units_per_step(rows_of(g, i), rows_of(traffic, i), arch))
+    on_m = per_flow(g.flow_code, lambda f, i: np.full(len(rows_of(g, i).m), f.stream_axis == "m"))
     extent = np.where(on_m, g.m, g.n)
     per_instance = cdiv(extent, units)
     return units, on_m, extent, per_instance, np.r_[0, np.cumsum(per_instance)]
@@ -153,7 +153,7 @@ def _runs(g, traffic, arch, units, on_m, extent, first_step, index):
     def cycles(prefix, rows):  # GEMMs ``rows`` cut to the first ``prefix`` units of their streamed axis
         cut = np.maximum(prefix, 1)
         m, n = np.where(on_m[rows], cut, g.m[rows]), np.where(on_m[rows], g.n[rows], cut)
-        t = gemm_timing(machine, g.dataflow[rows], Shape(m, n, shape.k[rows], shape.k_dense[rows], shape.chunk[rows],
+        t = gemm_timing(machine, g.flow_code[rows], Shape(m, n, shape.k[rows], shape.k_dense[rows], shape.chunk[rows],
                                                          shape.interleave[rows]))
         return np.where(prefix > 0, t.cycles, 0)
 
@@ -178,7 +178,7 @@ def _step_bytes(g, traffic, arch, on_m, extent, gemm, j, done, before):
     cut = np.where(on_m[gemm], a_read, b_read) * share
     total = cut + np.where(once, np.where(j == 0, reused, 0), reused * share)
     # operands stream in tile by tile: a step starts with its first array tile's share
-    tiles = per_flow(g.dataflow[gemm], lambda f, i: f.tiles_per_step(rows_of(g, gemm[i]), (done - before)[i], arch))
+    tiles = per_flow(g.flow_code[gemm], lambda f, i: f.tiles_per_step(rows_of(g, gemm[i]), (done - before)[i], arch))
     return total / tiles, total, share
 
 

@@ -36,7 +36,8 @@ def array_cycles(rows: int, cols: int, dataflow, m, n, k, acc_latency: int, inte
 
 
 def gemm_timing(machine: Machine, dataflow: np.ndarray, shape: Shape) -> ArrayTiming:
-    """Array timing of each GEMM under its own dataflow (1-d arrays)."""
+    """Array timing of each GEMM under its own dataflow (1-d arrays; ``dataflow``: names or
+    :func:`~sparseloom.dataflow.flows.flow_codes`)."""
     def call(f, index):
         return f.timing(machine, Shape(*(getattr(shape, name)[index] for name in shape.__dataclass_fields__)))
     return per_flow(dataflow, call)

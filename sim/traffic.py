@@ -79,7 +79,7 @@ def gemm_traffic(g: GemmTable, arch: Arch) -> Traffic:
     def call(f, i):
         return f.reuse(rows_of(g, i), arch, a_bytes[i], b_bytes[i], b_stream[i])
 
-    r = per_flow(g.dataflow, call)
+    r = per_flow(g.flow_code, call)
     a_fetches = np.where(r.a_block <= inb.usable_bytes, 1, r.a_refetch)
     b_fetches = np.where(r.b_block <= wb.usable_bytes, 1, r.b_refetch)
     b_read = b_fetches * b_bytes

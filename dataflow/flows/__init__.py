@@ -28,29 +28,46 @@ def flow(name: str) -> Dataflow:
     return FLOWS[str(name)]
 
 
-def per_flow(dataflow: np.ndarray, call):
-    """``call(flow, index)`` for each dataflow present (``index``: its positions in ``dataflow``),
-    results (arrays, a row per GEMM for 2-d ones, dicts of arrays or dataclasses of arrays)
-    scattered back into one."""
+_ORDER = tuple(FLOWS.values())
+CODES = {name: code for code, name in enumerate(FLOWS)}
+"""Each dataflow's code (:func:`flow_codes`)."""
+
+
+def flow_codes(dataflow: np.ndarray) -> np.ndarray:
+    """Per GEMM, the position of its dataflow (a name) in ``FLOWS``: the small integers
+    :func:`per_flow` splits by (comparing text is slow)."""
     dataflow = np.asarray(dataflow)
-    if len(dataflow) == 1 and str(dataflow[0]) in FLOWS:     # one GEMM: no split
-        return call(FLOWS[str(dataflow[0])], slice(None))
-    parts, rest = [], None      # rows not yet placed (None: all); each name compared with those only
-    for name, f in FLOWS.items():
-        here = (dataflow if rest is None else dataflow.take(rest)) == name   # take: fast on text
-        index = np.flatnonzero(here) if rest is None else rest[here]
-        parts.append((index, f))
-        rest = np.flatnonzero(~here) if rest is None else rest[~here]
+    codes = np.full(len(dataflow), -1, np.int8)
+    rest = np.arange(len(dataflow))     # rows not yet placed; each name compared with those only
+    for code, name in enumerate(FLOWS):
+        here = dataflow.take(rest) == name        # take: fast on text
+        codes[rest[here]] = code
+        rest = rest[~here]
         if not len(rest):
-            break
-    if len(rest):
-        unknown = set(dataflow.tolist()) - set(FLOWS)
-        raise ValueError(f"unknown dataflow(s) {sorted(unknown)}; expected one of {', '.join(FLOWS)}")
-    parts = [(index, f) for index, f in parts if len(index)] or [(np.zeros(0, np.int64), next(iter(FLOWS.values())))]
-    if len(parts) == 1 and len(parts[0][0]) == len(dataflow):
-        return call(parts[0][1], slice(None))
-    results = [(index, call(f, index)) for index, f in parts]
-    return _merge(results, len(dataflow))
+            return codes
+    unknown = set(dataflow.take(rest).tolist())
+    raise ValueError(f"unknown dataflow(s) {sorted(unknown)}; expected one of {', '.join(FLOWS)}")
+
+
+_NAMES_BY_CODE = np.array(list(FLOWS))
+
+
+def flow_names(codes: np.ndarray) -> np.ndarray:
+    """The dataflow names of :func:`flow_codes`."""
+    return _NAMES_BY_CODE.take(codes)
+
+
+def per_flow(dataflow: np.ndarray, call):
+    """``call(flow, index)`` for each dataflow present (``index``: its positions in ``dataflow``,
+    names or :func:`flow_codes`), results (arrays, a row per GEMM for 2-d ones, dicts of arrays
+    or dataclasses of arrays) scattered back into one."""
+    dataflow = np.asarray(dataflow)
+    codes = dataflow if dataflow.dtype.kind in "iu" else flow_codes(dataflow)
+    if not len(codes) or codes.min() == codes.max():     # one dataflow (or no GEMM): no split
+        return call(_ORDER[codes[0]] if len(codes) else _ORDER[0], slice(None))
+    parts = [(index, f) for index, f in ((np.flatnonzero(codes == code), f) for code, f in enumerate(_ORDER))
+             if len(index)]
+    return _merge([(index, call(f, index)) for index, f in parts], len(codes))
 
 
 def rows_of(table, index, **columns):
@@ -71,13 +88,18 @@ class _Rows:
     dataflow's method reads a few of the table's columns); :meth:`take` makes a table of some."""
 
     def __init__(self, table, index, columns: dict):
-        self._table, self._index = table, index
+        self._table, self._index, self._given = table, index, frozenset(columns)
         vars(self).update(columns)
 
     def __getattr__(self, name: str) -> np.ndarray:
         if name.startswith("_"):
             raise AttributeError(name)
-        column = getattr(self._table, name).take(self._index)     # positions: faster than [] on text
+        if name == "flow_code" and "dataflow" in self._given:     # the codes of the dataflows given
+            column = flow_codes(self.dataflow)
+        elif name == "dataflow" and "flow_code" in self._given:   # the names of the codes given
+            column = flow_names(self.flow_code)
+        else:
+            column = getattr(self._table, name).take(self._index)     # positions: faster than [] on text
         setattr(self, name, column)
         return column
 
@@ -87,6 +109,10 @@ class _Rows:
     def take(self, index: np.ndarray, **columns: np.ndarray):
         """The GEMM table of rows ``index`` of these, with ``columns`` given instead of gathered."""
         known = {name: value[index] for name, value in vars(self).items() if not name.startswith("_")}
+        if "flow_code" in self._given and "dataflow" not in known:     # the names of these rows only
+            known["dataflow"] = flow_names(known["flow_code"])
+        if "dataflow" in columns:
+            known.pop("flow_code", None)
         return self._table.take(self._index[index], **(known | columns))
 
 
@@ -109,4 +135,4 @@ def _merge(results, size):
     return out
 
 
-__all__ = ["FLOWS", "NAMES", "flow", "per_flow", "rows_of", "ArrayTiming", "Dataflow", "Machine", "Reuse", "Shape"]
+__all__ = ["FLOWS", "NAMES", "CODES", "flow", "flow_codes", "flow_names", "per_flow", "rows_of", "ArrayTiming", "Dataflow", "Machine", "Reuse", "Shape"]
