@@ -189,7 +189,9 @@ class _Pipeline:
             k = order[position]
             start = env.now
             if instance == 0 and j == 0:
-                yield from side.before_gemm(layers[k], phases[k])
+                pruning = side.before_gemm(layers[k], phases[k])
+                if pruning is not None:
+                    yield pruning
                 stall["pruning"][k] += env.now - start
                 start = env.now
                 if self.blockers[k]:
@@ -435,11 +437,14 @@ class _SideEngines:
             self.last_finish = ("pruning" if key[1] == "PRUNE" else "update", end)
 
     def before_gemm(self, layer: int, phase: str):
-        """Without pre-generation, prune this GEMM's sparse copy first (on the critical path)."""
+        """Without pre-generation, the job pruning this GEMM's sparse copy first (on the critical
+        path; None if there is none)."""
+        if self.arch.dataflow_options.pregenerate or (layer, "PRUNE") not in self.index:
+            return None
         copies = sparse_copies(self.workload.layers[layer])
-        if self.arch.dataflow_options.pregenerate or phase not in copies or (layer, "PRUNE") not in self.index:
-            return
-        yield self.env.process(self._job(self.pruner, (layer, "PRUNE"), copies.index(phase), len(copies), "pruning unit"))
+        if phase not in copies:
+            return None
+        return self.env.process(self._job(self.pruner, (layer, "PRUNE"), copies.index(phase), len(copies), "pruning unit"))
 
     def after_weight_gradient(self, layer: int):
         if (layer, "UPDATE") in self.index:
