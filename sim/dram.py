@@ -64,10 +64,11 @@ class Dram:
             free.sort()
         end = now
         for i in range(n):
-            at, channel = free[i]
-            start = now if now > at else at
+            start, channel = free[i]
+            if start < now:
+                start = now
             at = start + (more if i < extra else fewer)
-            free[i] = (at, channel)
+            free[i] = at, channel
             if at > end:
                 end = at
             if timeline:
@@ -89,7 +90,7 @@ class Dram:
         """The channels as every later transfer sees them: the cycles each stays busy after ``now``,
         in increasing order (which channel is which and how long an idle one has been idle
         change no transfer's end)."""
-        return tuple(sorted(max(free - now, 0) for free, _ in self.free))
+        return tuple(sorted([max(free - now, 0) for free, _ in self.free]))
 
     def translate(self, cycles: int) -> None:
         """Move every channel's queue ``cycles`` later."""

@@ -34,6 +34,7 @@ analytic path's.
 """
 from __future__ import annotations
 
+from operator import itemgetter, sub
 from pathlib import Path
 
 import numpy as np
@@ -123,6 +124,7 @@ class _Pipeline:
         self.env, self.arch, self.workload, self.dram, self.side, self.vector = env, arch, workload, dram, side, vector
         self.g, self.steps, self.warm, self.timeline, self.collapse = p.schedule.gemms, steps, warm, timeline, collapse
         self.sequence = Sequence.of(steps, self.g, p.schedule.order)
+        self.total = len(self.sequence)
         self.compute, self.load = steps.compute.tolist(), steps.load.tolist()
         self.stream, self.write = steps.stream.tolist(), steps.write.tolist()
         self.in_slots = 2 if all(arch.buffer_for(o).double_buffered for o in ("input", "weight")) else 1
@@ -145,15 +147,19 @@ class _Pipeline:
         env.process(self._array())
 
     def _loader(self):
-        env, total, timeout, in_slots = self.env, len(self.sequence), self.env.timeout, self.in_slots
+        env, total, timeout, in_slots = self.env, self.total, self.env.timeout, self.in_slots
         computed, loaded, load = self.computed, self.loaded, self.load
-        locate, transfer = self.sequence.locate, self.dram.transfer
+        locate, transfer, run_start, run_end = self.sequence.locate, self.dram.transfer, self.sequence.run_start, self.run_end
+        lo = hi = 0                                     # the steps [lo, hi) of one run (in one instance) load ``nbytes``
         while self.next_load < total:
             before = self.next_load - in_slots           # the step whose input slot this one reuses
             slot = computed[before] if before >= 0 else self.warm if before == -1 else None
             if slot is not None and not slot.processed:
                 yield slot
-            end = transfer(env.now, load[locate(self.next_load)[3]])   # (a collapse may have moved next_load meanwhile)
+            if not lo <= self.next_load < hi:           # (a collapse may have moved next_load meanwhile)
+                _, _, j, run = locate(self.next_load)
+                lo, hi, nbytes = self.next_load - j + run_start[run], self.next_load - j + run_end[run], load[run]
+            end = transfer(env.now, nbytes)
             if end > env.now:
                 self.load_wait = timeout(end - env.now)
                 self.load_wait.tag = ("load", self.next_load)
@@ -170,16 +176,22 @@ class _Pipeline:
         loaded, computed, written = self.loaded, self.computed, self.written
         compute_of, stream, write, run_end = self.compute, self.stream, self.write, self.run_end
         out_slots, lookback, reach, collapse = self.out_slots, self.lookback, self.in_slots + 1, self.collapse
-        total, first_steps, order, locate = len(sequence), sequence.start, sequence.order, sequence.locate
+        total, first_steps, order, locate = self.total, sequence.start, sequence.order, sequence.locate
         repeated = (self.g.count > 1).tolist()
         yield self.warm
-        i = 0
+        i = boundary = 0                        # boundary: the step after step i's run (in its instance)
         while i < total:
-            position, instance, j, run = locate(i)
+            if i < boundary:                    # the next step of the same run
+                j += 1
+            else:
+                position, instance, j, run = locate(i)
+                boundary = i + run_end[run] - j
             k = order[position]
             start = env.now
             if instance == 0 and j == 0:
-                yield from side.before_gemm(layers[k], phases[k])
+                pruning = side.before_gemm(layers[k], phases[k])
+                if pruning is not None:
+                    yield pruning
                 stall["pruning"][k] += env.now - start
                 start = env.now
                 if self.blockers[k]:
@@ -202,7 +214,7 @@ class _Pipeline:
             # the state's steps (from i - lookback - 1 on) may be earlier GEMMs': it holds their events
             if collapse and i > lookback:
                 if j:           # steps identical to this one repeat up to the run's end
-                    end = i + run_end[run] - j
+                    end = boundary
                     context = ("run", end)
                 else:           # instances repeat up to the GEMM's end (a single one does not)
                     end = first_steps[position + 1] if repeated[k] else i
@@ -210,6 +222,7 @@ class _Pipeline:
                 if end - i > reach and (skipped := self._skip_periods(context, i, k, end, run if j else None)):
                     i += skipped
                     position, instance, j, run = locate(i)
+                    boundary = i + run_end[run] - j
             compute = compute_of[run]
             if steady[k]:
                 duration = compute
@@ -301,7 +314,7 @@ class _Pipeline:
         if history.get("context") != context:
             history.clear()
             history["context"] = context
-        stalls = tuple([self.stall[cause][k] for cause in _CAUSES])
+        stalls = tuple(map(itemgetter(k), self.stall.values()))     # by cause, in _CAUSES order
         seen = history.get(state)
         steps = self._stretch(k, run) if self.steady[k] else None
         if seen is None:
@@ -316,13 +329,13 @@ class _Pipeline:
         else:
             then_step, then, then_stalls = seen
             period, each = i - then_step, self.env.now - then
-            gained = tuple([now - before for now, before in zip(stalls, then_stalls)])
+            gained = tuple(map(sub, stalls, then_stalls))
             if steps is not None:
                 self.periodic[steps, state] = period, each, gained
         # every step the loader has loaded or is loading must still be in the stretch, and the
         # loader must still have a step to wait for (after the last one it returns)
         issued = self.next_load + (self.load_wait is not None)      # the steps with their load issued
-        periods = (min(end, len(self.sequence) - 1 + (self.load_wait is not None)) - issued) // period
+        periods = (min(end, self.total - 1 + (self.load_wait is not None)) - issued) // period
         if not self.steady[k]:    # where the ports stretch steps, their cycles must repeat too
             periods = self._repeating(k, then_step, period, periods)
         if periods < 1:
@@ -332,12 +345,15 @@ class _Pipeline:
         cycles, skipped = periods * each, periods * period
         self.env.translate(cycles)
         self.dram.translate(cycles)
+        kept = i - self.lookback - 1
         for name, events in (("loaded", self.loaded), ("computed", self.computed), ("written", self.written)):
-            moved = {step + skipped: event for step, event in events.items() if step >= i - self.lookback - 1}
+            held = list(events.items())
             events.clear()
-            events.update(moved)
-            for step, event in moved.items():
-                event.tag = (name, step)
+            for step, event in held:
+                if step >= kept:
+                    step += skipped
+                    events[step] = event
+                    event.tag = (name, step)
         self.next_load += skipped
         if self.load_wait is not None:
             self.load_wait.tag = ("load", self.next_load)
@@ -421,11 +437,14 @@ class _SideEngines:
             self.last_finish = ("pruning" if key[1] == "PRUNE" else "update", end)
 
     def before_gemm(self, layer: int, phase: str):
-        """Without pre-generation, prune this GEMM's sparse copy first (on the critical path)."""
+        """Without pre-generation, the job pruning this GEMM's sparse copy first (on the critical
+        path; None if there is none)."""
+        if self.arch.dataflow_options.pregenerate or (layer, "PRUNE") not in self.index:
+            return None
         copies = sparse_copies(self.workload.layers[layer])
-        if self.arch.dataflow_options.pregenerate or phase not in copies or (layer, "PRUNE") not in self.index:
-            return
-        yield self.env.process(self._job(self.pruner, (layer, "PRUNE"), copies.index(phase), len(copies), "pruning unit"))
+        if phase not in copies:
+            return None
+        return self.env.process(self._job(self.pruner, (layer, "PRUNE"), copies.index(phase), len(copies), "pruning unit"))
 
     def after_weight_gradient(self, layer: int):
         if (layer, "UPDATE") in self.index:

@@ -191,4 +191,4 @@ class Environment:
     def translate(self, cycles: int) -> None:
         """Make it ``cycles`` later, for every scheduled event too (their order is kept)."""
         self.now += cycles
-        self.queue[:] = [(time + cycles, *rest) for time, *rest in self.queue]
+        self.queue[:] = [(time + cycles, priority, n, event) for time, priority, n, event in self.queue]
