@@ -50,15 +50,23 @@ def reused(stage: str, given: tuple, arch, names: tuple[str, ...], make: Callabl
         return make()
     key = (stage, tuple(map(id, given)), tuple(_repr(arch, name) for name in names), values)
     with _lock:
-        kept = _store.get(key)
-    if kept is not None:
-        return kept[1]
+        hit = _store.get(key)
+    if hit is not None:
+        return hit[1]
     value = _read_only(make())
     with _lock:
-        if len(_store) >= KEPT:
-            del _store[next(iter(_store))]
-        _store[key] = (given, value)
-    return value
+        return kept(_store, KEPT, key, lambda: (given, value))[1]
+
+
+def kept(store: dict, limit: int, key, make: Callable[[], T]) -> T:
+    """``make()``, reused for an equal ``key`` while it is among the store's ``limit`` newest (a
+    ``make()`` that raises keeps nothing)."""
+    if key not in store:
+        value = make()
+        if len(store) >= limit:
+            del store[next(iter(store))]
+        store[key] = value
+    return store[key]
 
 
 def _repr(arch, name: str) -> str:

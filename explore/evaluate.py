@@ -12,7 +12,7 @@ import time
 from dataclasses import replace
 
 from ..arch.schema import Arch, NMPattern
-from ..core.reuse import reusing
+from ..core.reuse import kept, reusing
 from ..sim.columns import as_integers
 from ..sim.simulate import simulate, speedup_over_dense
 from ..workloads.models import sparsify
@@ -36,31 +36,25 @@ def _cached(kind: str, path, load):
     return _loaded[key]
 
 
-def _kept(store: dict, limit: int, key, make):
-    """``make()``, reused for an equal ``key`` while it is among the store's ``limit`` newest."""
-    if key not in store:
-        value = make()
-        if len(store) >= limit:
-            del store[next(iter(store))]
-        store[key] = value
-    return store[key]
+def _variants(spec: SweepSpec) -> ArchVariants:
+    """The variants of the spec's base arch (its file located once per process)."""
+    return _cached("arch", (spec.folder, spec.base_arch), lambda _: ArchVariants(spec.arch_path()))
 
 
 def point_inputs(spec: SweepSpec, point: Point) -> tuple[Arch, Workload]:
     """The point's arch and workload; points of equal resolved arch (equal digest of its contents)
     share one built Arch, and points of equal trace and workload values one workload."""
     settings = {**spec.fixed, **dict(point.params)}
-    arch = (_kept(_archs, ARCHS_KEPT, point.arch_sha256, lambda: _arch(spec, point, settings)) if point.arch_sha256
+    arch = (kept(_archs, ARCHS_KEPT, point.arch_sha256, lambda: _arch(spec, point, settings)) if point.arch_sha256
             else _arch(spec, point, settings))
     values = tuple((k, repr(settings[k])) for k in WORKLOAD_PARAMETERS if k in settings)
-    workload = _kept(_workloads, WORKLOADS_KEPT, (str(point.workload), values), lambda: _workload(point.workload, settings))
+    workload = kept(_workloads, WORKLOADS_KEPT, (str(point.workload), values), lambda: _workload(point.workload, settings))
     return arch, workload
 
 
 def _arch(spec: SweepSpec, point: Point, settings: dict) -> Arch:
     values = {k: v for k, v in settings.items() if k not in WORKLOAD_PARAMETERS}
-    variants = _cached("arch file", (spec.folder, spec.base_arch), lambda _: _cached("arch", spec.arch_path(), ArchVariants))
-    return variants.arch(values, f"(point {point.key})")
+    return _variants(spec).arch(values, f"(point {point.key})")
 
 
 def _workload(folder, settings: dict) -> Workload:
@@ -86,11 +80,12 @@ def preload(spec: SweepSpec, points: list[Point]) -> None:
     processes start: a worker forked after it has them (the masks are not read and checked again
     per worker); a spawned one loads each once. A load that fails is left to the points, whose
     rows carry the error."""
-    loads = [("arch", spec.arch_path(), ArchVariants)]
-    loads += [("workload", folder, load_workload) for folder in dict.fromkeys(p.workload for p in points)]
-    for kind, path, load in loads:
+    loads = [lambda: _variants(spec)]
+    loads += [lambda folder=folder: _cached("workload", folder, load_workload)
+              for folder in dict.fromkeys(p.workload for p in points)]
+    for load in loads:
         try:
-            _cached(kind, path, load)
+            load()
         except Exception:  # noqa: BLE001, S112 - each point's row reports it
             continue
 

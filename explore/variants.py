@@ -19,6 +19,7 @@ from typing import Any, get_type_hints
 
 from ..arch.schema import Arch
 from ..core.errors import InputError
+from ..core.reuse import kept
 from ..core.typed_yaml import build, read_yaml
 from .spec import with_values
 
@@ -62,11 +63,5 @@ class ArchVariants:
     def _field(self, name: str, value: Any, where: str):
         """Field ``name`` of value ``value`` converted and checked; the last values that built are
         kept by their repr (YAML's values: it tells 1, 1.0 and True apart)."""
-        key = (name, repr(value))
-        built = self._built.get(key)
-        if built is None:
-            built = getattr(build(_one_field(name), {name: value}, self.file, where), name)
-            if len(self._built) >= FIELDS_KEPT:
-                del self._built[next(iter(self._built))]
-            self._built[key] = built
-        return built
+        return kept(self._built, FIELDS_KEPT, (name, repr(value)),
+                    lambda: getattr(build(_one_field(name), {name: value}, self.file, where), name))
