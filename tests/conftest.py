@@ -1,6 +1,7 @@
 """Shared fixtures: the repository's presets and traces, and helpers to write edited copies."""
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,18 @@ ROOT = Path(__file__).resolve().parent.parent
 SAT = ROOT / "arch" / "sat.yaml"
 DENSE = ROOT / "arch" / "dense_systolic.yaml"
 RESNET50_2OF8 = ROOT / "workloads" / "resnet50_2of8"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _verdicts_kept_apart(tmp_path_factory):
+    """The checks the tests pass are kept in a folder of the session's own, never the user's cache."""
+    before = os.environ.get("SPARSELOOM_CACHE")
+    os.environ["SPARSELOOM_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if before is None:
+        os.environ.pop("SPARSELOOM_CACHE")
+    else:
+        os.environ["SPARSELOOM_CACHE"] = before
 
 
 @pytest.fixture
