@@ -15,6 +15,11 @@ project's machines). The whole command is timed as the environment has it, and a
 bytecode cached (``PYTHONPYCACHEPREFIX``, a temporary folder filled by one unmeasured run), as an
 installed ``simulate`` runs.
 
+A trace's mask check, once passed, is kept (:mod:`sparseloom.core.verdicts`), so a repeated
+command does not read the masks: the cases marked "check kept" use a temporary folder for the
+kept checks, filled by one unmeasured run, the others keep none (``SPARSELOOM_CACHE=``): what a
+trace's first run costs.
+
 ``--baseline SRC`` runs the same children, in turn with this tree's, against another checkout of
 sparseloom (e.g. ``git worktree add /tmp/base <commit>``; SRC is its root, with the package folders
 ``api``, ``core``, ...), with this interpreter and this tree's input files: the ratio is this tree's
@@ -43,9 +48,13 @@ SIMULATE = "from sparseloom.apps.simulate import main; sys.exit(main(sys.argv[1:
 CASES = {   # name -> (python -c code, whether it runs a checkout of sparseloom)
     "python -c pass": ("pass", False),
     "import numpy": ("import numpy", False),
+    "import numpy (one BLAS thread)": (   # as the commands import it (sparseloom.apps)
+        "import os; os.environ.setdefault('OPENBLAS_NUM_THREADS', '1'); import numpy", False),
     "import sparseloom": ("import sparseloom", True),
     "simulate (whole command)": (SIMULATE, True),
     "simulate (bytecode cached)": (SIMULATE, True),
+    "simulate (whole command, check kept)": (SIMULATE, True),
+    "simulate (bytecode cached, check kept)": (SIMULATE, True),
     "load_arch (first call)": (
         "import time, json; from pathlib import Path; from sparseloom.arch.schema import load_arch; "
         "t = time.process_time(); load_arch(Path(sys.argv[1])); print(json.dumps(time.process_time() - t))", True),
@@ -54,16 +63,18 @@ CASES = {   # name -> (python -c code, whether it runs a checkout of sparseloom)
         "t = time.process_time(); load_workload(Path(sys.argv[2])); print(json.dumps(time.process_time() - t))", True),
 }
 IN_PROCESS = {"load_arch (first call)", "load_workload (first call)"}
-CACHED = {"simulate (bytecode cached)"}
+CACHED = {"simulate (bytecode cached)", "simulate (bytecode cached, check kept)"}
+KEPT = {"simulate (whole command, check kept)", "simulate (bytecode cached, check kept)"}
 
 
-def run(code: str, top: Path | None, cache: Path | None = None) -> tuple[float, bytes]:
+def run(code: str, top: Path | None, cache: Path | None = None, kept: Path | None = None) -> tuple[float, bytes]:
     """The child's CPU seconds (user + system) and its stdout; with ``cache``, Python's bytecode
-    cache is that folder (written there, read from it)."""
+    cache is that folder (written there, read from it); with ``kept``, passed checks are kept
+    there, else none are."""
     script = (SHIM.format(shim=str(top)) if top else "import sys; ") + code
-    env = None
+    env = dict(os.environ, SPARSELOOM_CACHE=str(kept) if kept else "")
     if cache:
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(cache)
     with tempfile.TemporaryFile() as out:
         child = subprocess.Popen([sys.executable, "-c", script, *JOB], cwd=ROOT, stdout=out, stderr=subprocess.PIPE,
@@ -99,18 +110,19 @@ def measure(runs: int, this: Path, base: Path | None, cache: Path) -> None:
     for case, (code, ours) in CASES.items():
         seconds, ratios, same = [], [], True
         cached = cache if case in CACHED else None
-        if cached:          # fill the cache: one unmeasured run of each tree
+        kept = cache / "kept" if case in KEPT else None
+        if cached or kept:          # fill the caches: one unmeasured run of each tree
             for top in (this, base):
                 if top:
-                    run(code, top, cached)
+                    run(code, top, cached, kept)
         for _ in range(runs):
-            cpu, out = run(code, this if ours else None, cached)
+            cpu, out = run(code, this if ours else None, cached, kept)
             seconds.append(json.loads(out) if case in IN_PROCESS else cpu)
             if base and ours:
-                base_cpu, base_out = run(code, base, cached)
+                base_cpu, base_out = run(code, base, cached, kept)
                 ratios.append(seconds[-1] / (json.loads(base_out) if case in IN_PROCESS else base_cpu))
                 same = same and (case in IN_PROCESS or hashlib.sha256(out).digest() == hashlib.sha256(base_out).digest())
-        line = f"{case:>28}: median {statistics.median(seconds):7.4f} s"
+        line = f"{case:>38}: median {statistics.median(seconds):7.4f} s"
         if ratios:
             line += f" | / baseline median {statistics.median(ratios):6.3f}"
             if case not in IN_PROCESS:
