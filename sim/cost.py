@@ -138,10 +138,14 @@ def _timing(g: GemmTable, arch: Arch, same_timing: np.ndarray | None) -> ArrayTi
     """The tile timing of each GEMM, each distinct row of ``same_timing`` timed once."""
     if same_timing is None:
         return gemm_timing(Machine.of(arch), g.flow_code, timing_shape(g, arch))
-    own = same_timing == np.arange(len(same_timing))
-    timed = np.flatnonzero(own)
+    timed = np.flatnonzero(same_timing == np.arange(len(same_timing)))
+    # grouped by dataflow and interleave choice, so that the timing splits them into slices
+    codes = g.flow_code.take(timed)
+    timed = timed[np.argsort(codes * np.int8(2) + g.interleave.take(timed), kind="stable")]
     t = gemm_timing(Machine.of(arch), g.flow_code.take(timed), timing_shape(rows_of(g, timed), arch))
-    at = (np.cumsum(own) - 1)[same_timing]
+    at = np.empty(len(same_timing), np.intp)
+    at[timed] = np.arange(len(timed))                 # each timed row's place in t
+    at = at[same_timing]
     return ArrayTiming(*(getattr(t, f.name)[at] for f in fields(ArrayTiming)))
 
 

@@ -85,7 +85,12 @@ def stationary_timing(machine: Machine, stream, columns, reduction, chunk, inter
         cycles, free = closed(_interleaved if on.all() else _sequential, ...)
     else:
         cycles, free = np.zeros((2, *S.shape), _int)
-        for form, rows in ((_interleaved, np.flatnonzero(on)), (_sequential, np.flatnonzero(~on))):
+        if on.ndim == 1 and on[-1] and (on[1:] >= on[:-1]).all():     # grouped: interleave off, then on
+            off = slice(0, int(np.argmax(on)))
+            parts = ((_interleaved, slice(off.stop, None)), (_sequential, off))
+        else:
+            parts = ((_interleaved, np.flatnonzero(on)), (_sequential, np.flatnonzero(~on)))
+        for form, rows in parts:
             cycles[rows], free[rows] = closed(form, rows)
     return ArrayTiming(cycles, busy, free - busy, cycles - free)
 
