@@ -156,7 +156,9 @@ def build_gemms(workload: Workload, arch: Arch, executes: dict | None = None) ->
     cols["interleave"] = np.full(len(which), arch.dataflow_options.interleave)
     cols["chunk"] = cols["m"].copy()
     table = GemmTable(**cols)
-    return replace(table, chunk=default_chunk(table, arch))
+    chunked = replace(table, chunk=default_chunk(table, arch))
+    vars(chunked)["flow_code"] = table.flow_code          # the same dataflows: their codes kept
+    return chunked
 
 
 def _unstructured(cols: dict, workload: Workload, arch: Arch) -> None:

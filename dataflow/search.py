@@ -73,7 +73,7 @@ class Choice:
 
     def chosen(self, g: GemmTable) -> GemmTable:
         """Every GEMM of ``g`` under its chosen mapping."""
-        return replace(self.candidates.take(self.best), layer=g.layer, phase=g.phase)
+        return self.candidates.take(self.best, layer=g.layer, phase=g.phase)
 
 
 CANDIDATE_INPUTS = ("array", "buffers", "dataflow_options", "vector_engine")

@@ -58,7 +58,7 @@ def _first_load_cycles(arch: Arch, p) -> float:
     if not len(p.schedule.order):
         return 0.0
     first = p.schedule.order[:1]
-    return float(dram_cycles(arch, first_step_load(p.schedule.gemms.take(first), rows_of(p.cost.traffic, first), arch), 0))
+    return float(dram_cycles(arch, first_step_load(rows_of(p.schedule.gemms, first), rows_of(p.cost.traffic, first), arch), 0))
 
 
 def _prefetch(p, first_load: float) -> int:
