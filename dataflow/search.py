@@ -100,12 +100,24 @@ def _distinct_candidates(g: GemmTable, arch: Arch) -> tuple:
 
 def _distinct(g: GemmTable) -> tuple[np.ndarray, np.ndarray]:
     """Per GEMM the index of its distinct GEMM, and the first GEMM of each distinct one."""
-    fields = [name for name in GemmTable.__dataclass_fields__ if name not in ("layer", "phase")]
-    seen: dict[tuple, int] = {}
-    searched = np.array([seen.setdefault(key, len(seen)) for key in zip(*(getattr(g, f).tolist() for f in fields))],
-                        np.int64)
+    columns = [getattr(g, name) for name in GemmTable.__dataclass_fields__ if name not in ("layer", "phase")]
+    seen: dict = {}
+    searched = np.array([seen.setdefault(key, len(seen)) for key in _row_keys(columns)], np.int64)
     first = np.unique(searched, return_index=True)[1]
     return searched, first
+
+
+def _row_keys(columns: list[np.ndarray]) -> list:
+    """Per row a hashable key, equal for rows whose values are all equal: the bytes of its numbers
+    as int64 (floats by their bits, -0.0 as 0.0) and of its text, or where a column holds objects
+    or NaNs the tuple of its values."""
+    if not len(columns[0]) or any(c.dtype == object or (c.dtype.kind == "f" and np.isnan(c).any()) for c in columns):
+        return list(zip(*(c.tolist() for c in columns)))
+    numbers = np.array([(c.astype(np.float64) + 0.0).view(np.int64) if c.dtype.kind == "f" else c.astype(np.int64)
+                        for c in columns if c.dtype.kind not in "US"]).T
+    raw = np.concatenate([np.ascontiguousarray(numbers).view(np.uint8)]
+                         + [c.view(np.uint8).reshape(len(c), -1) for c in columns if c.dtype.kind in "US"], axis=1)
+    return raw.view(f"V{raw.shape[1]}").ravel().tolist()
 
 
 def _search(g: GemmTable, arch: Arch, cost: Cost) -> Choice:
