@@ -195,5 +195,5 @@ class CandidateCost:
         return gemm_cost(g, self.arch, timing=rows_of(self.timing, rows), traffic=traffic)
 
     def _traffic(self, rows: np.ndarray) -> tuple[GemmTable, Traffic]:
-        g = self.candidates.take(rows)
+        g = rows_of(self.candidates, rows)        # the few columns the cost reads, gathered when read
         return g, gemm_traffic(g, self.arch)

@@ -77,12 +77,15 @@ def per_flow(dataflow: np.ndarray, call):
 
 def rows_of(table, index, **columns):
     """Rows ``index`` (from :func:`per_flow`) of a GEMM table (``columns`` given instead of
-    gathered) or of a dataclass of per-GEMM arrays."""
+    gathered) or of a dataclass of per-GEMM arrays. Rows of such rows are rows of their table,
+    the columns given to them carried."""
     if isinstance(index, slice):
         if not columns and index == slice(None):
             return table
         if hasattr(table, "take"):
             index = np.arange(len(table))[index]
+    if isinstance(table, _Rows):
+        return _Rows(table._table, table._index[index], {name: getattr(table, name)[index] for name in table._given} | columns)
     if hasattr(table, "take"):
         return _Rows(table, index, columns)
     return type(table)(**{name: ({k: v[index] for k, v in value.items()} if isinstance(value, dict) else value[index])
