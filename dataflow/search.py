@@ -188,6 +188,14 @@ def _candidates(g: GemmTable, arch: Arch) -> tuple[GemmTable, np.ndarray, np.nda
     lengths = per_flow(codes, lambda f, i: f.chunk_candidates(f.chunk_extent(rows_of(base, i), arch), longest[i], arch))
     count = (lengths > 0).sum(axis=1)
     flat = lengths[lengths > 0]                                      # combo by combo, ascending
+    of = np.repeat(np.arange(len(count)), count)                     # each length's combo
+    # per length and loop order (rows of A outermost, then columns of B): legal and not its GEMM's
+    # default, the only repeat (each dataflow's chunk lengths are distinct)
+    as_default = (codes == g.flow_code.take(combo_gemm)) & (il == g.interleave[combo_gemm])
+    legal = fits[of] & chunk_fits(flat, longest[of])
+    repeats = as_default[of] & (flat == g.chunk[combo_gemm[of]])
+    default_outer = g.n_outer[combo_gemm[of]]
+    kept = np.concatenate([legal & ~(repeats & ~default_outer), legal & ~(repeats & default_outer)])
     orders = np.tile(np.array([2 if FLOWS[f].mapping_options else 1 for f, _ in pairs], np.int64), len(g))
     per_combo = orders * count
     combo = np.repeat(np.arange(len(count)), per_combo)              # each combo: loop orders x lengths
@@ -195,22 +203,18 @@ def _candidates(g: GemmTable, arch: Arch) -> tuple[GemmTable, np.ndarray, np.nda
     lengths_here = count[combo]
     n_outer = offset >= lengths_here
     at = (np.cumsum(count) - count)[combo] + np.where(n_outer, offset - lengths_here, offset)   # a combo's n-th length
-    chunk = flat[at]
-    gemm = combo_gemm[combo]
-    # the only repeats are of a GEMM's default (each dataflow's chunk lengths are distinct)
-    as_default = (codes == g.flow_code.take(combo_gemm)) & (il == g.interleave[combo_gemm])
-    new = ~as_default[combo] | (chunk != g.chunk[gemm]) | (n_outer != g.n_outer[gemm])
-    keep = np.flatnonzero(new & fits[combo] & chunk_fits(chunk, longest[combo]))
+    keep = np.flatnonzero(kept[at + n_outer * len(flat)])
+    at, n_outer, picked = at[keep], n_outer[keep], combo[keep]
     own = np.flatnonzero(as_default)         # per GEMM, the combination of its default (if each has one)
     legal = (fits[own] & chunk_fits(g.chunk, longest[own])) if len(own) == len(g) else tile_fits(g, arch)
-    default, picked = np.flatnonzero(legal), combo[keep]
-    gemm = np.concatenate([default, gemm[keep]])
+    default = np.flatnonzero(legal)
+    gemm = np.concatenate([default, combo_gemm[picked]])
     mapping = dict(flow_code=np.concatenate([g.flow_code.take(default), codes.take(picked)]),
-                   chunk=np.concatenate([g.chunk[default], chunk[keep]]).astype(np.int64, copy=False),
-                   n_outer=np.concatenate([g.n_outer[default], n_outer[keep]]).astype(bool, copy=False),
+                   chunk=np.concatenate([g.chunk[default], flat[at]]).astype(np.int64, copy=False),
+                   n_outer=np.concatenate([g.n_outer[default], n_outer]).astype(bool, copy=False),
                    interleave=np.concatenate([g.interleave[default], il[picked]]).astype(bool, copy=False))
     # the loop orders of one combination and length share ``at``; each default is its own
-    alike = np.concatenate([len(flat) + np.arange(len(default)), at[keep]])
+    alike = np.concatenate([len(flat) + np.arange(len(default)), at])
     first = np.full(len(flat) + len(default), len(alike))
     np.minimum.at(first, alike, np.arange(len(alike)))
     return rows_of(g, gemm, **mapping), gemm, first[alike]
