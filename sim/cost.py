@@ -141,8 +141,9 @@ def _timing(g: GemmTable, arch: Arch, same_timing: np.ndarray | None) -> ArrayTi
     timed = np.flatnonzero(same_timing == np.arange(len(same_timing)))
     # grouped by dataflow and interleave choice, so that the timing splits them into slices
     codes = g.flow_code.take(timed)
-    timed = timed[np.argsort(codes * np.int8(2) + g.interleave.take(timed), kind="stable")]
-    t = gemm_timing(Machine.of(arch), g.flow_code.take(timed), timing_shape(rows_of(g, timed), arch))
+    order = np.argsort(codes * np.int8(2) + g.interleave.take(timed), kind="stable")
+    timed = timed[order]
+    t = gemm_timing(Machine.of(arch), codes[order], timing_shape(rows_of(g, timed), arch))
     at = np.empty(len(same_timing), np.intp)
     at[timed] = np.arange(len(timed))                 # each timed row's place in t
     at = at[same_timing]

@@ -52,7 +52,7 @@ def stationary_timing(machine: Machine, stream, columns, reduction, chunk, inter
     R, C, L = _int(machine.rows), _int(machine.cols), _int(machine.acc_latency)
     mac = _int(machine.mac_delay)
     S, X, K = (np.asarray(v, _int) for v in (stream, columns, reduction))
-    s = np.where(np.asarray(chunk) > 0, np.minimum(chunk, S), S).astype(_int)
+    s = np.where(np.asarray(chunk) > 0, np.minimum(chunk, S), S).astype(_int, copy=False)
     expand = np.asarray(expand, float)
     on = np.asarray(interleave, bool)
 
@@ -62,7 +62,7 @@ def stationary_timing(machine: Machine, stream, columns, reduction, chunk, inter
     k_last = K - (tk - 1) * R
 
     def preload(rows):  # dense rows loaded for ``rows`` executed rows (rounding kept exact for integers)
-        return np.ceil(rows * expand - 1e-9).astype(_int)
+        return rows if expand.ndim == 0 and expand == 1 else np.ceil(rows * expand - 1e-9).astype(_int)
 
     p_full, p_last = preload(np.minimum(R, K)), preload(k_last)
     p_first = np.where(tk >= 2, p_full, p_last)
@@ -77,7 +77,7 @@ def stationary_timing(machine: Machine, stream, columns, reduction, chunk, inter
         s_, s_last_, tk_, tx_, x_last_, p_full_, p_last_, p_first_, chunks_ = (
             at if rows is ... else (v[rows] for v in np.broadcast_arrays(*at)))
         dep = np.array([L, 0], _int).reshape(2, 1, 1)
-        span, gap, end = form(np.stack([s_, s_last_]), tk_, tx_, x_last_, C, R, p_full_, p_last_, p_first_,
+        span, gap, end = form(np.array([s_, s_last_]), tk_, tx_, x_last_, C, R, p_full_, p_last_, p_first_,
                               dep, db, L, mac)
         return p_first_ + (chunks_ - 1) * (span + gap) + end
 
