@@ -156,7 +156,9 @@ def build_gemms(workload: Workload, arch: Arch, executes: dict | None = None) ->
     cols["interleave"] = np.full(len(which), arch.dataflow_options.interleave)
     cols["chunk"] = cols["m"].copy()
     table = GemmTable(**cols)
-    return replace(table, chunk=default_chunk(table, arch))
+    chunked = replace(table, chunk=default_chunk(table, arch))
+    vars(chunked)["flow_code"] = table.flow_code          # the same dataflows: their codes kept
+    return chunked
 
 
 def _unstructured(cols: dict, workload: Workload, arch: Arch) -> None:
@@ -204,7 +206,8 @@ def _columns(shapes: list[Layer], keys: list[tuple[int, str, NMPattern | None]],
     pixels, cg, kg, window, x, y, w, count = np.array([_sizes(layer, batch) for layer in shapes], np.int64)[shape].T
     by_phase = lambda f, b, u: np.where(ff, f, np.where(bp, b, u))     # the FF, BP or WU value of each row
     density = [layer.act_density if p == "FF" else layer.grad_density for layer, p, _ in rows]
-    return dict(phase=phase, dataflow=np.array([default_dataflow(arch, p) for p in phase.tolist()]),
+    flows = {p: default_dataflow(arch, p) for p in PHASES}
+    return dict(phase=phase, dataflow=np.array([flows[p] for p in phase.tolist()]),
                 m=np.where(ff | bp, pixels, kg), n=np.where(ff, kg, cg * window), k=by_phase(cg * window, kg, pixels),
                 count=count, a_elems=np.where(ff, x, y), b_elems=np.where(ff | bp, w, x), c_elems=by_phase(y, x, w),
                 c_acc=np.array([int(layer.has_weights and p == "WU") for layer, p, _ in rows]),

@@ -20,12 +20,12 @@ from ..workloads.trace import Workload
 def resident_outputs(workload: Workload, arch: Arch) -> np.ndarray:
     """Per layer: True if its forward output stays on chip as the next layer's input."""
     layers, batch = workload.layers, workload.meta.batch_size
-    room = arch.buffer_for("input").usable_bytes
-    out = np.zeros(len(layers), bool)
+    room, operand = arch.buffer_for("input").usable_bytes, arch.operand_bytes
+    out = [False] * len(layers)
     for i, (layer, nxt) in enumerate(zip(layers, layers[1:])):
         if layer.kind == "matmul" or nxt.kind == "matmul":
             continue
         produced = layer.K * layer.P * layer.Q * layer.repeat
         consumed = nxt.C * nxt.H * nxt.W * nxt.repeat
-        out[i] = produced == consumed and produced * batch * arch.operand_bytes <= room
-    return out
+        out[i] = produced == consumed and produced * batch * operand <= room
+    return np.array(out, bool)

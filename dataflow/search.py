@@ -73,7 +73,7 @@ class Choice:
 
     def chosen(self, g: GemmTable) -> GemmTable:
         """Every GEMM of ``g`` under its chosen mapping."""
-        return replace(self.candidates.take(self.best), layer=g.layer, phase=g.phase)
+        return self.candidates.take(self.best, layer=g.layer, phase=g.phase)
 
 
 CANDIDATE_INPUTS = ("array", "buffers", "dataflow_options", "vector_engine")
@@ -100,12 +100,24 @@ def _distinct_candidates(g: GemmTable, arch: Arch) -> tuple:
 
 def _distinct(g: GemmTable) -> tuple[np.ndarray, np.ndarray]:
     """Per GEMM the index of its distinct GEMM, and the first GEMM of each distinct one."""
-    fields = [name for name in GemmTable.__dataclass_fields__ if name not in ("layer", "phase")]
-    seen: dict[tuple, int] = {}
-    searched = np.array([seen.setdefault(key, len(seen)) for key in zip(*(getattr(g, f).tolist() for f in fields))],
-                        np.int64)
+    columns = [getattr(g, name) for name in GemmTable.__dataclass_fields__ if name not in ("layer", "phase")]
+    seen: dict = {}
+    searched = np.array([seen.setdefault(key, len(seen)) for key in _row_keys(columns)], np.int64)
     first = np.unique(searched, return_index=True)[1]
     return searched, first
+
+
+def _row_keys(columns: list[np.ndarray]) -> list:
+    """Per row a hashable key, equal for rows whose values are all equal: the bytes of its numbers
+    as int64 (floats by their bits, -0.0 as 0.0) and of its text, or where a column holds objects
+    or NaNs the tuple of its values."""
+    if not len(columns[0]) or any(c.dtype == object or (c.dtype.kind == "f" and np.isnan(c).any()) for c in columns):
+        return list(zip(*(c.tolist() for c in columns)))
+    numbers = np.array([(c.astype(np.float64) + 0.0).view(np.int64) if c.dtype.kind == "f" else c.astype(np.int64)
+                        for c in columns if c.dtype.kind not in "US"]).T
+    raw = np.concatenate([np.ascontiguousarray(numbers).view(np.uint8)]
+                         + [c.view(np.uint8).reshape(len(c), -1) for c in columns if c.dtype.kind in "US"], axis=1)
+    return raw.view(f"V{raw.shape[1]}").ravel().tolist()
 
 
 def _search(g: GemmTable, arch: Arch, cost: Cost) -> Choice:
@@ -176,6 +188,14 @@ def _candidates(g: GemmTable, arch: Arch) -> tuple[GemmTable, np.ndarray, np.nda
     lengths = per_flow(codes, lambda f, i: f.chunk_candidates(f.chunk_extent(rows_of(base, i), arch), longest[i], arch))
     count = (lengths > 0).sum(axis=1)
     flat = lengths[lengths > 0]                                      # combo by combo, ascending
+    of = np.repeat(np.arange(len(count)), count)                     # each length's combo
+    # per length and loop order (rows of A outermost, then columns of B): legal and not its GEMM's
+    # default, the only repeat (each dataflow's chunk lengths are distinct)
+    as_default = (codes == g.flow_code.take(combo_gemm)) & (il == g.interleave[combo_gemm])
+    legal = fits[of] & chunk_fits(flat, longest[of])
+    repeats = as_default[of] & (flat == g.chunk[combo_gemm[of]])
+    default_outer = g.n_outer[combo_gemm[of]]
+    kept = np.concatenate([legal & ~(repeats & ~default_outer), legal & ~(repeats & default_outer)])
     orders = np.tile(np.array([2 if FLOWS[f].mapping_options else 1 for f, _ in pairs], np.int64), len(g))
     per_combo = orders * count
     combo = np.repeat(np.arange(len(count)), per_combo)              # each combo: loop orders x lengths
@@ -183,22 +203,18 @@ def _candidates(g: GemmTable, arch: Arch) -> tuple[GemmTable, np.ndarray, np.nda
     lengths_here = count[combo]
     n_outer = offset >= lengths_here
     at = (np.cumsum(count) - count)[combo] + np.where(n_outer, offset - lengths_here, offset)   # a combo's n-th length
-    chunk = flat[at]
-    gemm = combo_gemm[combo]
-    # the only repeats are of a GEMM's default (each dataflow's chunk lengths are distinct)
-    as_default = (codes == g.flow_code.take(combo_gemm)) & (il == g.interleave[combo_gemm])
-    new = ~as_default[combo] | (chunk != g.chunk[gemm]) | (n_outer != g.n_outer[gemm])
-    keep = np.flatnonzero(new & fits[combo] & chunk_fits(chunk, longest[combo]))
+    keep = np.flatnonzero(kept[at + n_outer * len(flat)])
+    at, n_outer, picked = at[keep], n_outer[keep], combo[keep]
     own = np.flatnonzero(as_default)         # per GEMM, the combination of its default (if each has one)
     legal = (fits[own] & chunk_fits(g.chunk, longest[own])) if len(own) == len(g) else tile_fits(g, arch)
-    default, picked = np.flatnonzero(legal), combo[keep]
-    gemm = np.concatenate([default, gemm[keep]])
+    default = np.flatnonzero(legal)
+    gemm = np.concatenate([default, combo_gemm[picked]])
     mapping = dict(flow_code=np.concatenate([g.flow_code.take(default), codes.take(picked)]),
-                   chunk=np.concatenate([g.chunk[default], chunk[keep]]).astype(np.int64, copy=False),
-                   n_outer=np.concatenate([g.n_outer[default], n_outer[keep]]).astype(bool, copy=False),
+                   chunk=np.concatenate([g.chunk[default], flat[at]]).astype(np.int64, copy=False),
+                   n_outer=np.concatenate([g.n_outer[default], n_outer]).astype(bool, copy=False),
                    interleave=np.concatenate([g.interleave[default], il[picked]]).astype(bool, copy=False))
     # the loop orders of one combination and length share ``at``; each default is its own
-    alike = np.concatenate([len(flat) + np.arange(len(default)), at[keep]])
+    alike = np.concatenate([len(flat) + np.arange(len(default)), at])
     first = np.full(len(flat) + len(default), len(alike))
     np.minimum.at(first, alike, np.arange(len(alike)))
     return rows_of(g, gemm, **mapping), gemm, first[alike]

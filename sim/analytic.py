@@ -24,7 +24,7 @@ from .side_engines import share, sparse_copies
 from .dram import dram_cycles
 from .steps import first_step_load
 from .vector import list_schedule
-from ..dataflow.flows import rows_of
+from ..dataflow.flows import CODES, rows_of
 
 
 def simulate_analytic(arch: Arch, workload: Workload, schedule: Schedule | None = None) -> Result:
@@ -44,7 +44,7 @@ def simulate_analytic(arch: Arch, workload: Workload, schedule: Schedule | None 
     first_load = _first_load_cycles(arch, p)
     waits, control, hidden, tail = list_schedule(p.vector, p.schedule.order, rows["cycles"] - pruning, arch,
                                                  pruning, rows["stall_dram"], _prefetch(p, first_load),
-                                                 p.schedule.gemms.dataflow == "vector_lanes")
+                                                 p.schedule.gemms.flow_code == CODES["vector_lanes"])
     rows["stall_vector"], rows["stall_control"] = waits, control
     rows["stall_dram"] = rows["stall_dram"] - hidden
     rows["cycles"] = rows["cycles"] + (waits + control - hidden)
@@ -58,7 +58,7 @@ def _first_load_cycles(arch: Arch, p) -> float:
     if not len(p.schedule.order):
         return 0.0
     first = p.schedule.order[:1]
-    return float(dram_cycles(arch, first_step_load(p.schedule.gemms.take(first), rows_of(p.cost.traffic, first), arch), 0))
+    return float(dram_cycles(arch, first_step_load(rows_of(p.schedule.gemms, first), rows_of(p.cost.traffic, first), arch), 0))
 
 
 def _prefetch(p, first_load: float) -> int:

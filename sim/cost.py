@@ -138,10 +138,15 @@ def _timing(g: GemmTable, arch: Arch, same_timing: np.ndarray | None) -> ArrayTi
     """The tile timing of each GEMM, each distinct row of ``same_timing`` timed once."""
     if same_timing is None:
         return gemm_timing(Machine.of(arch), g.flow_code, timing_shape(g, arch))
-    own = same_timing == np.arange(len(same_timing))
-    timed = np.flatnonzero(own)
-    t = gemm_timing(Machine.of(arch), g.flow_code.take(timed), timing_shape(rows_of(g, timed), arch))
-    at = (np.cumsum(own) - 1)[same_timing]
+    timed = np.flatnonzero(same_timing == np.arange(len(same_timing)))
+    # grouped by dataflow and interleave choice, so that the timing splits them into slices
+    codes = g.flow_code.take(timed)
+    order = np.argsort(codes * np.int8(2) + g.interleave.take(timed), kind="stable")
+    timed = timed[order]
+    t = gemm_timing(Machine.of(arch), codes[order], timing_shape(rows_of(g, timed), arch))
+    at = np.empty(len(same_timing), np.intp)
+    at[timed] = np.arange(len(timed))                 # each timed row's place in t
+    at = at[same_timing]
     return ArrayTiming(*(getattr(t, f.name)[at] for f in fields(ArrayTiming)))
 
 
@@ -191,5 +196,5 @@ class CandidateCost:
         return gemm_cost(g, self.arch, timing=rows_of(self.timing, rows), traffic=traffic)
 
     def _traffic(self, rows: np.ndarray) -> tuple[GemmTable, Traffic]:
-        g = self.candidates.take(rows)
+        g = rows_of(self.candidates, rows)        # the few columns the cost reads, gathered when read
         return g, gemm_traffic(g, self.arch)

@@ -10,6 +10,7 @@ from ..arch.schema import Arch
 from ..core.reuse import reused
 from ..dataflow.schedule import Schedule, make_schedule
 from ..workloads.trace import Workload
+from ..dataflow.flows import CODES
 from .cost import CandidateCost, GemmCost, gemm_cost
 from .columns import GEMM_STALLS, STALL_CAUSES, gemm_columns, side_columns, total_names
 from .limits import check_results, check_workload
@@ -91,7 +92,7 @@ def prepare(arch: Arch, workload: Workload, schedule: Schedule | None = None) ->
     names = [layer.name for layer in workload.layers]
     rows = Table({
         "layer": g.layer, "name": np.array([names[i] for i in g.layer.tolist()], dtype=object), "phase": g.phase,
-        "engine": np.where(g.dataflow == "vector_lanes", "vector", "array"), "dataflow": g.dataflow, "chunk": g.chunk, "n_outer": g.n_outer,
+        "engine": np.where(g.flow_code == CODES["vector_lanes"], "vector", "array"), "dataflow": g.dataflow, "chunk": g.chunk, "n_outer": g.n_outer,
         "interleave": g.interleave,
         "pattern": g.pattern, "stored": g.stored,
         "m": g.m, "n": g.n, "k": g.k, "k_eff": g.k_eff, "count": cnt,

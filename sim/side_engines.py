@@ -84,8 +84,10 @@ def optimizer_cost(workload: Workload, arch: Arch) -> tuple[int, int]:
 
 def sparse_copies(layer) -> list[str]:
     """The GEMM phases whose weight copy the pruning unit produces for this layer."""
-    return [phase for phase, nm, used in (("FF", layer.fwd_nm, True), ("BP", layer.bwd_nm, layer.input_grad))
-            if used and not nm.dense]
+    copies = [] if layer.fwd_nm.dense else ["FF"]
+    if layer.input_grad and not layer.bwd_nm.dense:
+        copies.append("BP")
+    return copies
 
 
 def share(total: int, parts: int, index: int) -> int:

@@ -59,24 +59,33 @@ def flow_names(codes: np.ndarray) -> np.ndarray:
 
 def per_flow(dataflow: np.ndarray, call):
     """``call(flow, index)`` for each dataflow present (``index``: its positions in ``dataflow``,
-    names or :func:`flow_codes`), results (arrays, a row per GEMM for 2-d ones, dicts of arrays
-    or dataclasses of arrays) scattered back into one."""
+    names or :func:`flow_codes`; a slice where the rows come grouped by dataflow), results
+    (arrays, a row per GEMM for 2-d ones, dicts of arrays or dataclasses of arrays) scattered
+    back into one."""
     dataflow = np.asarray(dataflow)
     codes = dataflow if dataflow.dtype.kind in "iu" else flow_codes(dataflow)
     if not len(codes) or codes.min() == codes.max():     # one dataflow (or no GEMM): no split
         return call(_ORDER[codes[0]] if len(codes) else _ORDER[0], slice(None))
-    parts = [(index, f) for index, f in ((np.flatnonzero(codes == code), f) for code, f in enumerate(_ORDER))
-             if len(index)]
+    if (codes[1:] >= codes[:-1]).all():                   # grouped: each dataflow's rows a slice
+        bounds = np.searchsorted(codes, np.arange(len(_ORDER) + 1)).tolist()
+        parts = [(slice(start, stop), f) for start, stop, f in zip(bounds, bounds[1:], _ORDER) if stop > start]
+    else:
+        parts = [(index, f) for index, f in ((np.flatnonzero(codes == code), f) for code, f in enumerate(_ORDER))
+                 if len(index)]
     return _merge([(index, call(f, index)) for index, f in parts], len(codes))
 
 
 def rows_of(table, index, **columns):
     """Rows ``index`` (from :func:`per_flow`) of a GEMM table (``columns`` given instead of
-    gathered) or of a dataclass of per-GEMM arrays."""
+    gathered) or of a dataclass of per-GEMM arrays. Rows of such rows are rows of their table,
+    the columns given to them carried."""
     if isinstance(index, slice):
-        if not columns:
+        if not columns and index == slice(None):
             return table
-        index = np.arange(len(table))[index]
+        if hasattr(table, "take"):
+            index = np.arange(len(table))[index]
+    if isinstance(table, _Rows):
+        return _Rows(table._table, table._index[index], {name: getattr(table, name)[index] for name in table._given} | columns)
     if hasattr(table, "take"):
         return _Rows(table, index, columns)
     return type(table)(**{name: ({k: v[index] for k, v in value.items()} if isinstance(value, dict) else value[index])

@@ -21,13 +21,16 @@ def cdiv(a, b):
     return -(-a // b)
 
 
+_LARGEST = np.iinfo(_int).max
+
+
 def distinct_ascending(values: np.ndarray) -> np.ndarray:
     """Each row's distinct positive values in ascending order, the rest of the row 0 (a row per
     GEMM, as :meth:`Dataflow.chunk_candidates` returns them; ``out[out > 0]`` reads them row by row)."""
-    values = np.sort(np.where(values > 0, values, np.iinfo(_int).max), axis=1)
+    values = np.sort(np.where(values > 0, values, _LARGEST), axis=1)
     repeat = np.zeros(values.shape, bool)
     repeat[:, 1:] = values[:, 1:] == values[:, :-1]
-    return np.where(repeat | (values == np.iinfo(_int).max), 0, values)
+    return np.where(repeat | (values == _LARGEST), 0, values)
 
 
 @dataclass(frozen=True)

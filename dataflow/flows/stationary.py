@@ -52,7 +52,7 @@ def stationary_timing(machine: Machine, stream, columns, reduction, chunk, inter
     R, C, L = _int(machine.rows), _int(machine.cols), _int(machine.acc_latency)
     mac = _int(machine.mac_delay)
     S, X, K = (np.asarray(v, _int) for v in (stream, columns, reduction))
-    s = np.where(np.asarray(chunk) > 0, np.minimum(chunk, S), S).astype(_int)
+    s = np.where(np.asarray(chunk) > 0, np.minimum(chunk, S), S).astype(_int, copy=False)
     expand = np.asarray(expand, float)
     on = np.asarray(interleave, bool)
 
@@ -62,7 +62,7 @@ def stationary_timing(machine: Machine, stream, columns, reduction, chunk, inter
     k_last = K - (tk - 1) * R
 
     def preload(rows):  # dense rows loaded for ``rows`` executed rows (rounding kept exact for integers)
-        return np.ceil(rows * expand - 1e-9).astype(_int)
+        return rows if expand.ndim == 0 and expand == 1 else np.ceil(rows * expand - 1e-9).astype(_int)
 
     p_full, p_last = preload(np.minimum(R, K)), preload(k_last)
     p_first = np.where(tk >= 2, p_full, p_last)
@@ -71,21 +71,26 @@ def stationary_timing(machine: Machine, stream, columns, reduction, chunk, inter
 
     def closed(form, rows):
         """(cycles, cycles free of the accumulator hazard) of GEMMs ``rows`` by one closed form, over
-        both dependency latencies (L; 0: the same order with no accumulator constraint) x both
-        chunk lengths (full, last): axes (latency, chunk, GEMM)."""
+        both dependency latencies (L; 0: the same order with no accumulator constraint): axes
+        (latency, GEMM)."""
         at = (s, s_last, tk, tx, x_last, p_full, p_last, p_first, chunks)
         s_, s_last_, tk_, tx_, x_last_, p_full_, p_last_, p_first_, chunks_ = (
             at if rows is ... else (v[rows] for v in np.broadcast_arrays(*at)))
         dep = np.array([L, 0], _int).reshape(2, 1, 1)
-        span, gap, end = np.broadcast_arrays(*form(np.stack([s_, s_last_]), tk_, tx_, x_last_, C, R, p_full_,
-                                                   p_last_, p_first_, dep, db, L, mac))
-        return p_first_ + (chunks_ - 1) * (span[:, 0] + gap[:, 0]) + end[:, 1]
+        span, gap, end = form(np.array([s_, s_last_]), tk_, tx_, x_last_, C, R, p_full_, p_last_, p_first_,
+                              dep, db, L, mac)
+        return p_first_ + (chunks_ - 1) * (span + gap) + end
 
     if on.all() or not on.any():          # one closed form per interleave choice
         cycles, free = closed(_interleaved if on.all() else _sequential, ...)
     else:
         cycles, free = np.zeros((2, *S.shape), _int)
-        for form, rows in ((_interleaved, np.flatnonzero(on)), (_sequential, np.flatnonzero(~on))):
+        if on.ndim == 1 and on[-1] and (on[1:] >= on[:-1]).all():     # grouped: interleave off, then on
+            off = slice(0, int(np.argmax(on)))
+            parts = ((_interleaved, slice(off.stop, None)), (_sequential, off))
+        else:
+            parts = ((_interleaved, np.flatnonzero(on)), (_sequential, np.flatnonzero(~on)))
+        for form, rows in parts:
             cycles[rows], free[rows] = closed(form, rows)
     return ArrayTiming(cycles, busy, free - busy, cycles - free)
 
@@ -95,34 +100,37 @@ def _gap(s, p, db):
 
 
 def _interleaved(s, tk, tx, x_last, C, R, p_full, p_last, p_first, dep, db, L, mac):
-    """(first-to-last tile span, gap to the next chunk's first tile, end from the first tile)."""
+    """(first-to-last tile span of a full chunk, gap to the next chunk's first tile, end of the
+    last chunk from its first tile); ``s``: (full, last) chunk lengths, ``dep``: (latency, 1, 1)."""
     P, Pl = _gap(s, p_full, db), _gap(s, p_last, db)
-    D = np.maximum(tx * P, dep)                        # one full k-tile group to the next
     multi = tk >= 2
-    base = np.where(multi, (tk - 2) * D, 0)           # start of the group before the last (tk >= 2)
-
-    def start_in_last(t):                             # last k-tile group, column tile t
-        return np.where(multi, base + np.maximum((tx - 1) * P + (t + 1) * Pl, t * P + dep), t * Pl)
-
-    last = start_in_last(tx - 1)
-    before = np.where(tx >= 2, start_in_last(np.maximum(tx - 2, 0)) + C, 0)
-    end = np.maximum(last + x_last, before) + s + R - 2 + L + mac
-    return last, _gap(s, p_first, db), end
+    # the last k-tile group starts after the tk - 2 full groups before the one before it
+    base = np.maximum(tk - 2, 0) * np.maximum(tx * P, dep)
+    # start of column tile t in the last k-tile group: base + max((tx-1) P + (t+1) Pl, t P + dep)
+    last = np.where(multi, base + (tx - 1) * P + np.maximum(tx * Pl, dep), (tx - 1) * Pl)      # t = tx - 1
+    span = last[:, 0]
+    P, Pl, base, last, dep = P[1], Pl[1], base[:, 1], last[:, 1], dep[:, 0]                  # the last chunk
+    before = np.where(multi, base + np.maximum((tx - 1) * (P + Pl), (tx - 2) * P + dep), (tx - 2) * Pl)
+    before = np.where(tx >= 2, before + C, 0)                                                # t = tx - 2
+    end = np.maximum(last + x_last, before) + (s[1] + (R - 2 + L + mac))
+    return span, _gap(s[0], p_first, db), end
 
 
 def _sequential(s, tk, tx, x_last, C, R, p_full, p_last, p_first, dep, db, L, mac):
-    """(first-to-last tile span, gap to the next chunk's first tile, end from the first tile)."""
-    def base(xt, p):
-        drained = s + R + xt - 2 + mac
+    """As :func:`_interleaved`, with the tiles one after another."""
+    def base(drained, p):
         return np.maximum(drained, p) if db else drained + p
 
-    def within(xt):                                   # k-tile to k-tile of one column tile
-        return np.where(tk >= 2, (tk - 2) * np.maximum(base(xt, p_full), dep)
-                        + np.maximum(base(xt, p_last), dep), 0)
+    multi, before_last = tk >= 2, tk - 2
 
-    span = (tx - 1) * (within(C) + base(C, p_first)) + within(x_last)
-    end = span + s + x_last + R - 2 + L + mac
-    return span, base(x_last, p_first), end
+    def within(drained):                              # k-tile to k-tile of one column tile
+        return np.where(multi, before_last * np.maximum(base(drained, p_full), dep)
+                        + np.maximum(base(drained, p_last), dep), 0)
+
+    # a chunk's tile of C columns, then of the last column tile's, drained: s + R + xt - 2 + mac
+    full, last = s + (C + (R - 2 + mac)), s + (x_last + (R - 2 + mac))
+    span = (tx - 1) * (within(full) + base(full, p_first)) + within(last)
+    return span[:, 0], base(last[0], p_first), span[:, 1] + (s[1] + x_last + (R - 2 + L + mac))
 
 
 EXHAUSTIVE = 64        # chunks up to this length are all tried by the search
