@@ -23,6 +23,7 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 from dataclasses import fields, is_dataclass
+from operator import attrgetter
 from typing import Callable, TypeVar
 
 import numpy as np
@@ -33,7 +34,8 @@ KEPT = 32
 
 _store: dict = {}        # shared by the process's threads (a Dask worker runs several), under _lock
 _lock = threading.Lock()
-_local = threading.local()   # per thread: how many reusing() are open, the last arch's keys by names
+_getters: dict[str, Callable] = {}   # by name, what reads it (:func:`_getter`)
+_local = threading.local()   # per thread: how many reusing() are open, the last arch's reprs by names and by name
 
 
 @contextmanager
@@ -78,27 +80,38 @@ def kept(store: dict, limit: int, key, make: Callable[[], T]) -> T:
 
 
 def _reprs(arch, names: tuple[str, ...]) -> tuple[str, ...]:
-    """The repr of each of ``arch``'s ``names`` (:func:`_value`), made once per ``names`` for the
-    thread's last arch (a simulation's stages share one)."""
+    """The repr of each of ``arch``'s ``names`` (:func:`_value`), made once per name and ``names``
+    for the thread's last arch (a simulation's stages share one, and many of their names)."""
     last = getattr(_local, "reprs", None)
     if last is None or last[0] is not arch:
-        last = _local.reprs = (arch, {})
-    known = last[1]
-    reprs = known.get(names)
+        last = _local.reprs = (arch, {}, {})
+    _, by_names, by_name = last
+    reprs = by_names.get(names)
     if reprs is None:
-        reprs = known[names] = tuple(repr(_value(arch, name)) for name in names)
+        for name in names:
+            if name not in by_name:
+                by_name[name] = repr(_value(arch, name))
+        reprs = by_names[names] = tuple([by_name[name] for name in names])
     return reprs
 
 
-def _value(obj, name: str):
-    """``obj.<name>`` for a dotted ``name``; past a list, the rest of the name of each item."""
+def _value(arch, name: str):
+    """``arch.<name>`` for a dotted ``name``; past a list field, the rest of the name of each item."""
+    get = _getters.get(name)
+    if get is None:
+        get = _getters[name] = _getter(arch, name)
+    return get(arch)
+
+
+def _getter(arch, name: str) -> Callable:
+    """What reads ``name`` from an arch: an attribute chain, or where its first part is a list field
+    (in ``arch``; the schema's types make it one in every arch), the rest from each item. A name
+    that passes a list anywhere else fails to read, never reads another value."""
     head, _, rest = name.partition(".")
-    value = getattr(obj, head)
-    if not rest:
-        return value
-    if isinstance(value, list):
-        return [_value(item, rest) for item in value]
-    return _value(value, rest)
+    if rest and isinstance(getattr(arch, head), list):
+        items, each = attrgetter(head), attrgetter(rest)
+        return lambda arch: [each(item) for item in items(arch)]
+    return attrgetter(name)
 
 
 def _read_only(value):

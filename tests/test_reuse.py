@@ -238,6 +238,29 @@ def test_outside_reusing_every_stage_runs_and_kept_results_are_read_only():
     assert len(calls) == 7
 
 
+def test_a_dotted_name_keys_by_that_sub_field_of_the_arch_only():
+    arch = load_arch(ROOT / "arch" / "sat.yaml")
+    a, v = arch.array, arch.vector_engine
+    costs = v.cycles_per_element
+    names = ("array.rows", "buffers.size_kib", "vector_engine.cycles_per_element.mac")
+    calls = []
+
+    def make():
+        calls.append(1)
+        return len(calls)
+
+    token = object()
+    alike = [replace(arch, array=replace(a, cols=a.cols * 2, mac_pipeline_stages=a.mac_pipeline_stages + 1)),
+             replace(arch, buffers=[replace(b, width_bits=b.width_bits * 2) for b in arch.buffers]),
+             replace(arch, vector_engine=replace(v, lanes=v.lanes * 2, cycles_per_element=replace(costs, pooling=9.0)))]
+    other = [replace(arch, array=replace(a, rows=a.rows * 2)),
+             replace(arch, buffers=[replace(b, size_kib=b.size_kib * 2) if b.holds == ["weight"] else b for b in arch.buffers]),
+             replace(arch, vector_engine=replace(v, cycles_per_element=replace(costs, mac=costs.mac * 2)))]
+    with reusing():
+        assert [reused("dotted", (token,), x, names, make) for x in [arch] + alike] == [1, 1, 1, 1]
+        assert [reused("dotted", (token,), x, names, make) for x in other + [arch]] == [2, 3, 4, 1]
+
+
 def test_a_sweep_point_with_reuse_equals_the_point_alone(tmp_path):
     from sparseloom.explore.evaluate import evaluate, evaluate_many
     from sparseloom.explore.points import design_points
