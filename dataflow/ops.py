@@ -232,8 +232,8 @@ class JobPlaces:
     blocks: np.ndarray
 
 
-JOB_INPUTS = ("operand_bytes", "vector_engine")
-"""The arch fields :func:`vector_jobs` reads given the resident outputs (:func:`~sparseloom.core.reuse.reused`)."""
+JOB_INPUTS = ("operand_bytes", "vector_engine.cycles_per_element", "vector_engine.fusion")
+"""The arch values :func:`vector_jobs` reads given the resident outputs (:func:`~sparseloom.core.reuse.reused`)."""
 
 
 def place_jobs(workload: Workload, arch: Arch, g, order: np.ndarray) -> JobPlaces:

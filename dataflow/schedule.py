@@ -42,8 +42,12 @@ def _with_jobs(schedule: Schedule, workload: Workload, arch: Arch) -> Schedule:
     return replace(schedule, vector=place_jobs(workload, arch, schedule.gemms, schedule.order))
 
 
-GEMM_INPUTS = ("array", "sparsity", "buffers", "dataflow_options")
-"""The arch fields :func:`build_gemms` reads (:func:`~sparseloom.core.reuse.reused`)."""
+GEMM_INPUTS = ("array.rows", "array.cols", "array.dataflows", "array.operand_dtype", "array.accumulator_dtype",
+               "array.accumulator_latency_cycles", "sparsity.nm_patterns", "sparsity.unstructured_format",
+               "sparsity.load_compressed", "sparsity.index_bits_per_nonzero", "buffers.holds", "buffers.size_kib",
+               "buffers.double_buffered", "dataflow_options.interleave")
+"""The arch values :func:`build_gemms` reads (:func:`~sparseloom.core.reuse.reused`): not the PE's
+pipeline depth, its weight double buffer, the buffers' ports or the vector engine."""
 
 
 def make_schedule(workload: Workload, arch: Arch, cost: Cost) -> Schedule:

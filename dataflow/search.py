@@ -76,8 +76,11 @@ class Choice:
         return self.candidates.take(self.best, layer=g.layer, phase=g.phase)
 
 
-CANDIDATE_INPUTS = ("array", "buffers", "dataflow_options", "vector_engine")
-"""The arch fields the candidates read (:func:`~sparseloom.core.reuse.reused`)."""
+CANDIDATE_INPUTS = ("array.rows", "array.cols", "array.dataflows", "array.operand_dtype", "array.accumulator_dtype",
+                    "array.accumulator_latency_cycles", "buffers.holds", "buffers.size_kib", "buffers.double_buffered",
+                    "dataflow_options.interleave", "vector_engine.runs_gemms", "vector_engine.lanes")
+"""The arch values the candidates read (:func:`~sparseloom.core.reuse.reused`): their legality and
+chunks, not their timing (the PE's pipeline depth, its weight double buffer)."""
 
 
 def search(g: GemmTable, arch: Arch, cost: Cost) -> Choice:

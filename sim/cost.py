@@ -150,8 +150,11 @@ def _timing(g: GemmTable, arch: Arch, same_timing: np.ndarray | None) -> ArrayTi
     return ArrayTiming(*(getattr(t, f.name)[at] for f in fields(ArrayTiming)))
 
 
-TIMING_INPUTS = ("array", "sparsity", "vector_engine")
-"""The arch fields the tile timing reads (:func:`~sparseloom.core.reuse.reused`)."""
+TIMING_INPUTS = ("array.rows", "array.cols", "array.accumulator_latency_cycles", "array.weight_double_buffer",
+                 "array.mac_pipeline_stages", "sparsity.activation_skipping", "vector_engine.lanes",
+                 "vector_engine.cycles_per_element.mac")
+"""The arch values the tile timing reads (:func:`~sparseloom.core.reuse.reused`): the machine and
+the skipped activations."""
 
 
 def _bounded_timing(candidates: GemmTable, arch: Arch, same_timing: np.ndarray | None) -> tuple[ArrayTiming, np.ndarray]:
@@ -162,8 +165,10 @@ def _bounded_timing(candidates: GemmTable, arch: Arch, same_timing: np.ndarray |
     return timing, np.ceil((timing.cycles * candidates.count).astype(np.float64)).astype(np.int64)
 
 
-TRAFFIC_INPUTS = ("array", "sparsity", "buffers", "vector_engine")
-"""The arch fields :func:`gemm_traffic` reads (:func:`~sparseloom.core.reuse.reused`)."""
+TRAFFIC_INPUTS = ("array.rows", "array.cols", "array.operand_dtype", "array.accumulator_dtype", "buffers.name",
+                  "buffers.holds", "buffers.size_kib", "buffers.double_buffered", "vector_engine.lanes")
+"""The arch values :func:`gemm_traffic` reads (:func:`~sparseloom.core.reuse.reused`): the tiles
+and the buffers' capacities, not their ports."""
 
 
 class CandidateCost:
