@@ -1,14 +1,16 @@
 """CPU seconds of one in-process `simulate()` per fidelity on the issue's workloads; prints medians
 and paired ratios.
 
-    python benchmarks/bench_engines.py [--runs N] [--cases NAME ...] [--baseline SRC]
+    python benchmarks/bench_engines.py [--runs N] [--calls K] [--cases NAME ...] [--baseline SRC]
 
 Cases: ResNet-50 BDWP 2:8 training on SAT (analytic, event), DeiT-Small 2:8 training at batch 512
 (event), and a Llama-2-7B 2:4 training trace of 32 blocks at 4,096 tokens, batch 1 and 8
 (analytic, event), and the committed Llama-2-7B 2:4 decode trace (event; its buffer ports stretch
 every step). Each figure is the median over ``--runs`` of ``time.process_time`` around one
 `simulate()` (the trace and arch loaded and the code warmed up once before), so it means the same
-on a loaded machine as on a quiet one. For every event case the script also runs the engine with
+on a loaded machine as on a quiet one. Each run's call follows the other interpreter's (and, for an
+event case, full stepping's), which leaves the processor's caches cold: ``--calls K`` makes each
+run the median of K calls back to back, in each interpreter, what a call costs in a loop. For every event case the script also runs the engine with
 ``collapse=False`` (every instance and step simulated, the previous engine's way) in turn with the
 collapsed one and prints the ratio pair by pair, and checks that both give the same totals.
 
@@ -56,7 +58,8 @@ class _Runner:
                           "decode": load_workload(ROOT / "workloads" / "llama2_7b_2of4_decode")}
         self.warm: set = set()
 
-    def run(self, case: str, collapse: bool = True) -> tuple[float, dict]:
+    def run(self, case: str, collapse: bool = True, calls: int = 1) -> tuple[float, dict]:
+        """The median CPU seconds of ``calls`` calls of ``case`` back to back, and its totals."""
         name, batch, fidelity = CASES[case]
         workload = self.workloads[name] if batch is None else self.workloads[name].with_batch(batch)
         if fidelity == "event" and not collapse:
@@ -70,9 +73,12 @@ class _Runner:
         if (case, collapse) not in self.warm:
             call()
             self.warm.add((case, collapse))
-        start = time.process_time()
-        result = call()
-        return time.process_time() - start, result.totals
+        seconds = []
+        for _ in range(calls):
+            start = time.process_time()
+            result = call()
+            seconds.append(time.process_time() - start)
+        return statistics.median(seconds), result.totals
 
 
 
@@ -82,7 +88,8 @@ def _worker(source: Path) -> None:
     import_checkout(source)
     runner = _Runner()
     for line in sys.stdin:
-        seconds, totals = runner.run(line.strip())
+        case, calls = json.loads(line)
+        seconds, totals = runner.run(case, calls=calls)
         print(json.dumps({"seconds": seconds, "totals": totals}), flush=True)
 
 
@@ -94,24 +101,25 @@ def _median_line(case: str, seconds: list[float], pairs: dict[str, tuple[list[fl
 
 
 def main() -> None:
-    args = benchmark_arguments(__doc__.splitlines()[0], 5, CASES)
+    args = benchmark_arguments(__doc__.splitlines()[0], 5, CASES, calls=True)
     if args.worker:
         return _worker(args.worker)
     runner = _Runner()
     baseline = Baseline(__file__, args.baseline) if args.baseline else None
     print(f"CPU seconds of one simulate() on SAT, median of {args.runs} runs"
+          + (f" of the median of {args.calls} calls back to back" if args.calls > 1 else "")
           + (f"; baseline {args.baseline}" if baseline else ""))
     for case in args.cases:
         seconds, pairs = [], {}
         for _ in range(args.runs):
-            this, totals = runner.run(case)
+            this, totals = runner.run(case, calls=args.calls)
             seconds.append(this)
             if CASES[case][2] == "event":
-                full, full_totals = runner.run(case, collapse=False)
+                full, full_totals = runner.run(case, collapse=False, calls=args.calls)
                 ratios, same = pairs.get("full stepping", ([], True))
                 pairs["full stepping"] = (ratios + [this / full], same and full_totals == totals)
             if baseline:
-                answer = baseline.ask(case)
+                answer = baseline.ask(json.dumps([case, args.calls]))
                 ratios, same = pairs.get("baseline", ([], True))
                 pairs["baseline"] = (ratios + [this / answer["seconds"]], same and answer["totals"] == totals)
         print(_median_line(case, seconds, pairs), flush=True)

@@ -51,10 +51,13 @@ class Baseline:
         self.process.wait()
 
 
-def benchmark_arguments(description: str, runs: int, cases) -> argparse.Namespace:
-    """The benchmarks' common options: --runs, --cases, --baseline SRC (and the hidden --worker)."""
+def benchmark_arguments(description: str, runs: int, cases, calls: bool = False) -> argparse.Namespace:
+    """The benchmarks' common options: --runs, --cases, --baseline SRC (and the hidden --worker);
+    with ``calls``, --calls K (calls back to back per run)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--runs", type=int, default=runs)
+    if calls:
+        parser.add_argument("--calls", type=int, default=1, help="calls back to back per run (their median)")
     parser.add_argument("--cases", nargs="+", choices=list(cases), default=list(cases))
     parser.add_argument("--baseline", type=Path, help="root of another sparseloom checkout to compare with")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
