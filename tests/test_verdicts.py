@@ -8,10 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sparseloom.arch.schema import NMPattern
 from sparseloom.core import verdicts
 from sparseloom.core.errors import InputError
 from sparseloom.workloads import masks as masks_module
-from sparseloom.workloads.masks import masks_bytes
+from sparseloom.workloads.layer import Layer
+from sparseloom.workloads.masks import check_masks, masks_bytes
 from sparseloom.workloads.trace import load_workload
 
 from .conftest import ROOT, edit_file
@@ -103,3 +105,14 @@ def test_the_code_digest_changes_with_the_code(tmp_path):
     verdicts.code_digest.cache_clear()
     source.write_text("LIMIT = 2\n")
     assert verdicts.code_digest(str(source)) != first
+
+
+def test_a_pass_as_unstructured_is_not_a_pass_as_nm(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPARSELOOM_CACHE", str(tmp_path / "cache"))
+    layer = Layer(name="fc", kind="linear", C=16, K=8, R=1, S=1, stride=1, pad=0, H=1, W=1, groups=1, repeat=1,
+                  fwd_nm=NMPattern(2, 8), bwd_nm=NMPattern(1, 1), input_grad=1)
+    path = tmp_path / "masks.npz"
+    path.write_bytes(masks_bytes({("fc", "fwd"): np.ones((8, 16, 1, 1), bool)}))     # any pattern: unstructured
+    check_masks(path, [layer], unstructured=True)
+    with pytest.raises(InputError, match="fc/fwd: 16 groups keep more than 2 of 8"):
+        check_masks(path, [layer], unstructured=False)
