@@ -11,7 +11,7 @@ import pytest
 
 from sparseloom.apps.simulate import main
 
-from .conftest import DENSE, RESNET50_2OF8, SAT
+from .conftest import DENSE, RESNET50_2OF8, ROOT, SAT
 
 
 def run(capsys, *args) -> tuple[int, str, str]:
@@ -128,9 +128,11 @@ def test_every_command_has_a_version(capsys, module):
 
 
 def test_the_default_view_is_compact_and_says_how_it_was_made(capsys, monkeypatch):
-    monkeypatch.setattr(sys, "argv", ["simulate", str(SAT), str(RESNET50_2OF8)])   # the command it records
+    monkeypatch.chdir(ROOT)     # the README's command, with its relative paths (the checkout's path is any length)
+    job = ["arch/sat.yaml", "workloads/resnet50_2of8"]
+    monkeypatch.setattr(sys, "argv", ["simulate", *job])   # the command it records
     monkeypatch.setattr(sys.modules["__main__"], "__spec__", None)
-    code, out, _ = run(capsys, SAT, RESNET50_2OF8)
+    code, out, _ = run(capsys, *job)
     lines = out.splitlines()
     assert code == 0 and max(map(len, lines)) <= 100 and len(lines) < 45
     assert "the 10 slowest of" in out and "speedup" in out and "ideal" in out

@@ -286,9 +286,13 @@ def wait_for_rows(out, count: int, proc) -> int:
     return len(rows_of(out))
 
 
+BIG = 400     # points of big_spec: enough that a sweep interrupted after its first rows has most still to run
+
+
 def big_spec(tmp_path) -> str:
     return write_spec(tmp_path, parameters={"array.rows": [4, 8, 16, 32, 64], "array.cols": [4, 8, 16, 32, 64],
-                                            "dram.channels": [1, 2, 4, 8]}, metrics=["cycles", "time_ms"])
+                                            "dram.channels": [1, 2, 4, 8], "clock_mhz": [125, 150, 175, 200]},
+                      metrics=["cycles", "time_ms"])
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -301,20 +305,20 @@ def test_ctrl_c_cancels_queued_points_keeps_finished_rows_and_the_rerun_complete
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     kept = rows_of(out)
-    chunk = 100 // (2 * 8)                      # the runner's chunk size for 100 points on 2 workers
+    chunk = BIG // (2 * 8)                      # the runner's chunk size for BIG points on 2 workers
     assert proc.returncode == 130 and err.count("\n") == 1 and "Traceback" not in err
-    assert err.startswith(f"sweep: interrupted: {len(kept)} of 100 points are in {out}")
-    assert seen <= len(kept) <= seen + 2 * chunk < 100      # queued points did not run after the signal
+    assert err.startswith(f"sweep: interrupted: {len(kept)} of {BIG} points are in {out}")
+    assert seen <= len(kept) <= seen + 2 * chunk < BIG      # queued points did not run after the signal
     assert not any(os.path.exists(f"/proc/{w}") and "zombie" not in open(f"/proc/{w}/status").read().lower()
                    for w in workers)           # the workers are gone
     counts = run_sweep(load_spec(spec_path), out, workers=1, progress=False)
     after = {row["key"]: row for row in rows_of(out)}
-    assert len(after) == 100 and all(after[row["key"]] == row for row in kept)
+    assert len(after) == BIG and all(after[row["key"]] == row for row in kept)
     # the only failures are the arrays larger than SAT's XCVU9P (64x32 and up)
     failed = [row for row in after.values() if row["status"] != "ok"]
     assert failed and all("does not fit" in row["error"] for row in failed)
     rerun_failed = sum(row["status"] != "ok" for key, row in after.items() if key not in {r["key"] for r in kept})
-    assert counts == {"points": 100, "run": 100 - len(kept), "skipped": len(kept), "failed": rerun_failed}
+    assert counts == {"points": BIG, "run": BIG - len(kept), "skipped": len(kept), "failed": rerun_failed}
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
