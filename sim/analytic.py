@@ -21,7 +21,7 @@ from ..workloads.trace import Workload
 from .records import Table
 from .results import Result, finish, prepare
 from .side_engines import share, sparse_copies
-from .dram import dram_cycles
+from .dram import dram_cycles, moved_bytes, peak_floor
 from .steps import first_step_load
 from .vector import list_schedule
 from ..dataflow.flows import CODES, rows_of
@@ -75,11 +75,8 @@ def _dram_floor(arch: Arch, rows: Table, p, first_load: float) -> int:
     the overlaps above can undercut (they charge the vector jobs' DRAM use nowhere): their bytes at
     all channels' peak, and their DRAM time (:mod:`.dram`) less the first load, which may run
     before the iteration starts, in DRAM time the previous one leaves idle (as in the event fidelity)."""
-    tables = (rows, p.side, p.vector.rows)
-    read = sum(float(t["dram_read_bytes"].sum()) for t in tables if len(t))
-    write = sum(float(t["dram_write_bytes"].sum()) for t in tables if len(t))
-    peak = arch.dram.channels * arch.dram.channel_bandwidth_gbyte_s * 1e3 / arch.clock_mhz   # bytes per cycle
-    return int(np.ceil(max((read + write) / peak, dram_cycles(arch, read, write) - first_load)))
+    read, write = moved_bytes((rows, p.side, p.vector.rows))
+    return max(peak_floor(arch, read, write), int(np.ceil(dram_cycles(arch, read, write) - first_load)))
 
 
 def _pruning_waits(workload: Workload, side: Table, rows: Table) -> np.ndarray:

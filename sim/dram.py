@@ -32,6 +32,20 @@ def dram_cycles(arch: Arch, read_bytes, write_bytes):
     return (np.asarray(read_bytes) * read + np.asarray(write_bytes) * write) / arch.dram.channels
 
 
+def moved_bytes(tables) -> tuple[float, float]:
+    """DRAM bytes read and written by the rows of ``tables`` (GEMMs, vector jobs, side engines)."""
+    read = sum(float(t["dram_read_bytes"].sum()) for t in tables if len(t))
+    write = sum(float(t["dram_write_bytes"].sum()) for t in tables if len(t))
+    return read, write
+
+
+def peak_floor(arch: Arch, read: float, write: float) -> int:
+    """The fewest cycles these bytes can take: all channels at their peak, nothing lost. An
+    iteration repeats in no fewer, whatever the overlaps of one iteration with the next."""
+    peak = arch.dram.channels * arch.dram.channel_bandwidth_gbyte_s * 1e3 / arch.clock_mhz   # bytes per cycle
+    return math.ceil((read + write) / peak)
+
+
 class Dram:
     """DRAM channels as FIFO queues; a transfer's bursts go to the channels that free up first.
 

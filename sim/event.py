@@ -42,7 +42,7 @@ import numpy as np
 from ..arch.schema import Arch
 from ..dataflow.schedule import Schedule
 from ..workloads.trace import Workload
-from .dram import Dram
+from .dram import Dram, moved_bytes, peak_floor
 from .kernel import Environment, Resource
 from .records import Table
 from .results import Result, finish, prepare
@@ -87,9 +87,16 @@ def simulate_event(arch: Arch, workload: Workload, timeline_path: Path | None = 
         rows[f"stall_{cause}"] = np.array(values, np.int64)
     array_end = int(ends[-1]) if len(ends) else 0
     exposed = side.tail(array_end + warmup, int(env.now), vector.last_end)
+    # the window measured (from the previous iteration's last step to this one's) can hold
+    # traffic that ran before it; an iteration still repeats in no fewer cycles than its bytes take
+    side_rows = side.rows()
+    short = peak_floor(arch, *moved_bytes((rows, side_rows, vector.rows))) - int(rows["cycles"].sum()) \
+        - sum(exposed.values())
+    if short > 0:
+        exposed["dram"] = exposed.get("dram", 0) + short
     if timeline:
         timeline.write(timeline_path, offset=warmup)
-    return finish(arch, workload, "event", p, rows, Table.concat([side.rows(), vector.rows]), exposed)
+    return finish(arch, workload, "event", p, rows, Table.concat([side_rows, vector.rows]), exposed)
 
 
 def _run_before_last(steps, g, order) -> int:
