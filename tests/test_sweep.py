@@ -297,11 +297,17 @@ def big_spec(tmp_path) -> str:
                                   "dram.channels": [1, 2, 4, 8], "clock_mhz": [150, 200]}, metrics=["cycles", "time_ms"])
 
 
+def _in_a_terminal() -> None:
+    """Ctrl-C's default action, as a command typed at a terminal has it (a job a shell starts in the
+    background, as CI may run the tests, inherits SIGINT ignored, and Python then keeps it so)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_ctrl_c_cancels_queued_points_keeps_finished_rows_and_the_rerun_completes_the_rest(tmp_path):
     spec_path, out = big_spec(tmp_path), tmp_path / "r.csv"
     proc = subprocess.Popen([sys.executable, "-m", "sparseloom.apps.sweep", spec_path, "-o", str(out), "--workers", "2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_in_a_terminal)
     seen = wait_for_rows(out, 10, proc)
     workers = children(proc.pid)
     proc.send_signal(signal.SIGINT)
